@@ -1,0 +1,416 @@
+//! One provider's circuit: healthy → open → probing → ramping → healthy, the growing and decaying
+//! open duration, probe permits that expire, and the throttle (which is not a state: a throttled
+//! provider keeps its circuit state and takes no traffic until the throttle ends).
+
+use crate::event::{CircuitState, EventKind, Events, ProviderId, Reason, Trigger};
+use crate::outcome::{Outcome, OutcomeKind};
+use crate::policy::{Compiled, MAX_PROBES, MAX_STRIKES};
+use crate::ramp::{Ramp, splitmix64};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ProbeSlot {
+    active: bool,
+    seq: u32,
+    deadline: u64,
+}
+
+/// A provider's circuit.
+#[derive(Clone, Debug)]
+pub(crate) struct Circuit {
+    pub state: CircuitState,
+    /// Bumped on every trip and when the ramp starts: tickets from an earlier generation are stale.
+    pub generation: u32,
+    /// Trip count that sets the next open duration; decays while healthy.
+    pub strikes: u32,
+    /// All trips ever (seeds the jitter).
+    pub trips: u32,
+    pub open_until: u64,
+    /// Start of the current healthy stretch (for backoff decay).
+    pub healthy_since: u64,
+    probes: [ProbeSlot; MAX_PROBES],
+    /// Successful probes in this probing phase.
+    pub probe_ok: u32,
+    next_seq: u32,
+    pub ramp: Ramp,
+    pub throttled: bool,
+    pub throttled_until: u64,
+    throttle_streak: u32,
+}
+
+impl Circuit {
+    pub(crate) fn new() -> Self {
+        Circuit {
+            state: CircuitState::Healthy,
+            generation: 0,
+            strikes: 0,
+            trips: 0,
+            open_until: 0,
+            healthy_since: 0,
+            probes: [ProbeSlot::default(); MAX_PROBES],
+            probe_ok: 0,
+            next_seq: 0,
+            ramp: Ramp::default(),
+            throttled: false,
+            throttled_until: 0,
+            throttle_streak: 0,
+        }
+    }
+
+    /// The share of offered traffic this provider takes now, in ppm (0 while open, probing or
+    /// throttled).
+    pub(crate) fn share_ppm(&self, p: &Compiled) -> u32 {
+        if self.throttled {
+            return 0;
+        }
+        match self.state {
+            CircuitState::Healthy => crate::ramp::FULL_SHARE,
+            CircuitState::Ramping => self.ramp.share_ppm(p),
+            CircuitState::Open | CircuitState::Probing => 0,
+        }
+    }
+
+    pub(crate) fn probes_in_flight(&self) -> u32 {
+        self.probes.iter().filter(|s| s.active).count() as u32
+    }
+
+    pub(crate) fn has_free_permit(&self, p: &Compiled) -> bool {
+        self.state == CircuitState::Probing
+            && (self.probes_in_flight() as usize) < p.probe_max_in_flight
+    }
+
+    /// Takes a probe permit, if one is free. Returns the probe's sequence number.
+    pub(crate) fn take_permit(&mut self, p: &Compiled, now: u64) -> Option<u32> {
+        if !self.has_free_permit(p) {
+            return None;
+        }
+        let slot = self.probes.iter_mut().find(|s| !s.active)?;
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        *slot = ProbeSlot {
+            active: true,
+            seq,
+            deadline: now.saturating_add(p.probe_timeout_ms),
+        };
+        Some(seq)
+    }
+
+    /// Frees the permit of probe `seq`. False if it is not outstanding (expired, or never issued).
+    pub(crate) fn release_permit(&mut self, seq: u32) -> bool {
+        match self.probes.iter_mut().find(|s| s.active && s.seq == seq) {
+            Some(s) => {
+                s.active = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When the provider may take traffic again (`now` if it can now).
+    pub(crate) fn available_at(&self, p: &Compiled, now: u64) -> u64 {
+        let state_at = match self.state {
+            CircuitState::Healthy | CircuitState::Ramping => now,
+            CircuitState::Open => self.open_until,
+            CircuitState::Probing => {
+                if self.has_free_permit(p) {
+                    now
+                } else {
+                    self.probes
+                        .iter()
+                        .filter(|s| s.active)
+                        .map(|s| s.deadline)
+                        .min()
+                        .unwrap_or(now)
+                }
+            }
+        };
+        let throttle_at = if self.throttled {
+            self.throttled_until
+        } else {
+            now
+        };
+        state_at.max(throttle_at).max(now)
+    }
+
+    /// The earliest time at which [`Circuit::maintain`] has something to do (`u64::MAX`: never).
+    pub(crate) fn deadline(&self, p: &Compiled) -> u64 {
+        let mut d = u64::MAX;
+        if self.throttled {
+            d = d.min(self.throttled_until);
+        }
+        match self.state {
+            CircuitState::Open => d = d.min(self.open_until),
+            CircuitState::Probing => {
+                for s in self.probes.iter().filter(|s| s.active) {
+                    d = d.min(s.deadline);
+                }
+            }
+            CircuitState::Ramping => {
+                if let Some(end) = self.ramp.stage_end(p) {
+                    d = d.min(end);
+                }
+            }
+            CircuitState::Healthy => {
+                if self.strikes > 0 {
+                    d = d.min(self.healthy_since.saturating_add(p.backoff_decay_ms));
+                }
+            }
+        }
+        d
+    }
+
+    fn open_duration(&self, p: &Compiled, id: ProviderId) -> u64 {
+        let idx = (self.strikes.max(1) as usize - 1).min(MAX_STRIKES - 1);
+        let base = p.open_ladder[idx];
+        if p.jitter_ppm == 0 {
+            return base;
+        }
+        let j = u64::from(p.jitter_ppm);
+        let r = splitmix64(
+            p.seed
+                ^ (id.index() as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+                ^ u64::from(self.trips).wrapping_mul(0x9FB2_1C65_1E98_DF25),
+        ) % (2 * j + 1);
+        // Factor in [1 − j, 1 + j], in ppm.
+        let factor = 1_000_000 - j + r;
+        let d = (u128::from(base) * u128::from(factor) / 1_000_000) as u64;
+        d.clamp(1, p.open_max_ms)
+    }
+
+    /// Opens the circuit for the next, longer, open duration.
+    pub(crate) fn trip<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        reason: Reason,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
+        let from = self.state;
+        self.strikes = self.strikes.saturating_add(1).min(MAX_STRIKES as u32);
+        self.trips = self.trips.saturating_add(1);
+        self.generation = self.generation.wrapping_add(1);
+        let until = now.saturating_add(self.open_duration(p, id));
+        // The longer of two deadlines wins (a throttle stays in force on its own).
+        self.open_until = until;
+        self.state = CircuitState::Open;
+        self.probes = [ProbeSlot::default(); MAX_PROBES];
+        self.probe_ok = 0;
+        ev.push(
+            now,
+            id,
+            EventKind::Opened {
+                reason,
+                from,
+                until_ms: until,
+                strikes: self.strikes,
+            },
+        );
+    }
+
+    /// Applies a 429 or a `Retry-After`: benches the provider until then (the later deadline wins).
+    pub(crate) fn throttle<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        outcome: &Outcome,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
+        let (dur, told) = match outcome.retry_after_ms {
+            Some(ms) => (ms.min(p.max_retry_after_ms), true),
+            None if outcome.kind == OutcomeKind::RateLimited => {
+                let shift = self.throttle_streak.min(63);
+                let d = p
+                    .throttle_base_ms
+                    .checked_shl(shift)
+                    .filter(|d| d >> shift == p.throttle_base_ms)
+                    .unwrap_or(u64::MAX)
+                    .min(p.throttle_max_ms);
+                self.throttle_streak = self.throttle_streak.saturating_add(1);
+                (d, false)
+            }
+            None => return,
+        };
+        let until = now.saturating_add(dur);
+        let current = if self.throttled {
+            self.throttled_until
+        } else {
+            now
+        };
+        if until > current {
+            self.throttled = true;
+            self.throttled_until = until;
+            ev.push(
+                now,
+                id,
+                EventKind::Throttled {
+                    until_ms: until,
+                    retry_after: told,
+                },
+            );
+        }
+    }
+
+    /// A success ends a run of 429s: the next one starts the throttle backoff from the base again.
+    pub(crate) fn note_success(&mut self) {
+        self.throttle_streak = 0;
+    }
+
+    /// Counts a successful probe; starts the ramp when enough have succeeded. Returns true when the
+    /// ramp started (the caller resets the window).
+    pub(crate) fn probe_succeeded<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        now: u64,
+        ev: &mut Events<E>,
+    ) -> bool {
+        self.probe_ok = self.probe_ok.saturating_add(1);
+        if self.probe_ok < p.probe_successes {
+            return false;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        self.probes = [ProbeSlot::default(); MAX_PROBES];
+        self.enter_stage(p, id, 0, now, ev);
+        true
+    }
+
+    /// A probe failed: reopen with the next backoff.
+    pub(crate) fn probe_failed<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        kind: OutcomeKind,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
+        let reason = Reason {
+            trigger: Trigger::ProbeFailed,
+            observed: u64::from(self.probe_ok),
+            threshold: u64::from(p.probe_successes),
+            volume: u64::from(self.probe_ok) + 1,
+            outcome: Some(kind),
+        };
+        self.trip(p, id, reason, now, ev);
+    }
+
+    fn enter_stage<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        stage: usize,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
+        let last = p.ramp.len() - 1;
+        let done = stage > last || (stage == last && p.ramp[last].1 == 0);
+        if done {
+            self.state = CircuitState::Healthy;
+            self.healthy_since = now;
+            ev.push(now, id, EventKind::Recovered);
+            return;
+        }
+        let credit = if self.state == CircuitState::Ramping {
+            self.ramp.credit
+        } else {
+            0
+        };
+        self.state = CircuitState::Ramping;
+        self.ramp = Ramp {
+            stage,
+            credit,
+            ..Ramp::start(now)
+        };
+        ev.push(
+            now,
+            id,
+            EventKind::RampStage {
+                stage: stage as u8,
+                share_ppm: p.ramp[stage].0,
+            },
+        );
+    }
+
+    /// Performs every transition that is due at `now`. Spurious calls are a harmless no-op.
+    /// Bounded work: a fixed number of steps, whatever the gap since the last call.
+    pub(crate) fn maintain<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
+        if self.state == CircuitState::Probing {
+            for s in self.probes.iter_mut() {
+                if s.active && now >= s.deadline {
+                    s.active = false;
+                    ev.push(now, id, EventKind::ProbeExpired);
+                }
+            }
+        }
+        if self.throttled && now >= self.throttled_until {
+            self.throttled = false;
+            ev.push(now, id, EventKind::Unthrottled);
+        }
+        match self.state {
+            CircuitState::Open if now >= self.open_until => {
+                self.state = CircuitState::Probing;
+                self.probe_ok = 0;
+                ev.push(now, id, EventKind::Probing);
+            }
+            CircuitState::Ramping => {
+                if let Some(end) = self.ramp.stage_end(p)
+                    && now >= end
+                {
+                    self.enter_stage(p, id, self.ramp.stage + 1, now, ev);
+                }
+            }
+            CircuitState::Healthy if self.strikes > 0 => {
+                let elapsed = now.saturating_sub(self.healthy_since);
+                let periods = elapsed / p.backoff_decay_ms;
+                if periods > 0 {
+                    let drop = periods.min(u64::from(self.strikes)) as u32;
+                    self.strikes -= drop;
+                    self.healthy_since = self
+                        .healthy_since
+                        .saturating_add(periods.saturating_mul(p.backoff_decay_ms));
+                    ev.push(
+                        now,
+                        id,
+                        EventKind::BackoffDecayed {
+                            strikes: self.strikes,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Consistency of the circuit's own fields; `None` when all hold.
+    pub(crate) fn violation(&self, p: &Compiled) -> Option<&'static str> {
+        let in_flight = self.probes_in_flight() as usize;
+        if self.state != CircuitState::Probing && in_flight > 0 {
+            return Some("probe permits outstanding outside the probing state");
+        }
+        if in_flight > p.probe_max_in_flight {
+            return Some("more probes in flight than probe_max_in_flight");
+        }
+        if self.state == CircuitState::Ramping && self.ramp.stage >= p.ramp.len() {
+            return Some("ramp stage past the end of the ramp");
+        }
+        if self.ramp.credit >= crate::ramp::FULL_SHARE {
+            return Some("ramp credit not below one request");
+        }
+        if self.ramp.failures > self.ramp.samples {
+            return Some("more ramp failures than ramp samples");
+        }
+        if self.strikes as usize > MAX_STRIKES {
+            return Some("strikes above the cap");
+        }
+        if self.state != CircuitState::Healthy && self.trips == 0 {
+            return Some("circuit left healthy without a trip");
+        }
+        None
+    }
+}

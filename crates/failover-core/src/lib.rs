@@ -1,0 +1,65 @@
+//! `failover-core`: a no_std, allocation-free decision engine for multi-provider LLM failover.
+//!
+//! It decides, per request, which provider to call; learns from every outcome (a rolling window
+//! per provider) and from active health checks; opens a provider's circuit on the trigger that
+//! fits the failure (a run of 5xx, an error rate, sustained timeouts, slow calls, latency far
+//! above the provider's own baseline); treats rate limiting as a throttle, not an outage; and
+//! brings a recovered provider back gradually (5 %, 25 %, 50 %, 100 % over 20 minutes by default)
+//! with automatic rollback.
+//!
+//! It is a sans-IO state machine: no clock, no I/O, no heap, no `unsafe`. Every input carries the
+//! caller's timestamp in milliseconds, so identical inputs give identical decisions.
+//!
+//! ```
+//! use failover_core::{Outcome, Policy, Router};
+//!
+//! let mut router: Router<4, 120> = Router::new(&Policy::default(), &["primary", "secondary"])?;
+//! let now = 1_000;
+//! let ticket = router.pick(now).expect("a provider");
+//! assert_eq!(router.name(ticket.provider), "primary");
+//! // ... call the provider, measure the latency ...
+//! router.record(&ticket, Outcome::success(850), now + 850);
+//! while let Some(event) = router.poll_event() {
+//!     // log event
+//!     let _ = event;
+//! }
+//! if let Some(deadline) = router.poll_timeout() {
+//!     // sleep until `deadline` or the next request, then:
+//!     router.handle_timeout(deadline);
+//! }
+//! # Ok::<(), failover_core::ConfigError>(())
+//! ```
+//!
+//! The pieces each live in a module named after them: [`window`] (the rolling window),
+//! `triggers`, `circuit`, `ramp`, `router`, [`policy`] and [`outcome`].
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod circuit;
+mod event;
+pub mod outcome;
+pub mod policy;
+mod ramp;
+mod router;
+mod triggers;
+pub mod window;
+
+pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
+pub use outcome::{Outcome, OutcomeKind, classify_status, parse_retry_after};
+pub use policy::{AllDown, ConfigError, Policy, ProbeMode, RampStage, Value};
+pub use ramp::{FULL_SHARE, hash_key, key_position};
+pub use router::{
+    Action, PickRequest, ProviderSet, ProviderView, Recorded, Router, Ticket, TicketKind,
+    Unavailable,
+};
+pub use window::WindowStats;
+
+/// The router the Python and Node bindings, the simulator and the scenario suite use: up to 16
+/// providers, windows of up to 120 buckets (two minutes at the default one-second buckets), 64
+/// queued events. About 200 KB; bindings keep it on the heap.
+pub type DefaultRouter = Router<16, 120, 64>;

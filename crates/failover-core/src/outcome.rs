@@ -1,0 +1,344 @@
+//! What happened to one call: the outcome kinds, the HTTP classification every binding shares,
+//! and the `Retry-After` parser.
+
+/// The kind of result a call to a provider had.
+///
+/// Only some kinds say something about the provider's health; see each variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum OutcomeKind {
+    /// The call succeeded. Its latency feeds the slow-call and latency-degradation triggers.
+    Success = 0,
+    /// The provider refused the call for now (HTTP 429). Never a circuit trip: the provider is
+    /// throttled until its `Retry-After` (or a growing backoff) and then gets its full share back.
+    RateLimited = 1,
+    /// The provider failed (HTTP 5xx, 529 overloaded). A hard failure.
+    ServerError = 2,
+    /// The connection was refused or reset. A hard failure.
+    ConnectionError = 3,
+    /// The call timed out (HTTP 408, 504, or the caller's own deadline). Counted by the sustained
+    /// timeout trigger, not by the consecutive-failure trigger.
+    Timeout = 4,
+    /// The caller's fault (400, 401, 403, 404, 413, 422, context length, content policy). Says
+    /// nothing about the provider's health and is not counted unless the policy's
+    /// `count_client_errors` is set.
+    ClientError = 5,
+    /// The caller gave up before an answer (HTTP 499, an aborted request). Ignored, but it releases
+    /// a probe permit.
+    Cancelled = 6,
+}
+
+impl OutcomeKind {
+    /// Every kind, in declaration order (handy for exhaustive tests and bindings).
+    pub const ALL: [OutcomeKind; 7] = [
+        OutcomeKind::Success,
+        OutcomeKind::RateLimited,
+        OutcomeKind::ServerError,
+        OutcomeKind::ConnectionError,
+        OutcomeKind::Timeout,
+        OutcomeKind::ClientError,
+        OutcomeKind::Cancelled,
+    ];
+
+    /// The stable snake_case name used by the scenario files and the Python and Node bindings.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Success => "success",
+            OutcomeKind::RateLimited => "rate_limited",
+            OutcomeKind::ServerError => "server_error",
+            OutcomeKind::ConnectionError => "connection_error",
+            OutcomeKind::Timeout => "timeout",
+            OutcomeKind::ClientError => "client_error",
+            OutcomeKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a name produced by [`OutcomeKind::name`].
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<OutcomeKind> {
+        OutcomeKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Server and connection errors: the failures that the consecutive-failure and error-rate
+    /// triggers count.
+    #[must_use]
+    pub const fn is_hard_failure(self) -> bool {
+        matches!(
+            self,
+            OutcomeKind::ServerError | OutcomeKind::ConnectionError
+        )
+    }
+}
+
+/// One call's result as the engine records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    /// What happened.
+    pub kind: OutcomeKind,
+    /// How long the call took, in milliseconds. Only successes use it (slow calls, latency
+    /// baseline); for other kinds it is informational.
+    pub latency_ms: u32,
+    /// The provider's `Retry-After`, in milliseconds from the outcome's timestamp, if it sent one.
+    /// Honoured for every kind (a 503 with `Retry-After` is both a server error and a throttle),
+    /// capped by the policy's `max_retry_after_ms`.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Outcome {
+    /// An outcome of `kind` with the given latency and no `Retry-After`.
+    #[must_use]
+    pub const fn new(kind: OutcomeKind, latency_ms: u32) -> Outcome {
+        Outcome {
+            kind,
+            latency_ms,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A success that took `latency_ms`.
+    #[must_use]
+    pub const fn success(latency_ms: u32) -> Outcome {
+        Outcome::new(OutcomeKind::Success, latency_ms)
+    }
+
+    /// A 429, with the provider's `Retry-After` in milliseconds if it sent one.
+    #[must_use]
+    pub const fn rate_limited(retry_after_ms: Option<u64>) -> Outcome {
+        Outcome {
+            kind: OutcomeKind::RateLimited,
+            latency_ms: 0,
+            retry_after_ms,
+        }
+    }
+
+    /// A server error (5xx).
+    #[must_use]
+    pub const fn server_error(latency_ms: u32) -> Outcome {
+        Outcome::new(OutcomeKind::ServerError, latency_ms)
+    }
+
+    /// A refused or reset connection.
+    #[must_use]
+    pub const fn connection_error(latency_ms: u32) -> Outcome {
+        Outcome::new(OutcomeKind::ConnectionError, latency_ms)
+    }
+
+    /// A timeout after `latency_ms`.
+    #[must_use]
+    pub const fn timeout(latency_ms: u32) -> Outcome {
+        Outcome::new(OutcomeKind::Timeout, latency_ms)
+    }
+
+    /// The caller's fault (4xx other than 408/429).
+    #[must_use]
+    pub const fn client_error(latency_ms: u32) -> Outcome {
+        Outcome::new(OutcomeKind::ClientError, latency_ms)
+    }
+
+    /// The caller cancelled the call.
+    #[must_use]
+    pub const fn cancelled() -> Outcome {
+        Outcome::new(OutcomeKind::Cancelled, 0)
+    }
+
+    /// Classifies an HTTP status (see [`classify_status`]) and keeps the latency and `Retry-After`.
+    #[must_use]
+    pub const fn from_http(status: u16, latency_ms: u32, retry_after_ms: Option<u64>) -> Outcome {
+        Outcome {
+            kind: classify_status(status),
+            latency_ms,
+            retry_after_ms,
+        }
+    }
+}
+
+/// Classifies an HTTP status code into an [`OutcomeKind`]. Every binding calls this one function,
+/// so Rust, Python and Node agree.
+///
+/// | status | kind |
+/// |---|---|
+/// | 200–399 | `Success` |
+/// | 408, 504, 524, 598 | `Timeout` (request, gateway and proxy timeouts) |
+/// | 429 | `RateLimited` |
+/// | 499 | `Cancelled` (client closed the request) |
+/// | other 400–499 | `ClientError` (bad request, auth, not found, too large, content policy) |
+/// | 500–599 other than the timeouts, including 529 overloaded | `ServerError` |
+/// | anything else (1xx as a final status, 0, ≥ 600) | `ServerError`: the provider answered nonsense |
+#[must_use]
+pub const fn classify_status(status: u16) -> OutcomeKind {
+    match status {
+        200..=399 => OutcomeKind::Success,
+        408 | 504 | 524 | 598 => OutcomeKind::Timeout,
+        429 => OutcomeKind::RateLimited,
+        499 => OutcomeKind::Cancelled,
+        400..=498 => OutcomeKind::ClientError,
+        _ => OutcomeKind::ServerError,
+    }
+}
+
+/// Parses an HTTP `Retry-After` header value into milliseconds from now.
+///
+/// Accepts delta-seconds (`"120"`, also a decimal such as `"1.5"` as some providers send) and an
+/// HTTP-date in IMF-fixdate form (`"Sun, 06 Nov 1994 08:49:37 GMT"`), which needs the caller's
+/// wall clock as Unix milliseconds in `now_unix_ms` (the engine never reads a clock). A date in the
+/// past gives `Some(0)`. Returns `None` for anything it cannot parse, for a date when
+/// `now_unix_ms` is `None`, and for negative numbers. Huge values saturate at `u64::MAX`.
+///
+/// Cost: linear in the length of `value`, no allocation.
+#[must_use]
+pub fn parse_retry_after(value: &str, now_unix_ms: Option<u64>) -> Option<u64> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.as_bytes()[0].is_ascii_digit() {
+        return parse_seconds(v);
+    }
+    let date_ms = parse_imf_fixdate(v)?;
+    let now = now_unix_ms?;
+    Some(date_ms.saturating_sub(now))
+}
+
+fn parse_seconds(v: &str) -> Option<u64> {
+    let (int_part, frac_part) = match v.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (v, None),
+    };
+    if int_part.is_empty() || !int_part.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut secs: u64 = 0;
+    for b in int_part.bytes() {
+        secs = secs.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+    }
+    let mut ms = secs.saturating_mul(1000);
+    if let Some(f) = frac_part {
+        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut scale = 100u64;
+        for b in f.bytes().take(3) {
+            ms = ms.saturating_add(u64::from(b - b'0') * scale);
+            scale /= 10;
+        }
+    }
+    Some(ms)
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix milliseconds.
+fn parse_imf_fixdate(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" {
+        return None;
+    }
+    const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    if !DAYS.contains(&&b[0..3]) {
+        return None;
+    }
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let num = |s: &[u8]| -> Option<u64> {
+        let mut n = 0u64;
+        for &c in s {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u64::from(c - b'0');
+        }
+        Some(n)
+    };
+    let day = num(&b[5..7])?;
+    if b[7] != b' ' || b[11] != b' ' || b[16] != b' ' || b[19] != b':' || b[22] != b':' {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| *m == &b[8..11])? as u64 + 1;
+    let year = num(&b[12..16])?;
+    let (hh, mm, ss) = (num(&b[17..19])?, num(&b[20..22])?, num(&b[23..25])?);
+    if !(1970..=9999).contains(&year) || day == 0 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000)
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm), for
+/// years ≥ 1970.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(classify_status(200), OutcomeKind::Success);
+        assert_eq!(classify_status(304), OutcomeKind::Success);
+        assert_eq!(classify_status(400), OutcomeKind::ClientError);
+        assert_eq!(classify_status(401), OutcomeKind::ClientError);
+        assert_eq!(classify_status(403), OutcomeKind::ClientError);
+        assert_eq!(classify_status(404), OutcomeKind::ClientError);
+        assert_eq!(classify_status(408), OutcomeKind::Timeout);
+        assert_eq!(classify_status(429), OutcomeKind::RateLimited);
+        assert_eq!(classify_status(499), OutcomeKind::Cancelled);
+        assert_eq!(classify_status(500), OutcomeKind::ServerError);
+        assert_eq!(classify_status(503), OutcomeKind::ServerError);
+        assert_eq!(classify_status(504), OutcomeKind::Timeout);
+        assert_eq!(classify_status(529), OutcomeKind::ServerError);
+        assert_eq!(classify_status(100), OutcomeKind::ServerError);
+        assert_eq!(classify_status(0), OutcomeKind::ServerError);
+        assert_eq!(classify_status(u16::MAX), OutcomeKind::ServerError);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in OutcomeKind::ALL {
+            assert_eq!(OutcomeKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(OutcomeKind::from_name("nope"), None);
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(parse_retry_after("120", None), Some(120_000));
+        assert_eq!(parse_retry_after(" 0 ", None), Some(0));
+        assert_eq!(parse_retry_after("1.5", None), Some(1_500));
+        assert_eq!(parse_retry_after("0.0015", None), Some(1));
+        assert_eq!(parse_retry_after("-1", None), None);
+        assert_eq!(parse_retry_after("1.", None), None);
+        assert_eq!(parse_retry_after("abc", None), None);
+        assert_eq!(parse_retry_after("", None), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999999", None),
+            Some(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn retry_after_dates() {
+        // 1994-11-06T08:49:37Z = 784111777 s.
+        let d = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(parse_imf_fixdate(d), Some(784_111_777_000));
+        assert_eq!(parse_retry_after(d, Some(784_111_767_000)), Some(10_000));
+        assert_eq!(parse_retry_after(d, Some(784_111_787_000)), Some(0));
+        assert_eq!(parse_retry_after(d, None), None);
+        // 2000-02-29 (leap day) 00:00:00 = 951782400 s.
+        assert_eq!(
+            parse_imf_fixdate("Tue, 29 Feb 2000 00:00:00 GMT"),
+            Some(951_782_400_000)
+        );
+        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(parse_imf_fixdate("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 24:49:37 GMT"), None);
+    }
+}

@@ -1,0 +1,1107 @@
+//! The policy: every tunable, its default and the reason for that default, and the validation
+//! that every binding shares.
+//!
+//! Rust users fill a [`Policy`] directly (`Policy { consecutive_failures: Some(3),
+//! ..Policy::default() }`). Bindings, the simulator and the scenario files set fields by name with
+//! [`Policy::set`] and [`Policy::push_ramp_stage`], so a field name means the same thing in every
+//! language and an unknown or mistyped field is reported by the core in one wording.
+
+use core::fmt;
+
+/// How many ramp stages a policy can hold.
+pub const MAX_RAMP_STAGES: usize = 8;
+/// The most probe permits a provider can hand out at once.
+pub const MAX_PROBES: usize = 8;
+/// The longest provider name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// One step of the recovery ramp: the share of traffic the recovering provider takes, and how long
+/// it stays at that share before the next step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RampStage {
+    /// Fraction of the traffic that reaches this provider which it takes, in (0, 1].
+    pub share: f64,
+    /// Minimum time at this share, in milliseconds. Must be positive except for the final 100 %
+    /// stage, where 0 means "healthy as soon as the ramp reaches it".
+    pub dwell_ms: u64,
+}
+
+/// How a provider in the probing state is tested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeMode {
+    /// Real requests are sent as probes, at most `probe_max_in_flight` at a time. Works with no
+    /// health-check loop at all.
+    Requests,
+    /// Only health checks probe: [`crate::Router::poll_action`] says when a check is due and the
+    /// application reports its result. No user request is risked on a provider that is not yet
+    /// confirmed.
+    HealthChecks,
+}
+
+impl ProbeMode {
+    /// The stable name used in policy files (`"requests"`, `"health_checks"`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            ProbeMode::Requests => "requests",
+            ProbeMode::HealthChecks => "health_checks",
+        }
+    }
+}
+
+/// What [`crate::Router::pick`] does when no provider can take a request normally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllDown {
+    /// Return the provider that becomes available soonest, with `degraded` set and a
+    /// `retry_after_ms` hint saying when it is expected back. The caller may call it anyway or
+    /// wait.
+    Soonest,
+    /// Return [`crate::Unavailable`] carrying the same hint, so the caller waits or fails fast.
+    Fail,
+}
+
+impl AllDown {
+    /// The stable name used in policy files (`"soonest"`, `"fail"`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            AllDown::Soonest => "soonest",
+            AllDown::Fail => "fail",
+        }
+    }
+}
+
+/// The whole failover policy. `Policy::default()` is the recommended starting point; each field's
+/// doc gives its default and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// Width of one window bucket, ms. Default 1 000: one-second resolution is finer than any
+    /// trigger needs and keeps the window small. Buckets sit on a fixed grid (`t / bucket_ms`), so
+    /// windows of instances sharing a clock can be merged bucket by bucket.
+    pub bucket_ms: u64,
+    /// Length of the rolling window, ms; a multiple of `bucket_ms`. Default 60 000: a minute of
+    /// traffic reacts within seconds to an outage yet smooths single bad requests.
+    pub window_ms: u64,
+    /// Minimum counted calls in the window before any rate trigger (error rate, timeouts, slow
+    /// calls, latency) may trip. Default 20: a handful of requests never trips anything; the
+    /// consecutive-failure trigger covers low traffic.
+    pub min_volume: u32,
+    /// Error-rate trigger: trips when hard failures / counted calls in the window reach this
+    /// fraction. `None` disables it. Default 0.5.
+    pub error_rate_threshold: Option<f64>,
+    /// Consecutive-failure trigger: this many server or connection errors in a row open the
+    /// circuit at once, whatever the volume. `None` disables it. Default 5: a persistent 5xx
+    /// outage is benched within five requests instead of a window's worth.
+    pub consecutive_failures: Option<u32>,
+    /// Timeout trigger: the timeout rate in the window that counts as a breach. `None` disables
+    /// it. Default 0.3.
+    pub timeout_rate_threshold: Option<f64>,
+    /// How long the timeout rate must stay at or above its threshold before the circuit opens, ms.
+    /// Default 30 000: a spike of a few seconds never trips; half a minute of timeouts does.
+    pub timeout_sustain_ms: u64,
+    /// A success that took at least this long is a slow call, ms. Default 30 000 (LLM calls are
+    /// slow by nature; past 30 s an interactive caller has usually given up).
+    pub slow_call_ms: u32,
+    /// Slow-call trigger: trips when slow calls / counted calls reach this fraction. `None`
+    /// disables it. Default 0.5.
+    pub slow_call_rate_threshold: Option<f64>,
+    /// Latency-degradation trigger: trips when the window's `latency_quantile` latency is at least
+    /// this many times the provider's long-horizon baseline. `None` disables it. Default 3.0.
+    pub latency_factor: Option<f64>,
+    /// Which quantile of successful-call latency the latency trigger compares, in (0, 1].
+    /// Default 0.5 (the median, robust to a mix of short and long completions).
+    pub latency_quantile: f64,
+    /// Horizon of the latency baseline, ms: the baseline is an exponential average of the window
+    /// quantile with weight `bucket_ms / latency_baseline_ms` per bucket. It starts judging once it
+    /// has seen a full window's worth of updates. Default 1 800 000 (30 minutes).
+    pub latency_baseline_ms: u64,
+    /// Count client errors (400/401/403/…) as failures. Default `false`: they are the caller's
+    /// fault and say nothing about the provider.
+    pub count_client_errors: bool,
+    /// Open duration after the first trip, ms. Default 30 000.
+    pub open_base_ms: u64,
+    /// Each further trip multiplies the open duration by this (≥ 1). Default 2.0.
+    pub open_multiplier: f64,
+    /// Cap on the open duration, ms. Default 600 000 (10 minutes).
+    pub open_max_ms: u64,
+    /// Deterministic jitter on open durations, a fraction in [0, 1): the duration is scaled by a
+    /// factor in [1 − jitter, 1 + jitter] drawn from `seed`, the provider and its trip count, then
+    /// capped at `open_max_ms`. Default 0.1, so instances with different seeds do not probe in
+    /// lockstep.
+    pub open_jitter: f64,
+    /// Seed for the jitter. Default 0. Same seed, same inputs: same decisions.
+    pub seed: u64,
+    /// After this long healthy, the trip count that sets the next open duration drops by one
+    /// (repeatedly), ms. Default 600 000: a provider that failed once long ago is not punished
+    /// forever, one that trips again soon after recovering stays out longer.
+    pub backoff_decay_ms: u64,
+    /// How probing providers are tested. Default [`ProbeMode::Requests`].
+    pub probe_mode: ProbeMode,
+    /// Probe permits a probing provider hands out at once. Default 1 (no thundering herd).
+    pub probe_max_in_flight: u32,
+    /// Successful probes needed before the ramp starts. Default 3.
+    pub probe_successes: u32,
+    /// A probe not reported within this long expires and frees its permit (it is not counted as a
+    /// failure; report timeouts as timeouts), ms. Default 60 000.
+    pub probe_timeout_ms: u64,
+    /// The recovery ramp. Default 5 %, 25 %, 50 % for 400 s each, then 100 %: back to full traffic
+    /// over 20 minutes.
+    pub ramp: heapless::Vec<RampStage, MAX_RAMP_STAGES>,
+    /// A ramp stage advances only after this many counted calls in the stage (and its dwell).
+    /// With fewer it holds its share: a stage with too little traffic has no error rate to judge.
+    /// Also the volume from which the rollback rate is judged. Default 10.
+    pub ramp_min_samples: u32,
+    /// Rollback: during the ramp, failures (hard failures and timeouts) / counted calls in the
+    /// current stage at or above this fraction reopen the circuit with the next, longer backoff.
+    /// Default 0.2: a recovering provider must prove itself, so the bar is lower than the trip's.
+    pub ramp_rollback_threshold: f64,
+    /// First throttle after a 429 without `Retry-After`, ms; doubles with each further 429 until a
+    /// success. Default 1 000.
+    pub throttle_base_ms: u64,
+    /// Cap on that growing throttle, ms. Default 60 000.
+    pub throttle_max_ms: u64,
+    /// Cap on any `Retry-After` honoured, ms. Default 600 000: a provider cannot bench itself for
+    /// a day by mistake.
+    pub max_retry_after_ms: u64,
+    /// What to do when every provider is unavailable. Default [`AllDown::Soonest`].
+    pub when_all_down: AllDown,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let mut ramp = heapless::Vec::new();
+        for (share, dwell_ms) in [(0.05, 400_000), (0.25, 400_000), (0.5, 400_000), (1.0, 0)] {
+            let _ = ramp.push(RampStage { share, dwell_ms });
+        }
+        Policy {
+            bucket_ms: 1_000,
+            window_ms: 60_000,
+            min_volume: 20,
+            error_rate_threshold: Some(0.5),
+            consecutive_failures: Some(5),
+            timeout_rate_threshold: Some(0.3),
+            timeout_sustain_ms: 30_000,
+            slow_call_ms: 30_000,
+            slow_call_rate_threshold: Some(0.5),
+            latency_factor: Some(3.0),
+            latency_quantile: 0.5,
+            latency_baseline_ms: 1_800_000,
+            count_client_errors: false,
+            open_base_ms: 30_000,
+            open_multiplier: 2.0,
+            open_max_ms: 600_000,
+            open_jitter: 0.1,
+            seed: 0,
+            backoff_decay_ms: 600_000,
+            probe_mode: ProbeMode::Requests,
+            probe_max_in_flight: 1,
+            probe_successes: 3,
+            probe_timeout_ms: 60_000,
+            ramp,
+            ramp_min_samples: 10,
+            ramp_rollback_threshold: 0.2,
+            throttle_base_ms: 1_000,
+            throttle_max_ms: 60_000,
+            max_retry_after_ms: 600_000,
+            when_all_down: AllDown::Soonest,
+        }
+    }
+}
+
+/// A value given to [`Policy::set`] by a binding or a policy file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// `null` / `None`: disables an optional trigger.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer (wide enough for any u64 and any negative mistake).
+    Int(i128),
+    /// A floating-point number. Accepted for integer fields when it is integral.
+    Float(f64),
+    /// A string (enumerations such as `probe_mode`).
+    Str(&'a str),
+}
+
+impl Value<'_> {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+        }
+    }
+}
+
+/// Every policy field name, as policy files and the bindings spell them. All but `ramp` are set
+/// with [`Policy::set`]; `ramp` is a list of `{share, dwell_ms}` stages set with
+/// [`Policy::clear_ramp`] and [`Policy::push_ramp_stage`].
+pub const FIELDS: [&str; 30] = [
+    "bucket_ms",
+    "window_ms",
+    "min_volume",
+    "error_rate_threshold",
+    "consecutive_failures",
+    "timeout_rate_threshold",
+    "timeout_sustain_ms",
+    "slow_call_ms",
+    "slow_call_rate_threshold",
+    "latency_factor",
+    "latency_quantile",
+    "latency_baseline_ms",
+    "count_client_errors",
+    "open_base_ms",
+    "open_multiplier",
+    "open_max_ms",
+    "open_jitter",
+    "seed",
+    "backoff_decay_ms",
+    "probe_mode",
+    "probe_max_in_flight",
+    "probe_successes",
+    "probe_timeout_ms",
+    "ramp_min_samples",
+    "ramp_rollback_threshold",
+    "throttle_base_ms",
+    "throttle_max_ms",
+    "max_retry_after_ms",
+    "when_all_down",
+    "ramp",
+];
+
+/// A configuration the core refuses. One variant per broken rule; [`ConfigError::code`] is a
+/// stable identifier the bindings and scenario files use, `Display` gives the message.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The field name is not a policy field.
+    UnknownField {
+        /// The name given (truncated to 64 bytes).
+        field: heapless::String<MAX_NAME_LEN>,
+    },
+    /// The value has the wrong type for the field.
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What the field takes.
+        expected: &'static str,
+        /// What was given.
+        got: &'static str,
+    },
+    /// A rate or fraction is outside (0, 1] (or is NaN).
+    ThresholdOutOfRange {
+        /// The field.
+        field: &'static str,
+    },
+    /// A duration that must be positive is zero (or negative).
+    ZeroDuration {
+        /// The field.
+        field: &'static str,
+    },
+    /// A count that must be positive is zero (or negative).
+    ZeroCount {
+        /// The field.
+        field: &'static str,
+    },
+    /// An integer is negative or too large for its field.
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+    },
+    /// `window_ms` is not a whole multiple of `bucket_ms`.
+    WindowNotMultipleOfBucket {
+        /// `window_ms`.
+        window_ms: u64,
+        /// `bucket_ms`.
+        bucket_ms: u64,
+    },
+    /// The window needs more buckets than the router was compiled with.
+    WindowTooLong {
+        /// Buckets the policy needs (`window_ms / bucket_ms`).
+        buckets: u64,
+        /// Buckets the router holds.
+        capacity: usize,
+    },
+    /// `open_multiplier` is below 1, NaN or infinite.
+    MultiplierOutOfRange,
+    /// `open_jitter` is outside [0, 1) or NaN.
+    JitterOutOfRange,
+    /// `latency_factor` is not a finite number above 1.
+    FactorOutOfRange,
+    /// `open_max_ms` is below `open_base_ms`.
+    OpenMaxBelowBase,
+    /// `throttle_max_ms` is below `throttle_base_ms`.
+    ThrottleMaxBelowBase,
+    /// `probe_max_in_flight` is zero or above [`MAX_PROBES`].
+    ProbeLimitOutOfRange,
+    /// The ramp has no stages.
+    EmptyRamp,
+    /// Ramp shares are not strictly increasing.
+    RampNotIncreasing,
+    /// The ramp's last stage is not 100 %.
+    RampNotEndingAtFull,
+    /// A ramp stage other than the last has a zero dwell.
+    RampZeroDwell,
+    /// More than [`MAX_RAMP_STAGES`] stages.
+    RampTooLong,
+    /// A string field got a value it does not know.
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+    },
+    /// No providers were given.
+    NoProviders,
+    /// More providers than the router was compiled with.
+    TooManyProviders {
+        /// Providers given.
+        count: usize,
+        /// Providers the router holds.
+        capacity: usize,
+    },
+    /// A provider name is empty.
+    EmptyName,
+    /// A provider name is longer than [`MAX_NAME_LEN`] bytes.
+    NameTooLong,
+    /// Two providers have the same name.
+    DuplicateName {
+        /// The repeated name.
+        name: heapless::String<MAX_NAME_LEN>,
+    },
+}
+
+impl ConfigError {
+    /// A stable, snake_case identifier for the broken rule, the same in every language.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::UnknownField { .. } => "unknown_field",
+            ConfigError::WrongType { .. } => "wrong_type",
+            ConfigError::ThresholdOutOfRange { .. } => "threshold_out_of_range",
+            ConfigError::ZeroDuration { .. } => "zero_duration",
+            ConfigError::ZeroCount { .. } => "zero_count",
+            ConfigError::OutOfRange { .. } => "out_of_range",
+            ConfigError::WindowNotMultipleOfBucket { .. } => "window_not_multiple_of_bucket",
+            ConfigError::WindowTooLong { .. } => "window_too_long",
+            ConfigError::MultiplierOutOfRange => "multiplier_out_of_range",
+            ConfigError::JitterOutOfRange => "jitter_out_of_range",
+            ConfigError::FactorOutOfRange => "factor_out_of_range",
+            ConfigError::OpenMaxBelowBase => "open_max_below_base",
+            ConfigError::ThrottleMaxBelowBase => "throttle_max_below_base",
+            ConfigError::ProbeLimitOutOfRange => "probe_limit_out_of_range",
+            ConfigError::EmptyRamp => "empty_ramp",
+            ConfigError::RampNotIncreasing => "ramp_not_increasing",
+            ConfigError::RampNotEndingAtFull => "ramp_not_ending_at_full",
+            ConfigError::RampZeroDwell => "ramp_zero_dwell",
+            ConfigError::RampTooLong => "ramp_too_long",
+            ConfigError::InvalidValue { .. } => "invalid_value",
+            ConfigError::NoProviders => "no_providers",
+            ConfigError::TooManyProviders { .. } => "too_many_providers",
+            ConfigError::EmptyName => "empty_name",
+            ConfigError::NameTooLong => "name_too_long",
+            ConfigError::DuplicateName { .. } => "duplicate_name",
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownField { field } => write!(f, "unknown policy field `{field}`"),
+            ConfigError::WrongType {
+                field,
+                expected,
+                got,
+            } => write!(f, "`{field}` takes {expected}, got {got}"),
+            ConfigError::ThresholdOutOfRange { field } => {
+                write!(f, "`{field}` must be a fraction in (0, 1]")
+            }
+            ConfigError::ZeroDuration { field } => {
+                write!(f, "`{field}` must be a positive number of milliseconds")
+            }
+            ConfigError::ZeroCount { field } => write!(f, "`{field}` must be at least 1"),
+            ConfigError::OutOfRange { field } => {
+                write!(f, "`{field}` is negative or too large")
+            }
+            ConfigError::WindowNotMultipleOfBucket {
+                window_ms,
+                bucket_ms,
+            } => write!(
+                f,
+                "`window_ms` ({window_ms}) must be a whole multiple of `bucket_ms` ({bucket_ms})"
+            ),
+            ConfigError::WindowTooLong { buckets, capacity } => write!(
+                f,
+                "the window needs {buckets} buckets but this router holds {capacity}: \
+                 raise `bucket_ms` or shorten `window_ms`"
+            ),
+            ConfigError::MultiplierOutOfRange => {
+                write!(f, "`open_multiplier` must be a finite number ≥ 1")
+            }
+            ConfigError::JitterOutOfRange => write!(f, "`open_jitter` must be in [0, 1)"),
+            ConfigError::FactorOutOfRange => {
+                write!(f, "`latency_factor` must be a finite number > 1")
+            }
+            ConfigError::OpenMaxBelowBase => {
+                write!(f, "`open_max_ms` must be at least `open_base_ms`")
+            }
+            ConfigError::ThrottleMaxBelowBase => {
+                write!(f, "`throttle_max_ms` must be at least `throttle_base_ms`")
+            }
+            ConfigError::ProbeLimitOutOfRange => {
+                write!(
+                    f,
+                    "`probe_max_in_flight` must be between 1 and {MAX_PROBES}"
+                )
+            }
+            ConfigError::EmptyRamp => write!(f, "`ramp` must have at least one stage"),
+            ConfigError::RampNotIncreasing => {
+                write!(f, "`ramp` shares must be strictly increasing")
+            }
+            ConfigError::RampNotEndingAtFull => {
+                write!(f, "`ramp` must end with a stage of share 1.0")
+            }
+            ConfigError::RampZeroDwell => write!(
+                f,
+                "every `ramp` stage before the last needs a positive `dwell_ms`"
+            ),
+            ConfigError::RampTooLong => {
+                write!(f, "`ramp` has more than {MAX_RAMP_STAGES} stages")
+            }
+            ConfigError::InvalidValue { field } => match *field {
+                "probe_mode" => write!(f, "`probe_mode` must be \"requests\" or \"health_checks\""),
+                "when_all_down" => write!(f, "`when_all_down` must be \"soonest\" or \"fail\""),
+                _ => write!(f, "`{field}` has an invalid value"),
+            },
+            ConfigError::NoProviders => write!(f, "at least one provider is needed"),
+            ConfigError::TooManyProviders { count, capacity } => write!(
+                f,
+                "{count} providers given but this router holds at most {capacity}"
+            ),
+            ConfigError::EmptyName => write!(f, "provider names must not be empty"),
+            ConfigError::NameTooLong => {
+                write!(f, "provider names must be at most {MAX_NAME_LEN} bytes")
+            }
+            ConfigError::DuplicateName { name } => {
+                write!(f, "provider name `{name}` is given twice")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+fn truncated(s: &str) -> heapless::String<MAX_NAME_LEN> {
+    let mut out = heapless::String::new();
+    for c in s.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+fn as_u64(field: &'static str, v: Value<'_>) -> Result<u64, ConfigError> {
+    match v {
+        Value::Int(i) => u64::try_from(i).map_err(|_| ConfigError::OutOfRange { field }),
+        Value::Float(x) if x.is_finite() && x == (x as i128) as f64 => {
+            u64::try_from(x as i128).map_err(|_| ConfigError::OutOfRange { field })
+        }
+        other => Err(ConfigError::WrongType {
+            field,
+            expected: "a non-negative integer",
+            got: other.type_name(),
+        }),
+    }
+}
+
+fn as_u32(field: &'static str, v: Value<'_>) -> Result<u32, ConfigError> {
+    u32::try_from(as_u64(field, v)?).map_err(|_| ConfigError::OutOfRange { field })
+}
+
+fn as_f64(field: &'static str, v: Value<'_>) -> Result<f64, ConfigError> {
+    match v {
+        Value::Float(x) => Ok(x),
+        Value::Int(i) => Ok(i as f64),
+        other => Err(ConfigError::WrongType {
+            field,
+            expected: "a number",
+            got: other.type_name(),
+        }),
+    }
+}
+
+fn opt<T>(
+    field: &'static str,
+    v: Value<'_>,
+    f: fn(&'static str, Value<'_>) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    match v {
+        Value::Null => Ok(None),
+        other => f(field, other).map(Some),
+    }
+}
+
+fn as_str<'a>(field: &'static str, v: Value<'a>) -> Result<&'a str, ConfigError> {
+    match v {
+        Value::Str(s) => Ok(s),
+        other => Err(ConfigError::WrongType {
+            field,
+            expected: "a string",
+            got: other.type_name(),
+        }),
+    }
+}
+
+impl Policy {
+    /// Sets one field by its name (the names in [`FIELDS`], as used by policy files and the
+    /// bindings). Checks the value's type and sign here; rules between fields are checked when the
+    /// router is built. `ramp` is a list: use [`Policy::clear_ramp`] and
+    /// [`Policy::push_ramp_stage`].
+    pub fn set(&mut self, field: &str, value: Value<'_>) -> Result<(), ConfigError> {
+        macro_rules! field {
+            ($name:literal, $conv:expr, $slot:expr) => {{
+                $slot = $conv($name, value)?;
+                return Ok(());
+            }};
+        }
+        match field {
+            "bucket_ms" => field!("bucket_ms", as_u64, self.bucket_ms),
+            "window_ms" => field!("window_ms", as_u64, self.window_ms),
+            "min_volume" => field!("min_volume", as_u32, self.min_volume),
+            "error_rate_threshold" => field!(
+                "error_rate_threshold",
+                |n, v| opt(n, v, as_f64),
+                self.error_rate_threshold
+            ),
+            "consecutive_failures" => field!(
+                "consecutive_failures",
+                |n, v| opt(n, v, as_u32),
+                self.consecutive_failures
+            ),
+            "timeout_rate_threshold" => field!(
+                "timeout_rate_threshold",
+                |n, v| opt(n, v, as_f64),
+                self.timeout_rate_threshold
+            ),
+            "timeout_sustain_ms" => field!("timeout_sustain_ms", as_u64, self.timeout_sustain_ms),
+            "slow_call_ms" => field!("slow_call_ms", as_u32, self.slow_call_ms),
+            "slow_call_rate_threshold" => field!(
+                "slow_call_rate_threshold",
+                |n, v| opt(n, v, as_f64),
+                self.slow_call_rate_threshold
+            ),
+            "latency_factor" => field!(
+                "latency_factor",
+                |n, v| opt(n, v, as_f64),
+                self.latency_factor
+            ),
+            "latency_quantile" => field!("latency_quantile", as_f64, self.latency_quantile),
+            "latency_baseline_ms" => {
+                field!("latency_baseline_ms", as_u64, self.latency_baseline_ms)
+            }
+            "count_client_errors" => match value {
+                Value::Bool(b) => {
+                    self.count_client_errors = b;
+                    Ok(())
+                }
+                other => Err(ConfigError::WrongType {
+                    field: "count_client_errors",
+                    expected: "a boolean",
+                    got: other.type_name(),
+                }),
+            },
+            "open_base_ms" => field!("open_base_ms", as_u64, self.open_base_ms),
+            "open_multiplier" => field!("open_multiplier", as_f64, self.open_multiplier),
+            "open_max_ms" => field!("open_max_ms", as_u64, self.open_max_ms),
+            "open_jitter" => field!("open_jitter", as_f64, self.open_jitter),
+            "seed" => field!("seed", as_u64, self.seed),
+            "backoff_decay_ms" => field!("backoff_decay_ms", as_u64, self.backoff_decay_ms),
+            "probe_mode" => {
+                self.probe_mode = match as_str("probe_mode", value)? {
+                    "requests" => ProbeMode::Requests,
+                    "health_checks" => ProbeMode::HealthChecks,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            field: "probe_mode",
+                        });
+                    }
+                };
+                Ok(())
+            }
+            "probe_max_in_flight" => {
+                field!("probe_max_in_flight", as_u32, self.probe_max_in_flight)
+            }
+            "probe_successes" => field!("probe_successes", as_u32, self.probe_successes),
+            "probe_timeout_ms" => field!("probe_timeout_ms", as_u64, self.probe_timeout_ms),
+            "ramp_min_samples" => field!("ramp_min_samples", as_u32, self.ramp_min_samples),
+            "ramp_rollback_threshold" => field!(
+                "ramp_rollback_threshold",
+                as_f64,
+                self.ramp_rollback_threshold
+            ),
+            "throttle_base_ms" => field!("throttle_base_ms", as_u64, self.throttle_base_ms),
+            "throttle_max_ms" => field!("throttle_max_ms", as_u64, self.throttle_max_ms),
+            "max_retry_after_ms" => field!("max_retry_after_ms", as_u64, self.max_retry_after_ms),
+            "when_all_down" => {
+                self.when_all_down = match as_str("when_all_down", value)? {
+                    "soonest" => AllDown::Soonest,
+                    "fail" => AllDown::Fail,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            field: "when_all_down",
+                        });
+                    }
+                };
+                Ok(())
+            }
+            "ramp" => Err(ConfigError::WrongType {
+                field: "ramp",
+                expected: "a list of {share, dwell_ms} stages",
+                got: value.type_name(),
+            }),
+            other => Err(ConfigError::UnknownField {
+                field: truncated(other),
+            }),
+        }
+    }
+
+    /// Removes every ramp stage (before pushing new ones).
+    pub fn clear_ramp(&mut self) {
+        self.ramp.clear();
+    }
+
+    /// Appends a ramp stage given as policy-file values (`share`, `dwell_ms`). Fails with
+    /// [`ConfigError::RampTooLong`] past [`MAX_RAMP_STAGES`]; other ramp rules are checked when the
+    /// router is built.
+    pub fn push_ramp_stage(
+        &mut self,
+        share: Value<'_>,
+        dwell_ms: Value<'_>,
+    ) -> Result<(), ConfigError> {
+        let stage = RampStage {
+            share: as_f64("ramp.share", share)?,
+            dwell_ms: as_u64("ramp.dwell_ms", dwell_ms)?,
+        };
+        self.ramp.push(stage).map_err(|_| ConfigError::RampTooLong)
+    }
+}
+
+const PPM: u64 = 1_000_000;
+
+fn ppm(field: &'static str, x: f64) -> Result<u32, ConfigError> {
+    // `!(x > 0.0)` also rejects NaN.
+    if !(x > 0.0 && x <= 1.0) {
+        return Err(ConfigError::ThresholdOutOfRange { field });
+    }
+    // At least 1 ppm so a tiny positive threshold never becomes "always".
+    Ok(((x * PPM as f64 + 0.5) as u32).clamp(1, PPM as u32))
+}
+
+fn opt_ppm(field: &'static str, x: Option<f64>) -> Result<Option<u32>, ConfigError> {
+    x.map(|x| ppm(field, x)).transpose()
+}
+
+fn positive(field: &'static str, x: u64) -> Result<u64, ConfigError> {
+    if x == 0 {
+        Err(ConfigError::ZeroDuration { field })
+    } else {
+        Ok(x)
+    }
+}
+
+fn count(field: &'static str, x: u32) -> Result<u32, ConfigError> {
+    if x == 0 {
+        Err(ConfigError::ZeroCount { field })
+    } else {
+        Ok(x)
+    }
+}
+
+/// Strikes beyond this all use the capped open duration.
+pub(crate) const MAX_STRIKES: usize = 64;
+
+/// A validated policy in the integer form the engine runs on: rates in parts per million, the
+/// open-duration ladder precomputed, so the hot path has no floating point.
+#[derive(Clone, Debug)]
+pub(crate) struct Compiled {
+    pub bucket_ms: u64,
+    pub buckets: usize,
+    pub min_volume: u32,
+    pub error_rate_ppm: Option<u32>,
+    pub consecutive_failures: Option<u32>,
+    pub timeout_rate_ppm: Option<u32>,
+    pub timeout_sustain_ms: u64,
+    pub slow_call_ms: u32,
+    pub slow_call_rate_ppm: Option<u32>,
+    /// Latency factor in thousandths.
+    pub latency_factor_milli: Option<u64>,
+    pub latency_quantile_ppm: u32,
+    /// Baseline weight: the average moves 1/weight of the way to each new sample.
+    pub baseline_weight: u64,
+    /// Updates before the baseline judges.
+    pub baseline_warmup: u32,
+    pub count_client_errors: bool,
+    /// Open duration for the n-th strike (index n − 1), before jitter.
+    pub open_ladder: [u64; MAX_STRIKES],
+    pub open_max_ms: u64,
+    pub jitter_ppm: u32,
+    pub seed: u64,
+    pub backoff_decay_ms: u64,
+    pub probe_mode: ProbeMode,
+    pub probe_max_in_flight: usize,
+    pub probe_successes: u32,
+    pub probe_timeout_ms: u64,
+    /// (share ppm, dwell ms).
+    pub ramp: heapless::Vec<(u32, u64), MAX_RAMP_STAGES>,
+    pub ramp_min_samples: u32,
+    pub ramp_rollback_ppm: u32,
+    pub throttle_base_ms: u64,
+    pub throttle_max_ms: u64,
+    pub max_retry_after_ms: u64,
+    pub when_all_down: AllDown,
+}
+
+impl Policy {
+    /// Checks every rule against a router holding `bucket_capacity` window buckets, and converts
+    /// the policy into the engine's integer form. [`crate::Router::new`] calls this; it is public
+    /// so tools can validate a policy without building a router.
+    pub fn validate(&self, bucket_capacity: usize) -> Result<(), ConfigError> {
+        self.compile(bucket_capacity).map(|_| ())
+    }
+
+    pub(crate) fn compile(&self, bucket_capacity: usize) -> Result<Compiled, ConfigError> {
+        let bucket_ms = positive("bucket_ms", self.bucket_ms)?;
+        let window_ms = positive("window_ms", self.window_ms)?;
+        if window_ms % bucket_ms != 0 {
+            return Err(ConfigError::WindowNotMultipleOfBucket {
+                window_ms,
+                bucket_ms,
+            });
+        }
+        let buckets = window_ms / bucket_ms;
+        if buckets > bucket_capacity as u64 {
+            return Err(ConfigError::WindowTooLong {
+                buckets,
+                capacity: bucket_capacity,
+            });
+        }
+        let min_volume = count("min_volume", self.min_volume)?;
+        let error_rate_ppm = opt_ppm("error_rate_threshold", self.error_rate_threshold)?;
+        let consecutive_failures = self
+            .consecutive_failures
+            .map(|n| count("consecutive_failures", n))
+            .transpose()?;
+        let timeout_rate_ppm = opt_ppm("timeout_rate_threshold", self.timeout_rate_threshold)?;
+        let timeout_sustain_ms = positive("timeout_sustain_ms", self.timeout_sustain_ms)?;
+        if self.slow_call_ms == 0 {
+            return Err(ConfigError::ZeroDuration {
+                field: "slow_call_ms",
+            });
+        }
+        let slow_call_rate_ppm =
+            opt_ppm("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        let latency_factor_milli = match self.latency_factor {
+            None => None,
+            Some(k) if k > 1.0 && k <= 1_000_000.0 => Some((k * 1000.0 + 0.5) as u64),
+            Some(_) => return Err(ConfigError::FactorOutOfRange),
+        };
+        let latency_quantile_ppm = ppm("latency_quantile", self.latency_quantile)?;
+        let baseline_ms = positive("latency_baseline_ms", self.latency_baseline_ms)?;
+        let baseline_weight = (baseline_ms / bucket_ms).max(1);
+
+        let open_base_ms = positive("open_base_ms", self.open_base_ms)?;
+        let open_max_ms = positive("open_max_ms", self.open_max_ms)?;
+        if open_max_ms < open_base_ms {
+            return Err(ConfigError::OpenMaxBelowBase);
+        }
+        let m = self.open_multiplier;
+        if !(m >= 1.0 && m.is_finite()) {
+            return Err(ConfigError::MultiplierOutOfRange);
+        }
+        let mut open_ladder = [open_max_ms; MAX_STRIKES];
+        let mut d = open_base_ms as f64;
+        for slot in open_ladder.iter_mut() {
+            if d >= open_max_ms as f64 {
+                break;
+            }
+            *slot = d as u64;
+            d *= m;
+        }
+        let j = self.open_jitter;
+        if !(j >= 0.0 && j < 1.0) {
+            return Err(ConfigError::JitterOutOfRange);
+        }
+        let jitter_ppm = (j * PPM as f64 + 0.5) as u32;
+        let backoff_decay_ms = positive("backoff_decay_ms", self.backoff_decay_ms)?;
+
+        if self.probe_max_in_flight == 0 || self.probe_max_in_flight as usize > MAX_PROBES {
+            return Err(ConfigError::ProbeLimitOutOfRange);
+        }
+        let probe_successes = count("probe_successes", self.probe_successes)?;
+        let probe_timeout_ms = positive("probe_timeout_ms", self.probe_timeout_ms)?;
+
+        if self.ramp.is_empty() {
+            return Err(ConfigError::EmptyRamp);
+        }
+        let mut ramp = heapless::Vec::new();
+        let mut prev = 0u32;
+        let last = self.ramp.len() - 1;
+        for (i, st) in self.ramp.iter().enumerate() {
+            let share = ppm("ramp.share", st.share)?;
+            if share <= prev {
+                return Err(ConfigError::RampNotIncreasing);
+            }
+            if i == last && share != PPM as u32 {
+                return Err(ConfigError::RampNotEndingAtFull);
+            }
+            if i != last && st.dwell_ms == 0 {
+                return Err(ConfigError::RampZeroDwell);
+            }
+            prev = share;
+            // Cannot fail: both vectors have the same capacity.
+            let _ = ramp.push((share, st.dwell_ms));
+        }
+        let ramp_min_samples = count("ramp_min_samples", self.ramp_min_samples)?;
+        let ramp_rollback_ppm = ppm("ramp_rollback_threshold", self.ramp_rollback_threshold)?;
+
+        let throttle_base_ms = positive("throttle_base_ms", self.throttle_base_ms)?;
+        let throttle_max_ms = positive("throttle_max_ms", self.throttle_max_ms)?;
+        if throttle_max_ms < throttle_base_ms {
+            return Err(ConfigError::ThrottleMaxBelowBase);
+        }
+        let max_retry_after_ms = positive("max_retry_after_ms", self.max_retry_after_ms)?;
+
+        Ok(Compiled {
+            bucket_ms,
+            buckets: buckets as usize,
+            min_volume,
+            error_rate_ppm,
+            consecutive_failures,
+            timeout_rate_ppm,
+            timeout_sustain_ms,
+            slow_call_ms: self.slow_call_ms,
+            slow_call_rate_ppm,
+            latency_factor_milli,
+            latency_quantile_ppm,
+            baseline_weight,
+            baseline_warmup: buckets as u32,
+            count_client_errors: self.count_client_errors,
+            open_ladder,
+            open_max_ms,
+            jitter_ppm,
+            seed: self.seed,
+            backoff_decay_ms,
+            probe_mode: self.probe_mode,
+            probe_max_in_flight: self.probe_max_in_flight as usize,
+            probe_successes,
+            probe_timeout_ms,
+            ramp,
+            ramp_min_samples,
+            ramp_rollback_ppm,
+            throttle_base_ms,
+            throttle_max_ms,
+            max_retry_after_ms,
+            when_all_down: self.when_all_down,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(p: &Policy) -> &'static str {
+        p.compile(120).unwrap_err().code()
+    }
+
+    #[test]
+    fn default_is_valid_and_ramps_over_twenty_minutes() {
+        let c = Policy::default().compile(120).unwrap();
+        let total: u64 = c.ramp.iter().map(|s| s.1).sum();
+        assert_eq!(total, 1_200_000);
+        assert_eq!(
+            c.ramp.iter().map(|s| s.0).collect::<heapless::Vec<_, 8>>()[..],
+            [50_000, 250_000, 500_000, 1_000_000]
+        );
+        assert_eq!(c.open_ladder[0], 30_000);
+        assert_eq!(c.open_ladder[1], 60_000);
+        assert_eq!(c.open_ladder[4], 480_000);
+        assert_eq!(c.open_ladder[5], 600_000);
+        assert_eq!(c.open_ladder[63], 600_000);
+    }
+
+    #[test]
+    fn each_rule_has_its_error() {
+        let d = Policy::default;
+        assert_eq!(
+            err(&Policy {
+                bucket_ms: 0,
+                ..d()
+            }),
+            "zero_duration"
+        );
+        assert_eq!(
+            err(&Policy {
+                window_ms: 1_500,
+                ..d()
+            }),
+            "window_not_multiple_of_bucket"
+        );
+        assert_eq!(
+            err(&Policy {
+                window_ms: 121_000,
+                ..d()
+            }),
+            "window_too_long"
+        );
+        assert_eq!(
+            err(&Policy {
+                min_volume: 0,
+                ..d()
+            }),
+            "zero_count"
+        );
+        assert_eq!(
+            err(&Policy {
+                error_rate_threshold: Some(0.0),
+                ..d()
+            }),
+            "threshold_out_of_range"
+        );
+        assert_eq!(
+            err(&Policy {
+                error_rate_threshold: Some(1.5),
+                ..d()
+            }),
+            "threshold_out_of_range"
+        );
+        assert_eq!(
+            err(&Policy {
+                error_rate_threshold: Some(f64::NAN),
+                ..d()
+            }),
+            "threshold_out_of_range"
+        );
+        assert_eq!(
+            err(&Policy {
+                consecutive_failures: Some(0),
+                ..d()
+            }),
+            "zero_count"
+        );
+        assert_eq!(
+            err(&Policy {
+                latency_factor: Some(1.0),
+                ..d()
+            }),
+            "factor_out_of_range"
+        );
+        assert_eq!(
+            err(&Policy {
+                open_multiplier: 0.5,
+                ..d()
+            }),
+            "multiplier_out_of_range"
+        );
+        assert_eq!(
+            err(&Policy {
+                open_jitter: 1.0,
+                ..d()
+            }),
+            "jitter_out_of_range"
+        );
+        assert_eq!(
+            err(&Policy {
+                open_max_ms: 1,
+                ..d()
+            }),
+            "open_max_below_base"
+        );
+        assert_eq!(
+            err(&Policy {
+                throttle_max_ms: 1,
+                ..d()
+            }),
+            "throttle_max_below_base"
+        );
+        assert_eq!(
+            err(&Policy {
+                probe_max_in_flight: 0,
+                ..d()
+            }),
+            "probe_limit_out_of_range"
+        );
+        assert_eq!(
+            err(&Policy {
+                probe_max_in_flight: 9,
+                ..d()
+            }),
+            "probe_limit_out_of_range"
+        );
+        let mut p = d();
+        p.clear_ramp();
+        assert_eq!(err(&p), "empty_ramp");
+        p.push_ramp_stage(Value::Float(0.5), Value::Int(10))
+            .unwrap();
+        assert_eq!(err(&p), "ramp_not_ending_at_full");
+        p.push_ramp_stage(Value::Float(0.4), Value::Int(10))
+            .unwrap();
+        assert_eq!(err(&p), "ramp_not_increasing");
+        p.clear_ramp();
+        p.push_ramp_stage(Value::Float(0.5), Value::Int(0)).unwrap();
+        p.push_ramp_stage(Value::Float(1.0), Value::Int(0)).unwrap();
+        assert_eq!(err(&p), "ramp_zero_dwell");
+        for _ in 0..6 {
+            p.push_ramp_stage(Value::Float(1.0), Value::Int(0)).unwrap();
+        }
+        assert_eq!(
+            p.push_ramp_stage(Value::Float(1.0), Value::Int(0))
+                .unwrap_err()
+                .code(),
+            "ramp_too_long"
+        );
+    }
+
+    #[test]
+    fn set_by_name() {
+        let mut p = Policy::default();
+        p.set("consecutive_failures", Value::Null).unwrap();
+        assert_eq!(p.consecutive_failures, None);
+        p.set("window_ms", Value::Float(30_000.0)).unwrap();
+        assert_eq!(p.window_ms, 30_000);
+        p.set("probe_mode", Value::Str("health_checks")).unwrap();
+        assert_eq!(p.probe_mode, ProbeMode::HealthChecks);
+        assert_eq!(
+            p.set("window_ms", Value::Float(1.5)).unwrap_err().code(),
+            "wrong_type"
+        );
+        assert_eq!(
+            p.set("window_ms", Value::Int(-1)).unwrap_err().code(),
+            "out_of_range"
+        );
+        assert_eq!(
+            p.set("window_ms", Value::Str("x")).unwrap_err().code(),
+            "wrong_type"
+        );
+        assert_eq!(
+            p.set("min_volume", Value::Int(1 << 40)).unwrap_err().code(),
+            "out_of_range"
+        );
+        assert_eq!(
+            p.set("nope", Value::Int(1)).unwrap_err().code(),
+            "unknown_field"
+        );
+        assert_eq!(
+            p.set("probe_mode", Value::Str("x")).unwrap_err().code(),
+            "invalid_value"
+        );
+        assert_eq!(p.set("when_all_down", Value::Str("fail")), Ok(()));
+        for f in FIELDS.iter().filter(|f| !f.starts_with("ramp")) {
+            // Every listed field is known (its value may be of the wrong type).
+            let e = p.clone().set(f, Value::Null);
+            assert!(!matches!(e, Err(ConfigError::UnknownField { .. })), "{f}");
+        }
+    }
+}

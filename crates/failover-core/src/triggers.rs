@@ -1,0 +1,294 @@
+//! The triggers that open a circuit, evaluated on every counted outcome (no timer lag), over a
+//! provider's window.
+//!
+//! Order of evaluation, first match wins: consecutive failures, error rate, sustained timeouts,
+//! slow calls, latency degradation. Every rate trigger needs `min_volume` calls in the window.
+
+use crate::event::{Reason, Trigger};
+use crate::outcome::{Outcome, OutcomeKind};
+use crate::policy::Compiled;
+use crate::window::{Window, WindowStats};
+
+const PPM: u64 = 1_000_000;
+
+/// `part / whole` in parts per million (0 when `whole` is 0).
+#[inline]
+pub(crate) fn rate_ppm(part: u64, whole: u64) -> u64 {
+    if whole == 0 {
+        0
+    } else {
+        (u128::from(part) * u128::from(PPM) / u128::from(whole)) as u64
+    }
+}
+
+/// `part / whole ≥ threshold_ppm / 1e6`, exactly, in integers.
+#[inline]
+pub(crate) fn reaches(part: u64, whole: u64, threshold_ppm: u32) -> bool {
+    whole > 0 && u128::from(part) * u128::from(PPM) >= u128::from(threshold_ppm) * u128::from(whole)
+}
+
+/// The long-horizon latency baseline: an exponential average of the window's latency quantile,
+/// updated once per bucket boundary while the provider is healthy and not degraded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Baseline {
+    /// Average in ms × 1000 (fixed point), 0 before the first update.
+    milli_ms: u64,
+    updates: u32,
+}
+
+impl Baseline {
+    pub(crate) fn value_ms(&self) -> Option<u32> {
+        (self.updates > 0).then_some((self.milli_ms / 1000).min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// The baseline once it has seen enough updates to judge.
+    fn established(&self, warmup: u32) -> Option<u64> {
+        (self.updates >= warmup).then_some(self.milli_ms)
+    }
+
+    fn update(&mut self, sample_ms: u32, weight: u64) {
+        let s = u64::from(sample_ms) * 1000;
+        if self.updates == 0 {
+            self.milli_ms = s;
+        } else if s >= self.milli_ms {
+            self.milli_ms += (s - self.milli_ms) / weight;
+        } else {
+            self.milli_ms -= (self.milli_ms - s) / weight;
+        }
+        self.updates = self.updates.saturating_add(1);
+    }
+}
+
+/// A provider's passive-health state: the window and what the triggers remember between events.
+#[derive(Clone, Debug)]
+pub(crate) struct Health<const B: usize> {
+    pub window: Window<B>,
+    /// Hard failures in a row.
+    pub consecutive: u32,
+    /// Since when the timeout rate has been at or above its threshold.
+    pub timeout_breach_since: Option<u64>,
+    pub baseline: Baseline,
+}
+
+impl<const B: usize> Health<B> {
+    pub(crate) fn new(p: &Compiled) -> Self {
+        Health {
+            window: Window::new(p.buckets, p.bucket_ms),
+            consecutive: 0,
+            timeout_breach_since: None,
+            baseline: Baseline::default(),
+        }
+    }
+
+    /// Moves the window to `now`. On a bucket boundary, a healthy provider's baseline takes the
+    /// window's latency quantile (if the window has `min_volume` latency samples and is not
+    /// itself degraded).
+    #[inline]
+    pub(crate) fn advance(&mut self, p: &Compiled, now: u64, learn_baseline: bool) {
+        if self.window.advance(now) > 0 && learn_baseline {
+            self.learn(p);
+        }
+    }
+
+    #[cold]
+    fn learn(&mut self, p: &Compiled) {
+        if self.window.latency_samples() < u64::from(p.min_volume) {
+            return;
+        }
+        let Some(q) = self.window.latency_quantile(p.latency_quantile_ppm) else {
+            return;
+        };
+        if let (Some(k), Some(base)) = (
+            p.latency_factor_milli,
+            self.baseline.established(p.baseline_warmup),
+        ) {
+            // Do not let a degradation become the new normal.
+            if u64::from(q) * 1_000_000 >= k * base {
+                return;
+            }
+        }
+        self.baseline.update(q, p.baseline_weight);
+    }
+
+    pub(crate) fn stats(&self, p: &Compiled) -> WindowStats {
+        self.window.stats(p.count_client_errors)
+    }
+
+    /// Forgets the window and the run of failures (the baseline stays: it is long-horizon).
+    pub(crate) fn reset(&mut self) {
+        self.window.reset();
+        self.consecutive = 0;
+        self.timeout_breach_since = None;
+    }
+
+    /// Records a counted outcome at `now` (window already advanced) and returns the trigger that
+    /// fires, if any. `evaluate` is false while the circuit is not closed: the window still learns,
+    /// nothing trips.
+    #[inline]
+    pub(crate) fn record(
+        &mut self,
+        p: &Compiled,
+        outcome: &Outcome,
+        now: u64,
+        evaluate: bool,
+    ) -> Option<Reason> {
+        let slow = outcome.kind == OutcomeKind::Success && outcome.latency_ms >= p.slow_call_ms;
+        self.window.record(outcome, slow);
+        let hard = outcome.kind.is_hard_failure()
+            || (p.count_client_errors && outcome.kind == OutcomeKind::ClientError);
+        if hard {
+            self.consecutive = self.consecutive.saturating_add(1);
+        } else if outcome.kind == OutcomeKind::Success {
+            self.consecutive = 0;
+        }
+        if !evaluate {
+            return None;
+        }
+        let counted = hard || matches!(outcome.kind, OutcomeKind::Success | OutcomeKind::Timeout);
+        if !counted {
+            return None;
+        }
+        let reason = |trigger, observed: u64, threshold: u64, volume: u64| Reason {
+            trigger,
+            observed,
+            threshold,
+            volume,
+            outcome: Some(outcome.kind),
+        };
+        if hard && let Some(n) = p.consecutive_failures {
+            if self.consecutive >= n {
+                let vol = self.stats(p).volume;
+                return Some(reason(
+                    Trigger::ConsecutiveFailures,
+                    u64::from(self.consecutive),
+                    u64::from(n),
+                    vol,
+                ));
+            }
+        }
+        let s = self.stats(p);
+        let enough = s.volume >= u64::from(p.min_volume);
+        if hard
+            && enough
+            && let Some(t) = p.error_rate_ppm
+        {
+            if reaches(s.failures, s.volume, t) {
+                return Some(reason(
+                    Trigger::ErrorRate,
+                    rate_ppm(s.failures, s.volume),
+                    u64::from(t),
+                    s.volume,
+                ));
+            }
+        }
+        if let Some(r) = self.check_timeouts(p, &s, now) {
+            return Some(Reason {
+                outcome: Some(outcome.kind),
+                ..r
+            });
+        }
+        if slow
+            && enough
+            && let Some(t) = p.slow_call_rate_ppm
+        {
+            if reaches(s.slow, s.volume, t) {
+                return Some(reason(
+                    Trigger::SlowCalls,
+                    rate_ppm(s.slow, s.volume),
+                    u64::from(t),
+                    s.volume,
+                ));
+            }
+        }
+        if outcome.kind == OutcomeKind::Success {
+            return self.check_latency(p, outcome.latency_ms);
+        }
+        None
+    }
+
+    /// Tracks the timeout breach and fires once it has lasted `timeout_sustain_ms`. Called on every
+    /// counted outcome and when the breach's deadline passes.
+    pub(crate) fn check_timeouts(
+        &mut self,
+        p: &Compiled,
+        s: &WindowStats,
+        now: u64,
+    ) -> Option<Reason> {
+        let t = p.timeout_rate_ppm?;
+        let breach = s.volume >= u64::from(p.min_volume) && reaches(s.timeouts, s.volume, t);
+        if !breach {
+            self.timeout_breach_since = None;
+            return None;
+        }
+        let since = *self.timeout_breach_since.get_or_insert(now);
+        if now.saturating_sub(since) >= p.timeout_sustain_ms {
+            return Some(Reason {
+                trigger: Trigger::SustainedTimeouts,
+                observed: rate_ppm(s.timeouts, s.volume),
+                threshold: u64::from(t),
+                volume: s.volume,
+                outcome: None,
+            });
+        }
+        None
+    }
+
+    /// When a timeout breach would become sustained, if one is running.
+    pub(crate) fn timeout_deadline(&self, p: &Compiled) -> Option<u64> {
+        self.timeout_breach_since
+            .map(|s| s.saturating_add(p.timeout_sustain_ms))
+    }
+
+    fn check_latency(&self, p: &Compiled, latency_ms: u32) -> Option<Reason> {
+        let k = p.latency_factor_milli?;
+        let base = self.baseline.established(p.baseline_warmup)?;
+        // Cheap pre-check: only a call slower than the limit can lift the quantile over it.
+        let limit_milli_ms = u128::from(k) * u128::from(base) / 1000;
+        if u128::from(latency_ms) * 1000 < limit_milli_ms {
+            return None;
+        }
+        let samples = self.window.latency_samples();
+        if samples < u64::from(p.min_volume) {
+            return None;
+        }
+        let q = self.window.latency_quantile(p.latency_quantile_ppm)?;
+        if u128::from(q) * 1000 >= limit_milli_ms {
+            return Some(Reason {
+                trigger: Trigger::LatencyDegradation,
+                observed: u64::from(q),
+                threshold: (limit_milli_ms / 1000) as u64,
+                volume: samples,
+                outcome: Some(OutcomeKind::Success),
+            });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    #[test]
+    fn rates_are_exact() {
+        assert!(reaches(1, 2, 500_000));
+        assert!(!reaches(499_999, 1_000_000, 500_000));
+        assert!(!reaches(0, 0, 1));
+        assert!(reaches(u64::MAX, u64::MAX, 1_000_000));
+        assert_eq!(rate_ppm(1, 4), 250_000);
+        assert_eq!(rate_ppm(5, 0), 0);
+    }
+
+    #[test]
+    fn baseline_moves_slowly_and_resists_degradation() {
+        let mut b = Baseline::default();
+        b.update(1000, 10);
+        assert_eq!(b.value_ms(), Some(1000));
+        b.update(2000, 10);
+        assert_eq!(b.value_ms(), Some(1100));
+        b.update(0, 10);
+        assert_eq!(b.value_ms(), Some(990));
+        let _ = Policy::default();
+    }
+}

@@ -1,0 +1,483 @@
+//! The rolling window: a ring of time buckets on a fixed grid (`bucket index = t / bucket_ms`),
+//! with running totals so every figure is O(1) to read.
+//!
+//! Recording is O(1). Moving to a new bucket expires the buckets that fell out of the window, at
+//! most one per elapsed bucket and never more than the window's length, so an idle gap costs a
+//! bounded amount once (a gap longer than the window clears the totals in O(1) and leaves stale
+//! buckets to be recognised by their stamp).
+
+use crate::outcome::{Outcome, OutcomeKind};
+
+/// Number of latency histogram bins: half-octaves from 1 ms to about 49 s (the last bin holds
+/// everything slower).
+pub const LATENCY_BINS: usize = 32;
+
+/// Which histogram bin a latency falls in: bin `2e` holds [2^e, 1.5·2^e) ms and bin `2e + 1`
+/// holds [1.5·2^e, 2^(e+1)) ms; 0 ms counts as 1 ms.
+#[inline]
+#[must_use]
+pub fn latency_bin(latency_ms: u32) -> usize {
+    let x = latency_ms.max(1);
+    let e = 31 - x.leading_zeros();
+    let half = if e == 0 { 0 } else { (x >> (e - 1)) & 1 };
+    ((2 * e + half) as usize).min(LATENCY_BINS - 1)
+}
+
+/// The latency a bin stands for: the middle of its range, in ms.
+#[must_use]
+pub fn bin_value(bin: usize) -> u32 {
+    let e = (bin / 2) as u32;
+    let lo = 1u32 << e;
+    if bin % 2 == 0 {
+        // [2^e, 1.5·2^e): middle 1.25·2^e.
+        lo + lo / 4
+    } else {
+        // [1.5·2^e, 2^(e+1)): middle 1.75·2^e.
+        lo + lo / 2 + lo / 4
+    }
+}
+
+/// Counts per outcome kind, plus slow successes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Successful calls.
+    pub success: u32,
+    /// Successful calls at or above the slow-call limit (also counted in `success`).
+    pub slow: u32,
+    /// Rate-limited calls (not part of the volume).
+    pub rate_limited: u32,
+    /// Server errors.
+    pub server_error: u32,
+    /// Connection errors.
+    pub connection_error: u32,
+    /// Timeouts.
+    pub timeout: u32,
+    /// Client errors.
+    pub client_error: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Bucket {
+    /// Grid index this bucket holds (`t / bucket_ms`); `u64::MAX` when never used.
+    stamp: u64,
+    counts: Counts,
+    hist: [u16; LATENCY_BINS],
+}
+
+const EMPTY: Bucket = Bucket {
+    stamp: u64::MAX,
+    counts: Counts {
+        success: 0,
+        slow: 0,
+        rate_limited: 0,
+        server_error: 0,
+        connection_error: 0,
+        timeout: 0,
+        client_error: 0,
+    },
+    hist: [0; LATENCY_BINS],
+};
+
+/// Running totals over the live buckets, wide enough never to overflow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Totals {
+    success: u64,
+    slow: u64,
+    rate_limited: u64,
+    server_error: u64,
+    connection_error: u64,
+    timeout: u64,
+    client_error: u64,
+    latency_samples: u64,
+}
+
+/// A provider's rolling window over `B` buckets at most (the policy chooses how many are used).
+#[derive(Clone, Debug)]
+pub struct Window<const B: usize> {
+    buckets: [Bucket; B],
+    /// Buckets in use (`window_ms / bucket_ms`), 1..=B.
+    len: usize,
+    width: u64,
+    /// Grid index of the current bucket.
+    cur: u64,
+    /// Start time of the current bucket (`cur * width`).
+    cur_start: u64,
+    /// Ring slot of the current bucket (`cur % len`).
+    cur_slot: usize,
+    /// Buckets with a stamp below this were cleared by [`Window::reset`].
+    valid_from: u64,
+    totals: Totals,
+    hist: [u32; LATENCY_BINS],
+}
+
+/// A snapshot of a window's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    /// Calls that count toward rates: successes, server and connection errors, timeouts (and
+    /// client errors when the policy counts them).
+    pub volume: u64,
+    /// Successful calls.
+    pub successes: u64,
+    /// Hard failures (server and connection errors; client errors when counted).
+    pub failures: u64,
+    /// Timeouts.
+    pub timeouts: u64,
+    /// Slow successes.
+    pub slow: u64,
+    /// Rate-limited calls (not in `volume`).
+    pub rate_limited: u64,
+    /// Client errors (in `volume` only when counted).
+    pub client_errors: u64,
+}
+
+impl<const B: usize> Window<B> {
+    /// An empty window of `len` buckets of `width` ms. `len` is clamped to 1..=B and `width` to ≥ 1.
+    #[must_use]
+    pub fn new(len: usize, width: u64) -> Self {
+        Window {
+            buckets: [EMPTY; B],
+            len: len.clamp(1, B.max(1)),
+            width: width.max(1),
+            cur: 0,
+            cur_start: 0,
+            cur_slot: 0,
+            valid_from: 0,
+            totals: Totals::default(),
+            hist: [0; LATENCY_BINS],
+        }
+    }
+
+    /// Moves the window so that its current bucket holds `now`. Returns how many bucket
+    /// boundaries were crossed (0 on the fast path). Time must not go backwards (the router
+    /// clamps it); an earlier `now` is treated as the current bucket.
+    #[inline]
+    pub fn advance(&mut self, now: u64) -> u64 {
+        if now < self.cur_start || now - self.cur_start < self.width {
+            return 0;
+        }
+        self.advance_slow(now)
+    }
+
+    #[cold]
+    fn advance_slow(&mut self, now: u64) -> u64 {
+        let idx = now / self.width;
+        let gap = idx - self.cur;
+        let len = self.len as u64;
+        if gap >= len {
+            // Everything in the window expired: clear the totals; the stale buckets are reset
+            // lazily when their slot is written.
+            self.totals = Totals::default();
+            self.hist = [0; LATENCY_BINS];
+        } else {
+            let mut slot = self.cur_slot;
+            for j in self.cur + 1..=idx {
+                slot += 1;
+                if slot == self.len {
+                    slot = 0;
+                }
+                let b = self.buckets[slot];
+                if j.checked_sub(len) == Some(b.stamp) && b.stamp >= self.valid_from {
+                    self.subtract(&b);
+                }
+            }
+        }
+        self.cur = idx;
+        self.cur_start = idx * self.width;
+        self.cur_slot = (idx % len) as usize;
+        gap
+    }
+
+    fn subtract(&mut self, b: &Bucket) {
+        let t = &mut self.totals;
+        let c = &b.counts;
+        t.success -= u64::from(c.success);
+        t.slow -= u64::from(c.slow);
+        t.rate_limited -= u64::from(c.rate_limited);
+        t.server_error -= u64::from(c.server_error);
+        t.connection_error -= u64::from(c.connection_error);
+        t.timeout -= u64::from(c.timeout);
+        t.client_error -= u64::from(c.client_error);
+        for (h, &n) in self.hist.iter_mut().zip(b.hist.iter()) {
+            *h -= u32::from(n);
+            t.latency_samples -= u64::from(n);
+        }
+    }
+
+    /// Records an outcome in the current bucket (call [`Window::advance`] first). `slow` marks a
+    /// success at or above the slow-call limit. Cancelled outcomes are not recorded.
+    #[inline]
+    pub fn record(&mut self, outcome: &Outcome, slow: bool) {
+        let slot = self.cur_slot;
+        let cur = self.cur;
+        let b = &mut self.buckets[slot];
+        if b.stamp != cur {
+            *b = Bucket {
+                stamp: cur,
+                ..EMPTY
+            };
+        }
+        let t = &mut self.totals;
+        // Counts saturate per bucket; the totals follow only what the bucket kept, so
+        // subtracting the bucket later is exact.
+        macro_rules! bump {
+            ($f:ident) => {
+                if b.counts.$f < u32::MAX {
+                    b.counts.$f += 1;
+                    t.$f += 1;
+                }
+            };
+        }
+        match outcome.kind {
+            OutcomeKind::Success => {
+                bump!(success);
+                if slow {
+                    bump!(slow);
+                }
+                let bin = latency_bin(outcome.latency_ms);
+                if b.hist[bin] < u16::MAX {
+                    b.hist[bin] += 1;
+                    self.hist[bin] += 1;
+                    t.latency_samples += 1;
+                }
+            }
+            OutcomeKind::RateLimited => bump!(rate_limited),
+            OutcomeKind::ServerError => bump!(server_error),
+            OutcomeKind::ConnectionError => bump!(connection_error),
+            OutcomeKind::Timeout => bump!(timeout),
+            OutcomeKind::ClientError => bump!(client_error),
+            OutcomeKind::Cancelled => {}
+        }
+    }
+
+    /// Forgets everything recorded so far, in O(1) (used when a recovering provider starts its
+    /// ramp, so failures from before the outage do not judge it).
+    pub fn reset(&mut self) {
+        self.totals = Totals::default();
+        self.hist = [0; LATENCY_BINS];
+        // The current bucket starts again empty; older buckets are never subtracted.
+        self.buckets[self.cur_slot] = Bucket {
+            stamp: self.cur,
+            ..EMPTY
+        };
+        self.valid_from = self.cur;
+    }
+
+    /// The window's figures. `count_client_errors` adds client errors to volume and failures.
+    #[must_use]
+    pub fn stats(&self, count_client_errors: bool) -> WindowStats {
+        let t = &self.totals;
+        let ce = if count_client_errors {
+            t.client_error
+        } else {
+            0
+        };
+        let failures = t.server_error + t.connection_error + ce;
+        WindowStats {
+            volume: t.success + failures + t.timeout,
+            successes: t.success,
+            failures,
+            timeouts: t.timeout,
+            slow: t.slow,
+            rate_limited: t.rate_limited,
+            client_errors: t.client_error,
+        }
+    }
+
+    /// Successful calls with a latency in the histogram.
+    #[must_use]
+    pub fn latency_samples(&self) -> u64 {
+        self.totals.latency_samples
+    }
+
+    /// The latency at quantile `q_ppm` (parts per million) of the window's successes, in ms, from
+    /// the half-octave histogram; `None` with no successes. O(32).
+    #[must_use]
+    pub fn latency_quantile(&self, q_ppm: u32) -> Option<u32> {
+        let n = self.totals.latency_samples;
+        if n == 0 {
+            return None;
+        }
+        // Smallest bin whose cumulative count reaches ceil(q · n), at least 1.
+        let rank = ((u128::from(n) * u128::from(q_ppm)).div_ceil(1_000_000) as u64).max(1);
+        let mut seen = 0u64;
+        for (bin, &c) in self.hist.iter().enumerate() {
+            seen += u64::from(c);
+            if seen >= rank {
+                return Some(bin_value(bin));
+            }
+        }
+        Some(bin_value(LATENCY_BINS - 1))
+    }
+
+    /// Checks the totals against a recount of the live buckets. Debug builds only: O(B).
+    #[cfg(debug_assertions)]
+    pub(crate) fn check_invariants(&self) {
+        let len = self.len as u64;
+        let mut t = Totals::default();
+        let mut hist = [0u32; LATENCY_BINS];
+        for b in &self.buckets[..self.len] {
+            // Never-used buckets are all zero, so counting them changes nothing.
+            let live =
+                b.stamp >= self.valid_from && b.stamp <= self.cur && self.cur - b.stamp < len;
+            if live {
+                let c = &b.counts;
+                t.success += u64::from(c.success);
+                t.slow += u64::from(c.slow);
+                t.rate_limited += u64::from(c.rate_limited);
+                t.server_error += u64::from(c.server_error);
+                t.connection_error += u64::from(c.connection_error);
+                t.timeout += u64::from(c.timeout);
+                t.client_error += u64::from(c.client_error);
+                for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
+                    *h += u32::from(n);
+                    t.latency_samples += u64::from(n);
+                }
+            }
+        }
+        debug_assert_eq!(t, self.totals, "window totals drifted from its buckets");
+        debug_assert_eq!(
+            hist, self.hist,
+            "latency histogram drifted from its buckets"
+        );
+        debug_assert!(t.slow <= t.success);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(ms: u32) -> Outcome {
+        Outcome::success(ms)
+    }
+
+    #[test]
+    fn bins_are_half_octaves() {
+        assert_eq!(latency_bin(0), 0);
+        assert_eq!(latency_bin(1), 0);
+        assert_eq!(latency_bin(2), 2);
+        assert_eq!(latency_bin(3), 3);
+        assert_eq!(latency_bin(4), 4);
+        assert_eq!(latency_bin(5), 4);
+        assert_eq!(latency_bin(6), 5);
+        assert_eq!(latency_bin(1000), 19);
+        assert_eq!(latency_bin(u32::MAX), LATENCY_BINS - 1);
+        for ms in [1u32, 2, 3, 5, 7, 100, 1000, 3000, 40_000] {
+            let v = bin_value(latency_bin(ms));
+            assert_eq!(latency_bin(v), latency_bin(ms), "{ms}");
+        }
+    }
+
+    #[test]
+    fn events_expire_after_the_window() {
+        let mut w = Window::<10>::new(10, 100);
+        w.advance(0);
+        w.record(&Outcome::server_error(5), false);
+        w.advance(950);
+        w.record(&ok(5), false);
+        assert_eq!(w.stats(false).volume, 2);
+        assert_eq!(w.stats(false).failures, 1);
+        // At t = 1000 the bucket [0, 100) falls out; [900, 1000) stays.
+        w.advance(1000);
+        assert_eq!(w.stats(false).failures, 0);
+        assert_eq!(w.stats(false).volume, 1);
+        w.check_invariants();
+        w.advance(1899);
+        assert_eq!(w.stats(false).volume, 1);
+        w.advance(1900);
+        assert_eq!(w.stats(false).volume, 0);
+        w.check_invariants();
+    }
+
+    #[test]
+    fn a_burst_at_the_edge_is_not_forgotten() {
+        // gobreaker #21: a fixed window that resets forgets a burst at its edge. A rolling one
+        // keeps it for a full window.
+        let mut w = Window::<60>::new(60, 1000);
+        w.advance(59_999);
+        for _ in 0..10 {
+            w.record(&Outcome::server_error(1), false);
+        }
+        w.advance(60_000);
+        assert_eq!(w.stats(false).failures, 10);
+        w.advance(118_999);
+        assert_eq!(w.stats(false).failures, 10);
+        w.advance(119_000);
+        assert_eq!(w.stats(false).failures, 0);
+    }
+
+    #[test]
+    fn long_idle_gap_clears_in_one_step() {
+        let mut w = Window::<4>::new(4, 10);
+        for t in 0..40 {
+            w.advance(t);
+            w.record(&ok(1), false);
+        }
+        assert_eq!(w.stats(false).volume, 40);
+        assert_eq!(w.advance(1_000_000), 100_000 - 3);
+        assert_eq!(w.stats(false).volume, 0);
+        w.record(&ok(1), false);
+        assert_eq!(w.stats(false).volume, 1);
+        w.check_invariants();
+        w.advance(u64::MAX);
+        w.record(&ok(1), false);
+        w.check_invariants();
+        assert_eq!(w.stats(false).volume, 1);
+    }
+
+    #[test]
+    fn reset_forgets_in_place() {
+        let mut w = Window::<4>::new(4, 10);
+        w.advance(5);
+        w.record(&Outcome::timeout(1), false);
+        w.advance(15);
+        w.record(&Outcome::timeout(1), false);
+        w.reset();
+        assert_eq!(w.stats(false).volume, 0);
+        w.check_invariants();
+        w.record(&ok(1), false);
+        assert_eq!(w.stats(false).volume, 1);
+        w.check_invariants();
+        w.advance(25);
+        w.advance(45);
+        w.advance(55);
+        w.check_invariants();
+        assert_eq!(w.stats(false).volume, 0);
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut w = Window::<4>::new(4, 10);
+        w.advance(0);
+        assert_eq!(w.latency_quantile(500_000), None);
+        for ms in [100, 100, 100, 1000, 1000] {
+            w.record(&ok(ms), false);
+        }
+        let p50 = w.latency_quantile(500_000).unwrap();
+        assert_eq!(latency_bin(p50), latency_bin(100));
+        let p90 = w.latency_quantile(900_000).unwrap();
+        assert_eq!(latency_bin(p90), latency_bin(1000));
+        assert_eq!(
+            latency_bin(w.latency_quantile(1_000_000).unwrap()),
+            latency_bin(1000)
+        );
+        assert_eq!(
+            latency_bin(w.latency_quantile(1).unwrap()),
+            latency_bin(100)
+        );
+    }
+
+    #[test]
+    fn client_errors_count_only_when_asked() {
+        let mut w = Window::<4>::new(4, 10);
+        w.advance(0);
+        w.record(&Outcome::client_error(1), false);
+        w.record(&Outcome::rate_limited(None), false);
+        w.record(&Outcome::cancelled(), false);
+        assert_eq!(w.stats(false).volume, 0);
+        assert_eq!(w.stats(false).client_errors, 1);
+        assert_eq!(w.stats(false).rate_limited, 1);
+        assert_eq!(w.stats(true).volume, 1);
+        assert_eq!(w.stats(true).failures, 1);
+    }
+}
