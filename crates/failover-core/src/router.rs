@@ -737,7 +737,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             if pr.deadline != pr.deadline(p) {
                 return Some("cached provider deadline is out of date");
             }
-            if pr.deadline <= self.now {
+            if pr.deadline <= self.now && pr.deadline != u64::MAX {
                 return Some("a due transition was not performed");
             }
             #[cfg(debug_assertions)]
@@ -776,8 +776,9 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 .min()
                 .unwrap_or(u64::MAX);
             debug_assert_eq!(d, self.next_deadline, "router deadline out of date");
+            // A deadline of u64::MAX means "never" (an input at u64::MAX performs it).
             debug_assert!(
-                self.next_deadline > self.now,
+                self.next_deadline > self.now || self.next_deadline == u64::MAX,
                 "a due transition was not performed"
             );
         }

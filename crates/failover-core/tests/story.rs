@@ -1,0 +1,690 @@
+//! The domain brief's stories, told through the public API.
+
+use failover_core::{
+    Action, CircuitState, Event, EventKind, Outcome, PickRequest, Policy, ProbeMode, ProviderSet,
+    Recorded, Router, Ticket, TicketKind, Trigger, Value, hash_key,
+};
+
+type R = Router<4, 120, 256>;
+
+fn router(policy: Policy) -> R {
+    R::new(&policy, &["primary", "secondary", "tertiary"]).unwrap()
+}
+
+fn no_jitter() -> Policy {
+    Policy {
+        open_jitter: 0.0,
+        ..Policy::default()
+    }
+}
+
+fn drain(r: &mut R) -> Vec<Event> {
+    std::iter::from_fn(|| r.poll_event()).collect()
+}
+
+fn opened(events: &[Event]) -> Vec<(usize, Trigger, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Opened {
+                reason, until_ms, ..
+            } => Some((e.provider.index(), reason.trigger, until_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Picks and records `outcome_for(provider index)` once per `step` ms from `from` to `to`.
+/// Returns how many picks each provider got.
+fn traffic(
+    r: &mut R,
+    from: u64,
+    to: u64,
+    step: u64,
+    mut outcome_for: impl FnMut(usize, &Ticket) -> Outcome,
+) -> [u64; 4] {
+    let mut counts = [0u64; 4];
+    let mut t = from;
+    while t < to {
+        if let Ok(ticket) = r.pick(t) {
+            counts[ticket.provider.index()] += 1;
+            let o = outcome_for(ticket.provider.index(), &ticket);
+            r.record(&ticket, o, t);
+        }
+        t += step;
+    }
+    counts
+}
+
+#[test]
+fn a_5xx_outage_opens_at_once_and_recovers_over_twenty_minutes() {
+    let mut r = router(no_jitter());
+    let p0 = r.provider("primary").unwrap();
+    // Healthy traffic for a minute.
+    let c = traffic(&mut r, 0, 60_000, 100, |_, _| Outcome::success(800));
+    assert_eq!(c[0], 600);
+    drain(&mut r);
+    // The primary starts answering 500: the fifth in a row opens it.
+    let c = traffic(&mut r, 60_000, 60_500, 100, |i, _| {
+        if i == 0 {
+            Outcome::server_error(50)
+        } else {
+            Outcome::success(900)
+        }
+    });
+    assert_eq!(c[0], 5, "exactly five failed attempts reach the primary");
+    let ev = drain(&mut r);
+    assert_eq!(
+        opened(&ev),
+        vec![(0, Trigger::ConsecutiveFailures, 60_400 + 30_000)]
+    );
+    assert_eq!(r.view(p0).unwrap().state, CircuitState::Open);
+    // While open, everything goes to the secondary.
+    let c = traffic(&mut r, 60_500, 90_400, 100, |_, _| Outcome::success(900));
+    assert_eq!(c[0], 0);
+    // At 90 400 the open period ends: three requests probe the primary (one at a time).
+    r.handle_timeout(90_400);
+    assert_eq!(r.view(p0).unwrap().state, CircuitState::Probing);
+    let mut probes = 0;
+    for k in 0..3 {
+        let t = r.pick(90_400 + k * 1000).unwrap();
+        assert_eq!(t.provider, p0);
+        assert_eq!(t.kind, TicketKind::Probe);
+        // Only one permit: the next request goes to the secondary meanwhile.
+        let other = r.pick(90_400 + k * 1000 + 1).unwrap();
+        assert_eq!(other.provider.index(), 1);
+        r.record(&t, Outcome::success(700), 90_400 + k * 1000 + 700);
+        probes += 1;
+    }
+    assert_eq!(probes, 3);
+    let v = r.view(p0).unwrap();
+    assert_eq!(v.state, CircuitState::Ramping);
+    assert_eq!(v.share_ppm, 50_000);
+    let ramp_start = 92_400 + 700;
+    // Ramp: 5 %, 25 %, 50 % for 400 s each, then healthy. Count picks per stage.
+    let mut t = ramp_start;
+    let mut per_stage = vec![];
+    for share in [50_000u32, 250_000, 500_000] {
+        assert_eq!(r.view(p0).unwrap().share_ppm, share);
+        let c = traffic(&mut r, t, t + 400_000, 100, |_, _| Outcome::success(700));
+        per_stage.push(c);
+        t += 400_000;
+        // The stage ends exactly at its dwell.
+        r.handle_timeout(t);
+    }
+    assert_eq!(per_stage[0][0], 200, "5 % of 4000 requests");
+    assert_eq!(per_stage[1][0], 1000, "25 % of 4000 requests");
+    assert_eq!(per_stage[2][0], 2000, "50 % of 4000 requests");
+    let v = r.view(p0).unwrap();
+    assert_eq!(v.state, CircuitState::Healthy);
+    assert_eq!(v.share_ppm, 1_000_000);
+    assert_eq!(t - ramp_start, 1_200_000, "20 minutes");
+    let ev = drain(&mut r);
+    let kinds: Vec<&str> = ev
+        .iter()
+        .filter(|e| e.provider == p0)
+        .map(|e| e.kind.name())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "probing",
+            "ramp_stage",
+            "ramp_stage",
+            "ramp_stage",
+            "recovered"
+        ]
+    );
+}
+
+/// Opens the primary, lets it probe back, and returns the ramp's start time.
+fn open_and_probe_back(r: &mut R, t0: u64) -> u64 {
+    for k in 0..5 {
+        let t = r.pick(t0 + k).unwrap();
+        assert_eq!(t.provider.index(), 0);
+        r.record(&t, Outcome::server_error(1), t0 + k);
+    }
+    let view = r.view(r.provider_at(0).unwrap()).unwrap();
+    let until = view.open_until_ms.unwrap();
+    for k in 0..3 {
+        let t = r.pick(until + k).unwrap();
+        assert_eq!(t.kind, TicketKind::Probe, "probe {k} at {}", until + k);
+        r.record(&t, Outcome::success(5), until + k);
+    }
+    assert_eq!(
+        r.view(r.provider_at(0).unwrap()).unwrap().state,
+        CircuitState::Ramping
+    );
+    until + 2
+}
+
+#[test]
+fn a_spike_on_the_ramp_rolls_back_with_a_longer_backoff() {
+    let mut r = router(no_jitter());
+    let start = open_and_probe_back(&mut r, 1_000);
+    // Stage 0 passes with healthy traffic.
+    let mut t = start;
+    traffic(&mut r, t, t + 400_000, 100, |_, _| Outcome::success(10));
+    t += 400_000;
+    r.handle_timeout(t);
+    assert_eq!(
+        r.view(r.provider_at(0).unwrap()).unwrap().share_ppm,
+        250_000
+    );
+    drain(&mut r);
+    // At 25 % the primary falters again: every call it takes fails with a timeout.
+    let c = traffic(&mut r, t, t + 60_000, 100, |i, _| {
+        if i == 0 {
+            Outcome::timeout(30_000)
+        } else {
+            Outcome::success(10)
+        }
+    });
+    let ev = drain(&mut r);
+    let op = opened(&ev);
+    assert_eq!(op.len(), 1);
+    assert_eq!(op[0].1, Trigger::RampRollback);
+    // ramp_min_samples = 10 failures at 25 %: the 10th primary call, request 40.
+    assert_eq!(c[0], 10);
+    let opened_at = ev.iter().find(|e| e.kind.name() == "opened").unwrap().at_ms;
+    assert_eq!(opened_at, t + 39 * 100);
+    // Second strike: 60 s instead of 30 s.
+    assert_eq!(op[0].2, opened_at + 60_000);
+    match ev.iter().find(|e| e.kind.name() == "opened").unwrap().kind {
+        EventKind::Opened { strikes, from, .. } => {
+            assert_eq!(strikes, 2);
+            assert_eq!(from, CircuitState::Ramping);
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn rate_limits_throttle_then_return_full_traffic_without_a_ramp() {
+    let mut r = router(no_jitter());
+    let t0 = 10_000;
+    let t = r.pick(t0).unwrap();
+    assert_eq!(t.provider.index(), 0);
+    r.record(&t, Outcome::rate_limited(Some(20_000)), t0);
+    let ev = drain(&mut r);
+    assert!(matches!(
+        ev[0].kind,
+        EventKind::Throttled {
+            until_ms: 30_000,
+            retry_after: true
+        }
+    ));
+    // No traffic to the primary until 30 000, no trip.
+    let c = traffic(&mut r, t0 + 1, 30_000, 100, |_, _| Outcome::success(10));
+    assert_eq!(c[0], 0);
+    let v = r.view(r.provider_at(0).unwrap()).unwrap();
+    assert_eq!(v.state, CircuitState::Healthy);
+    assert_eq!(v.trips, 0);
+    // At 30 000 it takes everything again.
+    let c = traffic(&mut r, 30_000, 31_000, 100, |_, _| Outcome::success(10));
+    assert_eq!(c[0], 10);
+    assert_eq!(drain(&mut r)[0].kind, EventKind::Unthrottled);
+    // Without Retry-After: 1 s, 2 s, 4 s … until a success resets it.
+    for (k, want) in [(0u64, 1_000u64), (1, 2_000), (2, 4_000)] {
+        let now = 40_000 + k * 10_000;
+        let t = r.pick_with(now, &PickRequest::default()).unwrap();
+        assert_eq!(t.provider.index(), 0);
+        r.record(&t, Outcome::rate_limited(None), now);
+        let ev: Vec<_> = drain(&mut r)
+            .into_iter()
+            .filter(|e| e.kind.name() == "throttled")
+            .collect();
+        assert_eq!(
+            ev[0].kind,
+            EventKind::Throttled {
+                until_ms: now + want,
+                retry_after: false
+            },
+            "{k}"
+        );
+    }
+}
+
+#[test]
+fn the_longer_deadline_wins() {
+    let mut r = router(no_jitter());
+    let t = r.pick(0).unwrap();
+    r.record(&t, Outcome::rate_limited(Some(60_000)), 0);
+    let t2 = Ticket { ..t };
+    // A later, shorter Retry-After does not shorten the throttle (LiteLLM #40130).
+    r.record(&t2, Outcome::rate_limited(Some(1_000)), 100);
+    let v = r.view(t.provider).unwrap();
+    assert_eq!(v.throttled_until_ms, Some(60_000));
+}
+
+#[test]
+fn a_timeout_spike_does_not_trip_but_sustained_timeouts_do() {
+    let mut r = router(no_jitter());
+    let p0 = r.provider_at(0).unwrap();
+    traffic(&mut r, 0, 60_000, 100, |_, _| Outcome::success(500));
+    // A five-second spike of timeouts on every call.
+    traffic(&mut r, 60_000, 65_000, 100, |i, _| {
+        if i == 0 {
+            Outcome::timeout(10_000)
+        } else {
+            Outcome::success(500)
+        }
+    });
+    traffic(&mut r, 65_000, 200_000, 100, |_, _| Outcome::success(500));
+    assert_eq!(r.view(p0).unwrap().trips, 0);
+    drain(&mut r);
+    // Now 40 % of calls time out, for good.
+    let mut n = 0u64;
+    traffic(&mut r, 200_000, 320_000, 100, |i, _| {
+        n += 1;
+        if i == 0 && n % 5 < 2 {
+            Outcome::timeout(10_000)
+        } else {
+            Outcome::success(500)
+        }
+    });
+    let ev = drain(&mut r);
+    let op = opened(&ev);
+    // (Once open, its failing probes reopen it: only the first trip matters here.)
+    assert_eq!(op[0].1, Trigger::SustainedTimeouts, "{ev:?}");
+    let at = ev.iter().find(|e| e.kind.name() == "opened").unwrap().at_ms;
+    // The rate crosses 30 % some seconds in, and must hold for 30 s more.
+    assert!(at >= 230_000 && at < 300_000, "{at}");
+}
+
+#[test]
+fn latency_degradation_trips_against_the_providers_own_baseline() {
+    let mut r = router(no_jitter());
+    let p0 = r.provider_at(0).unwrap();
+    // Two minutes at ~800 ms build the baseline (it needs a window's worth of updates).
+    traffic(&mut r, 0, 120_000, 100, |_, _| Outcome::success(800));
+    let base = r.view(p0).unwrap().baseline_ms.unwrap();
+    assert!((700..=1000).contains(&base), "{base}");
+    assert_eq!(r.view(p0).unwrap().trips, 0);
+    // 2× slower: not enough.
+    traffic(&mut r, 120_000, 240_000, 100, |_, _| {
+        Outcome::success(1_600)
+    });
+    assert_eq!(r.view(p0).unwrap().trips, 0);
+    // 5× slower (still under the 30 s slow-call limit): trips on latency.
+    traffic(&mut r, 240_000, 300_000, 100, |_, _| {
+        Outcome::success(5_000)
+    });
+    let op = opened(&drain(&mut r));
+    assert_eq!(op.len(), 1);
+    assert_eq!(op[0].1, Trigger::LatencyDegradation);
+}
+
+#[test]
+fn slow_calls_trip_above_the_absolute_limit() {
+    let mut r = router(Policy {
+        latency_factor: None,
+        ..no_jitter()
+    });
+    traffic(&mut r, 0, 10_000, 100, |i, _| {
+        Outcome::success(if i == 0 { 45_000 } else { 900 })
+    });
+    let op = opened(&drain(&mut r));
+    assert_eq!(op.len(), 1, "{op:?}");
+    assert_eq!(op[0].1, Trigger::SlowCalls);
+}
+
+#[test]
+fn error_rate_trips_with_minimum_volume_only() {
+    let mut r = router(Policy {
+        consecutive_failures: None,
+        ..no_jitter()
+    });
+    let p0 = r.provider_at(0).unwrap();
+    // Alternating failures: 50 % error rate; with min_volume 20 the 20th call trips it.
+    let mut n = 0;
+    let c = traffic(&mut r, 0, 3_000, 100, |_, _| {
+        n += 1;
+        if n % 2 == 0 {
+            Outcome::server_error(5)
+        } else {
+            Outcome::success(5)
+        }
+    });
+    assert_eq!(c[0], 20);
+    let ev = drain(&mut r);
+    let op = opened(&ev);
+    assert_eq!(op[0].1, Trigger::ErrorRate);
+    assert_eq!(r.view(p0).unwrap().state, CircuitState::Open);
+}
+
+#[test]
+fn client_errors_never_trip() {
+    let mut r = router(no_jitter());
+    let p0 = r.provider_at(0).unwrap();
+    let c = traffic(&mut r, 0, 600_000, 100, |_, _| Outcome::client_error(5));
+    assert_eq!(c[0], 6_000);
+    let v = r.view(p0).unwrap();
+    assert_eq!(v.trips, 0);
+    assert_eq!(v.window.volume, 0);
+    assert!(v.window.client_errors > 0);
+    // Unless the policy says so.
+    let mut r = router(Policy {
+        count_client_errors: true,
+        ..no_jitter()
+    });
+    traffic(&mut r, 0, 1_000, 100, |_, _| Outcome::client_error(5));
+    assert_eq!(opened(&drain(&mut r))[0].1, Trigger::ConsecutiveFailures);
+}
+
+#[test]
+fn all_down_gives_the_soonest_provider_with_a_hint() {
+    let mut r = router(no_jitter());
+    // Open all three, at different times.
+    for (t0, _) in [(0u64, 0), (10_000, 1), (20_000, 2)] {
+        traffic(&mut r, t0, t0 + 5, 1, |_, _| Outcome::server_error(1));
+    }
+    let v: Vec<_> = r.views().map(|v| v.state).collect();
+    assert_eq!(v, [CircuitState::Open; 3]);
+    let t = r.pick(25_000).unwrap();
+    assert!(t.degraded);
+    assert_eq!(t.provider.index(), 0);
+    assert_eq!(t.retry_after_ms, Some(30_004 - 25_000));
+    // With `when_all_down = "fail"` the caller gets the hint and no provider.
+    let mut p = no_jitter();
+    p.set("when_all_down", Value::Str("fail")).unwrap();
+    let mut r = router(p);
+    for t0 in [0u64, 10_000, 20_000] {
+        traffic(&mut r, t0, t0 + 5, 1, |_, _| Outcome::server_error(1));
+    }
+    assert_eq!(r.pick(25_000).unwrap_err().retry_after_ms, 5_004);
+    // Every provider tried: unavailable, whatever the policy.
+    let mut r = router(no_jitter());
+    let mut tried = ProviderSet::new();
+    for i in 0..3 {
+        tried.insert(r.provider_at(i).unwrap());
+    }
+    let e = r
+        .pick_with(0, &PickRequest { key: None, tried })
+        .unwrap_err();
+    assert_eq!(e.retry_after_ms, 0);
+}
+
+#[test]
+fn fallback_skips_the_providers_already_tried() {
+    let mut r = router(no_jitter());
+    let mut tried = ProviderSet::new();
+    let mut order = vec![];
+    while let Ok(t) = r.pick_with(0, &PickRequest { key: None, tried }) {
+        order.push(t.provider.index());
+        tried.insert(t.provider);
+    }
+    assert_eq!(order, [0, 1, 2]);
+}
+
+#[test]
+fn a_late_result_from_an_earlier_generation_is_stale() {
+    let mut r = router(no_jitter());
+    let early = r.pick(0).unwrap();
+    traffic(&mut r, 1, 6, 1, |_, _| Outcome::server_error(1));
+    assert_eq!(r.view(early.provider).unwrap().state, CircuitState::Open);
+    assert_eq!(r.record(&early, Outcome::success(1), 10), Recorded::Stale);
+    let mut bogus = early;
+    bogus.provider = failover_core::ProviderId::clone(&r.provider_at(2).unwrap());
+    bogus.generation = 99;
+    assert_eq!(r.record(&bogus, Outcome::success(1), 10), Recorded::Stale);
+}
+
+#[test]
+fn probes_that_are_never_reported_expire() {
+    let mut r = router(no_jitter());
+    traffic(&mut r, 0, 5, 1, |_, _| Outcome::server_error(1));
+    let until = r
+        .view(r.provider_at(0).unwrap())
+        .unwrap()
+        .open_until_ms
+        .unwrap();
+    let lost = r.pick(until).unwrap();
+    assert_eq!(lost.kind, TicketKind::Probe);
+    // Permit held: no second probe.
+    assert_eq!(r.pick(until + 1).unwrap().provider.index(), 1);
+    // After probe_timeout_ms (60 s) the permit is free again.
+    let t = r.pick(until + 60_000).unwrap();
+    assert_eq!(t.kind, TicketKind::Probe);
+    assert!(
+        drain(&mut r)
+            .iter()
+            .any(|e| e.kind == EventKind::ProbeExpired)
+    );
+    // The lost probe's late result is stale.
+    assert_eq!(
+        r.record(&lost, Outcome::success(1), until + 60_001),
+        Recorded::Stale
+    );
+    assert_eq!(
+        r.record(&t, Outcome::success(1), until + 60_001),
+        Recorded::Accepted
+    );
+}
+
+#[test]
+fn health_checks_probe_without_risking_requests() {
+    let mut r = router(Policy {
+        probe_mode: ProbeMode::HealthChecks,
+        ..no_jitter()
+    });
+    traffic(&mut r, 0, 5, 1, |_, _| Outcome::server_error(1));
+    let until = r
+        .view(r.provider_at(0).unwrap())
+        .unwrap()
+        .open_until_ms
+        .unwrap();
+    assert_eq!(r.poll_timeout(), Some(until));
+    assert_eq!(r.poll_action(until - 1), None);
+    let mut checks = 0;
+    let mut t = until;
+    while let Some(Action::HealthCheck(ticket)) = r.poll_action(t) {
+        assert_eq!(ticket.provider.index(), 0);
+        // Requests still avoid the primary.
+        assert_eq!(r.pick(t).unwrap().provider.index(), 1);
+        r.record(&ticket, Outcome::success(3), t + 3);
+        checks += 1;
+        t += 1000;
+        assert!(checks <= 3);
+    }
+    assert_eq!(checks, 3);
+    assert_eq!(
+        r.view(r.provider_at(0).unwrap()).unwrap().state,
+        CircuitState::Ramping
+    );
+}
+
+#[test]
+fn keyed_picks_stay_put_through_the_ramp() {
+    let mut r = router(no_jitter());
+    let start = open_and_probe_back(&mut r, 0);
+    let keys: Vec<u64> = (0..2000u32)
+        .map(|k| hash_key(format!("conv-{k}").as_bytes()))
+        .collect();
+    let placement = |r: &mut R, t: u64| -> Vec<usize> {
+        keys.iter()
+            .map(|&k| {
+                r.pick_with(
+                    t,
+                    &PickRequest {
+                        key: Some(k),
+                        tried: ProviderSet::new(),
+                    },
+                )
+                .unwrap()
+                .provider
+                .index()
+            })
+            .collect()
+    };
+    let at5 = placement(&mut r, start);
+    let back5 = at5.iter().filter(|&&p| p == 0).count();
+    assert!((60..140).contains(&back5), "{back5} of 2000 keys at 5 %");
+    // Give the stage its samples, then move to 25 %.
+    traffic(&mut r, start, start + 400_000, 1000, |_, _| {
+        Outcome::success(5)
+    });
+    r.handle_timeout(start + 400_000);
+    let at25 = placement(&mut r, start + 400_000);
+    let back25 = at25.iter().filter(|&&p| p == 0).count();
+    assert!(
+        (420..580).contains(&back25),
+        "{back25} of 2000 keys at 25 %"
+    );
+    for (a, b) in at5.iter().zip(&at25) {
+        assert!(*a != 0 || *b == 0, "a key moved back at 5 % left at 25 %");
+    }
+}
+
+#[test]
+fn backoff_grows_with_each_trip_and_decays_after_a_healthy_period() {
+    let mut r = router(no_jitter());
+    let p0 = r.provider_at(0).unwrap();
+    // First trip: 30 s. Probes fail: 60 s, then 120 s.
+    traffic(&mut r, 0, 5, 1, |_, _| Outcome::server_error(1));
+    let mut until = r.view(p0).unwrap().open_until_ms.unwrap();
+    assert_eq!(until, 4 + 30_000);
+    for want in [60_000u64, 120_000] {
+        let t = r.pick(until).unwrap();
+        assert!(t.is_probe());
+        r.record(&t, Outcome::server_error(1), until);
+        let next = r.view(p0).unwrap().open_until_ms.unwrap();
+        assert_eq!(next - until, want);
+        until = next;
+    }
+    assert_eq!(r.view(p0).unwrap().strikes, 3);
+    // Recover fully.
+    for k in 0..3 {
+        let t = r.pick(until + k).unwrap();
+        r.record(&t, Outcome::success(1), until + k);
+    }
+    let mut t = until + 3;
+    for _ in 0..3 {
+        traffic(&mut r, t, t + 400_000, 1000, |_, _| Outcome::success(1));
+        t += 400_000;
+        r.handle_timeout(t);
+    }
+    assert_eq!(r.view(p0).unwrap().state, CircuitState::Healthy);
+    drain(&mut r);
+    // Ten healthy minutes drop one strike, twenty more drop two.
+    r.handle_timeout(t + 600_000);
+    assert_eq!(r.view(p0).unwrap().strikes, 2);
+    r.handle_timeout(t + 1_800_000);
+    assert_eq!(r.view(p0).unwrap().strikes, 0);
+    let decays: Vec<_> = drain(&mut r)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::BackoffDecayed { strikes } => Some(strikes),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decays, [2, 0]);
+    assert_eq!(r.poll_timeout(), None);
+}
+
+#[test]
+fn jitter_is_deterministic_and_bounded() {
+    let run = |seed: u64| {
+        let mut r = router(Policy {
+            seed,
+            ..Policy::default()
+        });
+        traffic(&mut r, 0, 5, 1, |_, _| Outcome::server_error(1));
+        r.view(r.provider_at(0).unwrap())
+            .unwrap()
+            .open_until_ms
+            .unwrap()
+            - 4
+    };
+    assert_eq!(run(7), run(7));
+    let ds: Vec<u64> = (0..50).map(run).collect();
+    assert!(ds.iter().all(|d| (27_000..=33_000).contains(d)), "{ds:?}");
+    assert!(ds.iter().any(|&d| d != ds[0]), "different seeds spread out");
+}
+
+#[test]
+fn time_going_backwards_is_clamped_to_the_latest_time_seen() {
+    let mut r = router(no_jitter());
+    traffic(&mut r, 100_000, 100_005, 1, |_, _| Outcome::server_error(1));
+    let until = r
+        .view(r.provider_at(0).unwrap())
+        .unwrap()
+        .open_until_ms
+        .unwrap();
+    // An input from the past is applied at the latest time seen: the circuit stays open.
+    let t = r.pick(5).unwrap();
+    assert_eq!(t.provider.index(), 1);
+    assert_eq!(t.issued_at_ms, 100_004);
+    assert_eq!(r.now(), 100_004);
+    r.handle_timeout(0);
+    assert_eq!(
+        r.view(r.provider_at(0).unwrap()).unwrap().open_until_ms,
+        Some(until)
+    );
+    assert_eq!(r.invariant_violation(), None);
+}
+
+#[test]
+fn timestamps_near_the_end_of_time_saturate() {
+    let mut r = router(no_jitter());
+    let t0 = u64::MAX - 10;
+    traffic(&mut r, t0, t0 + 5, 1, |_, _| Outcome::server_error(1));
+    let v = r.view(r.provider_at(0).unwrap()).unwrap();
+    assert_eq!(v.state, CircuitState::Open);
+    assert_eq!(v.open_until_ms, Some(u64::MAX));
+    let t = r.pick(u64::MAX).unwrap();
+    r.record(&t, Outcome::rate_limited(Some(u64::MAX)), u64::MAX);
+    r.handle_timeout(u64::MAX);
+    assert_eq!(r.invariant_violation(), None);
+    // At u64::MAX the open period is over.
+    assert_eq!(
+        r.view(r.provider_at(0).unwrap()).unwrap().state,
+        CircuitState::Probing
+    );
+}
+
+#[test]
+fn a_full_event_queue_counts_what_it_drops() {
+    let mut r: Router<2, 60, 1> = Router::new(&no_jitter(), &["a", "b"]).unwrap();
+    for k in 0..5 {
+        let t = r.pick(k).unwrap();
+        r.record(&t, Outcome::rate_limited(Some(1000 + k)), k);
+    }
+    assert_eq!(r.pending_events(), 1);
+    assert!(r.dropped_events() >= 1);
+}
+
+#[test]
+fn configuration_errors_are_named() {
+    let bad = R::new(&Policy::default(), &[]).unwrap_err();
+    assert_eq!(bad.code(), "no_providers");
+    assert_eq!(
+        R::new(&Policy::default(), &["a", "b", "c", "d", "e"])
+            .unwrap_err()
+            .code(),
+        "too_many_providers"
+    );
+    assert_eq!(
+        R::new(&Policy::default(), &["a", "a"]).unwrap_err().code(),
+        "duplicate_name"
+    );
+    assert_eq!(
+        R::new(&Policy::default(), &[""]).unwrap_err().code(),
+        "empty_name"
+    );
+    let long = "x".repeat(65);
+    assert_eq!(
+        R::new(&Policy::default(), &[&long]).unwrap_err().code(),
+        "name_too_long"
+    );
+    let e = R::new(
+        &Policy {
+            window_ms: 600_000,
+            ..Policy::default()
+        },
+        &["a"],
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "window_too_long");
+    assert!(e.to_string().contains("600 buckets"), "{e}");
+}
