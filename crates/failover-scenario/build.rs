@@ -1,0 +1,27 @@
+//! Generates one `#[test]` per scenario file, so a failing scenario is named by its test.
+use std::io::Write;
+
+fn main() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("scenario_tests.rs");
+    let mut f = std::fs::File::create(out).unwrap();
+    for n in &names {
+        let ident: String = n
+            .trim_end_matches(".json")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect();
+        writeln!(f, "#[test]\nfn {ident}() {{ run(\"{n}\"); }}").unwrap();
+    }
+    writeln!(f, "const SCENARIO_COUNT: usize = {};", names.len()).unwrap();
+}

@@ -1,0 +1,578 @@
+//! Replays `fixtures/scenarios/*.json` against `failover-core` and checks every expectation; also
+//! the JSON shapes of policies, views and events that std tools (the simulator) share.
+//!
+//! The file format is documented in `fixtures/README.md`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use failover_core::{
+    Action, ConfigError, DefaultRouter, Event, EventKind, Outcome, OutcomeKind, PickRequest,
+    Policy, ProviderSet, ProviderView, Recorded, Ticket, Value, classify_status, hash_key,
+    parse_retry_after,
+};
+use serde_json::{Map, Value as Json, json};
+
+/// Where the scenario files live, from the workspace root.
+pub const SCENARIO_DIR: &str = "fixtures/scenarios";
+
+/// The workspace's `fixtures/scenarios` directory.
+#[must_use]
+pub fn scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(SCENARIO_DIR)
+}
+
+/// Why a scenario failed: the file, the step (if any) and what differed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The scenario file.
+    pub file: String,
+    /// The step's index in `steps` (None for file-level problems).
+    pub step: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(s) => write!(f, "{}: step {}: {}", self.file, s, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Converts a JSON value into a core policy value.
+fn to_value(v: &Json) -> Option<Value<'_>> {
+    Some(match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i128::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Value::Int(i128::from(u))
+            } else {
+                Value::Float(n.as_f64()?)
+            }
+        }
+        Json::String(s) => Value::Str(s),
+        Json::Array(_) | Json::Object(_) => return None,
+    })
+}
+
+/// Builds a policy from a JSON object with the field names `Policy::set` accepts; `ramp` is a list
+/// of `{"share", "dwell_ms"}`. Unknown fields and wrong types are the core's errors.
+pub fn policy_from_json(obj: &Json) -> Result<Policy, ConfigError> {
+    let mut p = Policy::default();
+    let Some(map) = obj.as_object() else {
+        return Err(ConfigError::WrongType {
+            field: "policy",
+            expected: "an object",
+            got: "another JSON type",
+        });
+    };
+    for (k, v) in map {
+        if k == "ramp" {
+            let Some(stages) = v.as_array() else {
+                return Err(ConfigError::WrongType {
+                    field: "ramp",
+                    expected: "a list of {share, dwell_ms} stages",
+                    got: "another JSON type",
+                });
+            };
+            p.clear_ramp();
+            for st in stages {
+                let share = st.get("share").and_then(to_value).unwrap_or(Value::Null);
+                let dwell = st.get("dwell_ms").and_then(to_value).unwrap_or(Value::Null);
+                p.push_ramp_stage(share, dwell)?;
+            }
+            continue;
+        }
+        let value = to_value(v).ok_or(ConfigError::WrongType {
+            field: "policy",
+            expected: "a number, string, boolean or null",
+            got: "a list or object",
+        })?;
+        p.set(k, value)?;
+    }
+    Ok(p)
+}
+
+/// The JSON shape of a provider view (see `fixtures/README.md`).
+#[must_use]
+pub fn view_to_json(v: &ProviderView<'_>) -> Json {
+    json!({
+        "name": v.name,
+        "state": v.state.name(),
+        "share": f64::from(v.share_ppm) / 1e6,
+        "throttled_until_ms": v.throttled_until_ms,
+        "open_until_ms": v.open_until_ms,
+        "ramp_stage": v.ramp_stage,
+        "strikes": v.strikes,
+        "trips": v.trips,
+        "generation": v.generation,
+        "probes_in_flight": v.probes_in_flight,
+        "probe_successes": v.probe_successes,
+        "consecutive_failures": v.consecutive_failures,
+        "latency_ms": v.latency_ms,
+        "baseline_ms": v.baseline_ms,
+        "next_transition_ms": v.next_transition_ms,
+        "window": {
+            "volume": v.window.volume,
+            "successes": v.window.successes,
+            "failures": v.window.failures,
+            "timeouts": v.window.timeouts,
+            "slow": v.window.slow,
+            "rate_limited": v.window.rate_limited,
+            "client_errors": v.window.client_errors,
+        },
+    })
+}
+
+/// The JSON shape of an event, with the provider's name.
+#[must_use]
+pub fn event_to_json(e: &Event, provider_name: &str) -> Json {
+    let mut m = Map::new();
+    m.insert("at_ms".into(), json!(e.at_ms));
+    m.insert("provider".into(), json!(provider_name));
+    m.insert("kind".into(), json!(e.kind.name()));
+    match e.kind {
+        EventKind::Opened {
+            reason,
+            from,
+            until_ms,
+            strikes,
+        } => {
+            m.insert("trigger".into(), json!(reason.trigger.name()));
+            m.insert("observed".into(), json!(reason.observed));
+            m.insert("threshold".into(), json!(reason.threshold));
+            m.insert("volume".into(), json!(reason.volume));
+            m.insert("outcome".into(), json!(reason.outcome.map(OutcomeKind::name)));
+            m.insert("from".into(), json!(from.name()));
+            m.insert("until_ms".into(), json!(until_ms));
+            m.insert("strikes".into(), json!(strikes));
+        }
+        EventKind::RampStage { stage, share_ppm } => {
+            m.insert("stage".into(), json!(stage));
+            m.insert("share".into(), json!(f64::from(share_ppm) / 1e6));
+        }
+        EventKind::Throttled {
+            until_ms,
+            retry_after,
+        } => {
+            m.insert("until_ms".into(), json!(until_ms));
+            m.insert("retry_after".into(), json!(retry_after));
+        }
+        EventKind::BackoffDecayed { strikes } => {
+            m.insert("strikes".into(), json!(strikes));
+        }
+        EventKind::Probing
+        | EventKind::ProbeExpired
+        | EventKind::Recovered
+        | EventKind::Unthrottled => {}
+    }
+    Json::Object(m)
+}
+
+/// `expected` matches `observed`: objects by the expected keys only (recursively), arrays element
+/// by element with equal lengths, numbers by value (so `0` equals `0.0`), the rest exactly.
+#[must_use]
+pub fn matches(expected: &Json, observed: &Json) -> bool {
+    match (expected, observed) {
+        (Json::Object(e), Json::Object(o)) => e
+            .iter()
+            .all(|(k, ev)| o.get(k).is_some_and(|ov| matches(ev, ov))),
+        (Json::Array(e), Json::Array(o)) => {
+            e.len() == o.len() && e.iter().zip(o).all(|(a, b)| matches(a, b))
+        }
+        (Json::Number(a), Json::Number(b)) => match (a.as_u64(), b.as_u64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => a.as_f64() == b.as_f64(),
+        },
+        (a, b) => a == b,
+    }
+}
+
+/// One step's observed results.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    /// The step's index.
+    pub step: usize,
+    /// The timestamp given.
+    pub at: u64,
+    /// What the action returned, in the shape of `expect`.
+    pub result: Json,
+    /// The events drained after the step.
+    pub events: Vec<Json>,
+    /// `poll_timeout()` after the step.
+    pub next_deadline: Option<u64>,
+}
+
+impl StepResult {
+    /// The compact JSON line for this step.
+    #[must_use]
+    pub fn to_json(&self) -> Json {
+        json!({
+            "step": self.step,
+            "at": self.at,
+            "result": self.result,
+            "events": self.events,
+            "next_deadline": self.next_deadline,
+        })
+    }
+}
+
+/// A loaded scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file it came from.
+    pub file: String,
+    /// Its parsed contents.
+    pub doc: Json,
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, Failure> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Failure {
+            file: file.clone(),
+            step: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        let doc: Json = serde_json::from_str(&text).map_err(|e| Failure {
+            file: file.clone(),
+            step: None,
+            message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
+        })?;
+        Ok(Scenario { file, doc })
+    }
+
+    /// Every scenario in `dir`, sorted by file name.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Failure> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Failure {
+                file: dir.display().to_string(),
+                step: None,
+                message: format!("cannot list: {e}"),
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| Scenario::load(p)).collect()
+    }
+
+    fn fail(&self, step: Option<usize>, message: impl Into<String>) -> Failure {
+        Failure {
+            file: self.file.clone(),
+            step,
+            message: message.into(),
+        }
+    }
+
+    /// Builds the router, or returns the configuration error it gives.
+    pub fn build(&self) -> Result<Result<Box<DefaultRouter>, ConfigError>, Failure> {
+        let policy = match self.doc.get("policy") {
+            None => Ok(Policy::default()),
+            Some(p) => policy_from_json(p),
+        };
+        let names: Vec<&str> = self
+            .doc
+            .get("providers")
+            .and_then(Json::as_array)
+            .ok_or_else(|| self.fail(None, "`providers` must be a list of names"))?
+            .iter()
+            .map(|n| n.as_str().ok_or_else(|| self.fail(None, "provider names must be strings")))
+            .collect::<Result<_, _>>()?;
+        Ok(policy.and_then(|p| DefaultRouter::new(&p, &names).map(Box::new)))
+    }
+
+    /// Replays the steps and returns what each observed, without checking.
+    pub fn observe(&self) -> Result<Vec<StepResult>, Failure> {
+        let mut router = match self.build()? {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(vec![StepResult {
+                    step: 0,
+                    at: 0,
+                    result: json!({"error": e.code(), "message": e.to_string()}),
+                    events: vec![],
+                    next_deadline: None,
+                }]);
+            }
+        };
+        let steps = self
+            .doc
+            .get("steps")
+            .and_then(Json::as_array)
+            .ok_or_else(|| self.fail(None, "`steps` must be a list"))?;
+        let mut tickets: HashMap<String, Ticket> = HashMap::new();
+        let mut out = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            let at = step
+                .get("at")
+                .and_then(Json::as_u64)
+                .ok_or_else(|| self.fail(Some(i), "`at` must be a non-negative integer"))?;
+            let result = self
+                .apply(&mut router, &mut tickets, step, at)
+                .map_err(|m| self.fail(Some(i), m))?;
+            let drained: Vec<Event> = std::iter::from_fn(|| router.poll_event()).collect();
+            let events = drained
+                .iter()
+                .map(|e| event_to_json(e, router.name(e.provider)))
+                .collect();
+            out.push(StepResult {
+                step: i,
+                at,
+                result,
+                events,
+                next_deadline: router.poll_timeout(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn apply(
+        &self,
+        r: &mut DefaultRouter,
+        tickets: &mut HashMap<String, Ticket>,
+        step: &Json,
+        at: u64,
+    ) -> Result<Json, String> {
+        let provider = |r: &DefaultRouter, name: &Json| -> Result<failover_core::ProviderId, String> {
+            let n = name.as_str().ok_or("provider must be a name")?;
+            r.provider(n).ok_or_else(|| format!("unknown provider `{n}`"))
+        };
+        if let Some(pick) = step.get("pick") {
+            let mut req = PickRequest::default();
+            if let Some(k) = pick.get("key") {
+                let k = k.as_str().ok_or("`key` must be a string")?;
+                req.key = Some(hash_key(k.as_bytes()));
+            }
+            if let Some(tried) = pick.get("tried") {
+                let mut set = ProviderSet::new();
+                for n in tried.as_array().ok_or("`tried` must be a list")? {
+                    set.insert(provider(r, n)?);
+                }
+                req.tried = set;
+            }
+            return Ok(match r.pick_with(at, &req) {
+                Ok(t) => {
+                    if let Some(name) = step.get("as").and_then(Json::as_str) {
+                        tickets.insert(name.to_string(), t);
+                    }
+                    ticket_json(r, &t)
+                }
+                Err(u) => json!({"unavailable": true, "retry_after_ms": u.retry_after_ms}),
+            });
+        }
+        if let Some(rec) = step.get("record") {
+            let name = rec
+                .get("ticket")
+                .and_then(Json::as_str)
+                .ok_or("`record` needs a `ticket` name")?;
+            let t = *tickets
+                .get(name)
+                .ok_or_else(|| format!("no ticket named `{name}`"))?;
+            let o = outcome(rec)?;
+            return Ok(json!(r.record(&t, o, at).name()));
+        }
+        if let Some(obs) = step.get("observe") {
+            let id = provider(r, obs.get("provider").unwrap_or(&Json::Null))?;
+            let o = outcome(obs)?;
+            return Ok(json!(r.observe(id, o, at).name()));
+        }
+        if let Some(h) = step.get("http") {
+            let status = h
+                .get("status")
+                .and_then(Json::as_u64)
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or("`status` must be an integer 0–65535")?;
+            let ra = h
+                .get("retry_after")
+                .and_then(Json::as_str)
+                .and_then(|v| parse_retry_after(v, h.get("now_unix_ms").and_then(Json::as_u64)));
+            return Ok(json!({"outcome": classify_status(status).name(), "retry_after_ms": ra}));
+        }
+        if step.get("tick").is_some() {
+            r.handle_timeout(at);
+            return Ok(Json::Null);
+        }
+        if step.get("poll").is_some() {
+            let names: Vec<&str> = step
+                .get("as")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().filter_map(Json::as_str).collect())
+                .unwrap_or_default();
+            let mut actions = vec![];
+            while let Some(Action::HealthCheck(t)) = r.poll_action(at) {
+                if let Some(n) = names.get(actions.len()) {
+                    tickets.insert((*n).to_string(), t);
+                }
+                actions.push(json!({"provider": r.name(t.provider), "kind": t.kind.name()}));
+            }
+            return Ok(Json::Array(actions));
+        }
+        if let Some(name) = step.get("view") {
+            let id = provider(r, name)?;
+            return Ok(view_to_json(&r.view(id).expect("id from this router")));
+        }
+        if let Some(tr) = step.get("traffic") {
+            return traffic(r, tr, at);
+        }
+        Err("the step has no action (pick, record, observe, http, tick, poll, view, traffic)".into())
+    }
+
+    /// Replays the scenario and checks every expectation. The first difference fails, naming the
+    /// file and step.
+    pub fn check(&self) -> Result<(), Failure> {
+        if let Some(code) = self.doc.get("expect_error") {
+            return match self.build()? {
+                Ok(_) => Err(self.fail(None, format!("expected configuration error {code}, got a router"))),
+                Err(e) if Some(e.code()) == code.as_str() => Ok(()),
+                Err(e) => Err(self.fail(
+                    None,
+                    format!("expected configuration error {code}, got `{}` ({e})", e.code()),
+                )),
+            };
+        }
+        if let Err(e) = self.build()? {
+            return Err(self.fail(None, format!("unexpected configuration error `{}`: {e}", e.code())));
+        }
+        let observed = self.observe()?;
+        let steps = self.doc["steps"].as_array().expect("checked by observe");
+        for (res, step) in observed.iter().zip(steps) {
+            let i = res.step;
+            if let Some(want) = step.get("expect")
+                && !matches(want, &res.result)
+            {
+                return Err(self.fail(
+                    Some(i),
+                    format!("expected {want}\n   observed {}", res.result),
+                ));
+            }
+            if let Some(want) = step.get("events") {
+                let got = Json::Array(res.events.clone());
+                if !matches(want, &got) {
+                    return Err(self.fail(
+                        Some(i),
+                        format!("expected events {want}\n   observed events {got}"),
+                    ));
+                }
+            }
+            if let Some(want) = step.get("next_deadline") {
+                let got = json!(res.next_deadline);
+                if !matches(want, &got) {
+                    return Err(self.fail(
+                        Some(i),
+                        format!("expected next_deadline {want}, observed {got}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ticket_json(r: &DefaultRouter, t: &Ticket) -> Json {
+    json!({
+        "provider": r.name(t.provider),
+        "kind": t.kind.name(),
+        "degraded": t.degraded,
+        "retry_after_ms": t.retry_after_ms,
+    })
+}
+
+fn outcome(obj: &Json) -> Result<Outcome, String> {
+    let kind_name = obj
+        .get("outcome")
+        .and_then(Json::as_str)
+        .ok_or("`outcome` must be an outcome kind")?;
+    let kind = OutcomeKind::from_name(kind_name).ok_or_else(|| format!("unknown outcome `{kind_name}`"))?;
+    let latency_ms = match obj.get("latency_ms") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .and_then(|l| u32::try_from(l).ok())
+            .ok_or("`latency_ms` must be an integer 0–4294967295")?,
+    };
+    let retry_after_ms = match obj.get("retry_after_ms") {
+        None | Some(Json::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or("`retry_after_ms` must be a non-negative integer")?),
+    };
+    Ok(Outcome {
+        kind,
+        latency_ms,
+        retry_after_ms,
+    })
+}
+
+fn traffic(r: &mut DefaultRouter, tr: &Json, from: u64) -> Result<Json, String> {
+    let until = tr
+        .get("until")
+        .and_then(Json::as_u64)
+        .ok_or("`traffic.until` must be a timestamp")?;
+    let every = tr
+        .get("every_ms")
+        .and_then(Json::as_u64)
+        .filter(|&e| e > 0)
+        .ok_or("`traffic.every_ms` must be a positive integer")?;
+    let outcomes = tr
+        .get("outcomes")
+        .and_then(Json::as_object)
+        .ok_or("`traffic.outcomes` must map provider names (or \"*\") to outcomes")?;
+    let mut by_provider: Vec<Option<Outcome>> = vec![None; r.len()];
+    let mut default = None;
+    for (name, o) in outcomes {
+        let o = outcome(o)?;
+        if name == "*" {
+            default = Some(o);
+        } else {
+            let id = r.provider(name).ok_or_else(|| format!("unknown provider `{name}`"))?;
+            by_provider[id.index()] = Some(o);
+        }
+    }
+    let req = PickRequest {
+        key: tr.get("key").and_then(Json::as_str).map(|k| hash_key(k.as_bytes())),
+        tried: ProviderSet::new(),
+    };
+    let mut picks = vec![0u64; r.len()];
+    let (mut probes, mut degraded, mut unavailable) = (0u64, 0u64, 0u64);
+    let mut t = from;
+    while t < until {
+        match r.pick_with(t, &req) {
+            Ok(ticket) => {
+                let i = ticket.provider.index();
+                picks[i] += 1;
+                probes += u64::from(ticket.is_probe());
+                degraded += u64::from(ticket.degraded);
+                let o = by_provider[i]
+                    .or(default)
+                    .ok_or_else(|| format!("no outcome for provider `{}`", r.name(ticket.provider)))?;
+                let recorded: Recorded = r.record(&ticket, o, t);
+                debug_assert_eq!(recorded, Recorded::Accepted);
+            }
+            Err(_) => unavailable += 1,
+        }
+        t = match t.checked_add(every) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    let picks: Map<String, Json> = (0..r.len())
+        .map(|i| {
+            let id = r.provider_at(i).expect("in range");
+            (r.name(id).to_string(), json!(picks[i]))
+        })
+        .collect();
+    Ok(json!({"picks": picks, "probes": probes, "degraded": degraded, "unavailable": unavailable}))
+}
