@@ -19,7 +19,13 @@ fn main() {
         let ident: String = n
             .trim_end_matches(".json")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         writeln!(f, "#[test]\nfn {ident}() {{ run(\"{n}\"); }}").unwrap();
     }

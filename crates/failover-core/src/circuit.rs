@@ -402,9 +402,6 @@ impl Circuit {
         if self.ramp.credit >= crate::ramp::FULL_SHARE {
             return Some("ramp credit not below one request");
         }
-        if self.ramp.failures > self.ramp.samples {
-            return Some("more ramp failures than ramp samples");
-        }
         if self.strikes as usize > MAX_STRIKES {
             return Some("strikes above the cap");
         }

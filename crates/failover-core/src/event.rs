@@ -63,8 +63,8 @@ pub enum Trigger {
     /// A probe failed (server or connection error, or timeout).
     /// Figures: `observed` successful probes so far, `threshold` those required.
     ProbeFailed,
-    /// The failure rate on the ramped traffic of the current stage reached
-    /// `ramp_rollback_threshold`. Figures: rates in ppm, `volume` the stage's counted calls.
+    /// The failure rate (hard failures and timeouts) of the ramped traffic in the window reached
+    /// `ramp_rollback_threshold`. Figures: rates in ppm, `volume` the window's counted calls.
     RampRollback,
 }
 

@@ -149,11 +149,13 @@ pub struct Policy {
     pub ramp: heapless::Vec<RampStage, MAX_RAMP_STAGES>,
     /// A ramp stage advances only after this many counted calls in the stage (and its dwell).
     /// With fewer it holds its share: a stage with too little traffic has no error rate to judge.
-    /// Also the volume from which the rollback rate is judged. Default 10.
+    /// Also the window volume from which the rollback rate is judged. Default 10.
     pub ramp_min_samples: u32,
     /// Rollback: during the ramp, failures (hard failures and timeouts) / counted calls in the
-    /// current stage at or above this fraction reopen the circuit with the next, longer backoff.
-    /// Default 0.2: a recovering provider must prove itself, so the bar is lower than the trip's.
+    /// rolling window at or above this fraction, with at least `ramp_min_samples` calls, reopen
+    /// the circuit with the next, longer backoff. The window holds only ramped traffic (it is
+    /// cleared when the ramp starts). Default 0.2: a recovering provider must prove itself, so the
+    /// bar is lower than the trip's.
     pub ramp_rollback_threshold: f64,
     /// First throttle after a 429 without `Retry-After`, ms; doubles with each further 429 until a
     /// success. Default 1 000.
@@ -830,7 +832,7 @@ impl Policy {
             d *= m;
         }
         let j = self.open_jitter;
-        if !(j >= 0.0 && j < 1.0) {
+        if !(0.0..1.0).contains(&j) {
             return Err(ConfigError::JitterOutOfRange);
         }
         let jitter_ppm = (j * PPM as f64 + 0.5) as u32;

@@ -5,6 +5,31 @@ use crate::event::{Reason, Trigger};
 use crate::outcome::OutcomeKind;
 use crate::policy::Compiled;
 use crate::triggers::{rate_ppm, reaches};
+use crate::window::WindowStats;
+
+/// The rollback rule: while ramping, failures (hard failures and timeouts) / counted calls in the
+/// provider's rolling window reach `ramp_rollback_threshold`, with at least `ramp_min_samples`
+/// calls. The window holds only ramped traffic (it is cleared when the ramp starts), and it rolls,
+/// so a relapse late in a long stage is not diluted by the stage's earlier successes.
+pub(crate) fn rollback(p: &Compiled, s: &WindowStats, kind: OutcomeKind) -> Option<Reason> {
+    let failed = s.failures + s.timeouts;
+    let counted_failure = kind.is_hard_failure()
+        || kind == OutcomeKind::Timeout
+        || (p.count_client_errors && kind == OutcomeKind::ClientError);
+    if counted_failure
+        && s.volume >= u64::from(p.ramp_min_samples)
+        && reaches(failed, s.volume, p.ramp_rollback_ppm)
+    {
+        return Some(Reason {
+            trigger: Trigger::RampRollback,
+            observed: rate_ppm(failed, s.volume),
+            threshold: u64::from(p.ramp_rollback_ppm),
+            volume: s.volume,
+            outcome: Some(kind),
+        });
+    }
+    None
+}
 
 /// One million: a share of 1.0 in parts per million.
 pub const FULL_SHARE: u32 = 1_000_000;
@@ -18,8 +43,6 @@ pub(crate) struct Ramp {
     pub since: u64,
     /// Counted calls in this stage.
     pub samples: u32,
-    /// Failures (hard failures and timeouts) in this stage.
-    pub failures: u32,
     /// Split accumulator in ppm: every request offered adds the share; a request is taken when it
     /// reaches one million. Exactly `share` of the offered requests are taken over any run.
     pub credit: u32,
@@ -49,30 +72,18 @@ impl Ramp {
         }
     }
 
-    /// Counts an outcome of ramped traffic; returns a rollback reason when the stage's failure
-    /// rate reaches the threshold with enough samples.
-    pub(crate) fn record(&mut self, p: &Compiled, kind: OutcomeKind) -> Option<Reason> {
-        let failed = kind.is_hard_failure()
-            || kind == OutcomeKind::Timeout
-            || (p.count_client_errors && kind == OutcomeKind::ClientError);
-        if !(failed || kind == OutcomeKind::Success) {
-            return None;
+    /// Counts an outcome of ramped traffic toward the stage's minimum sample.
+    pub(crate) fn count(&mut self, p: &Compiled, kind: OutcomeKind) {
+        let counted = matches!(
+            kind,
+            OutcomeKind::Success
+                | OutcomeKind::ServerError
+                | OutcomeKind::ConnectionError
+                | OutcomeKind::Timeout
+        ) || (p.count_client_errors && kind == OutcomeKind::ClientError);
+        if counted {
+            self.samples = self.samples.saturating_add(1);
         }
-        self.samples = self.samples.saturating_add(1);
-        if failed {
-            self.failures = self.failures.saturating_add(1);
-        }
-        let (f, n) = (u64::from(self.failures), u64::from(self.samples));
-        if failed && n >= u64::from(p.ramp_min_samples) && reaches(f, n, p.ramp_rollback_ppm) {
-            return Some(Reason {
-                trigger: Trigger::RampRollback,
-                observed: rate_ppm(f, n),
-                threshold: u64::from(p.ramp_rollback_ppm),
-                volume: n,
-                outcome: Some(kind),
-            });
-        }
-        None
     }
 
     /// When this stage may end: its dwell is over and it has its samples. `None` while the stage

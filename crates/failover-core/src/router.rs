@@ -670,8 +670,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         let judged = matches!(state, CircuitState::Healthy | CircuitState::Ramping);
         let mut reason: Option<Reason> = pr.health.record(p, &outcome, now, judged);
         if state == CircuitState::Ramping {
-            let rollback = pr.circuit.ramp.record(p, outcome.kind);
-            reason = reason.or(rollback);
+            pr.circuit.ramp.count(p, outcome.kind);
+            if reason.is_none() {
+                reason = crate::ramp::rollback(p, &pr.health.stats(p), outcome.kind);
+            }
         }
         if let Some(r) = reason {
             pr.health.timeout_breach_since = None;

@@ -155,31 +155,31 @@ impl<const B: usize> Health<B> {
             volume,
             outcome: Some(outcome.kind),
         };
-        if hard && let Some(n) = p.consecutive_failures {
-            if self.consecutive >= n {
-                let vol = self.stats(p).volume;
-                return Some(reason(
-                    Trigger::ConsecutiveFailures,
-                    u64::from(self.consecutive),
-                    u64::from(n),
-                    vol,
-                ));
-            }
+        if hard
+            && let Some(n) = p.consecutive_failures
+            && self.consecutive >= n
+        {
+            let vol = self.stats(p).volume;
+            return Some(reason(
+                Trigger::ConsecutiveFailures,
+                u64::from(self.consecutive),
+                u64::from(n),
+                vol,
+            ));
         }
         let s = self.stats(p);
         let enough = s.volume >= u64::from(p.min_volume);
         if hard
             && enough
             && let Some(t) = p.error_rate_ppm
+            && reaches(s.failures, s.volume, t)
         {
-            if reaches(s.failures, s.volume, t) {
-                return Some(reason(
-                    Trigger::ErrorRate,
-                    rate_ppm(s.failures, s.volume),
-                    u64::from(t),
-                    s.volume,
-                ));
-            }
+            return Some(reason(
+                Trigger::ErrorRate,
+                rate_ppm(s.failures, s.volume),
+                u64::from(t),
+                s.volume,
+            ));
         }
         if let Some(r) = self.check_timeouts(p, &s, now) {
             return Some(Reason {
@@ -190,15 +190,14 @@ impl<const B: usize> Health<B> {
         if slow
             && enough
             && let Some(t) = p.slow_call_rate_ppm
+            && reaches(s.slow, s.volume, t)
         {
-            if reaches(s.slow, s.volume, t) {
-                return Some(reason(
-                    Trigger::SlowCalls,
-                    rate_ppm(s.slow, s.volume),
-                    u64::from(t),
-                    s.volume,
-                ));
-            }
+            return Some(reason(
+                Trigger::SlowCalls,
+                rate_ppm(s.slow, s.volume),
+                u64::from(t),
+                s.volume,
+            ));
         }
         if outcome.kind == OutcomeKind::Success {
             return self.check_latency(p, outcome.latency_ms);

@@ -28,7 +28,7 @@ pub fn latency_bin(latency_ms: u32) -> usize {
 pub fn bin_value(bin: usize) -> u32 {
     let e = (bin / 2) as u32;
     let lo = 1u32 << e;
-    if bin % 2 == 0 {
+    if bin.is_multiple_of(2) {
         // [2^e, 1.5·2^e): middle 1.25·2^e.
         lo + lo / 4
     } else {

@@ -155,7 +155,10 @@ pub fn event_to_json(e: &Event, provider_name: &str) -> Json {
             m.insert("observed".into(), json!(reason.observed));
             m.insert("threshold".into(), json!(reason.threshold));
             m.insert("volume".into(), json!(reason.volume));
-            m.insert("outcome".into(), json!(reason.outcome.map(OutcomeKind::name)));
+            m.insert(
+                "outcome".into(),
+                json!(reason.outcome.map(OutcomeKind::name)),
+            );
             m.insert("from".into(), json!(from.name()));
             m.insert("until_ms".into(), json!(until_ms));
             m.insert("strikes".into(), json!(strikes));
@@ -251,7 +254,11 @@ impl Scenario {
         let doc: Json = serde_json::from_str(&text).map_err(|e| Failure {
             file: file.clone(),
             step: None,
-            message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
+            message: format!(
+                "invalid JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
         })?;
         Ok(Scenario { file, doc })
     }
@@ -291,7 +298,10 @@ impl Scenario {
             .and_then(Json::as_array)
             .ok_or_else(|| self.fail(None, "`providers` must be a list of names"))?
             .iter()
-            .map(|n| n.as_str().ok_or_else(|| self.fail(None, "provider names must be strings")))
+            .map(|n| {
+                n.as_str()
+                    .ok_or_else(|| self.fail(None, "provider names must be strings"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(policy.and_then(|p| DefaultRouter::new(&p, &names).map(Box::new)))
     }
@@ -348,10 +358,12 @@ impl Scenario {
         step: &Json,
         at: u64,
     ) -> Result<Json, String> {
-        let provider = |r: &DefaultRouter, name: &Json| -> Result<failover_core::ProviderId, String> {
-            let n = name.as_str().ok_or("provider must be a name")?;
-            r.provider(n).ok_or_else(|| format!("unknown provider `{n}`"))
-        };
+        let provider =
+            |r: &DefaultRouter, name: &Json| -> Result<failover_core::ProviderId, String> {
+                let n = name.as_str().ok_or("provider must be a name")?;
+                r.provider(n)
+                    .ok_or_else(|| format!("unknown provider `{n}`"))
+            };
         if let Some(pick) = step.get("pick") {
             let mut req = PickRequest::default();
             if let Some(k) = pick.get("key") {
@@ -429,7 +441,10 @@ impl Scenario {
         if let Some(tr) = step.get("traffic") {
             return traffic(r, tr, at);
         }
-        Err("the step has no action (pick, record, observe, http, tick, poll, view, traffic)".into())
+        Err(
+            "the step has no action (pick, record, observe, http, tick, poll, view, traffic)"
+                .into(),
+        )
     }
 
     /// Replays the scenario and checks every expectation. The first difference fails, naming the
@@ -437,16 +452,25 @@ impl Scenario {
     pub fn check(&self) -> Result<(), Failure> {
         if let Some(code) = self.doc.get("expect_error") {
             return match self.build()? {
-                Ok(_) => Err(self.fail(None, format!("expected configuration error {code}, got a router"))),
+                Ok(_) => Err(self.fail(
+                    None,
+                    format!("expected configuration error {code}, got a router"),
+                )),
                 Err(e) if Some(e.code()) == code.as_str() => Ok(()),
                 Err(e) => Err(self.fail(
                     None,
-                    format!("expected configuration error {code}, got `{}` ({e})", e.code()),
+                    format!(
+                        "expected configuration error {code}, got `{}` ({e})",
+                        e.code()
+                    ),
                 )),
             };
         }
         if let Err(e) = self.build()? {
-            return Err(self.fail(None, format!("unexpected configuration error `{}`: {e}", e.code())));
+            return Err(self.fail(
+                None,
+                format!("unexpected configuration error `{}`: {e}", e.code()),
+            ));
         }
         let observed = self.observe()?;
         let steps = self.doc["steps"].as_array().expect("checked by observe");
@@ -497,7 +521,8 @@ fn outcome(obj: &Json) -> Result<Outcome, String> {
         .get("outcome")
         .and_then(Json::as_str)
         .ok_or("`outcome` must be an outcome kind")?;
-    let kind = OutcomeKind::from_name(kind_name).ok_or_else(|| format!("unknown outcome `{kind_name}`"))?;
+    let kind = OutcomeKind::from_name(kind_name)
+        .ok_or_else(|| format!("unknown outcome `{kind_name}`"))?;
     let latency_ms = match obj.get("latency_ms") {
         None => 0,
         Some(v) => v
@@ -507,7 +532,10 @@ fn outcome(obj: &Json) -> Result<Outcome, String> {
     };
     let retry_after_ms = match obj.get("retry_after_ms") {
         None | Some(Json::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or("`retry_after_ms` must be a non-negative integer")?),
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or("`retry_after_ms` must be a non-negative integer")?,
+        ),
     };
     Ok(Outcome {
         kind,
@@ -537,12 +565,17 @@ fn traffic(r: &mut DefaultRouter, tr: &Json, from: u64) -> Result<Json, String> 
         if name == "*" {
             default = Some(o);
         } else {
-            let id = r.provider(name).ok_or_else(|| format!("unknown provider `{name}`"))?;
+            let id = r
+                .provider(name)
+                .ok_or_else(|| format!("unknown provider `{name}`"))?;
             by_provider[id.index()] = Some(o);
         }
     }
     let req = PickRequest {
-        key: tr.get("key").and_then(Json::as_str).map(|k| hash_key(k.as_bytes())),
+        key: tr
+            .get("key")
+            .and_then(Json::as_str)
+            .map(|k| hash_key(k.as_bytes())),
         tried: ProviderSet::new(),
     };
     let mut picks = vec![0u64; r.len()];
@@ -555,9 +588,9 @@ fn traffic(r: &mut DefaultRouter, tr: &Json, from: u64) -> Result<Json, String> 
                 picks[i] += 1;
                 probes += u64::from(ticket.is_probe());
                 degraded += u64::from(ticket.degraded);
-                let o = by_provider[i]
-                    .or(default)
-                    .ok_or_else(|| format!("no outcome for provider `{}`", r.name(ticket.provider)))?;
+                let o = by_provider[i].or(default).ok_or_else(|| {
+                    format!("no outcome for provider `{}`", r.name(ticket.provider))
+                })?;
                 let recorded: Recorded = r.record(&ticket, o, t);
                 debug_assert_eq!(recorded, Recorded::Accepted);
             }

@@ -15,10 +15,19 @@ include!(concat!(env!("OUT_DIR"), "/scenario_tests.rs"));
 fn the_suite_is_not_empty_and_names_match_files() {
     let all = Scenario::load_dir(&scenario_dir()).unwrap();
     assert_eq!(all.len(), SCENARIO_COUNT);
-    assert!(SCENARIO_COUNT >= 1);
+    const { assert!(SCENARIO_COUNT >= 1) };
     for s in &all {
-        let stem = std::path::Path::new(&s.file).file_stem().unwrap().to_string_lossy().into_owned();
-        assert_eq!(s.doc["name"].as_str(), Some(stem.as_str()), "{}: `name` must match the file name", s.file);
+        let stem = std::path::Path::new(&s.file)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(
+            s.doc["name"].as_str(),
+            Some(stem.as_str()),
+            "{}: `name` must match the file name",
+            s.file
+        );
         assert!(
             s.doc["description"].as_str().is_some_and(|d| d.len() > 20),
             "{}: needs a plain-language description",
