@@ -59,6 +59,11 @@ pub use router::{
 };
 pub use window::WindowStats;
 
+/// The README's Rust examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// The router the Python and Node bindings, the simulator and the scenario suite use: up to 16
 /// providers, windows of up to 120 buckets (two minutes at the default one-second buckets), 64
 /// queued events. About 200 KB; bindings keep it on the heap.
