@@ -15,7 +15,12 @@ include!(concat!(env!("OUT_DIR"), "/scenario_tests.rs"));
 fn the_suite_is_not_empty_and_names_match_files() {
     let all = Scenario::load_dir(&scenario_dir()).unwrap();
     assert_eq!(all.len(), SCENARIO_COUNT);
-    const { assert!(SCENARIO_COUNT >= 30, "the suite keeps at least 30 scenarios") };
+    const {
+        assert!(
+            SCENARIO_COUNT >= 30,
+            "the suite keeps at least 30 scenarios"
+        )
+    };
     for s in &all {
         let stem = std::path::Path::new(&s.file)
             .file_stem()
