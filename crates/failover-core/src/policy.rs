@@ -144,6 +144,12 @@ pub struct Policy {
     /// A probe not reported within this long expires and frees its permit (it is not counted as a
     /// failure; report timeouts as timeouts), ms. Default 60 000.
     pub probe_timeout_ms: u64,
+    /// Active checks of idle healthy providers: when a healthy provider has recorded no outcome for
+    /// this long, [`crate::Router::poll_action`] asks for a health check of it, so a standby that
+    /// died is found before user traffic needs it. Check results count like requests (a failing
+    /// standby is opened by its triggers, typically `consecutive_failures`). `None` (the default)
+    /// checks nothing: the engine cannot know what a check costs you.
+    pub health_check_interval_ms: Option<u64>,
     /// The recovery ramp. Default 5 %, 25 %, 50 % for 400 s each, then 100 %: back to full traffic
     /// over 20 minutes.
     pub ramp: heapless::Vec<RampStage, MAX_RAMP_STAGES>,
@@ -199,6 +205,7 @@ impl Default for Policy {
             probe_max_in_flight: 1,
             probe_successes: 3,
             probe_timeout_ms: 60_000,
+            health_check_interval_ms: None,
             ramp,
             ramp_min_samples: 10,
             ramp_rollback_threshold: 0.2,
@@ -240,7 +247,7 @@ impl Value<'_> {
 /// Every policy field name, as policy files and the bindings spell them. All but `ramp` are set
 /// with [`Policy::set`]; `ramp` is a list of `{share, dwell_ms}` stages set with
 /// [`Policy::clear_ramp`] and [`Policy::push_ramp_stage`].
-pub const FIELDS: [&str; 30] = [
+pub const FIELDS: [&str; 31] = [
     "bucket_ms",
     "window_ms",
     "min_volume",
@@ -264,6 +271,7 @@ pub const FIELDS: [&str; 30] = [
     "probe_max_in_flight",
     "probe_successes",
     "probe_timeout_ms",
+    "health_check_interval_ms",
     "ramp_min_samples",
     "ramp_rollback_threshold",
     "throttle_base_ms",
@@ -637,6 +645,11 @@ impl Policy {
             }
             "probe_successes" => field!("probe_successes", as_u32, self.probe_successes),
             "probe_timeout_ms" => field!("probe_timeout_ms", as_u64, self.probe_timeout_ms),
+            "health_check_interval_ms" => field!(
+                "health_check_interval_ms",
+                |n, v| opt(n, v, as_u64),
+                self.health_check_interval_ms
+            ),
             "ramp_min_samples" => field!("ramp_min_samples", as_u32, self.ramp_min_samples),
             "ramp_rollback_threshold" => field!(
                 "ramp_rollback_threshold",
@@ -755,6 +768,7 @@ pub(crate) struct Compiled {
     pub probe_max_in_flight: usize,
     pub probe_successes: u32,
     pub probe_timeout_ms: u64,
+    pub health_check_interval_ms: Option<u64>,
     /// (share ppm, dwell ms).
     pub ramp: heapless::Vec<(u32, u64), MAX_RAMP_STAGES>,
     pub ramp_min_samples: u32,
@@ -843,6 +857,10 @@ impl Policy {
         }
         let probe_successes = count("probe_successes", self.probe_successes)?;
         let probe_timeout_ms = positive("probe_timeout_ms", self.probe_timeout_ms)?;
+        let health_check_interval_ms = self
+            .health_check_interval_ms
+            .map(|d| positive("health_check_interval_ms", d))
+            .transpose()?;
 
         if self.ramp.is_empty() {
             return Err(ConfigError::EmptyRamp);
@@ -899,6 +917,7 @@ impl Policy {
             probe_max_in_flight: self.probe_max_in_flight as usize,
             probe_successes,
             probe_timeout_ms,
+            health_check_interval_ms,
             ramp,
             ramp_min_samples,
             ramp_rollback_ppm,

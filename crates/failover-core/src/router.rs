@@ -209,6 +209,11 @@ struct Provider<const B: usize> {
     circuit: Circuit,
     /// Cached `deadline()`.
     deadline: u64,
+    /// When an outcome was last recorded for it (for idle health checks).
+    last_seen: u64,
+    /// The outstanding idle health check: its sequence number and when it may be replaced.
+    check: Option<(u32, u64)>,
+    check_seq: u32,
 }
 
 impl<const B: usize> Provider<B> {
@@ -289,6 +294,9 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 health: Health::new(&compiled),
                 circuit: Circuit::new(),
                 deadline: u64::MAX,
+                last_seen: 0,
+                check: None,
+                check_seq: 0,
             });
         }
         Ok(Router {
@@ -444,38 +452,73 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         self.debug_check();
     }
 
-    /// When [`Router::handle_timeout`] next has something to do, or a health check is due (then
-    /// the latest time seen). `None` when nothing is scheduled. Changes only after an input.
-    /// Cost: O(P).
+    /// When [`Router::handle_timeout`] next has something to do, or when the next health check is
+    /// due ([`Router::poll_action`]; the latest time seen if one is due already). `None` when
+    /// nothing is scheduled. Changes only after an input. Cost: O(P).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
         let mut d = self.next_deadline;
-        if self.policy.probe_mode == ProbeMode::HealthChecks
-            && self
-                .providers
-                .iter()
-                .any(|p| !p.circuit.throttled && p.circuit.has_free_permit(&self.policy))
-        {
-            d = d.min(self.now);
+        for pr in &self.providers {
+            if let Some(due) = self.check_due_at(pr) {
+                d = d.min(due.max(self.now));
+            }
         }
         (d != u64::MAX).then_some(d)
     }
 
-    /// The next thing the application should do at `now`: with `probe_mode = "health_checks"`, a
-    /// health check for each free probe permit of a probing provider. Call until `None`. Report
-    /// each check's outcome with [`Router::record`]; an unreported check expires after
-    /// `probe_timeout_ms`. Cost: O(P).
+    /// When provider `pr` next needs a health check, if it will: a probe permit free in the
+    /// `health_checks` probe mode, or an idle healthy provider under `health_check_interval_ms`.
+    fn check_due_at(&self, pr: &Provider<B>) -> Option<u64> {
+        let p = &self.policy;
+        if pr.circuit.throttled {
+            return None;
+        }
+        match pr.circuit.state {
+            CircuitState::Probing if p.probe_mode == ProbeMode::HealthChecks => {
+                pr.circuit.has_free_permit(p).then_some(self.now)
+            }
+            CircuitState::Healthy => {
+                let idle = pr.last_seen.saturating_add(p.health_check_interval_ms?);
+                Some(pr.check.map_or(idle, |(_, until)| idle.max(until)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The next thing the application should do at `now`: a health check for each free probe
+    /// permit of a probing provider (with `probe_mode = "health_checks"`), and for each healthy
+    /// provider idle for `health_check_interval_ms` (when set). Call until `None`. Report each
+    /// check's outcome with [`Router::record`]; an unreported check expires after
+    /// `probe_timeout_ms` (a new one may then be asked for, and the old ticket is stale). Cost:
+    /// O(P).
     pub fn poll_action(&mut self, now: u64) -> Option<Action> {
         let now = self.clock(now);
         self.catch_up(now);
-        if self.policy.probe_mode != ProbeMode::HealthChecks {
-            return None;
-        }
         for i in 0..self.providers.len() {
-            let c = &mut self.providers[i].circuit;
-            if c.throttled {
+            if self
+                .check_due_at(&self.providers[i])
+                .is_none_or(|due| due > now)
+            {
                 continue;
             }
+            let pr = &mut self.providers[i];
+            if pr.circuit.state == CircuitState::Healthy {
+                let seq = pr.check_seq;
+                pr.check_seq = seq.wrapping_add(1);
+                pr.check = Some((seq, now.saturating_add(self.policy.probe_timeout_ms)));
+                let generation = pr.circuit.generation;
+                self.debug_check();
+                return Some(Action::HealthCheck(Ticket {
+                    provider: ProviderId(i as u8),
+                    kind: TicketKind::HealthCheck,
+                    generation,
+                    probe_seq: seq,
+                    degraded: false,
+                    retry_after_ms: None,
+                    issued_at_ms: now,
+                }));
+            }
+            let c = &mut pr.circuit;
             if let Some(seq) = c.take_permit(&self.policy, now) {
                 let generation = c.generation;
                 self.refresh(i, now);
@@ -631,8 +674,15 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         if ticket.generation != pr.circuit.generation {
             return Recorded::Stale;
         }
-        let probe = ticket.is_probe();
-        if probe && !pr.circuit.release_permit(ticket.probe_seq) {
+        let mut probe = ticket.is_probe();
+        if ticket.kind == TicketKind::HealthCheck && pr.circuit.state == CircuitState::Healthy {
+            // A check of an idle healthy provider: counted like a request.
+            match pr.check {
+                Some((seq, _)) if seq == ticket.probe_seq => pr.check = None,
+                _ => return Recorded::Stale,
+            }
+            probe = false;
+        } else if probe && !pr.circuit.release_permit(ticket.probe_seq) {
             return Recorded::Stale;
         }
         self.apply(i, outcome, probe, now);
@@ -657,6 +707,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         let p = &self.policy;
         let pr = &mut self.providers[i];
         let state = pr.circuit.state;
+        pr.last_seen = now;
         pr.health.advance(
             p,
             now,
