@@ -71,39 +71,105 @@ fn to_value(v: &Json) -> Option<Value<'_>> {
 /// Builds a policy from a JSON object with the field names `Policy::set` accepts; `ramp` is a list
 /// of `{"share", "dwell_ms"}`. Unknown fields and wrong types are the core's errors.
 pub fn policy_from_json(obj: &Json) -> Result<Policy, ConfigError> {
+    policy_from_json_at(obj).map_err(|e| e.error)
+}
+
+/// A policy-file error with where it is: the top-level key being applied when the core refused
+/// it (and the ramp stage, for `ramp`), so a tool can point at the line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyError {
+    /// The policy key that was being set, if the error came from one.
+    pub key: Option<String>,
+    /// For `ramp`: the index of the stage being pushed.
+    pub stage: Option<usize>,
+    /// The core's error.
+    pub error: ConfigError,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// [`policy_from_json`], also saying which key (and ramp stage) the core refused. Applies the keys
+/// in the same order and stops at the same first error.
+pub fn policy_from_json_at(obj: &Json) -> Result<Policy, PolicyError> {
+    fn at(key: Option<&str>, stage: Option<usize>) -> impl FnOnce(ConfigError) -> PolicyError {
+        let key = key.map(str::to_string);
+        move |error| PolicyError { key, stage, error }
+    }
     let mut p = Policy::default();
     let Some(map) = obj.as_object() else {
-        return Err(ConfigError::WrongType {
+        return Err(at(None, None)(ConfigError::WrongType {
             field: "policy",
             expected: "an object",
             got: "another JSON type",
-        });
+        }));
     };
     for (k, v) in map {
         if k == "ramp" {
             let Some(stages) = v.as_array() else {
-                return Err(ConfigError::WrongType {
+                return Err(at(Some(k), None)(ConfigError::WrongType {
                     field: "ramp",
                     expected: "a list of {share, dwell_ms} stages",
                     got: "another JSON type",
-                });
+                }));
             };
             p.clear_ramp();
-            for st in stages {
+            for (i, st) in stages.iter().enumerate() {
                 let share = st.get("share").and_then(to_value).unwrap_or(Value::Null);
                 let dwell = st.get("dwell_ms").and_then(to_value).unwrap_or(Value::Null);
-                p.push_ramp_stage(share, dwell)?;
+                p.push_ramp_stage(share, dwell)
+                    .map_err(at(Some(k), Some(i)))?;
             }
             continue;
         }
-        let value = to_value(v).ok_or(ConfigError::WrongType {
-            field: "policy",
-            expected: "a number, string, boolean or null",
-            got: "a list or object",
+        let value = to_value(v).ok_or_else(|| {
+            at(Some(k), None)(ConfigError::WrongType {
+                field: "policy",
+                expected: "a number, string, boolean or null",
+                got: "a list or object",
+            })
         })?;
-        p.set(k, value)?;
+        p.set(k, value).map_err(at(Some(k), None))?;
     }
     Ok(p)
+}
+
+/// The policy field a configuration error is about, by the names policy files use (`"ramp"` for
+/// every ramp rule, `"window_ms"` for the window's rules); `None` for errors about providers.
+#[must_use]
+pub fn config_error_field(e: &ConfigError) -> Option<&'static str> {
+    Some(match e {
+        ConfigError::UnknownField { .. } | ConfigError::NoProviders => return None,
+        ConfigError::WrongType { field, .. }
+        | ConfigError::ThresholdOutOfRange { field }
+        | ConfigError::ZeroDuration { field }
+        | ConfigError::ZeroCount { field }
+        | ConfigError::OutOfRange { field }
+        | ConfigError::InvalidValue { field } => match *field {
+            "ramp.share" | "ramp.dwell_ms" => "ramp",
+            f => f,
+        },
+        ConfigError::WindowNotMultipleOfBucket { .. } | ConfigError::WindowTooLong { .. } => {
+            "window_ms"
+        }
+        ConfigError::MultiplierOutOfRange => "open_multiplier",
+        ConfigError::JitterOutOfRange => "open_jitter",
+        ConfigError::FactorOutOfRange => "latency_factor",
+        ConfigError::OpenMaxBelowBase => "open_max_ms",
+        ConfigError::ThrottleMaxBelowBase => "throttle_max_ms",
+        ConfigError::ProbeLimitOutOfRange => "probe_max_in_flight",
+        ConfigError::EmptyRamp
+        | ConfigError::RampNotIncreasing
+        | ConfigError::RampNotEndingAtFull
+        | ConfigError::RampZeroDwell
+        | ConfigError::RampTooLong => "ramp",
+        _ => return None,
+    })
 }
 
 /// The JSON shape of a provider view (see `fixtures/README.md`).
@@ -608,4 +674,63 @@ fn traffic(r: &mut DefaultRouter, tr: &Json, from: u64) -> Result<Json, String> 
         })
         .collect();
     Ok(json!({"picks": picks, "probes": probes, "degraded": degraded, "unavailable": unavailable}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_errors_say_which_key() {
+        let ok = policy_from_json_at(&json!({"consecutive_failures": 3})).unwrap();
+        assert_eq!(ok.consecutive_failures, Some(3));
+        let e = policy_from_json_at(&json!({"min_volume": 5, "window_ms": "long"})).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("window_ms"));
+        assert_eq!(e.error.code(), "wrong_type");
+        assert_eq!(e.to_string(), e.error.to_string());
+        let e =
+            policy_from_json_at(&json!({"ramp": [{"share": 0.5, "dwell_ms": 1}, {"share": "x"}]}))
+                .unwrap_err();
+        assert_eq!((e.key.as_deref(), e.stage), (Some("ramp"), Some(1)));
+        let e = policy_from_json_at(&json!([1])).unwrap_err();
+        assert_eq!(e.key, None);
+        // The old entry point gives the same error.
+        assert_eq!(
+            policy_from_json(&json!({"seed": [1]})).unwrap_err(),
+            policy_from_json_at(&json!({"seed": [1]}))
+                .unwrap_err()
+                .error
+        );
+    }
+
+    #[test]
+    fn errors_name_their_field() {
+        let field = |p: Policy| config_error_field(&p.validate(120).unwrap_err());
+        let d = Policy::default;
+        assert_eq!(
+            field(Policy {
+                window_ms: 1_500,
+                ..d()
+            }),
+            Some("window_ms")
+        );
+        assert_eq!(
+            field(Policy {
+                open_max_ms: 1,
+                ..d()
+            }),
+            Some("open_max_ms")
+        );
+        assert_eq!(
+            field(Policy {
+                min_volume: 0,
+                ..d()
+            }),
+            Some("min_volume")
+        );
+        let mut p = d();
+        p.clear_ramp();
+        assert_eq!(field(p), Some("ramp"));
+        assert_eq!(config_error_field(&ConfigError::NoProviders), None);
+    }
 }

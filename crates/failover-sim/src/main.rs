@@ -1,0 +1,324 @@
+//! `failover-sim`: see what a failover-core policy does during an outage.
+//!
+//! With no arguments it runs a built-in four-hour outage of three providers and prints a report:
+//! the timeline of the engine's transitions with their reasons, the traffic share over time, and
+//! the availability of no failover, naive failover and the policy on the same traffic and faults.
+//! `--faults`, `--trace` and `--policy` change the inputs; `--json` and `--svg` the outputs;
+//! `scenario FILE` replays scenario files as JSON lines. Run with `--help` for the details.
+#![forbid(unsafe_code)]
+
+mod app;
+mod faults;
+mod input;
+mod jsonout;
+mod progress;
+mod report;
+mod rng;
+mod run;
+mod svg;
+mod trace;
+mod world;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use app::Settings;
+use input::{InputError, parse_duration};
+
+const USAGE: &str = "\
+failover-sim: see what a failover policy does during an outage
+
+USAGE
+  failover-sim [OPTIONS]                    simulate the built-in outage (or --faults / --trace)
+  failover-sim scenario [--check] FILE...   replay scenario files (fixtures/scenarios) and print each
+                                            step's observed results as JSON lines; --check compares
+                                            them with the files' expectations instead
+
+INPUTS
+  --policy FILE        policy as JSON, with the field names of the bindings and scenario files,
+                       e.g. {\"consecutive_failures\": 3, \"ramp\": [{\"share\": 0.1, \"dwell_ms\": 60000},
+                       {\"share\": 1.0, \"dwell_ms\": 0}]}; omitted fields keep the core's defaults
+  --faults FILE        fault model (JSON) instead of the built-in one; --print-faults shows the
+                       built-in one to start from
+  --trace FILE         replay a request log (.csv with a header, or JSON lines): one call per line
+                       with timestamp_ms (or timestamp: seconds or RFC 3339), provider, outcome
+                       (success, server_error, rate_limited, timeout, ...) or status (HTTP code),
+                       and optionally latency_ms, retry_after / retry_after_ms, request_id
+  --providers A,B,..   with --trace: the providers' priority order (default: most calls first)
+  --trace-bucket DUR   with --trace: calls the log never made are answered from the same provider's
+                       logged answers within this time bucket (default 1m)
+  --seed N             seed of the traffic and the answers (default: the fault model's)
+  --attempts N         attempts per request, each on another provider (default 3)
+  --naive-fails N      naive baseline: failures in a row that cool a provider down (default 3)
+  --naive-cooldown DUR naive baseline: the cooldown (default 60s)
+
+OUTPUTS
+  (default)            a report on stdout
+  --json               the report as JSON on stdout instead
+  --svg FILE           also write a chart: traffic share and error rate per provider over time,
+                       the policy's states and transitions marked
+  --width N            width of the terminal chart in columns (default 72)
+  -q, --quiet          no progress on stderr
+  --print-faults       print the built-in fault model and exit
+  -h, --help           this help
+
+FAULT MODEL (JSON; --print-faults for a full example)
+  {\"seed\": 42, \"duration\": \"4h\", \"timeout_ms\": \"30s\",
+   \"traffic\": {\"rate_per_s\": 20, \"arrivals\": \"poisson\" | \"uniform\",
+               \"bursts\": {\"every\": \"15m\", \"length\": \"1m\", \"factor\": 3}  (or a list, also {from, to, factor})},
+   \"providers\": [{\"name\": \"primary\", \"latency_ms\": {\"median\": 900, \"p99\": 6000}, \"error_rate\": 0.002,
+                  \"faults\": [{\"from\": \"0:40:00\", \"to\": \"1:50:00\", \"kind\": \"server_error\", \"rate\": 0.97,
+                              \"retry_after_ms\": [\"5s\", \"30s\"], \"latency_ms\": {...}, \"note\": \"...\"}]}, ...]}
+  kind: server_error, connection_error, timeout, rate_limited, client_error, cancelled; a fault with
+  only latency_ms makes calls slow. Providers are in priority order.
+
+Durations are milliseconds or strings such as 250ms, 90s, 15m, 1h30m, 1:30:00.
+Exit status: 0 done, 1 bad input or a failed scenario check, 2 bad command line.";
+
+struct Cli {
+    settings: Settings,
+    json: bool,
+    svg: Option<PathBuf>,
+    width: usize,
+}
+
+enum Command {
+    Run(Box<Cli>),
+    Scenario { check: bool, files: Vec<PathBuf> },
+    Help,
+    PrintFaults,
+}
+
+fn usage_error(msg: impl Into<String>) -> InputError {
+    InputError::file("command line", msg)
+}
+
+fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
+    if args.first().map(String::as_str) == Some("scenario") {
+        let mut check = false;
+        let mut files = Vec::new();
+        for a in &args[1..] {
+            match a.as_str() {
+                "--check" => check = true,
+                "-h" | "--help" => return Ok(Command::Help),
+                s if s.starts_with('-') => {
+                    return Err(usage_error(format!("unknown option `{s}` for `scenario`")));
+                }
+                s => files.push(PathBuf::from(s)),
+            }
+        }
+        if files.is_empty() {
+            return Err(usage_error(
+                "`scenario` needs at least one FILE (or a directory)",
+            ));
+        }
+        return Ok(Command::Scenario { check, files });
+    }
+    let mut settings = Settings {
+        policy: None,
+        faults: None,
+        trace: None,
+        providers: None,
+        seed: None,
+        attempts: 3,
+        naive_fails: 3,
+        naive_cooldown_ms: 60_000,
+        trace_bucket_ms: 60_000,
+        quiet: false,
+    };
+    let mut json = false;
+    let mut svg = None;
+    let mut width = 72;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let value = |it: &mut std::vec::IntoIter<String>| -> Result<String, InputError> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| usage_error(format!("`{flag}` needs a value")))
+        };
+        let number = |flag: &str, v: String, min: u64, max: u64| -> Result<u64, InputError> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    usage_error(format!(
+                        "`{flag}` takes a whole number from {min} to {max}, got `{v}`"
+                    ))
+                })
+        };
+        let duration = |flag: &str, v: String| -> Result<u64, InputError> {
+            parse_duration(&v).filter(|&d| d > 0).ok_or_else(|| {
+                usage_error(format!(
+                    "`{flag}` takes a positive duration such as 90s, got `{v}`"
+                ))
+            })
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--print-faults" => return Ok(Command::PrintFaults),
+            "--json" => json = true,
+            "-q" | "--quiet" => settings.quiet = true,
+            "--policy" => settings.policy = Some(value(&mut it)?.into()),
+            "--faults" => settings.faults = Some(value(&mut it)?.into()),
+            "--trace" => settings.trace = Some(value(&mut it)?.into()),
+            "--svg" => svg = Some(PathBuf::from(value(&mut it)?)),
+            "--providers" => {
+                let v = value(&mut it)?;
+                let list: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
+                if list.iter().any(String::is_empty) {
+                    return Err(usage_error("`--providers` takes names separated by commas"));
+                }
+                settings.providers = Some(list);
+            }
+            "--seed" => settings.seed = Some(number("--seed", value(&mut it)?, 0, u64::MAX)?),
+            "--attempts" => {
+                settings.attempts = number("--attempts", value(&mut it)?, 1, 16)? as u32
+            }
+            "--naive-fails" => {
+                settings.naive_fails =
+                    number("--naive-fails", value(&mut it)?, 1, 1_000_000)? as u32;
+            }
+            "--naive-cooldown" => {
+                settings.naive_cooldown_ms = duration("--naive-cooldown", value(&mut it)?)?;
+            }
+            "--trace-bucket" => {
+                settings.trace_bucket_ms = duration("--trace-bucket", value(&mut it)?)?;
+            }
+            "--width" => width = number("--width", value(&mut it)?, 20, 1000)? as usize,
+            s if s.starts_with('-') => {
+                return Err(usage_error(format!("unknown option `{s}` (see --help)")));
+            }
+            s => {
+                return Err(usage_error(format!(
+                    "unexpected argument `{s}` (did you mean `scenario {s}` or `--faults {s}`?)"
+                )));
+            }
+        }
+    }
+    if settings.faults.is_some() && settings.trace.is_some() {
+        return Err(usage_error("give either --faults or --trace, not both"));
+    }
+    if settings.providers.is_some() && settings.trace.is_none() {
+        return Err(usage_error(
+            "`--providers` orders a trace's providers; a fault model lists them in order itself",
+        ));
+    }
+    Ok(Command::Run(Box::new(Cli {
+        settings,
+        json,
+        svg,
+        width,
+    })))
+}
+
+fn scenario(check: bool, files: &[PathBuf]) -> Result<bool, InputError> {
+    let mut all = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let loaded = failover_scenario::Scenario::load_dir(f)
+                .map_err(|e| InputError::file(&e.file, e.message))?;
+            all.extend(loaded);
+        } else {
+            all.push(
+                failover_scenario::Scenario::load(f)
+                    .map_err(|e| InputError::file(&e.file, e.message))?,
+            );
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let (mut passed, mut failed) = (0, 0);
+    for s in &all {
+        if check {
+            match s.check() {
+                Ok(()) => {
+                    passed += 1;
+                    let _ = writeln!(out, "ok    {}", s.file);
+                }
+                Err(f) => {
+                    failed += 1;
+                    let _ = writeln!(out, "FAIL  {f}");
+                }
+            }
+        } else {
+            let steps = s.observe().map_err(|f| {
+                let mut e = InputError::file(&f.file, f.message);
+                e.field = f.step.map(|i| format!("steps[{i}]"));
+                e
+            })?;
+            for r in steps {
+                let _ = writeln!(out, "{}", r.to_json());
+            }
+        }
+    }
+    if check {
+        let _ = writeln!(out, "{passed} passed, {failed} failed");
+    }
+    Ok(failed == 0)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = match parse_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("failover-sim: {}: {}", e.file, e.message);
+            eprintln!("run `failover-sim --help` for usage");
+            return ExitCode::from(2);
+        }
+    };
+    match cmd {
+        Command::Help => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::PrintFaults => {
+            print!("{}", faults::DEFAULT);
+            ExitCode::SUCCESS
+        }
+        Command::Scenario { check, files } => match scenario(check, &files) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("failover-sim: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(cli) => {
+            let report = match app::simulate(&cli.settings) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("failover-sim: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(path) = &cli.svg {
+                let doc = svg::render(&report);
+                if let Err(e) = std::fs::write(path, doc) {
+                    eprintln!("failover-sim: {}: cannot write: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            let text = if cli.json {
+                format!("{}\n", jsonout::report_json(&report))
+            } else {
+                let mut t = report::terminal(&report, cli.width);
+                if let Some(path) = &cli.svg {
+                    t.push_str(&format!("Chart written to {}.\n", path.display()));
+                }
+                t
+            };
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            ExitCode::SUCCESS
+        }
+    }
+}
