@@ -186,7 +186,8 @@ impl Circuit {
         ev: &mut Events<E>,
     ) {
         let from = self.state;
-        self.strikes = self.strikes.saturating_add(1).min(MAX_STRIKES as u32);
+        // Past the cap a further strike would not lengthen the open duration, only the decay.
+        self.strikes = self.strikes.saturating_add(1).min(p.max_strikes);
         self.trips = self.trips.saturating_add(1);
         self.generation = self.generation.wrapping_add(1);
         let until = now.saturating_add(self.open_duration(p, id));

@@ -122,7 +122,10 @@ pub struct Policy {
     pub open_base_ms: u64,
     /// Each further trip multiplies the open duration by this (≥ 1). Default 2.0.
     pub open_multiplier: f64,
-    /// Cap on the open duration, ms. Default 600 000 (10 minutes).
+    /// Cap on the open duration, ms. Default 600 000 (10 minutes). Once a trip reaches the cap,
+    /// further trips no longer raise the strike count, so after a long outage the backoff decays
+    /// back to the base within (strikes to reach the cap) × `backoff_decay_ms` (by default 6 × 10
+    /// minutes) however many probes failed during it.
     pub open_max_ms: u64,
     /// Deterministic jitter on open durations, a fraction in [0, 1): the duration is scaled by a
     /// factor in [1 − jitter, 1 + jitter] drawn from `seed`, the provider and its trip count, then
@@ -382,6 +385,43 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The policy field the broken rule is about (`ramp` for the ramp's rules), so a tool can point
+    /// at it in a file; `None` for unknown fields and for rules about the provider names.
+    #[must_use]
+    pub fn field(&self) -> Option<&'static str> {
+        Some(match self {
+            ConfigError::WrongType { field, .. }
+            | ConfigError::ThresholdOutOfRange { field }
+            | ConfigError::ZeroDuration { field }
+            | ConfigError::ZeroCount { field }
+            | ConfigError::OutOfRange { field }
+            | ConfigError::InvalidValue { field } => match *field {
+                "ramp.share" | "ramp.dwell_ms" => "ramp",
+                f => f,
+            },
+            ConfigError::WindowNotMultipleOfBucket { .. } | ConfigError::WindowTooLong { .. } => {
+                "window_ms"
+            }
+            ConfigError::MultiplierOutOfRange => "open_multiplier",
+            ConfigError::JitterOutOfRange => "open_jitter",
+            ConfigError::FactorOutOfRange => "latency_factor",
+            ConfigError::OpenMaxBelowBase => "open_max_ms",
+            ConfigError::ThrottleMaxBelowBase => "throttle_max_ms",
+            ConfigError::ProbeLimitOutOfRange => "probe_max_in_flight",
+            ConfigError::EmptyRamp
+            | ConfigError::RampNotIncreasing
+            | ConfigError::RampNotEndingAtFull
+            | ConfigError::RampZeroDwell
+            | ConfigError::RampTooLong => "ramp",
+            ConfigError::UnknownField { .. }
+            | ConfigError::NoProviders
+            | ConfigError::TooManyProviders { .. }
+            | ConfigError::EmptyName
+            | ConfigError::NameTooLong
+            | ConfigError::DuplicateName { .. } => return None,
+        })
+    }
+
     /// A stable, snake_case identifier for the broken rule, the same in every language.
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -760,6 +800,8 @@ pub(crate) struct Compiled {
     pub count_client_errors: bool,
     /// Open duration for the n-th strike (index n − 1), before jitter.
     pub open_ladder: [u64; MAX_STRIKES],
+    /// The strike at which the ladder reaches `open_max_ms`; strikes never exceed it.
+    pub max_strikes: u32,
     pub open_max_ms: u64,
     pub jitter_ppm: u32,
     pub seed: u64,
@@ -845,6 +887,10 @@ impl Policy {
             *slot = d as u64;
             d *= m;
         }
+        let max_strikes = open_ladder
+            .iter()
+            .position(|&d| d >= open_max_ms)
+            .map_or(MAX_STRIKES, |i| i + 1) as u32;
         let j = self.open_jitter;
         if !(0.0..1.0).contains(&j) {
             return Err(ConfigError::JitterOutOfRange);
@@ -909,6 +955,7 @@ impl Policy {
             baseline_warmup: buckets as u32,
             count_client_errors: self.count_client_errors,
             open_ladder,
+            max_strikes,
             open_max_ms,
             jitter_ppm,
             seed: self.seed,
@@ -951,6 +998,7 @@ mod tests {
         assert_eq!(c.open_ladder[4], 480_000);
         assert_eq!(c.open_ladder[5], 600_000);
         assert_eq!(c.open_ladder[63], 600_000);
+        assert_eq!(c.max_strikes, 6);
     }
 
     #[test]
@@ -1083,6 +1131,25 @@ mod tests {
                 .code(),
             "ramp_too_long"
         );
+    }
+
+    #[test]
+    fn errors_name_their_field() {
+        let d = Policy::default;
+        let field = |p: Policy| p.compile(120).unwrap_err().field();
+        let mut no_ramp = d();
+        no_ramp.clear_ramp();
+        assert_eq!(field(no_ramp), Some("ramp"));
+        let mut p = d();
+        p.window_ms = 1_500;
+        assert_eq!(field(p), Some("window_ms"));
+        let mut p = d();
+        p.open_max_ms = 1;
+        assert_eq!(field(p), Some("open_max_ms"));
+        let mut p = d();
+        p.min_volume = 0;
+        assert_eq!(field(p), Some("min_volume"));
+        assert_eq!(ConfigError::NoProviders.field(), None);
     }
 
     #[test]

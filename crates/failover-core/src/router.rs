@@ -19,6 +19,19 @@ impl ProviderSet {
         ProviderSet(0)
     }
 
+    /// The set whose bit `i` stands for the provider at index `i` (bits past the router's
+    /// providers are ignored by it).
+    #[must_use]
+    pub const fn from_bits(bits: u64) -> Self {
+        ProviderSet(bits)
+    }
+
+    /// The set as bits: bit `i` for the provider at index `i`.
+    #[must_use]
+    pub const fn bits(&self) -> u64 {
+        self.0
+    }
+
     /// Adds a provider.
     pub fn insert(&mut self, id: ProviderId) {
         self.0 |= 1 << id.index();

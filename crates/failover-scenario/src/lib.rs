@@ -139,39 +139,6 @@ pub fn policy_from_json_at(obj: &Json) -> Result<Policy, PolicyError> {
     Ok(p)
 }
 
-/// The policy field a configuration error is about, by the names policy files use (`"ramp"` for
-/// every ramp rule, `"window_ms"` for the window's rules); `None` for errors about providers.
-#[must_use]
-pub fn config_error_field(e: &ConfigError) -> Option<&'static str> {
-    Some(match e {
-        ConfigError::UnknownField { .. } | ConfigError::NoProviders => return None,
-        ConfigError::WrongType { field, .. }
-        | ConfigError::ThresholdOutOfRange { field }
-        | ConfigError::ZeroDuration { field }
-        | ConfigError::ZeroCount { field }
-        | ConfigError::OutOfRange { field }
-        | ConfigError::InvalidValue { field } => match *field {
-            "ramp.share" | "ramp.dwell_ms" => "ramp",
-            f => f,
-        },
-        ConfigError::WindowNotMultipleOfBucket { .. } | ConfigError::WindowTooLong { .. } => {
-            "window_ms"
-        }
-        ConfigError::MultiplierOutOfRange => "open_multiplier",
-        ConfigError::JitterOutOfRange => "open_jitter",
-        ConfigError::FactorOutOfRange => "latency_factor",
-        ConfigError::OpenMaxBelowBase => "open_max_ms",
-        ConfigError::ThrottleMaxBelowBase => "throttle_max_ms",
-        ConfigError::ProbeLimitOutOfRange => "probe_max_in_flight",
-        ConfigError::EmptyRamp
-        | ConfigError::RampNotIncreasing
-        | ConfigError::RampNotEndingAtFull
-        | ConfigError::RampZeroDwell
-        | ConfigError::RampTooLong => "ramp",
-        _ => return None,
-    })
-}
-
 /// The JSON shape of a provider view (see `fixtures/README.md`).
 #[must_use]
 pub fn view_to_json(v: &ProviderView<'_>) -> Json {
@@ -701,36 +668,5 @@ mod tests {
                 .unwrap_err()
                 .error
         );
-    }
-
-    #[test]
-    fn errors_name_their_field() {
-        let field = |p: Policy| config_error_field(&p.validate(120).unwrap_err());
-        let d = Policy::default;
-        assert_eq!(
-            field(Policy {
-                window_ms: 1_500,
-                ..d()
-            }),
-            Some("window_ms")
-        );
-        assert_eq!(
-            field(Policy {
-                open_max_ms: 1,
-                ..d()
-            }),
-            Some("open_max_ms")
-        );
-        assert_eq!(
-            field(Policy {
-                min_volume: 0,
-                ..d()
-            }),
-            Some("min_volume")
-        );
-        let mut p = d();
-        p.clear_ramp();
-        assert_eq!(field(p), Some("ramp"));
-        assert_eq!(config_error_field(&ConfigError::NoProviders), None);
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use failover_core::{DefaultRouter, Event, Policy};
-use failover_scenario::{config_error_field, policy_from_json_at, view_to_json};
+use failover_scenario::{policy_from_json_at, view_to_json};
 use serde_json::Value as Json;
 
 use crate::faults::FaultModel;
@@ -235,7 +235,7 @@ pub fn simulate(settings: &Settings) -> Result<Report, InputError> {
         Ok(r) => Box::new(r),
         Err(e) => {
             let msg = e.to_string();
-            return Err(match (config_error_field(&e), &policy_file) {
+            return Err(match (e.field(), &policy_file) {
                 (Some(field), Some(pf)) => pf.error_at(Some(field), None, msg),
                 (Some(_), None) => InputError::file("default policy", msg),
                 (None, _) => match &source {
