@@ -39,6 +39,8 @@ while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
   grep -aE '^=+ .*[0-9]+ passed.* in [0-9.]+s' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1 0/'
   grep -aE '^=+ .*[0-9]+ failed.* in [0-9.]+s' "$log" | sed -E 's/.* ([0-9]+) failed.*/0 \1/'
   grep -aE '^# (pass|fail) [0-9]+$' "$log" | awk '$2=="pass"{print $3, 0} $2=="fail"{print 0, $3}'
+  # Summary lines of the bindings' and fuzz scripts: "node: N passed, N failed[, N skipped]".
+  grep -aE '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$log" | sed -E 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
 )
 echo
 echo "all test suites passed"

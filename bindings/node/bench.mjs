@@ -1,0 +1,161 @@
+// Per-call overhead of failover-core against opossum and cockatiel on one workload: a provider
+// call that does nothing (`async () => 1`), so only the library's own work is measured.
+//
+//   node bench.mjs            # prints a Markdown table (medians of interleaved rounds)
+//   node bench.mjs --json     # the same figures as JSON
+//   BENCH_ROUNDS, BENCH_SYNC_N, BENCH_ASYNC_N override the round count and sizes.
+//
+// Not a test: numbers depend on the machine. Rows:
+// - pick+record: `router.pick(nowMs)` + `router.record(ticket, 'success', nowMs)` with explicit
+//   timestamps (the engine alone, no clock read).
+// - router.call: `await router.call(async noop)` — picks, reads the clock twice, awaits, records.
+// - opossum fire(): `await breaker.fire()` with opossum's defaults (which arm a 10 s timeout timer
+//   per call), and with `timeout: false`.
+// - cockatiel execute(): `await policy.execute(noop)` for a circuit breaker with a consecutive
+//   breaker, as cockatiel's README builds one; by default it reads no clock. The "timed" row adds
+//   an `onSuccess` listener, which makes cockatiel time each call as router.call always does.
+// - await noop(): the floor every async row pays.
+
+import { performance } from 'node:perf_hooks';
+import CircuitBreaker from 'opossum';
+import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel';
+import { Router } from 'failover-core';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const SYNC_N = Number(process.env.BENCH_SYNC_N ?? 1_000_000);
+const ASYNC_N = Number(process.env.BENCH_ASYNC_N ?? 50_000);
+
+const noop = async () => 1;
+
+const router = new Router(['primary', 'secondary']);
+const callRouter = new Router(['primary', 'secondary']);
+const opossumDefault = new CircuitBreaker(noop);
+const opossumNoTimeout = new CircuitBreaker(noop, { timeout: false });
+const cockatiel = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
+const cockatielTimed = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
+let timedSink = 0;
+cockatielTimed.onSuccess(({ duration }) => {
+  timedSink += duration;
+});
+
+let now = 1;
+const cases = {
+  'pick+record': {
+    n: SYNC_N,
+    sync: true,
+    run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        now += 1;
+        const t = router.pick(now);
+        s += router.record(t, 'success', now).length;
+      }
+      return s;
+    },
+  },
+  'router.call(async noop)': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await callRouter.call(noop);
+      return s;
+    },
+  },
+  'opossum fire() (defaults)': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await opossumDefault.fire();
+      return s;
+    },
+  },
+  'opossum fire() (timeout: false)': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await opossumNoTimeout.fire();
+      return s;
+    },
+  },
+  'cockatiel execute()': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await cockatiel.execute(noop);
+      return s;
+    },
+  },
+  'cockatiel execute() (timed: onSuccess listener)': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await cockatielTimed.execute(noop);
+      return s;
+    },
+  },
+  'await noop() (floor)': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await noop();
+      return s;
+    },
+  },
+};
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+let sink = 0;
+// Warm-up: let every path be optimised before measuring.
+for (const c of Object.values(cases)) sink += await c.run(Math.min(c.n, 20_000));
+// Interleaved rounds, so drift (other work on the machine, GC) hits every row alike.
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, c] of Object.entries(cases)) {
+    const t0 = performance.now();
+    sink += await c.run(c.n);
+    samples[name].push(((performance.now() - t0) * 1e6) / c.n);
+  }
+}
+if (sink === 0 || timedSink < 0) console.error('unreachable');
+
+const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+const floor = med['await noop() (floor)'];
+const call = med['router.call(async noop)'];
+const rows = Object.keys(cases).map((name) => ({
+  name,
+  median_ns: Math.round(med[name]),
+  min_ns: Math.round(Math.min(...samples[name])),
+  over_floor_ns: cases[name].sync ? null : Math.round(med[name] - floor),
+  vs_call: cases[name].sync ? null : med[name] / call,
+}));
+
+// BENCH_SAMPLES=1 prints every round's figure to stderr, to see the spread behind the medians.
+if (process.env.BENCH_SAMPLES) {
+  console.error(JSON.stringify(Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, v.map(Math.round)]))));
+}
+if (process.argv.includes('--json')) {
+  console.log(JSON.stringify({ node: process.version, rounds: ROUNDS, rows }, null, 2));
+} else {
+  console.log(`node ${process.version}, ${ROUNDS} interleaved rounds (${SYNC_N} sync / ${ASYNC_N} async calls each), medians\n`);
+  console.log('| workload | median ns/call | min ns/call | above `await noop()` | time ÷ router.call |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const over = r.over_floor_ns === null ? '—' : String(r.over_floor_ns);
+    const ratio = r.vs_call === null ? '—' : `${r.vs_call.toFixed(2)}×`;
+    console.log(`| ${r.name} | ${r.median_ns} | ${r.min_ns} | ${over} | ${ratio} |`);
+  }
+  const pr = med['pick+record'];
+  const op = Math.min(med['opossum fire() (defaults)'], med['opossum fire() (timeout: false)']);
+  const ck = med['cockatiel execute()'];
+  const ckt = med['cockatiel execute() (timed: onSuccess listener)'];
+  console.log('');
+  console.log(`pick+record ≤ 150 ns: ${pr <= 150 ? 'yes' : 'NO'} (${pr.toFixed(1)} ns)`);
+  console.log(`router.call faster than opossum (its faster configuration): ${call < op ? 'yes' : 'NO'} (${(op / call).toFixed(2)}× as fast)`);
+  console.log(`router.call no slower than cockatiel: ${call <= ck ? 'yes' : 'NO'} (${(ck / call).toFixed(2)}× as fast)`);
+  console.log(`router.call no slower than cockatiel timing its calls: ${call <= ckt ? 'yes' : 'NO'} (${(ckt / call).toFixed(2)}× as fast)`);
+}

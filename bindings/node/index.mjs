@@ -1,0 +1,23 @@
+// ES module entry point: the same objects as `require('failover-core')`.
+import cjs from './index.js';
+
+export const {
+  Router,
+  Ticket,
+  FailoverError,
+  ConfigError,
+  UnavailableError,
+  InternalError,
+  HttpStatusError,
+  AllProvidersFailedError,
+  classify,
+  classifyError,
+  classifyHttp,
+  classifyResponse,
+  classifyStatus,
+  parseRetryAfter,
+  monotonicNowMs,
+  OUTCOME_KINDS,
+} = cjs;
+
+export default cjs;

@@ -1,0 +1,23 @@
+// The package works through `import` as well as `require`, and both give the same objects.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import failover, { Router, ConfigError, classifyResponse, OUTCOME_KINDS } from 'failover-core';
+
+const require = createRequire(import.meta.url);
+
+test('import gives the same classes as require', () => {
+  const cjs = require('failover-core');
+  assert.equal(Router, cjs.Router);
+  assert.equal(ConfigError, cjs.ConfigError);
+  assert.equal(failover.Router, Router);
+  assert.deepEqual(Object.keys(failover).sort(), Object.keys(cjs).sort());
+  assert.ok(OUTCOME_KINDS.includes('rate_limited'));
+});
+
+test('a router through import', async () => {
+  const r = new Router(['a', 'b']);
+  assert.equal(await r.call(async (p) => p), 'a');
+  assert.equal(classifyResponse(new Response(null, { status: 429 })).outcome, 'rate_limited');
+  assert.throws(() => new Router(['a'], { nope: 1 }), ConfigError);
+});

@@ -1,0 +1,276 @@
+'use strict';
+// Property tests (fast-check): misuse of the API never crashes or corrupts the engine, and
+// router.call behaves exactly like the pick/record loop it stands for.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fcheck = require('fast-check');
+const failover = require('failover-core');
+
+const { Router, ConfigError, UnavailableError, AllProvidersFailedError } = failover;
+
+const RUNS = Number(process.env.FAILOVER_PROPERTY_RUNS ?? 200);
+
+/** Every policy field, by the core's names (fixtures/README.md). */
+const FIELDS = [
+  'bucket_ms', 'window_ms', 'min_volume', 'error_rate_threshold', 'consecutive_failures',
+  'timeout_rate_threshold', 'timeout_sustain_ms', 'slow_call_ms', 'slow_call_rate_threshold',
+  'latency_factor', 'latency_quantile', 'latency_baseline_ms', 'count_client_errors', 'open_base_ms',
+  'open_multiplier', 'open_max_ms', 'open_jitter', 'seed', 'backoff_decay_ms', 'probe_mode',
+  'probe_max_in_flight', 'probe_successes', 'probe_timeout_ms', 'ramp_min_samples',
+  'ramp_rollback_threshold', 'throttle_base_ms', 'throttle_max_ms', 'max_retry_after_ms',
+  'when_all_down', 'ramp',
+];
+
+/** The stable configuration error codes (fixtures/README.md, "Error codes"). */
+const CODES = new Set([
+  'unknown_field', 'wrong_type', 'threshold_out_of_range', 'zero_duration', 'zero_count',
+  'out_of_range', 'window_not_multiple_of_bucket', 'window_too_long', 'multiplier_out_of_range',
+  'jitter_out_of_range', 'factor_out_of_range', 'open_max_below_base', 'throttle_max_below_base',
+  'probe_limit_out_of_range', 'empty_ramp', 'ramp_not_increasing', 'ramp_not_ending_at_full',
+  'ramp_zero_dwell', 'ramp_too_long', 'invalid_value', 'no_providers', 'too_many_providers',
+  'empty_name', 'name_too_long', 'duplicate_name',
+]);
+
+const anyValue = fcheck.oneof(
+  fcheck.anything(),
+  fcheck.double(),
+  fcheck.integer(),
+  fcheck.bigInt(),
+  fcheck.constantFrom(0, -1, 1.5, NaN, Infinity, 2 ** 53, Number.MAX_SAFE_INTEGER, '5', null, undefined, true, [], {}),
+);
+
+/** Only the errors a misuse may produce: bad input (TypeError/RangeError) or the core's refusal. */
+function expectedFailure(e) {
+  if (e instanceof ConfigError) return CODES.has(e.code);
+  if (e instanceof UnavailableError) return e.code === 'unavailable' && Number.isFinite(e.retry_after_ms);
+  return (e instanceof TypeError || e instanceof RangeError) && typeof e.code === 'string' && e.message.includes('`');
+}
+
+function attempt(f) {
+  try {
+    return { ok: true, value: f() };
+  } catch (e) {
+    assert.ok(expectedFailure(e), `unexpected ${e?.name}: ${e?.message} (${e?.code})`);
+    return { ok: false, error: e };
+  }
+}
+
+const validPolicyValue = fcheck.oneof(
+  fcheck.integer({ min: -5, max: 200_000 }),
+  fcheck.double({ min: -1, max: 5, noNaN: false }),
+  fcheck.constantFrom(null, true, false, 'requests', 'health_checks', 'soonest', 'fail', 0, 1, 0.5, 1000, 60_000),
+  fcheck.array(fcheck.record({ share: fcheck.double({ min: 0, max: 1.2 }), dwell_ms: fcheck.integer({ min: 0, max: 1000 }) }), { maxLength: 10 }),
+);
+
+test('any policy object either builds a router or is refused with a ConfigError code', () => {
+  fcheck.assert(
+    fcheck.property(
+      fcheck.dictionary(fcheck.oneof(fcheck.constantFrom(...FIELDS), fcheck.string()), fcheck.oneof(validPolicyValue, anyValue), { maxKeys: 6 }),
+      fcheck.array(fcheck.oneof(fcheck.constantFrom('a', 'b', 'c', ''), fcheck.string({ maxLength: 70 })), { maxLength: 18 }),
+      (policy, providers) => {
+        const r = attempt(() => new Router(providers, policy));
+        if (r.ok) {
+          assert.equal(r.value.invariantViolation(), null);
+          assert.deepEqual([...r.value.providers], providers);
+        }
+      },
+    ),
+    { numRuns: RUNS * 2 },
+  );
+});
+
+test('any argument to any method is accepted or refused with TypeError/RangeError; the engine stays consistent', () => {
+  const methods = ['pick', 'pickOptions', 'record', 'recordObject', 'observe', 'handleTimeout', 'pollAction', 'view'];
+  fcheck.assert(
+    fcheck.property(
+      fcheck.array(fcheck.tuple(fcheck.constantFrom(...methods), anyValue, anyValue), { minLength: 1, maxLength: 30 }),
+      (ops) => {
+        const r = new Router(['a', 'b'], { consecutive_failures: 2, open_jitter: 0 });
+        const t = r.pick(0);
+        for (const [m, x, y] of ops) {
+          switch (m) {
+            case 'pick': attempt(() => r.pick(x)); break;
+            case 'pickOptions': attempt(() => r.pick({ nowMs: x, key: y, tried: Array.isArray(y) ? y : undefined })); break;
+            case 'record': attempt(() => r.record(x, y, 5)); attempt(() => r.record(t, x, y)); break;
+            case 'recordObject': attempt(() => r.record(t, { outcome: 'success', latency_ms: x, retry_after_ms: y }, 5)); break;
+            case 'observe': attempt(() => r.observe(x, 'server_error', y)); attempt(() => r.observe('a', x, 5)); break;
+            case 'handleTimeout': attempt(() => r.handleTimeout(x)); break;
+            case 'pollAction': attempt(() => r.pollAction(x)); break;
+            case 'view': attempt(() => r.view(x)); break;
+          }
+        }
+        assert.equal(r.invariantViolation(), null);
+        // Still usable afterwards.
+        attempt(() => r.record(r.pick(Number.MAX_SAFE_INTEGER), 'success', Number.MAX_SAFE_INTEGER));
+      },
+    ),
+    { numRuns: RUNS },
+  );
+});
+
+const OUTCOMES = failover.OUTCOME_KINDS;
+
+test('valid random traffic keeps every engine invariant and records every ticket', () => {
+  const op = fcheck.oneof(
+    fcheck.record({ kind: fcheck.constant('pick'), dt: fcheck.integer({ min: 0, max: 5_000 }), key: fcheck.option(fcheck.constantFrom('u1', 'u2', 'u3')) }),
+    fcheck.record({ kind: fcheck.constant('record'), dt: fcheck.integer({ min: 0, max: 5_000 }), which: fcheck.nat(), outcome: fcheck.constantFrom(...OUTCOMES), latency: fcheck.integer({ min: 0, max: 60_000 }), retry: fcheck.option(fcheck.integer({ min: 0, max: 120_000 })) }),
+    fcheck.record({ kind: fcheck.constant('tick'), dt: fcheck.integer({ min: 0, max: 200_000 }) }),
+    fcheck.record({ kind: fcheck.constant('poll'), dt: fcheck.integer({ min: 0, max: 5_000 }) }),
+  );
+  fcheck.assert(
+    fcheck.property(
+      fcheck.constantFrom('requests', 'health_checks'),
+      fcheck.integer({ min: 1, max: 4 }),
+      fcheck.array(op, { maxLength: 120 }),
+      (probeMode, n, ops) => {
+        const names = ['p0', 'p1', 'p2', 'p3'].slice(0, n);
+        const r = new Router(names, { probe_mode: probeMode, consecutive_failures: 2, open_base_ms: 1_000, open_jitter: 0, probe_successes: 1, ramp: [{ share: 0.5, dwell_ms: 2_000 }, { share: 1, dwell_ms: 0 }], ramp_min_samples: 1 });
+        let now = 0;
+        const open = [];
+        for (const o of ops) {
+          now += o.dt;
+          if (o.kind === 'pick') {
+            const res = attempt(() => r.pick({ nowMs: now, key: o.key ?? undefined }));
+            if (res.ok) {
+              assert.ok(names.includes(res.value.provider));
+              open.push(res.value);
+            }
+          } else if (o.kind === 'record' && open.length > 0) {
+            const [t] = open.splice(o.which % open.length, 1);
+            const got = r.record(t, { outcome: o.outcome, latency_ms: o.latency, retry_after_ms: o.retry }, now);
+            assert.ok(got === 'accepted' || got === 'stale', got);
+          } else if (o.kind === 'tick') {
+            r.handleTimeout(now);
+            const d = r.pollTimeout();
+            assert.ok(d === null || d >= r.now || probeMode === 'health_checks');
+          } else if (o.kind === 'poll') {
+            for (let t = r.pollAction(now); t !== null; t = r.pollAction(now)) {
+              assert.equal(t.kind, 'health_check');
+              open.push(t);
+            }
+          }
+          const v = r.invariantViolation();
+          assert.equal(v, null, v);
+          for (const e of r.drainEvents()) assert.ok(names.includes(e.provider) && Number.isSafeInteger(e.at_ms));
+        }
+        for (const view of r.views()) assert.ok(view.share >= 0 && view.share <= 1);
+      },
+    ),
+    { numRuns: RUNS },
+  );
+});
+
+/** What an attempt does in the generated plans for router.call. */
+const behaviour = fcheck.record({
+  act: fcheck.constantFrom('ok', 'status', 'refused', 'timeout', 'abort', 'response', 'weird'),
+  status: fcheck.constantFrom(400, 401, 408, 429, 499, 500, 503, 504, 529),
+  latency: fcheck.integer({ min: 0, max: 40_000 }),
+  retryAfter: fcheck.option(fcheck.integer({ min: 0, max: 90 })),
+});
+
+/** Produces the attempt's effect: a value to return, or an error to throw. */
+function perform(b) {
+  const headers = b.retryAfter === null ? {} : { 'retry-after': String(b.retryAfter) };
+  switch (b.act) {
+    case 'ok':
+      return { value: 'ok' };
+    case 'status':
+      return { error: Object.assign(new Error(`HTTP ${b.status}`), { status: b.status, headers }) };
+    case 'refused':
+      return { error: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) };
+    case 'timeout':
+      return { error: new DOMException('timed out', 'TimeoutError') };
+    case 'abort':
+      return { error: new DOMException('aborted', 'AbortError') };
+    case 'response':
+      return { value: new Response(null, { status: b.status === 499 ? 503 : b.status, headers }) };
+    default:
+      return { error: 'a thrown string' };
+  }
+}
+
+test('router.call: only picked providers are called, the budget holds, every attempt is recorded', async () => {
+  await fcheck.assert(
+    fcheck.asyncProperty(
+      fcheck.integer({ min: 1, max: 5 }),
+      fcheck.constantFrom('soonest', 'fail'),
+      fcheck.array(
+        fcheck.record({
+          gap: fcheck.integer({ min: 0, max: 20_000 }),
+          maxAttempts: fcheck.option(fcheck.integer({ min: 1, max: 6 })),
+          key: fcheck.option(fcheck.constantFrom('k1', 'k2')),
+          plan: fcheck.array(behaviour, { minLength: 6, maxLength: 6 }),
+        }),
+        { minLength: 1, maxLength: 25 },
+      ),
+      async (n, allDown, calls) => {
+        const names = ['p0', 'p1', 'p2', 'p3', 'p4'].slice(0, n);
+        const policy = { when_all_down: allDown, consecutive_failures: 2, open_base_ms: 5_000, probe_successes: 1, ramp: [{ share: 0.5, dwell_ms: 10_000 }, { share: 1, dwell_ms: 0 }], ramp_min_samples: 1 };
+        let now = 0;
+        const router = new Router(names, policy, { clock: () => now });
+        // The twin is driven by hand with pick/record, as router.call promises to do.
+        const twin = new Router(names, policy);
+        for (const c of calls) {
+          now += c.gap;
+          const tried = [];
+          const called = [];
+          const options = {};
+          if (c.maxAttempts !== null) options.maxAttempts = c.maxAttempts;
+          if (c.key !== null) options.key = c.key;
+          const budget = c.maxAttempts ?? n;
+          let expectedThrow;
+          let outcome;
+          try {
+            outcome = { value: await router.call(async (provider, ctx) => {
+              const t = twin.pick({ nowMs: now, tried, key: c.key ?? undefined });
+              // Never an unpicked provider: exactly the engine's decision.
+              assert.equal(provider, t.provider);
+              assert.deepEqual(ctx.ticket.toJSON(), t.toJSON());
+              assert.equal(ctx.attempt, called.length);
+              assert.ok(!called.includes(provider), 'a provider is tried at most once per call');
+              called.push(provider);
+              const b = c.plan[ctx.attempt];
+              now += b.latency;
+              const effect = perform(b);
+              const cls = effect.error !== undefined ? failover.classifyError(effect.error) : failover.classify(effect.value);
+              const kind = effect.error !== undefined && cls.outcome === 'success' ? 'server_error' : effect.value !== undefined && !(effect.value instanceof Response) ? 'success' : cls.outcome;
+              twin.record(t, { outcome: kind, latency_ms: b.latency, retry_after_ms: effect.value === 'ok' ? null : cls.retry_after_ms }, now);
+              tried.push(provider);
+              if (effect.error !== undefined) {
+                if (kind === 'client_error' || kind === 'cancelled') expectedThrow = effect.error;
+                throw effect.error;
+              }
+              return effect.value;
+            }, options) };
+          } catch (e) {
+            outcome = { error: e };
+          }
+          // The attempt budget.
+          assert.ok(called.length <= budget, `${called.length} attempts for a budget of ${budget}`);
+          if (outcome.error !== undefined) {
+            if (expectedThrow !== undefined) assert.equal(outcome.error, expectedThrow);
+            else {
+              assert.ok(outcome.error instanceof AllProvidersFailedError, String(outcome.error));
+              assert.equal(outcome.error.attempts.length, called.length);
+              assert.deepEqual(outcome.error.attempts.map((a) => a.provider), called);
+              assert.ok(outcome.error.errors.length === called.length || (called.length === 0 && outcome.error.errors[0] instanceof UnavailableError));
+              assert.ok(outcome.error.retry_after_ms === null || Number.isSafeInteger(outcome.error.retry_after_ms));
+              if (called.length < budget && called.length < n) {
+                // It stopped early: nothing else could be picked.
+                assert.throws(() => twin.pick({ nowMs: now, tried, key: c.key ?? undefined }), UnavailableError);
+              }
+            }
+          }
+          // Every attempt was recorded exactly as the hand-driven twin recorded it.
+          router.handleTimeout(now);
+          twin.handleTimeout(now);
+          assert.deepEqual(router.views(), twin.views());
+          assert.deepEqual(router.drainEvents(), twin.drainEvents());
+          assert.equal(router.invariantViolation(), null);
+        }
+      },
+    ),
+    { numRuns: Math.max(20, RUNS / 2) },
+  );
+});

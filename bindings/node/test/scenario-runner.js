@@ -1,0 +1,393 @@
+'use strict';
+// Replays fixtures/scenarios/*.json through the public JS API and checks every expectation with
+// the semantics of the Rust reference runner (crates/failover-scenario/src/lib.rs): the same
+// actions, the same JSON shapes, the same matching rule. The format is in fixtures/README.md.
+//
+// As a script: `node test/scenario-runner.js FILE...` prints one compact JSON line per step, the
+// lines `cargo run -p failover-scenario --example observe -- FILE` prints, for diffing.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const fc = require('..');
+
+/** The repository's scenario directory (found from this file; the suite is never copied). */
+const SCENARIO_DIR = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'scenarios');
+
+// ---------------------------------------------------------------------------------------------
+// JSON with exact integers: an integer literal beyond 2^53 − 1 becomes a BigInt, so the runner
+// can tell a timestamp JavaScript cannot represent from one it can.
+
+function parseJson(text) {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const fail = (msg) => {
+    throw new SyntaxError(`${msg} at offset ${i}`);
+  };
+  const value = () => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const o = {};
+      ws();
+      if (text[i] === '}') return i++, o;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('expected a key');
+        const k = string();
+        ws();
+        if (text[i++] !== ':') fail('expected :');
+        o[k] = value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return i++, o;
+        else fail('expected , or }');
+      }
+    }
+    if (c === '[') {
+      i++;
+      const a = [];
+      ws();
+      if (text[i] === ']') return i++, a;
+      for (;;) {
+        a.push(value());
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return i++, a;
+        else fail('expected , or ]');
+      }
+    }
+    if (c === '"') return string();
+    const lit = /^(-?)(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (lit) {
+      i += lit[0].length;
+      if (lit[3] === undefined && lit[4] === undefined) {
+        const n = Number(lit[0]);
+        return Number.isSafeInteger(n) ? n : BigInt(lit[0]);
+      }
+      return Number(lit[0]);
+    }
+    for (const [w, v] of [['true', true], ['false', false], ['null', null]]) {
+      if (text.startsWith(w, i)) return (i += w.length), v;
+    }
+    return fail('unexpected character');
+  };
+  const string = () => {
+    const m = /^"(?:[^"\\\u0000-\u001f]|\\.)*"/.exec(text.slice(i));
+    if (!m) fail('bad string');
+    i += m[0].length;
+    return JSON.parse(m[0]);
+  };
+  const v = value();
+  ws();
+  if (i !== text.length) fail('trailing characters');
+  return v;
+}
+
+/** Paths of BigInt values (integers JavaScript numbers cannot hold exactly), outside `policy`. */
+function bigIntegers(doc) {
+  const found = [];
+  const walk = (v, p) => {
+    if (typeof v === 'bigint') found.push(`${p} = ${v}`);
+    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${p}[${i}]`));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${p}.${k}`);
+  };
+  for (const [k, v] of Object.entries(doc)) if (k !== 'policy') walk(v, k);
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching and output, as the Rust runner does them.
+
+/** `expected` matches `observed`: objects by expected keys (recursively), arrays element-wise
+ * with equal lengths, numbers by value, the rest exactly. */
+function matches(expected, observed) {
+  if (expected !== null && typeof expected === 'object' && !Array.isArray(expected)) {
+    if (observed === null || typeof observed !== 'object' || Array.isArray(observed)) return false;
+    return Object.keys(expected).every((k) => Object.hasOwn(observed, k) && matches(expected[k], observed[k]));
+  }
+  if (Array.isArray(expected)) {
+    return Array.isArray(observed) && expected.length === observed.length && expected.every((e, i) => matches(e, observed[i]));
+  }
+  if (typeof expected === 'bigint' || typeof observed === 'bigint') {
+    return (typeof expected === 'bigint' || typeof expected === 'number') && (typeof observed === 'bigint' || typeof observed === 'number') && BigInt(expected) === BigInt(observed);
+  }
+  return expected === observed;
+}
+
+/** Keys whose values the Rust runner produces as f64 (serde prints them with a decimal point). */
+const FLOAT_KEYS = new Set(['share']);
+
+/** serde_json's compact output: object keys sorted (its map is a BTreeMap), f64 with a point. */
+function compact(v, key) {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'number') {
+    if (FLOAT_KEYS.has(key) && Number.isInteger(v)) return v.toFixed(1);
+    return JSON.stringify(v);
+  }
+  if (typeof v === 'bigint') return v.toString();
+  if (Array.isArray(v)) return `[${v.map((x) => compact(x, key)).join(',')}]`;
+  if (typeof v === 'object') {
+    const ks = Object.keys(v).sort();
+    return `{${ks.map((k) => `${JSON.stringify(k)}:${compact(v[k], k)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay.
+
+class ScenarioFailure extends Error {
+  constructor(file, step, message) {
+    super(step === null ? `${file}: ${message}` : `${file}: step ${step}: ${message}`);
+    this.file = file;
+    this.step = step;
+  }
+}
+
+function load(file) {
+  return { file, doc: parseJson(fs.readFileSync(file, 'utf8')) };
+}
+
+function loadDir(dir = SCENARIO_DIR) {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => load(path.join(dir, f)));
+}
+
+/** Why a scenario cannot run through the JS API, or null. */
+function skipReason(s) {
+  const big = bigIntegers(s.doc);
+  if (big.length === 0) return null;
+  return (
+    'uses integers beyond 2^53 - 1, which JavaScript numbers cannot represent exactly, so the ' +
+    `Node API rejects them as timestamps (${big.slice(0, 3).join(', ')}${big.length > 3 ? ', …' : ''})`
+  );
+}
+
+/** Builds the router: `{router}` or `{error}` (the ConfigError). Other errors propagate. */
+function build(s) {
+  const providers = s.doc.providers;
+  if (!Array.isArray(providers)) throw new ScenarioFailure(s.file, null, '`providers` must be a list of names');
+  if (!providers.every((n) => typeof n === 'string')) throw new ScenarioFailure(s.file, null, 'provider names must be strings');
+  try {
+    return { router: new fc.Router(providers, s.doc.policy ?? undefined) };
+  } catch (e) {
+    if (e instanceof fc.ConfigError) return { error: e };
+    throw e;
+  }
+}
+
+function outcomeOf(obj) {
+  const kind = obj?.outcome;
+  if (typeof kind !== 'string') throw new Error('`outcome` must be an outcome kind');
+  if (!fc.OUTCOME_KINDS.includes(kind)) throw new Error(`unknown outcome \`${kind}\``);
+  const o = { outcome: kind, latency_ms: 0, retry_after_ms: null };
+  if (obj.latency_ms !== undefined) {
+    if (!Number.isInteger(obj.latency_ms) || obj.latency_ms < 0 || obj.latency_ms > 4294967295) {
+      throw new Error('`latency_ms` must be an integer 0–4294967295');
+    }
+    o.latency_ms = obj.latency_ms;
+  }
+  if (obj.retry_after_ms !== undefined && obj.retry_after_ms !== null) {
+    if (!Number.isInteger(obj.retry_after_ms) || obj.retry_after_ms < 0) {
+      throw new Error('`retry_after_ms` must be a non-negative integer');
+    }
+    o.retry_after_ms = obj.retry_after_ms;
+  }
+  return o;
+}
+
+function ticketJson(t) {
+  return { provider: t.provider, kind: t.kind, degraded: t.degraded, retry_after_ms: t.retry_after_ms };
+}
+
+function providerName(r, name) {
+  if (typeof name !== 'string') throw new Error('provider must be a name');
+  if (!r.providers.includes(name)) throw new Error(`unknown provider \`${name}\``);
+  return name;
+}
+
+function apply(r, tickets, step, at) {
+  if (step.pick !== undefined) {
+    const pick = step.pick ?? {};
+    const opts = { nowMs: at };
+    if (pick.key !== undefined) {
+      if (typeof pick.key !== 'string') throw new Error('`key` must be a string');
+      opts.key = pick.key;
+    }
+    if (pick.tried !== undefined) {
+      if (!Array.isArray(pick.tried)) throw new Error('`tried` must be a list');
+      opts.tried = pick.tried.map((n) => providerName(r, n));
+    }
+    try {
+      const t = r.pick(opts);
+      if (typeof step.as === 'string') tickets.set(step.as, t);
+      return ticketJson(t);
+    } catch (e) {
+      if (e instanceof fc.UnavailableError) return { unavailable: true, retry_after_ms: e.retry_after_ms };
+      throw e;
+    }
+  }
+  if (step.record !== undefined) {
+    const name = step.record?.ticket;
+    if (typeof name !== 'string') throw new Error('`record` needs a `ticket` name');
+    const t = tickets.get(name);
+    if (t === undefined) throw new Error(`no ticket named \`${name}\``);
+    return r.record(t, outcomeOf(step.record), at);
+  }
+  if (step.observe !== undefined) {
+    const name = providerName(r, step.observe?.provider ?? null);
+    return r.observe(name, outcomeOf(step.observe), at);
+  }
+  if (step.http !== undefined) {
+    const h = step.http ?? {};
+    if (!Number.isInteger(h.status) || h.status < 0 || h.status > 65535) throw new Error('`status` must be an integer 0–65535');
+    const now = Number.isInteger(h.now_unix_ms) && h.now_unix_ms >= 0 ? h.now_unix_ms : undefined;
+    const ra = typeof h.retry_after === 'string' ? fc.parseRetryAfter(h.retry_after, now) : null;
+    return { outcome: fc.classifyStatus(h.status), retry_after_ms: ra };
+  }
+  if (step.tick !== undefined) {
+    r.handleTimeout(at);
+    return null;
+  }
+  if (step.poll !== undefined) {
+    const names = Array.isArray(step.as) ? step.as.filter((n) => typeof n === 'string') : [];
+    const actions = [];
+    for (let t = r.pollAction(at); t !== null; t = r.pollAction(at)) {
+      if (actions.length < names.length) tickets.set(names[actions.length], t);
+      actions.push({ provider: t.provider, kind: t.kind });
+    }
+    return actions;
+  }
+  if (step.view !== undefined) {
+    return r.view(providerName(r, step.view));
+  }
+  if (step.traffic !== undefined) return traffic(r, step.traffic ?? {}, at);
+  throw new Error('the step has no action (pick, record, observe, http, tick, poll, view, traffic)');
+}
+
+function traffic(r, tr, from) {
+  const until = tr.until;
+  if (!Number.isInteger(until) || until < 0) throw new Error('`traffic.until` must be a timestamp');
+  const every = tr.every_ms;
+  if (!Number.isInteger(every) || every <= 0) throw new Error('`traffic.every_ms` must be a positive integer');
+  if (tr.outcomes === null || typeof tr.outcomes !== 'object' || Array.isArray(tr.outcomes)) {
+    throw new Error('`traffic.outcomes` must map provider names (or "*") to outcomes');
+  }
+  const byProvider = new Map();
+  let fallback = null;
+  for (const [name, o] of Object.entries(tr.outcomes)) {
+    const out = outcomeOf(o);
+    if (name === '*') fallback = out;
+    else byProvider.set(providerName(r, name), out);
+  }
+  const key = typeof tr.key === 'string' ? tr.key : undefined;
+  const picks = Object.fromEntries(r.providers.map((n) => [n, 0]));
+  let probes = 0;
+  let degraded = 0;
+  let unavailable = 0;
+  for (let t = from; t < until; t += every) {
+    let ticket;
+    try {
+      ticket = r.pick({ nowMs: t, key });
+    } catch (e) {
+      if (e instanceof fc.UnavailableError) {
+        unavailable += 1;
+        continue;
+      }
+      throw e;
+    }
+    picks[ticket.provider] += 1;
+    probes += ticket.isProbe ? 1 : 0;
+    degraded += ticket.degraded ? 1 : 0;
+    const o = byProvider.get(ticket.provider) ?? fallback;
+    if (o === null) throw new Error(`no outcome for provider \`${ticket.provider}\``);
+    r.record(ticket, o, t);
+  }
+  return { picks, probes, degraded, unavailable };
+}
+
+/** Replays the steps and returns what each observed: `{step, at, result, events, next_deadline}`. */
+function observe(s) {
+  const built = build(s);
+  if (built.error) {
+    return [{ step: 0, at: 0, result: { error: built.error.code, message: built.error.message }, events: [], next_deadline: null }];
+  }
+  const r = built.router;
+  const steps = s.doc.steps;
+  if (!Array.isArray(steps)) throw new ScenarioFailure(s.file, null, '`steps` must be a list');
+  const tickets = new Map();
+  return steps.map((step, i) => {
+    const at = step?.at;
+    if (!Number.isInteger(at) || at < 0) throw new ScenarioFailure(s.file, i, '`at` must be a non-negative integer');
+    let result;
+    try {
+      result = apply(r, tickets, step, at);
+    } catch (e) {
+      throw new ScenarioFailure(s.file, i, e.message);
+    }
+    const events = r.drainEvents();
+    const violation = r.invariantViolation();
+    if (violation !== null) throw new ScenarioFailure(s.file, i, `engine invariant broken: ${violation}`);
+    return { step: i, at, result, events, next_deadline: r.pollTimeout() };
+  });
+}
+
+/** Replays a scenario and checks every expectation; throws a ScenarioFailure naming the step. */
+function check(s) {
+  const dump = process.env.FAILOVER_SCENARIO_DUMP === '1';
+  if (s.doc.expect_error !== undefined) {
+    const built = build(s);
+    if (dump && built.error) for (const res of observe(s)) process.stdout.write(`${line(res)}\n`);
+    if (!built.error) throw new ScenarioFailure(s.file, null, `expected configuration error ${compact(s.doc.expect_error)}, got a router`);
+    if (built.error.code !== s.doc.expect_error) {
+      throw new ScenarioFailure(s.file, null, `expected configuration error ${compact(s.doc.expect_error)}, got \`${built.error.code}\` (${built.error.message})`);
+    }
+    return;
+  }
+  const built = build(s);
+  if (built.error) throw new ScenarioFailure(s.file, null, `unexpected configuration error \`${built.error.code}\`: ${built.error.message}`);
+  const observed = observe(s);
+  observed.forEach((res, i) => {
+    const step = s.doc.steps[i];
+    if (dump) process.stdout.write(`${line(res)}\n`);
+    if (step.expect !== undefined && !matches(step.expect, res.result)) {
+      throw new ScenarioFailure(s.file, i, `expected ${compact(step.expect)}\n   observed ${compact(res.result)}`);
+    }
+    if (step.events !== undefined && !matches(step.events, res.events)) {
+      throw new ScenarioFailure(s.file, i, `expected events ${compact(step.events)}\n   observed events ${compact(res.events)}`);
+    }
+    if (step.next_deadline !== undefined && !matches(step.next_deadline, res.next_deadline)) {
+      throw new ScenarioFailure(s.file, i, `expected next_deadline ${compact(step.next_deadline)}, observed ${compact(res.next_deadline)}`);
+    }
+  });
+}
+
+/** The compact JSON line of one step (the Rust runner's `StepResult::to_json`). */
+function line(res) {
+  return compact({ step: res.step, at: res.at, result: res.result, events: res.events, next_deadline: res.next_deadline });
+}
+
+module.exports = { SCENARIO_DIR, parseJson, matches, compact, load, loadDir, skipReason, observe, check, line, ScenarioFailure };
+
+if (require.main === module) {
+  const files = process.argv.slice(2);
+  if (files.length === 0) {
+    process.stderr.write('usage: node test/scenario-runner.js SCENARIO.json...\n');
+    process.exit(2);
+  }
+  for (const f of files) {
+    const s = load(f);
+    const skip = skipReason(s);
+    if (skip) {
+      process.stderr.write(`${f}: skipped: ${skip}\n`);
+      continue;
+    }
+    for (const res of observe(s)) process.stdout.write(`${line(res)}\n`);
+  }
+}
