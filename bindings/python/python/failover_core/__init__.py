@@ -1,0 +1,99 @@
+"""failover-core: which LLM provider to call, when to leave one and how to come back.
+
+The decisions are made by the failover-core Rust engine (the same one the Rust crate and the Node
+package use); this package adds the Python conveniences around it::
+
+    from failover_core import Router
+
+    router = Router(["openai", "anthropic"], consecutive_failures=3)
+    answer = router.call(lambda provider: clients[provider].complete(prompt))
+
+See :class:`Router` for the run loop, :mod:`failover_core.classify` for how exceptions and HTTP
+responses become outcomes, and :mod:`failover_core.events` for the typed events.
+"""
+
+from __future__ import annotations
+
+from ._native import (
+    MAX_PROVIDERS,
+    OUTCOMES,
+    POLICY_FIELDS,
+    Ticket,
+    hash_key,
+    monotonic_ms,
+    validate_policy,
+)
+from ._native import __version__ as __version__
+from ._router import Router
+from .classify import (
+    FAILURE_KINDS,
+    Classification,
+    classify_exception,
+    classify_http,
+    classify_response,
+    classify_status,
+    parse_retry_after,
+    retry_after_from_headers,
+)
+from .errors import (
+    AllAttemptsFailed,
+    Attempt,
+    ConfigError,
+    FailoverError,
+    InternalError,
+    ProviderResponseError,
+    Unavailable,
+)
+from .events import (
+    BackoffDecayed,
+    Event,
+    Opened,
+    ProbeExpired,
+    Probing,
+    RampStage,
+    Reason,
+    Recovered,
+    Throttled,
+    Unthrottled,
+)
+from .health import HealthChecker
+from .view import ProviderView, WindowStats
+
+__all__ = [
+    "AllAttemptsFailed",
+    "Attempt",
+    "BackoffDecayed",
+    "Classification",
+    "ConfigError",
+    "Event",
+    "FAILURE_KINDS",
+    "FailoverError",
+    "HealthChecker",
+    "InternalError",
+    "MAX_PROVIDERS",
+    "OUTCOMES",
+    "Opened",
+    "POLICY_FIELDS",
+    "ProbeExpired",
+    "Probing",
+    "ProviderResponseError",
+    "ProviderView",
+    "RampStage",
+    "Reason",
+    "Recovered",
+    "Router",
+    "Throttled",
+    "Ticket",
+    "Unavailable",
+    "Unthrottled",
+    "WindowStats",
+    "classify_exception",
+    "classify_http",
+    "classify_response",
+    "classify_status",
+    "hash_key",
+    "monotonic_ms",
+    "parse_retry_after",
+    "retry_after_from_headers",
+    "validate_policy",
+]

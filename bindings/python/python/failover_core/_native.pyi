@@ -1,0 +1,150 @@
+# Stub of the native extension module (bindings/python/src). Checked against the built module by
+# `python -m mypy.stubtest failover_core._native` in bindings/python/test.sh.
+from typing import Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, Union, final
+
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "FailoverError",
+    "ConfigError",
+    "Unavailable",
+    "InternalError",
+    "Router",
+    "Ticket",
+    "_Failure",
+    "classify_status",
+    "parse_retry_after",
+    "hash_key",
+    "monotonic_ms",
+    "validate_policy",
+    "OUTCOMES",
+    "POLICY_FIELDS",
+    "MAX_PROVIDERS",
+    "__version__",
+]
+
+_OutcomeName = Literal[
+    "success",
+    "rate_limited",
+    "server_error",
+    "connection_error",
+    "timeout",
+    "client_error",
+    "cancelled",
+]
+_RecordedName = Literal["accepted", "stale", "unknown_provider"]
+_TicketKindName = Literal["request", "probe", "health_check"]
+_PolicyValue = Union[None, bool, int, float, str, List[Mapping[str, Union[int, float]]]]
+
+__version__: str
+OUTCOMES: Tuple[str, ...]
+POLICY_FIELDS: Tuple[str, ...]
+MAX_PROVIDERS: int
+
+class FailoverError(Exception): ...
+
+class ConfigError(ValueError):
+    code: str
+    message: str
+
+class Unavailable(FailoverError):
+    retry_after_ms: Optional[int]
+    message: str
+
+class InternalError(FailoverError): ...
+
+@final
+class Ticket:
+    @property
+    def provider(self) -> str: ...
+    @property
+    def provider_index(self) -> int: ...
+    @property
+    def kind(self) -> _TicketKindName: ...
+    @property
+    def is_probe(self) -> bool: ...
+    @property
+    def degraded(self) -> bool: ...
+    @property
+    def retry_after_ms(self) -> Optional[int]: ...
+    @property
+    def issued_at_ms(self) -> int: ...
+    @property
+    def generation(self) -> int: ...
+
+@final
+class _Failure:
+    @property
+    def ticket(self) -> Ticket: ...
+    @property
+    def error(self) -> BaseException: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def end_ms(self) -> int: ...
+
+@disjoint_base
+class Router:
+    def __new__(
+        cls,
+        providers: Iterable[str],
+        policy: Optional[Mapping[str, _PolicyValue]] = None,
+        /,
+        **policy_fields: _PolicyValue,
+    ) -> "Router": ...
+    @property
+    def providers(self) -> Tuple[str, ...]: ...
+    def __len__(self) -> int: ...
+    @property
+    def now_ms(self) -> int: ...
+    @property
+    def pending_events(self) -> int: ...
+    @property
+    def dropped_events(self) -> int: ...
+    def pick(
+        self,
+        now_ms: Optional[int] = None,
+        *,
+        key: Union[str, bytes, None] = None,
+        tried: Optional[Iterable[str]] = None,
+    ) -> Ticket: ...
+    def record(
+        self,
+        ticket: Ticket,
+        outcome: str,
+        latency_ms: Union[int, float, None] = None,
+        now_ms: Optional[int] = None,
+        *,
+        retry_after_ms: Union[int, float, None] = None,
+    ) -> _RecordedName: ...
+    def observe(
+        self,
+        provider: str,
+        outcome: str,
+        latency_ms: Union[int, float, None] = None,
+        now_ms: Optional[int] = None,
+        *,
+        retry_after_ms: Union[int, float, None] = None,
+    ) -> _RecordedName: ...
+    def _attempt(
+        self,
+        fn_: Callable[[str], Any],
+        key: Union[str, bytes, None] = None,
+        tried: Optional[Iterable[str]] = None,
+    ) -> Any: ...
+    def handle_timeout(self, now_ms: Optional[int] = None) -> None: ...
+    def poll_timeout(self) -> Optional[int]: ...
+    def poll_action(self, now_ms: Optional[int] = None) -> Optional[Ticket]: ...
+    def _poll_event(self) -> Optional[Dict[str, Any]]: ...
+    def _drain_events(self) -> List[Dict[str, Any]]: ...
+    def _view(self, provider: str) -> Dict[str, Any]: ...
+    def invariant_violation(self) -> Optional[str]: ...
+    def _debug_panic(self) -> None: ...
+
+def classify_status(status: int) -> _OutcomeName: ...
+def parse_retry_after(value: Union[str, bytes], now_unix_ms: Optional[int] = None) -> Optional[int]: ...
+def hash_key(key: Union[str, bytes]) -> int: ...
+def monotonic_ms() -> int: ...
+def validate_policy(
+    policy: Optional[Mapping[str, _PolicyValue]] = None, /, **policy_fields: _PolicyValue
+) -> None: ...

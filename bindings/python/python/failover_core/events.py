@@ -1,0 +1,194 @@
+"""Typed events: every state change of a provider, with the reason and the figures behind it.
+
+Drain them with :meth:`failover_core.Router.poll_event` or :meth:`failover_core.Router.events`.
+Each event is a frozen dataclass; :meth:`Event.to_dict` gives the JSON shape of the scenario files
+(``fixtures/README.md``), the same in Rust, Python and Node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, Mapping, Optional, Type
+
+__all__ = [
+    "Event",
+    "Reason",
+    "Opened",
+    "Probing",
+    "ProbeExpired",
+    "RampStage",
+    "Recovered",
+    "Throttled",
+    "Unthrottled",
+    "BackoffDecayed",
+    "event_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a circuit opened.
+
+    ``trigger`` is one of ``error_rate``, ``consecutive_failures``, ``sustained_timeouts``,
+    ``slow_calls``, ``latency_degradation``, ``probe_failed``, ``ramp_rollback``. The units of
+    ``observed`` and ``threshold`` depend on it: rates in parts per million, latencies in ms, run
+    lengths and probe counts as counts. ``volume`` is how many calls the figure was measured over;
+    ``outcome`` the outcome kind whose recording fired the trigger (``None`` for a trip found by a
+    timer).
+    """
+
+    trigger: str
+    observed: int
+    threshold: int
+    volume: int
+    outcome: Optional[str]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A state change of one provider at ``at_ms`` (the engine's time)."""
+
+    at_ms: int
+    provider: str
+
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The scenario files' JSON shape of this event."""
+        return {"at_ms": self.at_ms, "provider": self.provider, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Opened(Event):
+    """The circuit opened (from ``healthy``, ``probing`` or ``ramping``); no traffic until
+    ``until_ms``. ``strikes`` is the trip count that set the duration."""
+
+    reason: Reason
+    from_state: str
+    until_ms: int
+    strikes: int
+
+    kind: ClassVar[str] = "opened"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = Event.to_dict(self)
+        d.update(
+            trigger=self.reason.trigger,
+            observed=self.reason.observed,
+            threshold=self.reason.threshold,
+            volume=self.reason.volume,
+            outcome=self.reason.outcome,
+            until_ms=self.until_ms,
+            strikes=self.strikes,
+        )
+        d["from"] = self.from_state
+        return d
+
+
+@dataclass(frozen=True)
+class Probing(Event):
+    """The open period is over; probes may go out."""
+
+    kind: ClassVar[str] = "probing"
+
+
+@dataclass(frozen=True)
+class ProbeExpired(Event):
+    """A probe was not reported within ``probe_timeout_ms``; its permit is free again."""
+
+    kind: ClassVar[str] = "probe_expired"
+
+
+@dataclass(frozen=True)
+class RampStage(Event):
+    """The recovery ramp entered ``stage``: the provider takes ``share`` (0–1] of its traffic."""
+
+    stage: int
+    share: float
+    share_ppm: int
+
+    kind: ClassVar[str] = "ramp_stage"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = Event.to_dict(self)
+        d.update(stage=self.stage, share=self.share)
+        return d
+
+
+@dataclass(frozen=True)
+class Recovered(Event):
+    """The ramp completed: full traffic, healthy."""
+
+    kind: ClassVar[str] = "recovered"
+
+
+@dataclass(frozen=True)
+class Throttled(Event):
+    """A 429 or ``Retry-After`` benched the provider until ``until_ms`` (not a trip).
+    ``retry_after`` tells whether the provider said so rather than the growing backoff."""
+
+    until_ms: int
+    retry_after: bool
+
+    kind: ClassVar[str] = "throttled"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = Event.to_dict(self)
+        d.update(until_ms=self.until_ms, retry_after=self.retry_after)
+        return d
+
+
+@dataclass(frozen=True)
+class Unthrottled(Event):
+    """The throttle ended; the provider has its share back, with no ramp."""
+
+    kind: ClassVar[str] = "unthrottled"
+
+
+@dataclass(frozen=True)
+class BackoffDecayed(Event):
+    """A sustained healthy period lowered the trip count (``strikes``) that sets the next open
+    duration."""
+
+    strikes: int
+
+    kind: ClassVar[str] = "backoff_decayed"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = Event.to_dict(self)
+        d["strikes"] = self.strikes
+        return d
+
+
+_SIMPLE: Mapping[str, Type[Event]] = {
+    "probing": Probing,
+    "probe_expired": ProbeExpired,
+    "recovered": Recovered,
+    "unthrottled": Unthrottled,
+}
+
+
+def event_from_dict(d: Mapping[str, Any]) -> Event:
+    """Builds the typed event from the native module's dict (the scenario files' shape)."""
+    kind = d["kind"]
+    at_ms = d["at_ms"]
+    provider = d["provider"]
+    if kind == "opened":
+        return Opened(
+            at_ms,
+            provider,
+            Reason(d["trigger"], d["observed"], d["threshold"], d["volume"], d["outcome"]),
+            d["from"],
+            d["until_ms"],
+            d["strikes"],
+        )
+    if kind == "ramp_stage":
+        return RampStage(at_ms, provider, d["stage"], d["share"], d["share_ppm"])
+    if kind == "throttled":
+        return Throttled(at_ms, provider, d["until_ms"], d["retry_after"])
+    if kind == "backoff_decayed":
+        return BackoffDecayed(at_ms, provider, d["strikes"])
+    cls = _SIMPLE.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown event kind {kind!r}")
+    return cls(at_ms, provider)

@@ -1,0 +1,93 @@
+"""A provider's state as plain data, for dashboards and logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
+
+__all__ = ["ProviderView", "WindowStats"]
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """The rolling window's figures as of the last input.
+
+    ``volume`` counts the calls that count toward rates (successes, server and connection errors,
+    timeouts, and client errors when the policy counts them); ``rate_limited`` and
+    ``client_errors`` are counted apart.
+    """
+
+    volume: int
+    successes: int
+    failures: int
+    timeouts: int
+    slow: int
+    rate_limited: int
+    client_errors: int
+
+    def to_dict(self) -> Dict[str, int]:
+        return {
+            "volume": self.volume,
+            "successes": self.successes,
+            "failures": self.failures,
+            "timeouts": self.timeouts,
+            "slow": self.slow,
+            "rate_limited": self.rate_limited,
+            "client_errors": self.client_errors,
+        }
+
+
+@dataclass(frozen=True)
+class ProviderView:
+    """One provider's state.
+
+    ``state`` is ``healthy``, ``open``, ``probing`` or ``ramping``; ``share`` the share of offered
+    traffic it takes now (1.0 healthy, the stage's share while ramping, 0.0 while open, probing or
+    throttled; ``share_ppm`` the same in parts per million). Times are ms of the router's clock.
+    """
+
+    name: str
+    state: str
+    share: float
+    share_ppm: int
+    throttled_until_ms: Optional[int]
+    open_until_ms: Optional[int]
+    ramp_stage: Optional[int]
+    strikes: int
+    trips: int
+    generation: int
+    probes_in_flight: int
+    probe_successes: int
+    consecutive_failures: int
+    latency_ms: Optional[int]
+    baseline_ms: Optional[int]
+    next_transition_ms: Optional[int]
+    window: WindowStats
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ProviderView":
+        """Builds a view from the native module's dict."""
+        fields = dict(d)
+        fields["window"] = WindowStats(**d["window"])
+        return cls(**fields)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The scenario files' JSON shape of the view (without ``share_ppm``)."""
+        return {
+            "name": self.name,
+            "state": self.state,
+            "share": self.share,
+            "throttled_until_ms": self.throttled_until_ms,
+            "open_until_ms": self.open_until_ms,
+            "ramp_stage": self.ramp_stage,
+            "strikes": self.strikes,
+            "trips": self.trips,
+            "generation": self.generation,
+            "probes_in_flight": self.probes_in_flight,
+            "probe_successes": self.probe_successes,
+            "consecutive_failures": self.consecutive_failures,
+            "latency_ms": self.latency_ms,
+            "baseline_ms": self.baseline_ms,
+            "next_transition_ms": self.next_transition_ms,
+            "window": self.window.to_dict(),
+        }

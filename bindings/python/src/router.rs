@@ -1,0 +1,731 @@
+//! The `Router` and `Ticket` classes: a `failover_core::DefaultRouter` behind a mutex.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use failover_core::{
+    Action, CircuitState, DefaultRouter, Event, EventKind, Outcome, OutcomeKind, PickRequest,
+    Policy, ProviderId, ProviderSet, ProviderView, Recorded, Ticket as CoreTicket, TicketKind,
+    hash_key,
+};
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::{IntoPyObjectExt, PyTraverseError, intern};
+
+use crate::convert::{self, PolicyError};
+use crate::error;
+
+/// Distinguishes routers, so a ticket cannot be recorded on a router that did not issue it.
+static NEXT_ROUTER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A decision of [`Router::pick`] or [`Router::poll_action`]: which provider to call. Hand it back
+/// to `Router.record` with the outcome.
+#[pyclass(frozen, module = "failover_core._native", name = "Ticket")]
+pub struct Ticket {
+    pub(crate) t: CoreTicket,
+    /// The issuing router's names (shared, so creating and dropping a ticket touches no Python
+    /// reference count).
+    names: Arc<[Py<PyString>]>,
+    router: u64,
+}
+
+#[pymethods]
+impl Ticket {
+    /// The provider to call.
+    #[getter]
+    fn provider(&self, py: Python<'_>) -> Py<PyString> {
+        self.names[self.t.provider.index()].clone_ref(py)
+    }
+
+    /// The provider's position in the router's list (0 is the primary).
+    #[getter]
+    fn provider_index(&self) -> usize {
+        self.t.provider.index()
+    }
+
+    /// `"request"`, `"probe"` (a real request that probes a recovering provider) or
+    /// `"health_check"` (asked for by `poll_action`).
+    #[getter]
+    fn kind(&self, py: Python<'_>) -> Py<PyString> {
+        let s = match self.t.kind {
+            TicketKind::Request => intern!(py, "request"),
+            TicketKind::Probe => intern!(py, "probe"),
+            TicketKind::HealthCheck => intern!(py, "health_check"),
+        };
+        s.clone().unbind()
+    }
+
+    /// Whether the call probes a recovering provider (a probe or a health check).
+    #[getter]
+    fn is_probe(&self) -> bool {
+        self.t.is_probe()
+    }
+
+    /// Set when no provider could take the request normally and this is the all-down fallback
+    /// (`when_all_down = "soonest"`).
+    #[getter]
+    fn degraded(&self) -> bool {
+        self.t.degraded
+    }
+
+    /// With `degraded`: when the chosen provider is expected to take traffic again, ms from now.
+    #[getter]
+    fn retry_after_ms(&self) -> Option<u64> {
+        self.t.retry_after_ms
+    }
+
+    /// When the decision was made (the engine's time), ms.
+    #[getter]
+    fn issued_at_ms(&self) -> u64 {
+        self.t.issued_at_ms
+    }
+
+    /// The provider's circuit generation when the ticket was issued (an outcome from an earlier
+    /// generation is stale).
+    #[getter]
+    fn generation(&self) -> u32 {
+        self.t.generation
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Ticket(provider={:?}, kind={:?}, degraded={}, retry_after_ms={}, issued_at_ms={})",
+            self.names[self.t.provider.index()].bind(py).to_string(),
+            self.t.kind.name(),
+            if self.t.degraded { "True" } else { "False" },
+            self.t
+                .retry_after_ms
+                .map_or_else(|| "None".to_owned(), |v| v.to_string()),
+            self.t.issued_at_ms,
+        )
+    }
+}
+
+/// What `Router._attempt` returns when the call raised: the ticket (not yet recorded), the
+/// exception, and the measured latency and end time, for the Python layer to classify and record.
+#[pyclass(frozen, module = "failover_core._native", name = "_Failure")]
+pub struct Failure {
+    /// The attempt's ticket.
+    #[pyo3(get)]
+    ticket: Py<Ticket>,
+    /// What the call raised.
+    #[pyo3(get)]
+    error: Py<PyAny>,
+    /// How long the call took, ms.
+    #[pyo3(get)]
+    latency_ms: f64,
+    /// When it ended, ms of the monotonic clock.
+    #[pyo3(get)]
+    end_ms: u64,
+}
+
+#[pymethods]
+impl Failure {
+    /// The exception's traceback holds the frame of `Router.call`, whose locals hold this object:
+    /// the collector must see the edge to the exception to free that cycle (the exception, the
+    /// traceback and the frame clear it).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.ticket)?;
+        visit.call(&self.error)
+    }
+}
+
+/// The failover engine (`failover_core::DefaultRouter`: up to 16 providers, windows of up to 120
+/// buckets). Every method takes the router's lock for the time of one engine call, so one router
+/// can be shared by threads and asyncio tasks; no Python code runs while the lock is held.
+#[pyclass(frozen, subclass, module = "failover_core._native", name = "Router")]
+pub struct Router {
+    inner: Mutex<Box<DefaultRouter>>,
+    poisoned: AtomicBool,
+    names: Arc<[Py<PyString>]>,
+    plain_names: Box<[String]>,
+    /// The core's ids of the providers, by index (from `provider_at`).
+    ids: Box<[ProviderId]>,
+    id: u64,
+}
+
+impl Router {
+    /// Runs `f` on the engine under the lock; a panic poisons this router and becomes
+    /// `InternalError` instead of unwinding into Python.
+    #[inline]
+    fn with<R>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(&mut DefaultRouter) -> R,
+    ) -> PyResult<R> {
+        if self.poisoned.load(Ordering::Relaxed) {
+            return Err(error::poisoned());
+        }
+        let mut guard = self.inner.lock().map_err(|_| error::poisoned())?;
+        match catch_unwind(AssertUnwindSafe(|| f(&mut guard))) {
+            Ok(r) => Ok(r),
+            Err(payload) => {
+                self.poisoned.store(true, Ordering::Relaxed);
+                Err(error::panicked(method, &*payload))
+            }
+        }
+    }
+
+    fn ticket(&self, t: CoreTicket) -> Ticket {
+        Ticket {
+            t,
+            names: Arc::clone(&self.names),
+            router: self.id,
+        }
+    }
+
+    /// The index of the provider named by `obj` (the core turns it into a `ProviderId` with
+    /// `provider_at` under the lock).
+    fn provider_index(&self, arg: &'static str, obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let Ok(s) = obj.cast::<PyString>() else {
+            return Err(error::arg_type(arg, "a provider name (str)", obj));
+        };
+        // Fast path: the very string objects this router handed out.
+        if let Some(i) = self.names.iter().position(|n| obj.is(n)) {
+            return Ok(i);
+        }
+        let name = s.to_cow()?;
+        match self.plain_names.iter().position(|n| *n == *name) {
+            Some(i) => Ok(i),
+            None => Err(error::unknown_provider(arg, &name, &self.plain_names)),
+        }
+    }
+
+    /// The core's `PickRequest` for a `key` (str or bytes) and the names of providers `tried`.
+    #[inline]
+    fn pick_request(
+        &self,
+        key: Option<&Bound<'_, PyAny>>,
+        tried: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PickRequest> {
+        let mut req = PickRequest::default();
+        if let Some(k) = key {
+            req.key = Some(if let Ok(s) = k.cast::<PyString>() {
+                hash_key(s.to_cow()?.as_bytes())
+            } else if let Ok(b) = k.cast::<PyBytes>() {
+                hash_key(b.as_bytes())
+            } else {
+                return Err(error::arg_type("key", "str or bytes", k));
+            });
+        }
+        if let Some(tr) = tried {
+            if tr.is_instance_of::<PyString>() {
+                return Err(error::arg_type(
+                    "tried",
+                    "a collection of provider names (a bare string is not one)",
+                    tr,
+                ));
+            }
+            let Ok(iter) = tr.try_iter() else {
+                return Err(error::arg_type(
+                    "tried",
+                    "a collection of provider names",
+                    tr,
+                ));
+            };
+            let mut set = ProviderSet::new();
+            for item in iter {
+                let i = self.provider_index("tried", &item?)?;
+                // The index is this router's; `provider_at` turns it into the core's id.
+                if let Some(id) = self.ids.get(i) {
+                    set.insert(*id);
+                }
+            }
+            req.tried = set;
+        }
+        Ok(req)
+    }
+
+    fn outcome(
+        outcome: &Bound<'_, PyAny>,
+        latency_ms: Option<&Bound<'_, PyAny>>,
+        retry_after_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Outcome> {
+        Ok(Outcome {
+            kind: convert::outcome_kind(outcome)?,
+            latency_ms: convert::latency(latency_ms)?,
+            retry_after_ms: convert::retry_after(retry_after_ms)?,
+        })
+    }
+}
+
+/// Builds a core policy from an optional mapping and keyword arguments, through `Policy::set`.
+pub fn build_policy(
+    py: Python<'_>,
+    policy: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Policy> {
+    let mut p = Policy::default();
+    let mut apply = |items: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>| -> PyResult<()> {
+        for (k, v) in items {
+            let Ok(k) = k.cast::<PyString>() else {
+                return Err(error::arg_type(
+                    "policy keys",
+                    "str (a policy field name)",
+                    &k,
+                ));
+            };
+            let field = k.to_cow()?;
+            match convert::set_field(&mut p, &field, &v) {
+                Ok(()) => {}
+                Err(PolicyError::Core(e)) => return Err(error::config(py, &e)),
+                Err(PolicyError::Py(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    };
+    if let Some(obj) = policy
+        && !obj.is_none()
+    {
+        let items: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)> = if let Ok(d) = obj.cast::<PyDict>() {
+            d.iter().collect()
+        } else if obj.hasattr(intern!(py, "items"))? && !obj.is_instance_of::<PyString>() {
+            obj.call_method0(intern!(py, "items"))?
+                .try_iter()?
+                .map(|kv| kv.and_then(|kv| kv.extract()))
+                .collect::<PyResult<_>>()?
+        } else {
+            return Err(error::arg_type(
+                "policy",
+                "a dict of policy fields (or None)",
+                obj,
+            ));
+        };
+        apply(items)?;
+    }
+    if let Some(kw) = kwargs {
+        apply(kw.iter().collect())?;
+    }
+    Ok(p)
+}
+
+/// The interned name of a `Recorded` (`"accepted"`, `"stale"`, `"unknown_provider"`).
+fn recorded(py: Python<'_>, rec: Recorded) -> Py<PyString> {
+    let s = match rec {
+        Recorded::Accepted => intern!(py, "accepted"),
+        Recorded::Stale => intern!(py, "stale"),
+        Recorded::UnknownProvider => intern!(py, "unknown_provider"),
+    };
+    s.clone().unbind()
+}
+
+fn names_arg<'py>(providers: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    if providers.is_instance_of::<PyString>() || providers.is_instance_of::<PyBytes>() {
+        return Err(error::arg_type(
+            "providers",
+            "a list of provider names (a bare string is not a list)",
+            providers,
+        ));
+    }
+    let Ok(iter) = providers.try_iter() else {
+        return Err(error::arg_type(
+            "providers",
+            "a list of provider names",
+            providers,
+        ));
+    };
+    let mut out = Vec::new();
+    for (i, item) in iter.enumerate() {
+        let item = item?;
+        match item.cast_into::<PyString>() {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                let obj = e.into_inner();
+                return Err(error::arg_type(
+                    &format!("providers[{i}]"),
+                    "a provider name (str)",
+                    &obj,
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn opt<T: for<'py> IntoPyObject<'py>>(py: Python<'_>, v: Option<T>) -> PyResult<Py<PyAny>> {
+    match v {
+        None => Ok(py.None()),
+        Some(v) => v.into_py_any(py),
+    }
+}
+
+fn state_name(s: CircuitState) -> &'static str {
+    s.name()
+}
+
+/// A view as the dict of `fixtures/README.md` ("The view").
+fn view_dict<'py>(py: Python<'py>, v: &ProviderView<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("name", v.name)?;
+    d.set_item("state", state_name(v.state))?;
+    d.set_item("share", f64::from(v.share_ppm) / 1e6)?;
+    d.set_item("share_ppm", v.share_ppm)?;
+    d.set_item("throttled_until_ms", opt(py, v.throttled_until_ms)?)?;
+    d.set_item("open_until_ms", opt(py, v.open_until_ms)?)?;
+    d.set_item("ramp_stage", opt(py, v.ramp_stage)?)?;
+    d.set_item("strikes", v.strikes)?;
+    d.set_item("trips", v.trips)?;
+    d.set_item("generation", v.generation)?;
+    d.set_item("probes_in_flight", v.probes_in_flight)?;
+    d.set_item("probe_successes", v.probe_successes)?;
+    d.set_item("consecutive_failures", v.consecutive_failures)?;
+    d.set_item("latency_ms", opt(py, v.latency_ms)?)?;
+    d.set_item("baseline_ms", opt(py, v.baseline_ms)?)?;
+    d.set_item("next_transition_ms", opt(py, v.next_transition_ms)?)?;
+    let w = PyDict::new(py);
+    w.set_item("volume", v.window.volume)?;
+    w.set_item("successes", v.window.successes)?;
+    w.set_item("failures", v.window.failures)?;
+    w.set_item("timeouts", v.window.timeouts)?;
+    w.set_item("slow", v.window.slow)?;
+    w.set_item("rate_limited", v.window.rate_limited)?;
+    w.set_item("client_errors", v.window.client_errors)?;
+    d.set_item("window", w)?;
+    Ok(d)
+}
+
+/// An event as the dict of `fixtures/README.md` ("Events").
+fn event_dict<'py>(
+    py: Python<'py>,
+    e: &Event,
+    name: &Py<PyString>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("at_ms", e.at_ms)?;
+    d.set_item("provider", name.bind(py))?;
+    d.set_item("kind", e.kind.name())?;
+    match e.kind {
+        EventKind::Opened {
+            reason,
+            from,
+            until_ms,
+            strikes,
+        } => {
+            d.set_item("trigger", reason.trigger.name())?;
+            d.set_item("observed", reason.observed)?;
+            d.set_item("threshold", reason.threshold)?;
+            d.set_item("volume", reason.volume)?;
+            d.set_item("outcome", opt(py, reason.outcome.map(OutcomeKind::name))?)?;
+            d.set_item("from", from.name())?;
+            d.set_item("until_ms", until_ms)?;
+            d.set_item("strikes", strikes)?;
+        }
+        EventKind::RampStage { stage, share_ppm } => {
+            d.set_item("stage", stage)?;
+            d.set_item("share", f64::from(share_ppm) / 1e6)?;
+            d.set_item("share_ppm", share_ppm)?;
+        }
+        EventKind::Throttled {
+            until_ms,
+            retry_after,
+        } => {
+            d.set_item("until_ms", until_ms)?;
+            d.set_item("retry_after", retry_after)?;
+        }
+        EventKind::BackoffDecayed { strikes } => {
+            d.set_item("strikes", strikes)?;
+        }
+        EventKind::Probing
+        | EventKind::ProbeExpired
+        | EventKind::Recovered
+        | EventKind::Unthrottled => {}
+    }
+    Ok(d)
+}
+
+#[pymethods]
+impl Router {
+    /// `Router(providers, policy=None, /, **policy_fields)`: providers in priority order (the
+    /// first is the primary); the policy as a dict and/or keyword arguments with the field names
+    /// of the scenario files (keyword arguments are applied after the dict). Raises `ConfigError`
+    /// with the core's code and message for a policy or names the core refuses.
+    #[new]
+    #[pyo3(signature = (providers, policy=None, /, **policy_fields))]
+    fn new(
+        py: Python<'_>,
+        providers: &Bound<'_, PyAny>,
+        policy: Option<&Bound<'_, PyAny>>,
+        policy_fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let names = names_arg(providers)?;
+        let p = build_policy(py, policy, policy_fields)?;
+        let plain: Vec<String> = names
+            .iter()
+            .map(|n| n.to_cow().map(|c| c.into_owned()))
+            .collect::<PyResult<_>>()?;
+        let refs: Vec<&str> = plain.iter().map(String::as_str).collect();
+        let built = catch_unwind(|| DefaultRouter::new(&p, &refs).map(Box::new))
+            .map_err(|payload| error::panicked("Router()", &*payload))?;
+        let inner = built.map_err(|e| error::config(py, &e))?;
+        let ids: Box<[ProviderId]> = (0..plain.len())
+            .filter_map(|i| inner.provider_at(i))
+            .collect();
+        let interned: Arc<[Py<PyString>]> = plain
+            .iter()
+            .map(|n| PyString::intern(py, n).unbind())
+            .collect();
+        Ok(Router {
+            inner: Mutex::new(inner),
+            poisoned: AtomicBool::new(false),
+            names: interned,
+            plain_names: plain.into_boxed_slice(),
+            ids,
+            id: NEXT_ROUTER_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// The provider names, in priority order.
+    #[getter]
+    fn providers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.names.iter().map(|n| n.bind(py)))
+    }
+
+    fn __len__(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The latest time the engine has seen, ms.
+    #[getter]
+    fn now_ms(&self) -> PyResult<u64> {
+        self.with("now_ms", |r| r.now())
+    }
+
+    /// Events waiting in the queue (drain them with `poll_event`).
+    #[getter]
+    fn pending_events(&self) -> PyResult<usize> {
+        self.with("pending_events", |r| r.pending_events())
+    }
+
+    /// Events dropped because the queue (64 events) was full.
+    #[getter]
+    fn dropped_events(&self) -> PyResult<u64> {
+        self.with("dropped_events", |r| r.dropped_events())
+    }
+
+    /// Which provider to call now: a `Ticket`. `key` (str or bytes) keeps a conversation on the
+    /// same provider through a recovery ramp; `tried` names providers this request already tried.
+    /// Raises `Unavailable` (with `retry_after_ms`) when no provider may be called.
+    #[pyo3(signature = (now_ms=None, *, key=None, tried=None))]
+    fn pick(
+        &self,
+        py: Python<'_>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+        key: Option<&Bound<'_, PyAny>>,
+        tried: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Ticket> {
+        let now = convert::timestamp("now_ms", now_ms)?;
+        let req = self.pick_request(key, tried)?;
+        let picked = self.with("pick", |r| r.pick_with(now, &req))?;
+        match picked {
+            Ok(t) => Ok(self.ticket(t)),
+            Err(u) => Err(error::unavailable(py, &u)),
+        }
+    }
+
+    /// Records the outcome of the call `ticket` decided: `"accepted"`, or `"stale"` when the
+    /// ticket is from before the provider's last trip (or its probe expired) and was ignored.
+    /// `outcome` is one of `success`, `rate_limited`, `server_error`, `connection_error`,
+    /// `timeout`, `client_error`, `cancelled`.
+    #[pyo3(signature = (ticket, outcome, latency_ms=None, now_ms=None, *, retry_after_ms=None))]
+    fn record(
+        &self,
+        py: Python<'_>,
+        ticket: &Bound<'_, PyAny>,
+        outcome: &Bound<'_, PyAny>,
+        latency_ms: Option<&Bound<'_, PyAny>>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+        retry_after_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyString>> {
+        let Ok(ticket) = ticket.cast::<Ticket>() else {
+            return Err(error::arg_type(
+                "ticket",
+                "a Ticket from Router.pick or Router.poll_action",
+                ticket,
+            ));
+        };
+        let ticket = ticket.get();
+        if ticket.router != self.id {
+            return Err(error::foreign_ticket());
+        }
+        let o = Self::outcome(outcome, latency_ms, retry_after_ms)?;
+        let now = convert::timestamp("now_ms", now_ms)?;
+        let rec = self.with("record", |r| r.record(&ticket.t, o, now))?;
+        Ok(recorded(py, rec))
+    }
+
+    /// Records an outcome for `provider` without a ticket (a call made outside the router, a
+    /// replayed log line): counted like an ordinary request. Returns `"accepted"`.
+    #[pyo3(signature = (provider, outcome, latency_ms=None, now_ms=None, *, retry_after_ms=None))]
+    fn observe(
+        &self,
+        py: Python<'_>,
+        provider: &Bound<'_, PyAny>,
+        outcome: &Bound<'_, PyAny>,
+        latency_ms: Option<&Bound<'_, PyAny>>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+        retry_after_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyString>> {
+        let i = self.provider_index("provider", provider)?;
+        let o = Self::outcome(outcome, latency_ms, retry_after_ms)?;
+        let now = convert::timestamp("now_ms", now_ms)?;
+        let id = self.ids[i];
+        let rec = self.with("observe", |r| r.observe(id, o, now))?;
+        Ok(recorded(py, rec))
+    }
+
+    /// One attempt of `Router.call`, natively: picks (on the monotonic clock), calls
+    /// `fn(provider)` without holding the lock, and on success records it with the measured
+    /// latency and returns `fn`'s result. When `fn` raises, records nothing and returns a
+    /// `_Failure` for the Python layer to classify and record. Raises `Unavailable` when no
+    /// provider may be called.
+    #[pyo3(signature = (fn_, key=None, tried=None))]
+    fn _attempt(
+        &self,
+        py: Python<'_>,
+        fn_: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        tried: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let req = self.pick_request(key, tried)?;
+        let start = Instant::now();
+        let now = convert::ms_at(start);
+        let picked = self.with("pick", |r| r.pick_with(now, &req))?;
+        let t = match picked {
+            Ok(t) => t,
+            Err(u) => return Err(error::unavailable(py, &u)),
+        };
+        let name = self.names[t.provider.index()].bind(py);
+        let result = fn_.call1((name,));
+        let end = Instant::now();
+        let elapsed_ns = end.saturating_duration_since(start).as_nanos();
+        let end_ms = convert::ms_at(end);
+        match result {
+            Ok(v) => {
+                let latency = u32::try_from((elapsed_ns + 500_000) / 1_000_000).unwrap_or(u32::MAX);
+                self.with("record", |r| {
+                    r.record(&t, Outcome::success(latency), end_ms)
+                })?;
+                Ok(v.unbind())
+            }
+            Err(e) => {
+                let failure = Failure {
+                    ticket: Py::new(py, self.ticket(t))?,
+                    error: e.into_value(py).into_any(),
+                    latency_ms: elapsed_ns as f64 / 1e6,
+                    end_ms,
+                };
+                Ok(Py::new(py, failure)?.into_any())
+            }
+        }
+    }
+
+    /// Performs every transition due at `now_ms`. Spurious or early calls are harmless.
+    #[pyo3(signature = (now_ms=None))]
+    fn handle_timeout(&self, now_ms: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let now = convert::timestamp("now_ms", now_ms)?;
+        self.with("handle_timeout", |r| r.handle_timeout(now))
+    }
+
+    /// When `handle_timeout` next has something to do, or a health check is due (then the latest
+    /// time seen), in ms of the router's clock; `None` when nothing is scheduled.
+    fn poll_timeout(&self) -> PyResult<Option<u64>> {
+        self.with("poll_timeout", |r| r.poll_timeout())
+    }
+
+    /// The next health check to send, as a ticket of kind `"health_check"`, or `None`: for each
+    /// free probe permit of a probing provider (with `probe_mode="health_checks"`), and for each
+    /// healthy provider idle for `health_check_interval_ms` (when set). Call until `None`; record
+    /// each check's outcome; an unreported check expires after `probe_timeout_ms`.
+    #[pyo3(signature = (now_ms=None))]
+    fn poll_action(&self, now_ms: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Ticket>> {
+        let now = convert::timestamp("now_ms", now_ms)?;
+        let action = self.with("poll_action", |r| r.poll_action(now))?;
+        Ok(action.map(|a| match a {
+            Action::HealthCheck(t) => self.ticket(t),
+        }))
+    }
+
+    /// The oldest queued event as a dict (the scenario files' shape), or `None`.
+    fn _poll_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        match self.with("poll_event", |r| r.poll_event())? {
+            Some(e) => Ok(Some(event_dict(py, &e, &self.names[e.provider.index()])?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every queued event, oldest first, as dicts.
+    fn _drain_events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let events: Vec<Event> = self.with("drain_events", |r| {
+            core::iter::from_fn(|| r.poll_event()).collect()
+        })?;
+        let out = PyList::empty(py);
+        for e in &events {
+            out.append(event_dict(py, e, &self.names[e.provider.index()])?)?;
+        }
+        Ok(out)
+    }
+
+    /// One provider's state as a dict (the scenario files' shape, plus `share_ppm`).
+    fn _view<'py>(
+        &self,
+        py: Python<'py>,
+        provider: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let i = self.provider_index("provider", provider)?;
+        let guard_result = self.with("view", |r| {
+            r.view(self.ids[i]).map(|v| {
+                // Copy out what the dict needs, so no Python object is built under the lock.
+                OwnedView::from(&v)
+            })
+        })?;
+        match guard_result {
+            Some(v) => view_dict(py, &v.as_view()),
+            None => Err(error::unknown_provider("provider", "?", &self.plain_names)),
+        }
+    }
+
+    /// `None` when every internal invariant of the engine holds, else which one is broken
+    /// (O(providers × buckets): for tests).
+    fn invariant_violation(&self) -> PyResult<Option<&'static str>> {
+        self.with("invariant_violation", |r| r.invariant_violation())
+    }
+
+    /// Test hook: panics inside the engine lock, to show a panic becomes `InternalError` and
+    /// poisons this router instead of aborting the interpreter.
+    fn _debug_panic(&self) -> PyResult<()> {
+        self.with("_debug_panic", |_| {
+            panic!("deliberate panic (Router._debug_panic)")
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Router({:?})", self.plain_names)
+    }
+}
+
+/// A `ProviderView` copied out of the lock (its name borrows the router).
+struct OwnedView {
+    view: ProviderView<'static>,
+    name: String,
+}
+
+impl From<&ProviderView<'_>> for OwnedView {
+    fn from(v: &ProviderView<'_>) -> Self {
+        OwnedView {
+            view: ProviderView { name: "", ..*v },
+            name: v.name.to_owned(),
+        }
+    }
+}
+
+impl OwnedView {
+    fn as_view(&self) -> ProviderView<'_> {
+        ProviderView {
+            name: &self.name,
+            ..self.view
+        }
+    }
+}
