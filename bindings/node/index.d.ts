@@ -339,7 +339,11 @@ export declare class FailoverError extends Error {
 }
 
 /** A policy or provider list the core refused; `code` is the core's (`"unknown_field"`, …). */
-export declare class ConfigError extends FailoverError {}
+export declare class ConfigError extends FailoverError {
+  /** The policy field at fault (`"ramp"` for the ramp's rules); `null` for an unknown field or a
+   * provider-list error. */
+  field: string | null;
+}
 
 /** No provider may be called now. */
 export declare class UnavailableError extends FailoverError {

@@ -137,14 +137,15 @@ pub(crate) fn policy(v: Option<Unknown>) -> Res<Policy> {
             }
             continue;
         }
-        let Some(s) = scalar(&val)? else {
-            return Err(Failure::Config(failover_core::ConfigError::WrongType {
-                field: "policy",
-                expected: "a number, string, boolean or null",
-                got: "a list or object",
-            }));
+        // The core judges the value (and names the field, or reports an unknown one).
+        let scalar = scalar(&val)?;
+        let value = match &scalar {
+            Some(s) => s.value(),
+            None if is_array(&val)? => Value::List,
+            None if val.get_type().map_err(napi_failure)? == ValueType::Object => Value::Map,
+            None => Value::Unsupported,
         };
-        p.set(&k, s.value()).map_err(Failure::Config)?;
+        p.set(&k, value).map_err(Failure::Config)?;
     }
     Ok(p)
 }

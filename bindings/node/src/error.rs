@@ -160,6 +160,17 @@ impl Failure {
                     sys::napi_create_error(raw, code_v, msg_v, &mut err);
                 }
             }
+            if let Failure::Config(e) = &self {
+                let field = match e.field() {
+                    Some(f) => string(raw, f),
+                    None => {
+                        let mut null = ptr::null_mut();
+                        sys::napi_get_null(raw, &mut null);
+                        null
+                    }
+                };
+                set(raw, err, "field", field);
+            }
             if let Failure::Unavailable(u) = &self {
                 set(
                     raw,

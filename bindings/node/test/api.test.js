@@ -40,7 +40,8 @@ test('a router picks the primary first and records outcomes', () => {
 test('policy errors are ConfigError with the core code and message', () => {
   const cases = [
     [['a'], { opne_jitter: 0 }, 'unknown_field', 'unknown policy field `opne_jitter`'],
-    [['a'], { min_volume: 'x' }, 'wrong_type', '`min_volume` takes a non-negative integer, got string'],
+    [['a'], { min_volume: 'x' }, 'wrong_type', '`min_volume` takes a non-negative integer, got a string'],
+    [['a'], { seed: [1] }, 'wrong_type', '`seed` takes a non-negative integer, got a list'],
     [['a'], { error_rate_threshold: 1.5 }, 'threshold_out_of_range', '`error_rate_threshold` must be a fraction in (0, 1]'],
     [['a'], { bucket_ms: 0 }, 'zero_duration', undefined],
     [['a'], { min_volume: -1 }, 'out_of_range', undefined],
@@ -70,6 +71,8 @@ test('policy errors are ConfigError with the core code and message', () => {
         assert.equal(e.name, 'ConfigError');
         assert.equal(e.code, code);
         if (message !== undefined) assert.equal(e.message, message);
+        if (code === 'wrong_type' && policy !== null && typeof policy === 'object' && !Array.isArray(policy)) assert.equal(e.field, Object.keys(policy)[0]);
+        if (code === 'duplicate_name' || code === 'no_providers') assert.equal(e.field, null);
         return true;
       },
     );

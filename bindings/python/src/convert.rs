@@ -5,7 +5,6 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use failover_core::policy::FIELDS;
 use failover_core::{ConfigError as CoreConfigError, OutcomeKind, Policy, Value};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::intern;
@@ -266,24 +265,17 @@ pub fn set_field(p: &mut Policy, field: &str, obj: &Bound<'_, PyAny>) -> Result<
         return set_ramp(p, obj);
     }
     let owned = Owned::from_py(obj)?;
-    match owned.value() {
-        Some(v) => Ok(p.set(field, v)?),
-        None => {
-            let got = match owned {
-                Owned::Other(g) => g,
-                _ => "another type",
-            };
-            // No policy field takes a list or a dict (the scenario files' rule too); the error
-            // names the field when it is one.
-            let field = FIELDS.iter().find(|f| **f == field).copied();
-            Err(CoreConfigError::WrongType {
-                field: field.unwrap_or("policy"),
-                expected: "a number, string, boolean or None",
-                got,
-            }
-            .into())
+    let value = owned.value().unwrap_or_else(|| {
+        if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+            Value::List
+        } else if obj.is_instance_of::<PyDict>() {
+            Value::Map
+        } else {
+            Value::Unsupported
         }
-    }
+    });
+    // The core judges the value (and names the field, or reports an unknown one).
+    Ok(p.set(field, value)?)
 }
 
 fn ramp_shape_error(got: &'static str) -> PolicyError {

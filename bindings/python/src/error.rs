@@ -64,13 +64,18 @@ fn with_attrs<'py>(
     build().unwrap_or_else(|e| e)
 }
 
-/// The core refused the configuration: `ConfigError(message)` with `.code` and `.message`.
+/// The core refused the configuration: `ConfigError(message)` with `.code`, `.field` (the policy
+/// field at fault, or `None`) and `.message`.
 pub fn config(py: Python<'_>, e: &CoreConfigError) -> PyErr {
     let code = pyo3::types::PyString::new(py, e.code()).into_any();
+    let field = match e.field() {
+        Some(f) => pyo3::types::PyString::new(py, f).into_any(),
+        None => py.None().into_bound(py),
+    };
     with_attrs(
         py.get_type::<ConfigError>(),
         e.to_string(),
-        &[("code", code)],
+        &[("code", code), ("field", field)],
     )
 }
 

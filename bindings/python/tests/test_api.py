@@ -40,7 +40,15 @@ def test_config_error_carries_the_core_code_and_message() -> None:
     e = info.value
     assert isinstance(e, ValueError)
     assert e.code == "zero_duration"
+    assert e.field == "bucket_ms"
     assert e.message == str(e) == "`bucket_ms` must be a positive number of milliseconds"
+    with pytest.raises(ConfigError) as info:
+        Router(["a"], {"seed": [1]})
+    assert (info.value.code, info.value.field) == ("wrong_type", "seed")
+    assert str(info.value) == "`seed` takes a non-negative integer, got a list"
+    with pytest.raises(ConfigError) as info:
+        Router(["a", "a"])
+    assert (info.value.code, info.value.field) == ("duplicate_name", None)
 
 
 @pytest.mark.parametrize(

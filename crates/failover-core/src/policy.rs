@@ -233,16 +233,27 @@ pub enum Value<'a> {
     Float(f64),
     /// A string (enumerations such as `probe_mode`).
     Str(&'a str),
+    /// A list (JSON array, Python list or tuple, JS array). No field set by [`Policy::set`] takes
+    /// one; it says so, naming the field, like any other wrong type (`ramp` is set stage by stage).
+    List,
+    /// A mapping (JSON object, Python dict, JS object). No field set by [`Policy::set`] takes one.
+    Map,
+    /// Any other value a language has (a function, a symbol, an arbitrary object).
+    Unsupported,
 }
 
 impl Value<'_> {
+    /// The value's type as an error message names it.
     fn type_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
-            Value::Bool(_) => "bool",
-            Value::Int(_) => "integer",
-            Value::Float(_) => "float",
-            Value::Str(_) => "string",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a fractional number",
+            Value::Str(_) => "a string",
+            Value::List => "a list",
+            Value::Map => "a mapping",
+            Value::Unsupported => "an unsupported value",
         }
     }
 }
@@ -979,6 +990,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::ToString;
 
     fn err(p: &Policy) -> &'static str {
         p.compile(120).unwrap_err().code()
@@ -1181,6 +1193,13 @@ mod tests {
             p.set("nope", Value::Int(1)).unwrap_err().code(),
             "unknown_field"
         );
+        let e = p.set("seed", Value::List).unwrap_err();
+        assert_eq!((e.code(), e.field()), ("wrong_type", Some("seed")));
+        assert_eq!(
+            e.to_string(),
+            "`seed` takes a non-negative integer, got a list"
+        );
+        assert_eq!(p.set("ramp", Value::Map).unwrap_err().field(), Some("ramp"));
         assert_eq!(
             p.set("probe_mode", Value::Str("x")).unwrap_err().code(),
             "invalid_value"

@@ -64,7 +64,8 @@ fn to_value(v: &Json) -> Option<Value<'_>> {
             }
         }
         Json::String(s) => Value::Str(s),
-        Json::Array(_) | Json::Object(_) => return None,
+        Json::Array(_) => Value::List,
+        Json::Object(_) => Value::Map,
     })
 }
 
@@ -127,13 +128,8 @@ pub fn policy_from_json_at(obj: &Json) -> Result<Policy, PolicyError> {
             }
             continue;
         }
-        let value = to_value(v).ok_or_else(|| {
-            at(Some(k), None)(ConfigError::WrongType {
-                field: "policy",
-                expected: "a number, string, boolean or null",
-                got: "a list or object",
-            })
-        })?;
+        // Only a number JSON cannot represent as f64 fails here; the core judges everything else.
+        let value = to_value(v).unwrap_or(Value::Unsupported);
         p.set(k, value).map_err(at(Some(k), None))?;
     }
     Ok(p)

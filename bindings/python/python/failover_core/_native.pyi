@@ -45,6 +45,7 @@ class FailoverError(Exception): ...
 
 class ConfigError(ValueError):
     code: str
+    field: Optional[str]
     message: str
 
 class Unavailable(FailoverError):
