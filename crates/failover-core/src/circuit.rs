@@ -11,7 +11,21 @@ use crate::ramp::{Ramp, splitmix64};
 struct ProbeSlot {
     active: bool,
     seq: u32,
+    /// When it was handed out: nothing expires at the instant it was issued (at `u64::MAX`,
+    /// where the deadline saturates to the issue time, a probe therefore never expires).
+    issued: u64,
     deadline: u64,
+}
+
+impl ProbeSlot {
+    fn expired(&self, now: u64) -> bool {
+        self.active && now >= self.deadline && now > self.issued
+    }
+
+    /// When it expires, if it can.
+    fn expiry(&self) -> Option<u64> {
+        (self.active && self.deadline > self.issued).then_some(self.deadline)
+    }
 }
 
 /// A provider's circuit.
@@ -89,6 +103,7 @@ impl Circuit {
         *slot = ProbeSlot {
             active: true,
             seq,
+            issued: now,
             deadline: now.saturating_add(p.probe_timeout_ms),
         };
         Some(seq)
@@ -116,10 +131,9 @@ impl Circuit {
                 } else {
                     self.probes
                         .iter()
-                        .filter(|s| s.active)
-                        .map(|s| s.deadline)
+                        .filter_map(ProbeSlot::expiry)
                         .min()
-                        .unwrap_or(now)
+                        .unwrap_or(u64::MAX)
                 }
             }
         };
@@ -140,8 +154,8 @@ impl Circuit {
         match self.state {
             CircuitState::Open => d = d.min(self.open_until),
             CircuitState::Probing => {
-                for s in self.probes.iter().filter(|s| s.active) {
-                    d = d.min(s.deadline);
+                for e in self.probes.iter().filter_map(ProbeSlot::expiry) {
+                    d = d.min(e);
                 }
             }
             CircuitState::Ramping => {
@@ -343,7 +357,7 @@ impl Circuit {
     ) {
         if self.state == CircuitState::Probing {
             for s in self.probes.iter_mut() {
-                if s.active && now >= s.deadline {
+                if s.expired(now) {
                     s.active = false;
                     ev.push(now, id, EventKind::ProbeExpired);
                 }

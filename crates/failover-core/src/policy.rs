@@ -86,8 +86,9 @@ pub struct Policy {
     /// calls, latency) may trip. Default 20: a handful of requests never trips anything; the
     /// consecutive-failure trigger covers low traffic.
     pub min_volume: u32,
-    /// Error-rate trigger: trips when hard failures / counted calls in the window reach this
-    /// fraction. `None` disables it. Default 0.5.
+    /// Error-rate trigger: trips when a hard failure brings hard failures / counted calls in the
+    /// window to this fraction (judged on hard failures only: a success never opens a circuit).
+    /// `None` disables it. Default 0.5.
     pub error_rate_threshold: Option<f64>,
     /// Consecutive-failure trigger: this many server or connection errors in a row open the
     /// circuit at once, whatever the volume. `None` disables it. Default 5: a persistent 5xx
@@ -102,11 +103,12 @@ pub struct Policy {
     /// A success that took at least this long is a slow call, ms. Default 30 000 (LLM calls are
     /// slow by nature; past 30 s an interactive caller has usually given up).
     pub slow_call_ms: u32,
-    /// Slow-call trigger: trips when slow calls / counted calls reach this fraction. `None`
-    /// disables it. Default 0.5.
+    /// Slow-call trigger: trips when a slow call brings slow calls / counted calls to this
+    /// fraction (judged on slow calls only). `None` disables it. Default 0.5.
     pub slow_call_rate_threshold: Option<f64>,
     /// Latency-degradation trigger: trips when the window's `latency_quantile` latency is at least
-    /// this many times the provider's long-horizon baseline. `None` disables it. Default 3.0.
+    /// this many times the provider's long-horizon baseline, judged on each success that is itself
+    /// at least that slow. `None` disables it. Default 3.0.
     pub latency_factor: Option<f64>,
     /// Which quantile of successful-call latency the latency trigger compares, in (0, 1].
     /// Default 0.5 (the median, robust to a mix of short and long completions).

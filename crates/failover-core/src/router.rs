@@ -205,7 +205,8 @@ pub struct ProviderView<'a> {
     pub probe_successes: u32,
     /// Hard failures in a row.
     pub consecutive_failures: u32,
-    /// Window figures as of the last input.
+    /// Window figures as of the latest time the router has seen (buckets that have aged out since
+    /// the provider's last outcome are left out).
     pub window: WindowStats,
     /// The window's latency quantile (`latency_quantile`), ms.
     pub latency_ms: Option<u32>,
@@ -213,6 +214,26 @@ pub struct ProviderView<'a> {
     pub baseline_ms: Option<u32>,
     /// When the provider's next time-driven transition is due, if one is scheduled.
     pub next_transition_ms: Option<u64>,
+}
+
+/// An idle health check handed out and not yet reported.
+#[derive(Clone, Copy, Debug)]
+struct IdleCheck {
+    seq: u32,
+    issued: u64,
+    /// When it expires (its ticket is then stale and a new check may be asked for), unless that
+    /// is its issue time (at `u64::MAX`): nothing expires at the instant it was issued.
+    until: u64,
+}
+
+impl IdleCheck {
+    fn expiry(&self) -> Option<u64> {
+        (self.until > self.issued).then_some(self.until)
+    }
+
+    fn expired(&self, now: u64) -> bool {
+        now >= self.until && now > self.issued
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -224,8 +245,8 @@ struct Provider<const B: usize> {
     deadline: u64,
     /// When an outcome was last recorded for it (for idle health checks).
     last_seen: u64,
-    /// The outstanding idle health check: its sequence number and when it may be replaced.
-    check: Option<(u32, u64)>,
+    /// The outstanding idle health check.
+    check: Option<IdleCheck>,
     check_seq: u32,
 }
 
@@ -492,7 +513,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             }
             CircuitState::Healthy => {
                 let idle = pr.last_seen.saturating_add(p.health_check_interval_ms?);
-                Some(pr.check.map_or(idle, |(_, until)| idle.max(until)))
+                match pr.check {
+                    None => Some(idle),
+                    Some(c) => c.expiry().map(|e| idle.max(e)),
+                }
             }
             _ => None,
         }
@@ -518,7 +542,11 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             if pr.circuit.state == CircuitState::Healthy {
                 let seq = pr.check_seq;
                 pr.check_seq = seq.wrapping_add(1);
-                pr.check = Some((seq, now.saturating_add(self.policy.probe_timeout_ms)));
+                pr.check = Some(IdleCheck {
+                    seq,
+                    issued: now,
+                    until: now.saturating_add(self.policy.probe_timeout_ms),
+                });
                 let generation = pr.circuit.generation;
                 self.debug_check();
                 return Some(Action::HealthCheck(Ticket {
@@ -691,7 +719,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         if ticket.kind == TicketKind::HealthCheck && pr.circuit.state == CircuitState::Healthy {
             // A check of an idle healthy provider: counted like a request.
             match pr.check {
-                Some((seq, _)) if seq == ticket.probe_seq => pr.check = None,
+                Some(c) if c.seq == ticket.probe_seq && !c.expired(now) => pr.check = None,
                 _ => return Recorded::Stale,
             }
             probe = false;
@@ -720,15 +748,19 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         let p = &self.policy;
         let pr = &mut self.providers[i];
         let state = pr.circuit.state;
-        pr.last_seen = now;
-        pr.health.advance(
-            p,
-            now,
-            state == CircuitState::Healthy && !pr.circuit.throttled,
+        let before = (
+            pr.circuit.throttled,
+            pr.circuit.throttled_until,
+            pr.health.timeout_breach_since,
         );
+        pr.last_seen = now;
+        // The baseline learns while healthy; a throttle is not a state.
+        pr.health.advance(p, now, state == CircuitState::Healthy);
         if outcome.retry_after_ms.is_some() || outcome.kind == OutcomeKind::RateLimited {
             pr.circuit.throttle(p, id, &outcome, now, &mut self.events);
-        } else if outcome.kind == OutcomeKind::Success {
+        }
+        if outcome.kind == OutcomeKind::Success {
+            // Any success ends a run of 429s, even one that carries a Retry-After.
             pr.circuit.note_success();
         }
         let judged = matches!(state, CircuitState::Healthy | CircuitState::Ramping);
@@ -755,11 +787,24 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 pr.health.reset();
             }
         }
-        self.refresh(i, now);
+        let pr = &self.providers[i];
+        let after = (
+            pr.circuit.throttled,
+            pr.circuit.throttled_until,
+            pr.health.timeout_breach_since,
+        );
+        // The deadline depends on the state, the throttle, the timeout breach and (ramping,
+        // probing) the stage's samples and the probe permits; a healthy provider whose throttle
+        // and breach did not move keeps its deadline.
+        if pr.circuit.state != state || state != CircuitState::Healthy || before != after {
+            self.refresh(i, now);
+        }
         self.debug_check_one(i);
     }
 
-    /// Provider `id`'s state as plain data (window figures as of the last input). Cost: O(32).
+    /// Provider `id`'s state as plain data, as of the latest time the router has seen. Cost: O(B)
+    /// when the provider's window has not moved since that time (an idle provider), O(32)
+    /// otherwise.
     #[must_use]
     pub fn view(&self, id: ProviderId) -> Option<ProviderView<'_>> {
         let pr = self.providers.get(id.index())?;
@@ -779,8 +824,11 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             probes_in_flight: c.probes_in_flight(),
             probe_successes: c.probe_ok,
             consecutive_failures: pr.health.consecutive,
-            window: pr.health.stats(p),
-            latency_ms: pr.health.window.latency_quantile(p.latency_quantile_ppm),
+            window: pr.health.window.stats_at(self.now, p.count_client_errors),
+            latency_ms: pr
+                .health
+                .window
+                .latency_quantile_at(self.now, p.latency_quantile_ppm),
             baseline_ms: pr.health.baseline.value_ms(),
             next_transition_ms: (pr.deadline != u64::MAX).then_some(pr.deadline),
         })

@@ -1,5 +1,11 @@
-//! The triggers that open a circuit, evaluated on every counted outcome (no timer lag), over a
+//! The triggers that open a circuit, judged on the outcomes themselves (no timer lag), over a
 //! provider's window.
+//!
+//! Each trigger is judged when an outcome of its own kind is recorded, so a circuit never opens on
+//! an outcome that shows nothing wrong: the consecutive-failure run and the error rate on a hard
+//! failure, slow calls on a slow success, latency degradation on a success at least
+//! `latency_factor` × baseline slow. The timeout breach is re-judged on every counted outcome
+//! (it must notice the rate falling as well as rising) and when its sustain deadline passes.
 //!
 //! Order of evaluation, first match wins: consecutive failures, error rate, sustained timeouts,
 //! slow calls, latency degradation. Every rate trigger needs `min_volume` calls in the window.
@@ -28,7 +34,8 @@ pub(crate) fn reaches(part: u64, whole: u64, threshold_ppm: u32) -> bool {
 }
 
 /// The long-horizon latency baseline: an exponential average of the window's latency quantile,
-/// updated once per bucket boundary while the provider is healthy and not degraded.
+/// updated when the window crosses a bucket boundary (once per crossing, however many buckets an
+/// idle gap skipped) while the provider is healthy (throttled or not) and not degraded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Baseline {
     /// Average in ms × 1000 (fixed point), 0 before the first update.
@@ -68,6 +75,8 @@ pub(crate) struct Health<const B: usize> {
     /// Since when the timeout rate has been at or above its threshold.
     pub timeout_breach_since: Option<u64>,
     pub baseline: Baseline,
+    /// factor × baseline in ms × 1000, once the baseline is established (cached at each update).
+    latency_limit: Option<u128>,
 }
 
 impl<const B: usize> Health<B> {
@@ -77,6 +86,7 @@ impl<const B: usize> Health<B> {
             consecutive: 0,
             timeout_breach_since: None,
             baseline: Baseline::default(),
+            latency_limit: None,
         }
     }
 
@@ -108,6 +118,13 @@ impl<const B: usize> Health<B> {
             }
         }
         self.baseline.update(q, p.baseline_weight);
+        self.latency_limit = match (
+            p.latency_factor_milli,
+            self.baseline.established(p.baseline_warmup),
+        ) {
+            (Some(k), Some(base)) => Some(u128::from(k) * u128::from(base) / 1000),
+            _ => None,
+        };
     }
 
     pub(crate) fn stats(&self, p: &Compiled) -> WindowStats {
@@ -133,6 +150,31 @@ impl<const B: usize> Health<B> {
         evaluate: bool,
     ) -> Option<Reason> {
         let slow = outcome.kind == OutcomeKind::Success && outcome.latency_ms >= p.slow_call_ms;
+        if outcome.kind == OutcomeKind::Success && !slow {
+            // Fast path: an ordinary success can only start a timeout breach or lift the
+            // latency quantile.
+            self.window.record_fast_success(outcome.latency_ms);
+            self.consecutive = 0;
+            if !evaluate {
+                return None;
+            }
+            if let Some(t) = p.timeout_rate_ppm {
+                let (volume, timeouts) = self.window.volume_timeouts(p.count_client_errors);
+                let breach = volume >= u64::from(p.min_volume) && reaches(timeouts, volume, t);
+                if !breach {
+                    self.timeout_breach_since = None;
+                } else {
+                    let s = self.stats(p);
+                    if let Some(r) = self.check_timeouts(p, &s, now) {
+                        return Some(Reason {
+                            outcome: Some(outcome.kind),
+                            ..r
+                        });
+                    }
+                }
+            }
+            return self.check_latency(p, outcome.latency_ms);
+        }
         self.window.record(outcome, slow);
         let hard = outcome.kind.is_hard_failure()
             || (p.count_client_errors && outcome.kind == OutcomeKind::ClientError);
@@ -238,14 +280,18 @@ impl<const B: usize> Health<B> {
             .map(|s| s.saturating_add(p.timeout_sustain_ms))
     }
 
+    #[inline]
     fn check_latency(&self, p: &Compiled, latency_ms: u32) -> Option<Reason> {
-        let k = p.latency_factor_milli?;
-        let base = self.baseline.established(p.baseline_warmup)?;
+        let limit_milli_ms = self.latency_limit?;
         // Cheap pre-check: only a call slower than the limit can lift the quantile over it.
-        let limit_milli_ms = u128::from(k) * u128::from(base) / 1000;
         if u128::from(latency_ms) * 1000 < limit_milli_ms {
             return None;
         }
+        self.check_latency_slow(p, limit_milli_ms)
+    }
+
+    #[cold]
+    fn check_latency_slow(&self, p: &Compiled, limit_milli_ms: u128) -> Option<Reason> {
         let samples = self.window.latency_samples();
         if samples < u64::from(p.min_volume) {
             return None;

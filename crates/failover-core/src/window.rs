@@ -249,6 +249,44 @@ impl<const B: usize> Window<B> {
         }
     }
 
+    /// Records a success that is not slow (call [`Window::advance`] first).
+    #[inline]
+    pub(crate) fn record_fast_success(&mut self, latency_ms: u32) {
+        let (slot, cur) = (self.cur_slot, self.cur);
+        let b = &mut self.buckets[slot];
+        if b.stamp != cur {
+            *b = Bucket {
+                stamp: cur,
+                ..EMPTY
+            };
+        }
+        if b.counts.success < u32::MAX {
+            b.counts.success += 1;
+            self.totals.success += 1;
+        }
+        let bin = latency_bin(latency_ms);
+        if b.hist[bin] < u16::MAX {
+            b.hist[bin] += 1;
+            self.hist[bin] += 1;
+            self.totals.latency_samples += 1;
+        }
+    }
+
+    /// (volume, timeouts) of the window.
+    #[inline]
+    pub(crate) fn volume_timeouts(&self, count_client_errors: bool) -> (u64, u64) {
+        let t = &self.totals;
+        let ce = if count_client_errors {
+            t.client_error
+        } else {
+            0
+        };
+        (
+            t.success + t.server_error + t.connection_error + ce + t.timeout,
+            t.timeout,
+        )
+    }
+
     /// Forgets everything recorded so far, in O(1) (used when a recovering provider starts its
     /// ramp, so failures from before the outage do not judge it).
     pub fn reset(&mut self) {
@@ -265,22 +303,53 @@ impl<const B: usize> Window<B> {
     /// The window's figures. `count_client_errors` adds client errors to volume and failures.
     #[must_use]
     pub fn stats(&self, count_client_errors: bool) -> WindowStats {
-        let t = &self.totals;
-        let ce = if count_client_errors {
-            t.client_error
-        } else {
-            0
-        };
-        let failures = t.server_error + t.connection_error + ce;
-        WindowStats {
-            volume: t.success + failures + t.timeout,
-            successes: t.success,
-            failures,
-            timeouts: t.timeout,
-            slow: t.slow,
-            rate_limited: t.rate_limited,
-            client_errors: t.client_error,
+        stats_of(&self.totals, count_client_errors)
+    }
+
+    /// The totals and histogram of the buckets still in the window at `now`, without moving it:
+    /// the running totals when `now` is in the current bucket, else a recount (O(B)).
+    fn live_at(&self, now: u64) -> (Totals, [u32; LATENCY_BINS]) {
+        let idx = now / self.width;
+        if idx <= self.cur {
+            return (self.totals, self.hist);
         }
+        let len = self.len as u64;
+        let mut t = Totals::default();
+        let mut hist = [0u32; LATENCY_BINS];
+        for b in &self.buckets[..self.len] {
+            // Never-used buckets are all zero, so counting them changes nothing.
+            let live = b.stamp >= self.valid_from && b.stamp <= idx && idx - b.stamp < len;
+            if live {
+                let c = &b.counts;
+                t.success += u64::from(c.success);
+                t.slow += u64::from(c.slow);
+                t.rate_limited += u64::from(c.rate_limited);
+                t.server_error += u64::from(c.server_error);
+                t.connection_error += u64::from(c.connection_error);
+                t.timeout += u64::from(c.timeout);
+                t.client_error += u64::from(c.client_error);
+                for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
+                    *h += u32::from(n);
+                    t.latency_samples += u64::from(n);
+                }
+            }
+        }
+        (t, hist)
+    }
+
+    /// [`Window::stats`] as of `now` (a time at or after the window's), without moving the window.
+    /// O(1) when `now` is in the current bucket, O(B) otherwise.
+    #[must_use]
+    pub fn stats_at(&self, now: u64, count_client_errors: bool) -> WindowStats {
+        let (t, _) = self.live_at(now);
+        stats_of(&t, count_client_errors)
+    }
+
+    /// [`Window::latency_quantile`] as of `now`, without moving the window.
+    #[must_use]
+    pub fn latency_quantile_at(&self, now: u64, q_ppm: u32) -> Option<u32> {
+        let (t, hist) = self.live_at(now);
+        quantile_of(&hist, t.latency_samples, q_ppm)
     }
 
     /// Successful calls with a latency in the histogram.
@@ -293,20 +362,7 @@ impl<const B: usize> Window<B> {
     /// the half-octave histogram; `None` with no successes. O(32).
     #[must_use]
     pub fn latency_quantile(&self, q_ppm: u32) -> Option<u32> {
-        let n = self.totals.latency_samples;
-        if n == 0 {
-            return None;
-        }
-        // Smallest bin whose cumulative count reaches ceil(q · n), at least 1.
-        let rank = ((u128::from(n) * u128::from(q_ppm)).div_ceil(1_000_000) as u64).max(1);
-        let mut seen = 0u64;
-        for (bin, &c) in self.hist.iter().enumerate() {
-            seen += u64::from(c);
-            if seen >= rank {
-                return Some(bin_value(bin));
-            }
-        }
-        Some(bin_value(LATENCY_BINS - 1))
+        quantile_of(&self.hist, self.totals.latency_samples, q_ppm)
     }
 
     /// Checks the totals against a recount of the live buckets. Debug builds only: O(B).
@@ -341,6 +397,40 @@ impl<const B: usize> Window<B> {
         );
         debug_assert!(t.slow <= t.success);
     }
+}
+
+fn stats_of(t: &Totals, count_client_errors: bool) -> WindowStats {
+    let ce = if count_client_errors {
+        t.client_error
+    } else {
+        0
+    };
+    let failures = t.server_error + t.connection_error + ce;
+    WindowStats {
+        volume: t.success + failures + t.timeout,
+        successes: t.success,
+        failures,
+        timeouts: t.timeout,
+        slow: t.slow,
+        rate_limited: t.rate_limited,
+        client_errors: t.client_error,
+    }
+}
+
+fn quantile_of(hist: &[u32; LATENCY_BINS], n: u64, q_ppm: u32) -> Option<u32> {
+    if n == 0 {
+        return None;
+    }
+    // Smallest bin whose cumulative count reaches ceil(q · n), at least 1.
+    let rank = ((u128::from(n) * u128::from(q_ppm)).div_ceil(1_000_000) as u64).max(1);
+    let mut seen = 0u64;
+    for (bin, &c) in hist.iter().enumerate() {
+        seen += u64::from(c);
+        if seen >= rank {
+            return Some(bin_value(bin));
+        }
+    }
+    Some(bin_value(LATENCY_BINS - 1))
 }
 
 #[cfg(test)]
@@ -404,6 +494,27 @@ mod tests {
         assert_eq!(w.stats(false).failures, 10);
         w.advance(119_000);
         assert_eq!(w.stats(false).failures, 0);
+    }
+
+    #[test]
+    fn stats_at_a_later_time_leave_out_aged_buckets() {
+        let mut w = Window::<10>::new(10, 100);
+        w.advance(0);
+        w.record(&Outcome::server_error(5), false);
+        w.advance(500);
+        w.record(&ok(5), false);
+        assert_eq!(w.stats_at(500, false), w.stats(false));
+        assert_eq!(w.stats_at(999, false).volume, 2);
+        assert_eq!(w.stats_at(1000, false).failures, 0);
+        assert_eq!(w.stats_at(1000, false).volume, 1);
+        assert_eq!(
+            w.latency_quantile_at(1000, 500_000),
+            Some(bin_value(latency_bin(5)))
+        );
+        assert_eq!(w.stats_at(1500, false).volume, 0);
+        assert_eq!(w.latency_quantile_at(1500, 500_000), None);
+        // Nothing moved.
+        assert_eq!(w.stats(false).volume, 2);
     }
 
     #[test]

@@ -1,0 +1,651 @@
+//! A valid policy decoded from the input, then an arbitrary sequence of picks (keys, tried sets),
+//! records (any kind, latency and Retry-After; stale, duplicated and forged tickets; unknown
+//! providers), observations, health-check actions, timers and drains, at arbitrary timestamps
+//! (backwards, equal, huge jumps, `u64::MAX`). Two routers run the same inputs in lockstep.
+//!
+//! After every step: `Router::invariant_violation()` is `None`, the two routers agree on every
+//! output, and the documented promises hold (time never goes backwards, shares in [0, 1] and
+//! consistent with the state, an open provider is picked only as a degraded pick, a probe only
+//! from a probing provider, no available provider of higher priority is skipped, stale tickets
+//! are stale, events are stamped in order and carry sane figures).
+
+#![no_main]
+
+use failover_core::{
+    Action, AllDown, CircuitState, Event, EventKind, Outcome, OutcomeKind, PickRequest, Policy,
+    ProbeMode, ProviderId, ProviderSet, RampStage, Recorded, Router, Ticket, TicketKind, Trigger,
+    Unavailable, Value,
+};
+use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+
+type R = Router<4, 12, 32>;
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let Ok((policy, n)) = decode_policy(&mut u) else {
+        return;
+    };
+    let Ok(ops) = decode_ops(&mut u) else {
+        return;
+    };
+    run(&policy, n, &ops);
+});
+
+fn frac(u: &mut Unstructured) -> Result<f64> {
+    Ok((f64::from(u.arbitrary::<u8>()?) + 1.0) / 256.0)
+}
+
+fn opt<T>(
+    u: &mut Unstructured,
+    f: impl FnOnce(&mut Unstructured) -> Result<T>,
+) -> Result<Option<T>> {
+    Ok(if u.ratio(1, 4)? { None } else { Some(f(u)?) })
+}
+
+/// A valid policy with small durations (so that every state is reached quickly), or now and then
+/// with huge ones (so that saturation is exercised).
+fn decode_policy(u: &mut Unstructured) -> Result<(Policy, usize)> {
+    let n = u.int_in_range(1..=4usize)?;
+    let huge = u.ratio(1, 16)?;
+    let dur = |u: &mut Unstructured, max: u64| -> Result<u64> {
+        if huge && u.arbitrary()? {
+            Ok(u64::MAX - u.int_in_range(0..=1_000u64)?)
+        } else {
+            u.int_in_range(1..=max)
+        }
+    };
+    let bucket_ms = u.int_in_range(1..=200u64)?;
+    let buckets = u.int_in_range(1..=12u64)?;
+    let mut ramp = Vec::new();
+    let stages = u.int_in_range(0..=7usize)?;
+    let mut share = 0.0f64;
+    for _ in 0..stages {
+        share += (1.0 - share) * frac(u)? * 0.9;
+        if share >= 0.999 {
+            break;
+        }
+        ramp.push(RampStage {
+            share,
+            dwell_ms: dur(u, 2_000)?,
+        });
+    }
+    let last_dwell = if u.arbitrary()? { 0 } else { dur(u, 500)? };
+    ramp.push(RampStage {
+        share: 1.0,
+        dwell_ms: last_dwell,
+    });
+    let open_base_ms = dur(u, 5_000)?;
+    let throttle_base_ms = dur(u, 1_000)?;
+    let mut p = Policy {
+        bucket_ms,
+        window_ms: bucket_ms * buckets,
+        min_volume: u.int_in_range(1..=10)?,
+        error_rate_threshold: opt(u, frac)?,
+        consecutive_failures: opt(u, |u| u.int_in_range(1..=6))?,
+        timeout_rate_threshold: opt(u, frac)?,
+        timeout_sustain_ms: dur(u, 2_000)?,
+        slow_call_ms: u.int_in_range(1..=3_000)?,
+        slow_call_rate_threshold: opt(u, frac)?,
+        latency_factor: opt(u, |u| Ok(1.01 + frac(u)? * 20.0))?,
+        latency_quantile: frac(u)?,
+        latency_baseline_ms: dur(u, 10_000)?,
+        count_client_errors: u.arbitrary()?,
+        open_base_ms,
+        open_multiplier: 1.0 + frac(u)? * 7.0,
+        open_max_ms: open_base_ms.saturating_add(dur(u, 20_000)?),
+        open_jitter: frac(u)? * 0.99,
+        seed: u.arbitrary()?,
+        backoff_decay_ms: dur(u, 20_000)?,
+        probe_mode: if u.ratio(1, 3)? {
+            ProbeMode::HealthChecks
+        } else {
+            ProbeMode::Requests
+        },
+        probe_max_in_flight: u.int_in_range(1..=8)?,
+        probe_successes: u.int_in_range(1..=4)?,
+        probe_timeout_ms: dur(u, 2_000)?,
+        health_check_interval_ms: if u.ratio(1, 3)? {
+            Some(dur(u, 5_000)?)
+        } else {
+            None
+        },
+        ramp_min_samples: u.int_in_range(1..=8)?,
+        ramp_rollback_threshold: frac(u)?,
+        throttle_base_ms,
+        throttle_max_ms: throttle_base_ms.saturating_add(dur(u, 10_000)?),
+        max_retry_after_ms: dur(u, 20_000)?,
+        when_all_down: if u.arbitrary()? {
+            AllDown::Soonest
+        } else {
+            AllDown::Fail
+        },
+        ..Policy::default()
+    };
+    p.clear_ramp();
+    for st in ramp {
+        p.push_ramp_stage(Value::Float(st.share), Value::Int(i128::from(st.dwell_ms)))
+            .expect("at most eight stages");
+    }
+    p.validate(12).expect("the decoder builds valid policies");
+    Ok((p, n))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Time {
+    Fwd(u16),
+    Same,
+    Back(u16),
+    Jump(u32),
+    At(u64),
+    Max,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Pick {
+        t: Time,
+        key: Option<u64>,
+        tried: u64,
+    },
+    Record {
+        t: Time,
+        which: usize,
+        keep: bool,
+        o: Outcome,
+    },
+    Forged {
+        t: Time,
+        provider: usize,
+        kind: TicketKind,
+        generation: i64,
+        seq: u32,
+        o: Outcome,
+    },
+    Observe {
+        t: Time,
+        provider: usize,
+        o: Outcome,
+    },
+    PollAction {
+        t: Time,
+        max: u8,
+    },
+    HandleTimeout {
+        t: Time,
+    },
+    Sleep,
+    Drain,
+}
+
+fn decode_time(u: &mut Unstructured) -> Result<Time> {
+    Ok(match u.int_in_range(0..=63u8)? {
+        0..=44 => Time::Fwd(u.int_in_range(0..=200)?),
+        45..=50 => Time::Same,
+        51..=55 => Time::Back(u.arbitrary()?),
+        56..=60 => Time::Jump(u.arbitrary()?),
+        61 | 62 => Time::At(u.arbitrary()?),
+        _ => Time::Max,
+    })
+}
+
+fn decode_outcome(u: &mut Unstructured) -> Result<Outcome> {
+    let kind = match u.int_in_range(0..=15u8)? {
+        0..=6 => OutcomeKind::Success,
+        k => OutcomeKind::ALL[usize::from(k - 7) % 7],
+    };
+    let latency_ms = match u.int_in_range(0..=7u8)? {
+        0..=4 => u.int_in_range(0..=500)?,
+        5 => u.int_in_range(0..=60_000)?,
+        6 => u32::MAX,
+        _ => u.arbitrary()?,
+    };
+    let retry_after_ms = match u.int_in_range(0..=15u8)? {
+        0 => Some(0),
+        1 => Some(u.int_in_range(1..=5_000)?),
+        2 => Some(u.arbitrary()?),
+        3 => Some(u64::MAX),
+        _ => None,
+    };
+    Ok(Outcome {
+        kind,
+        latency_ms,
+        retry_after_ms,
+    })
+}
+
+fn decode_ops(u: &mut Unstructured) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    while !u.is_empty() && ops.len() < 2_000 {
+        let op = match u.int_in_range(0..=31u8)? {
+            0..=11 => Op::Pick {
+                t: decode_time(u)?,
+                key: if u.ratio(1, 5)? {
+                    Some(
+                        u.int_in_range(0..=15u64)?
+                            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    )
+                } else {
+                    None
+                },
+                tried: if u.ratio(1, 6)? { u.arbitrary()? } else { 0 },
+            },
+            12..=19 => Op::Record {
+                t: decode_time(u)?,
+                which: u.arbitrary()?,
+                keep: u.ratio(1, 16)?,
+                o: decode_outcome(u)?,
+            },
+            20 | 21 => Op::Forged {
+                t: decode_time(u)?,
+                provider: u.int_in_range(0..=7)?,
+                kind: *u.choose(&[
+                    TicketKind::Request,
+                    TicketKind::Probe,
+                    TicketKind::HealthCheck,
+                ])?,
+                generation: u.int_in_range(-2..=2)?,
+                seq: u.int_in_range(0..=4)?,
+                o: decode_outcome(u)?,
+            },
+            22..=24 => Op::Observe {
+                t: decode_time(u)?,
+                provider: u.int_in_range(0..=5)?,
+                o: decode_outcome(u)?,
+            },
+            25 | 26 => Op::PollAction {
+                t: decode_time(u)?,
+                max: u.int_in_range(1..=8)?,
+            },
+            27 => Op::HandleTimeout { t: decode_time(u)? },
+            28 | 29 => Op::Sleep,
+            _ => Op::Drain,
+        };
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+/// Ids 0..8, for forged tickets and unknown providers.
+fn ids() -> Vec<ProviderId> {
+    let p = Policy {
+        bucket_ms: 1_000,
+        window_ms: 1_000,
+        ..Policy::default()
+    };
+    let r = Router::<8, 1, 1>::new(&p, &["a", "b", "c", "d", "e", "f", "g", "h"]).unwrap();
+    (0..8).map(|i| r.provider_at(i).unwrap()).collect()
+}
+
+/// One step's visible result, compared between the two routers.
+#[derive(Debug, PartialEq)]
+enum Out {
+    None,
+    Pick(core::result::Result<Ticket, Unavailable>),
+    Recorded(Recorded),
+    Actions(Vec<Ticket>),
+    Deadline(Option<u64>),
+}
+
+struct Driver {
+    r: Box<R>,
+    t: u64,
+    latest: u64,
+    tickets: Vec<Ticket>,
+    last_event_at: u64,
+}
+
+fn share_ppm(p: &Policy, stage: usize) -> u32 {
+    ((p.ramp[stage].share * 1e6 + 0.5) as u32).clamp(1, 1_000_000)
+}
+
+impl Driver {
+    fn time(&mut self, t: Time) -> u64 {
+        self.t = match t {
+            Time::Fwd(d) => self.t.saturating_add(u64::from(d)),
+            Time::Same => self.t,
+            Time::Back(d) => self.t.saturating_sub(u64::from(d)),
+            Time::Jump(d) => self.t.saturating_add(u64::from(d) * 1_000),
+            Time::At(x) => x,
+            Time::Max => u64::MAX,
+        };
+        self.latest = self.latest.max(self.t);
+        self.t
+    }
+
+    fn step(&mut self, op: &Op, ids: &[ProviderId], p: &Policy, n: usize) -> (Out, Vec<Event>) {
+        let out = match *op {
+            Op::Pick { t, key, tried } => {
+                let t = self.time(t);
+                let req = PickRequest {
+                    key,
+                    tried: ProviderSet::from_bits(tried),
+                };
+                let res = self.r.pick_with(t, &req);
+                check_pick(&self.r, &res, tried, n, p);
+                if let Ok(ticket) = res {
+                    self.tickets.push(ticket);
+                }
+                Out::Pick(res)
+            }
+            Op::Record { t, which, keep, o } => {
+                let t = self.time(t);
+                if self.tickets.is_empty() {
+                    self.r.handle_timeout(t);
+                    Out::None
+                } else {
+                    let k = which % self.tickets.len();
+                    let ticket = if keep {
+                        self.tickets[k]
+                    } else {
+                        self.tickets.swap_remove(k)
+                    };
+                    let generation = self.r.view(ticket.provider).unwrap().generation;
+                    let res = self.r.record(&ticket, o, t);
+                    if ticket.generation != generation {
+                        // Generations only grow: a ticket already behind stays behind.
+                        assert_eq!(res, Recorded::Stale, "a ticket of an earlier generation");
+                    }
+                    Out::Recorded(res)
+                }
+            }
+            Op::Forged {
+                t,
+                provider,
+                kind,
+                generation,
+                seq,
+                o,
+            } => {
+                let t = self.time(t);
+                let id = ids[provider];
+                let current = self.r.view(id).map_or(0, |v| v.generation);
+                let ticket = Ticket {
+                    provider: id,
+                    kind,
+                    generation: current.wrapping_add_signed(generation as i32),
+                    probe_seq: seq,
+                    degraded: false,
+                    retry_after_ms: None,
+                    issued_at_ms: t,
+                };
+                let res = self.r.record(&ticket, o, t);
+                if provider >= n {
+                    assert_eq!(res, Recorded::UnknownProvider);
+                } else if generation != 0 && self.r.view(id).unwrap().generation == current {
+                    // (The input's catch-up may move the generation onto the forged one; judge
+                    // only when it did not move.)
+                    assert_eq!(res, Recorded::Stale, "a forged generation was accepted");
+                }
+                Out::Recorded(res)
+            }
+            Op::Observe { t, provider, o } => {
+                let t = self.time(t);
+                let res = self.r.observe(ids[provider], o, t);
+                let want = if provider < n {
+                    Recorded::Accepted
+                } else {
+                    Recorded::UnknownProvider
+                };
+                assert_eq!(res, want);
+                Out::Recorded(res)
+            }
+            Op::PollAction { t, max } => {
+                let t = self.time(t);
+                let mut got = Vec::new();
+                // Bounded: at u64::MAX the engine asks for a check on every call (reported).
+                for _ in 0..max {
+                    let Some(Action::HealthCheck(ticket)) = self.r.poll_action(t) else {
+                        break;
+                    };
+                    check_action(&self.r, &ticket, p);
+                    self.tickets.push(ticket);
+                    got.push(ticket);
+                }
+                Out::Actions(got)
+            }
+            Op::HandleTimeout { t } => {
+                let t = self.time(t);
+                self.r.handle_timeout(t);
+                Out::None
+            }
+            Op::Sleep => {
+                let d = self.r.poll_timeout();
+                if let Some(d) = d {
+                    assert!(d >= self.r.now(), "a deadline in the past");
+                    self.t = d;
+                    self.latest = self.latest.max(d);
+                    self.r.handle_timeout(d);
+                    let now = self.r.now();
+                    if now != u64::MAX {
+                        // Every timer due is done: what is left due now is a health check.
+                        let next = self.r.poll_timeout();
+                        let action = self.r.poll_action(now);
+                        assert_eq!(next.is_some_and(|x| x <= now), action.is_some());
+                        if let Some(Action::HealthCheck(ticket)) = action {
+                            check_action(&self.r, &ticket, p);
+                            self.tickets.push(ticket);
+                        }
+                    }
+                }
+                Out::Deadline(d)
+            }
+            Op::Drain => Out::None,
+        };
+        // Drain only on `Drain` and after state changes now and then, so the queue also fills.
+        let events: Vec<Event> = if matches!(op, Op::Drain | Op::Sleep) {
+            std::iter::from_fn(|| self.r.poll_event()).collect()
+        } else {
+            Vec::new()
+        };
+        self.check(&events, p, n);
+        (out, events)
+    }
+
+    fn check(&mut self, events: &[Event], p: &Policy, n: usize) {
+        let r = &self.r;
+        assert_eq!(r.invariant_violation(), None);
+        assert_eq!(
+            r.now(),
+            self.latest,
+            "the engine's time is the latest input"
+        );
+        assert_eq!(r.len(), n);
+        for v in r.views() {
+            assert!(v.share_ppm <= 1_000_000);
+            let want = if v.throttled_until_ms.is_some() {
+                0
+            } else {
+                match v.state {
+                    CircuitState::Healthy => 1_000_000,
+                    CircuitState::Open | CircuitState::Probing => 0,
+                    CircuitState::Ramping => share_ppm(p, usize::from(v.ramp_stage.unwrap())),
+                }
+            };
+            assert_eq!(v.share_ppm, want, "{v:?}");
+            assert_eq!(v.open_until_ms.is_some(), v.state == CircuitState::Open);
+            assert_eq!(v.ramp_stage.is_some(), v.state == CircuitState::Ramping);
+            assert!(v.probes_in_flight <= p.probe_max_in_flight);
+            if v.state != CircuitState::Probing {
+                assert_eq!(v.probes_in_flight, 0);
+            }
+            if v.state != CircuitState::Healthy {
+                assert!(v.trips >= 1);
+            }
+            let w = v.window;
+            assert_eq!(w.volume, w.successes + w.failures + w.timeouts);
+            assert!(w.slow <= w.successes);
+            if let Some(d) = v.next_transition_ms {
+                assert!(
+                    d > r.now(),
+                    "a transition due at {d} was left at {}",
+                    r.now()
+                );
+            }
+            if let Some(u) = v.throttled_until_ms {
+                assert!(u > r.now() || u == u64::MAX);
+            }
+        }
+        for e in events {
+            assert!(e.at_ms <= r.now());
+            assert!(e.at_ms >= self.last_event_at, "events out of order");
+            self.last_event_at = e.at_ms;
+            assert!(e.provider.index() < n);
+            match e.kind {
+                EventKind::Opened {
+                    until_ms,
+                    strikes,
+                    reason,
+                    from,
+                } => {
+                    assert!(until_ms > e.at_ms || until_ms == u64::MAX);
+                    assert!(until_ms - e.at_ms <= p.open_max_ms);
+                    assert!(strikes >= 1);
+                    assert_ne!(from, CircuitState::Open);
+                    if from == CircuitState::Probing {
+                        assert_eq!(reason.trigger, Trigger::ProbeFailed);
+                    }
+                }
+                EventKind::RampStage {
+                    stage,
+                    share_ppm: s,
+                } => {
+                    assert_eq!(s, share_ppm(p, usize::from(stage)));
+                }
+                EventKind::Throttled {
+                    until_ms,
+                    retry_after,
+                } => {
+                    assert!(until_ms > e.at_ms);
+                    let cap = if retry_after {
+                        p.max_retry_after_ms
+                    } else {
+                        p.throttle_max_ms
+                    };
+                    assert!(until_ms - e.at_ms <= cap);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn check_action(r: &R, ticket: &Ticket, p: &Policy) {
+    assert_eq!(ticket.kind, TicketKind::HealthCheck);
+    assert!(!ticket.degraded);
+    assert_eq!(ticket.issued_at_ms, r.now());
+    let v = r.view(ticket.provider).unwrap();
+    assert!(
+        v.throttled_until_ms.is_none(),
+        "a check of a throttled provider"
+    );
+    assert!(
+        (v.state == CircuitState::Healthy && p.health_check_interval_ms.is_some())
+            || (v.state == CircuitState::Probing && p.probe_mode == ProbeMode::HealthChecks),
+        "a health check of {v:?}"
+    );
+}
+
+fn check_pick(
+    r: &R,
+    res: &core::result::Result<Ticket, Unavailable>,
+    tried: u64,
+    n: usize,
+    p: &Policy,
+) {
+    let is_tried = |i: usize| tried & (1 << i) != 0;
+    let all_tried = (0..n).all(is_tried);
+    match res {
+        Ok(t) => {
+            let i = t.provider.index();
+            assert!(i < n);
+            assert!(!is_tried(i), "picked a provider already tried");
+            assert_eq!(t.issued_at_ms, r.now());
+            assert_eq!(t.degraded, t.retry_after_ms.is_some());
+            let v = r.view(t.provider).unwrap();
+            assert_eq!(t.generation, v.generation);
+            if t.degraded {
+                assert_eq!(p.when_all_down, AllDown::Soonest);
+                assert_eq!(t.kind, TicketKind::Request);
+                for (j, w) in r.views().enumerate() {
+                    if !is_tried(j) && w.throttled_until_ms.is_none() {
+                        assert!(
+                            matches!(w.state, CircuitState::Open | CircuitState::Probing),
+                            "a degraded pick while provider {j} is {:?}",
+                            w.state
+                        );
+                    }
+                }
+                return;
+            }
+            assert!(
+                v.throttled_until_ms.is_none(),
+                "picked a throttled provider"
+            );
+            match t.kind {
+                TicketKind::Request => assert!(
+                    matches!(v.state, CircuitState::Healthy | CircuitState::Ramping),
+                    "an ordinary request went to a {:?} provider",
+                    v.state
+                ),
+                TicketKind::Probe => {
+                    assert_eq!(v.state, CircuitState::Probing);
+                    assert_eq!(p.probe_mode, ProbeMode::Requests);
+                }
+                TicketKind::HealthCheck => panic!("pick returned a health check"),
+            }
+            for (j, w) in r.views().enumerate().take(i) {
+                if !is_tried(j) && w.throttled_until_ms.is_none() {
+                    assert_ne!(
+                        w.state,
+                        CircuitState::Healthy,
+                        "provider {j} is healthy but {i} was picked"
+                    );
+                }
+            }
+        }
+        Err(_) => {
+            if !all_tried {
+                assert_eq!(
+                    p.when_all_down,
+                    AllDown::Fail,
+                    "unavailable under 'soonest'"
+                );
+            }
+            for (j, w) in r.views().enumerate() {
+                if !is_tried(j) && w.throttled_until_ms.is_none() {
+                    assert!(
+                        !matches!(w.state, CircuitState::Healthy | CircuitState::Ramping),
+                        "unavailable while provider {j} is {:?}",
+                        w.state
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn run(p: &Policy, n: usize, ops: &[Op]) {
+    let ids = ids();
+    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let new = || Driver {
+        r: Box::new(R::new(p, &names).expect("a valid policy")),
+        t: 0,
+        latest: 0,
+        tickets: Vec::new(),
+        last_event_at: 0,
+    };
+    let (mut a, mut b) = (new(), new());
+    for op in ops {
+        let x = a.step(op, &ids, p, n);
+        let y = b.step(op, &ids, p, n);
+        assert_eq!(x, y, "identical inputs gave different outputs at {op:?}");
+        assert!(
+            a.r.views().eq(b.r.views()),
+            "identical inputs gave different states"
+        );
+        assert_eq!(a.r.poll_timeout(), b.r.poll_timeout());
+        assert_eq!(a.r.dropped_events(), b.r.dropped_events());
+    }
+}
