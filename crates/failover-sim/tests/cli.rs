@@ -596,7 +596,7 @@ fn policy_errors_show_the_cores_message_at_the_line() {
         ),
         (
             "{\n  \"ramp\": [\n    {\"share\": 0.5, \"dwell_ms\": 1000},\n    {\"share\": \"all\", \"dwell_ms\": 0}\n  ]\n}\n",
-            ":4: ramp[1]: `ramp.share` takes a number, got string",
+            ":4: ramp[1]: `ramp.share` takes a number, got a string",
         ),
         (
             "{\n  \"ramp\": [{\"share\": 0.5, \"dwell_ms\": 1000}]\n}\n",
