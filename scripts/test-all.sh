@@ -32,16 +32,20 @@ for part in bindings/python/test.sh bindings/node/test.sh fuzz/smoke.sh; do
   fi
 done
 
-# One closing line over every runner: cargo test, pytest and node --test.
-passed=0; failed=0
-while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+# One closing line over every runner: cargo test, pytest, and the "name: N passed, N failed"
+# lines the bindings' and fuzz scripts print. (A grep that matches nothing must not end the count,
+# hence `set +e` in the subshell, which would otherwise inherit errexit and pipefail.)
+counts() {
+  set +e
   grep -aE '^test result: ' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/'
-  grep -aE '^=+ .*[0-9]+ passed.* in [0-9.]+s' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1 0/'
-  grep -aE '^=+ .*[0-9]+ failed.* in [0-9.]+s' "$log" | sed -E 's/.* ([0-9]+) failed.*/0 \1/'
-  grep -aE '^# (pass|fail) [0-9]+$' "$log" | awk '$2=="pass"{print $3, 0} $2=="fail"{print 0, $3}'
-  # Summary lines of the bindings' and fuzz scripts: "node: N passed, N failed[, N skipped]".
-  grep -aE '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$log" | sed -E 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
-)
+  grep -aE '^(=+ )?([0-9]+ failed, )?[0-9]+ passed.* in [0-9.]+s' "$log" |
+    sed -E 's/^(=+ )?(([0-9]+) failed, )?([0-9]+) passed.*/\4 0\3/' | awk '{print $1, $2 + 0}'
+  grep -aE '^[a-z][a-z ]*: [0-9]+ passed, [0-9]+ failed' "$log" |
+    sed -E 's/^[a-z ]+: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
+  return 0
+}
+passed=0; failed=0
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(counts)
 echo
 echo "all test suites passed"
 echo "tests: $passed passed, $failed failed"
