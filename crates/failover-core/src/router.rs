@@ -547,32 +547,23 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                     issued: now,
                     until: now.saturating_add(self.policy.probe_timeout_ms),
                 });
-                let generation = pr.circuit.generation;
                 self.debug_check();
-                return Some(Action::HealthCheck(Ticket {
-                    provider: ProviderId(i as u8),
-                    kind: TicketKind::HealthCheck,
-                    generation,
-                    probe_seq: seq,
-                    degraded: false,
-                    retry_after_ms: None,
-                    issued_at_ms: now,
-                }));
+                return Some(Action::HealthCheck(self.ticket(
+                    i,
+                    TicketKind::HealthCheck,
+                    seq,
+                    now,
+                )));
             }
-            let c = &mut pr.circuit;
-            if let Some(seq) = c.take_permit(&self.policy, now) {
-                let generation = c.generation;
+            if let Some(seq) = pr.circuit.take_permit(&self.policy, now) {
                 self.refresh(i, now);
                 self.debug_check();
-                return Some(Action::HealthCheck(Ticket {
-                    provider: ProviderId(i as u8),
-                    kind: TicketKind::HealthCheck,
-                    generation,
-                    probe_seq: seq,
-                    degraded: false,
-                    retry_after_ms: None,
-                    issued_at_ms: now,
-                }));
+                return Some(Action::HealthCheck(self.ticket(
+                    i,
+                    TicketKind::HealthCheck,
+                    seq,
+                    now,
+                )));
             }
         }
         None

@@ -313,6 +313,12 @@ impl<const B: usize> Window<B> {
         if idx <= self.cur {
             return (self.totals, self.hist);
         }
+        self.recount(idx)
+    }
+
+    /// Sums the buckets that are in the window when its current bucket is `idx` (≥ the current
+    /// one). O(B).
+    fn recount(&self, idx: u64) -> (Totals, [u32; LATENCY_BINS]) {
         let len = self.len as u64;
         let mut t = Totals::default();
         let mut hist = [0u32; LATENCY_BINS];
@@ -368,28 +374,7 @@ impl<const B: usize> Window<B> {
     /// Checks the totals against a recount of the live buckets. Debug builds only: O(B).
     #[cfg(debug_assertions)]
     pub(crate) fn check_invariants(&self) {
-        let len = self.len as u64;
-        let mut t = Totals::default();
-        let mut hist = [0u32; LATENCY_BINS];
-        for b in &self.buckets[..self.len] {
-            // Never-used buckets are all zero, so counting them changes nothing.
-            let live =
-                b.stamp >= self.valid_from && b.stamp <= self.cur && self.cur - b.stamp < len;
-            if live {
-                let c = &b.counts;
-                t.success += u64::from(c.success);
-                t.slow += u64::from(c.slow);
-                t.rate_limited += u64::from(c.rate_limited);
-                t.server_error += u64::from(c.server_error);
-                t.connection_error += u64::from(c.connection_error);
-                t.timeout += u64::from(c.timeout);
-                t.client_error += u64::from(c.client_error);
-                for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
-                    *h += u32::from(n);
-                    t.latency_samples += u64::from(n);
-                }
-            }
-        }
+        let (t, hist) = self.recount(self.cur);
         debug_assert_eq!(t, self.totals, "window totals drifted from its buckets");
         debug_assert_eq!(
             hist, self.hist,
