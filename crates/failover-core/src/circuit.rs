@@ -83,6 +83,12 @@ impl Circuit {
         }
     }
 
+    /// Healthy and not throttled: takes every request offered to it.
+    #[inline]
+    pub(crate) fn takes_all(&self) -> bool {
+        self.state == CircuitState::Healthy && !self.throttled
+    }
+
     pub(crate) fn probes_in_flight(&self) -> u32 {
         self.probes.iter().filter(|s| s.active).count() as u32
     }

@@ -575,7 +575,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     }
 
     /// Which provider to call now. Same as [`Router::pick_with`] with no key and nothing tried.
-    #[inline]
+    #[inline(always)]
     pub fn pick(&mut self, now: u64) -> Result<Ticket, Unavailable> {
         self.pick_with(now, &PickRequest::default())
     }
@@ -595,8 +595,32 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     /// has been tried, [`Unavailable`] with that hint.
     ///
     /// Cost: O(providers visited); O(key-independent) hashing is the caller's ([`crate::hash_key`]).
+    #[inline(always)]
     pub fn pick_with(&mut self, now: u64, req: &PickRequest) -> Result<Ticket, Unavailable> {
         let now = self.clock(now);
+        // The common case: nothing is due and the primary takes all traffic. The general path
+        // returns a register-sized choice, so the ticket is built here, in the caller's frame.
+        let (i, kind, seq) = if now < self.next_deadline
+            && !req.tried.contains_index(0)
+            && self
+                .providers
+                .first()
+                .is_some_and(|pr| pr.circuit.takes_all())
+        {
+            (0, TicketKind::Request, 0)
+        } else {
+            match self.choose(now, req) {
+                Some((i, kind, seq)) => (usize::from(i), kind, seq),
+                None => return self.all_down(now, req.tried),
+            }
+        };
+        Ok(self.ticket(i, kind, seq, now))
+    }
+
+    /// The provider that takes this request (index, kind, probe sequence), or `None` when none
+    /// can: [`Router::pick_with`] beyond the primary's fast path.
+    #[inline(never)]
+    fn choose(&mut self, now: u64, req: &PickRequest) -> Option<(u8, TicketKind, u32)> {
         self.catch_up(now);
         let p = &self.policy;
         let mut first_ramping = None;
@@ -609,9 +633,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 continue;
             }
             match c.state {
-                CircuitState::Healthy => {
-                    return Ok(self.ticket(i, TicketKind::Request, 0, now));
-                }
+                CircuitState::Healthy => return Some((i as u8, TicketKind::Request, 0)),
                 CircuitState::Ramping => {
                     let share = c.ramp.share_ppm(p);
                     let take = match req.key {
@@ -619,7 +641,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                         None => c.ramp.offer(share),
                     };
                     if take {
-                        return Ok(self.ticket(i, TicketKind::Request, 0, now));
+                        return Some((i as u8, TicketKind::Request, 0));
                     }
                     first_ramping.get_or_insert(i);
                 }
@@ -628,18 +650,14 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                         && let Some(seq) = c.take_permit(p, now)
                     {
                         self.refresh(i, now);
-                        let t = self.ticket(i, TicketKind::Probe, seq, now);
                         self.debug_check();
-                        return Ok(t);
+                        return Some((i as u8, TicketKind::Probe, seq));
                     }
                 }
                 CircuitState::Open => {}
             }
         }
-        if let Some(i) = first_ramping {
-            return Ok(self.ticket(i, TicketKind::Request, 0, now));
-        }
-        self.all_down(now, req.tried)
+        first_ramping.map(|i| (i as u8, TicketKind::Request, 0))
     }
 
     #[inline]
@@ -656,6 +674,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     }
 
     #[cold]
+    #[inline(never)]
     fn all_down(&mut self, now: u64, tried: ProviderSet) -> Result<Ticket, Unavailable> {
         let p = &self.policy;
         let soonest = |skip_tried: bool| {
@@ -696,25 +715,78 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     /// before its ramp started), or a probe whose permit expired, is [`Recorded::Stale`] and
     /// changes nothing: a late result cannot flip the current state. Cost: O(1) (see
     /// [`Router`]).
+    #[inline(always)]
     pub fn record(&mut self, ticket: &Ticket, outcome: Outcome, now: u64) -> Recorded {
         let now = self.clock(now);
+        // The common case: an ordinary success at a healthy provider with nothing due, which
+        // provably changes nothing but the window (see `Health::record_quiet_success`).
+        if now < self.next_deadline
+            && ticket.kind == TicketKind::Request
+            && outcome.kind == OutcomeKind::Success
+            && outcome.retry_after_ms.is_none()
+            && let Some(pr) = self.providers.get_mut(ticket.provider.index())
+            && pr.circuit.generation == ticket.generation
+            && pr.circuit.state == CircuitState::Healthy
+            && pr.health.record_quiet_success(now, outcome.latency_ms)
+        {
+            pr.last_seen = now;
+            pr.circuit.note_success();
+            return Recorded::Accepted;
+        }
+        self.record_slow(
+            ticket.provider,
+            ticket.kind,
+            ticket.generation,
+            ticket.probe_seq,
+            outcome,
+            now,
+        )
+    }
+
+    /// [`Router::record`] without its fast path: every rule, for every outcome. Same results as
+    /// `record` (a test holds them to that); not part of the API.
+    #[doc(hidden)]
+    pub fn record_general(&mut self, ticket: &Ticket, outcome: Outcome, now: u64) -> Recorded {
+        self.record_slow(
+            ticket.provider,
+            ticket.kind,
+            ticket.generation,
+            ticket.probe_seq,
+            outcome,
+            now,
+        )
+    }
+
+    /// The general path of [`Router::record`]. The ticket arrives as scalars so that the caller's
+    /// ticket need not be in memory (a copy of it there stalls on store forwarding).
+    #[inline(never)]
+    fn record_slow(
+        &mut self,
+        provider: ProviderId,
+        kind: TicketKind,
+        generation: u32,
+        probe_seq: u32,
+        outcome: Outcome,
+        now: u64,
+    ) -> Recorded {
+        let now = self.clock(now);
         self.catch_up(now);
-        let i = ticket.provider.index();
+        let i = provider.index();
         let Some(pr) = self.providers.get_mut(i) else {
             return Recorded::UnknownProvider;
         };
-        if ticket.generation != pr.circuit.generation {
+        if generation != pr.circuit.generation {
             return Recorded::Stale;
         }
-        let mut probe = ticket.is_probe();
-        if ticket.kind == TicketKind::HealthCheck && pr.circuit.state == CircuitState::Healthy {
+        let mut probe = kind != TicketKind::Request;
+        if kind == TicketKind::HealthCheck && pr.circuit.state == CircuitState::Healthy {
             // A check of an idle healthy provider: counted like a request.
             match pr.check {
-                Some(c) if c.seq == ticket.probe_seq && !c.expired(now) => pr.check = None,
+                Some(c) if c.seq == probe_seq && !c.expired(now) => pr.check = None,
                 _ => return Recorded::Stale,
             }
             probe = false;
-        } else if probe && !pr.circuit.release_permit(ticket.probe_seq) {
+        } else if probe && !pr.circuit.release_permit(probe_seq) {
             return Recorded::Stale;
         }
         self.apply(i, outcome, probe, now);
@@ -775,7 +847,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             } else if outcome.kind == OutcomeKind::Success
                 && pr.circuit.probe_succeeded(p, id, now, &mut self.events)
             {
-                pr.health.reset();
+                pr.health.reset(p);
             }
         }
         let pr = &self.providers[i];
@@ -846,7 +918,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 return Some("a due transition was not performed");
             }
             #[cfg(debug_assertions)]
-            pr.health.window.check_invariants();
+            pr.health.check_invariants(p);
         }
         if self.next_deadline
             != self

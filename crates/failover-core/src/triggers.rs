@@ -77,6 +77,14 @@ pub(crate) struct Health<const B: usize> {
     pub baseline: Baseline,
     /// factor × baseline in ms × 1000, once the baseline is established (cached at each update).
     latency_limit: Option<u128>,
+    /// A success faster than this (ms) can trip nothing: it is below the slow-call limit and below
+    /// the latency-degradation limit. `min(slow_call_ms, ⌈latency_limit / 1000⌉)`.
+    fast_below_ms: u32,
+    /// A fact about the window's totals that outcomes other than timeouts keep true: the timeout
+    /// trigger is off, or the window has `min_volume` calls, its timeout rate is below the
+    /// threshold and no breach is running. While it holds, a success needs no timeout re-check.
+    /// Cleared by a timeout, a bucket boundary and a reset; set by [`Health::check_timeouts`].
+    timeouts_clear: bool,
 }
 
 impl<const B: usize> Health<B> {
@@ -87,6 +95,8 @@ impl<const B: usize> Health<B> {
             timeout_breach_since: None,
             baseline: Baseline::default(),
             latency_limit: None,
+            fast_below_ms: p.slow_call_ms,
+            timeouts_clear: p.timeout_rate_ppm.is_none(),
         }
     }
 
@@ -95,9 +105,32 @@ impl<const B: usize> Health<B> {
     /// itself degraded).
     #[inline]
     pub(crate) fn advance(&mut self, p: &Compiled, now: u64, learn_baseline: bool) {
-        if self.window.advance(now) > 0 && learn_baseline {
+        if self.window.advance(now) > 0 {
+            self.crossed(p, learn_baseline);
+        }
+    }
+
+    /// The window crossed a bucket boundary: buckets left it, so the timeout rate must be judged
+    /// again, and a healthy provider's baseline learns.
+    #[cold]
+    fn crossed(&mut self, p: &Compiled, learn_baseline: bool) {
+        self.timeouts_clear = p.timeout_rate_ppm.is_none();
+        if learn_baseline {
             self.learn(p);
         }
+    }
+
+    /// Records an ordinary success at `now` if it provably changes nothing but the window (no
+    /// trigger can fire, no breach can start, no bucket boundary is crossed) and returns true;
+    /// otherwise changes nothing and returns false (take the general path).
+    #[inline(always)]
+    pub(crate) fn record_quiet_success(&mut self, now: u64, latency_ms: u32) -> bool {
+        if latency_ms < self.fast_below_ms && self.timeouts_clear && self.window.holds(now) {
+            self.window.record_fast_success(latency_ms);
+            self.consecutive = 0;
+            return true;
+        }
+        false
     }
 
     #[cold]
@@ -125,6 +158,11 @@ impl<const B: usize> Health<B> {
             (Some(k), Some(base)) => Some(u128::from(k) * u128::from(base) / 1000),
             _ => None,
         };
+        // latency < ⌈limit / 1000⌉ ⟺ latency × 1000 < limit.
+        let below_limit = self.latency_limit.map_or(u32::MAX, |l| {
+            u32::try_from(l.div_ceil(1000)).unwrap_or(u32::MAX)
+        });
+        self.fast_below_ms = p.slow_call_ms.min(below_limit);
     }
 
     pub(crate) fn stats(&self, p: &Compiled) -> WindowStats {
@@ -132,10 +170,11 @@ impl<const B: usize> Health<B> {
     }
 
     /// Forgets the window and the run of failures (the baseline stays: it is long-horizon).
-    pub(crate) fn reset(&mut self) {
+    pub(crate) fn reset(&mut self, p: &Compiled) {
         self.window.reset();
         self.consecutive = 0;
         self.timeout_breach_since = None;
+        self.timeouts_clear = p.timeout_rate_ppm.is_none();
     }
 
     /// Records a counted outcome at `now` (window already advanced) and returns the trigger that
@@ -158,24 +197,21 @@ impl<const B: usize> Health<B> {
             if !evaluate {
                 return None;
             }
-            if let Some(t) = p.timeout_rate_ppm {
-                let (volume, timeouts) = self.window.volume_timeouts(p.count_client_errors);
-                let breach = volume >= u64::from(p.min_volume) && reaches(timeouts, volume, t);
-                if !breach {
-                    self.timeout_breach_since = None;
-                } else {
-                    let s = self.stats(p);
-                    if let Some(r) = self.check_timeouts(p, &s, now) {
-                        return Some(Reason {
-                            outcome: Some(outcome.kind),
-                            ..r
-                        });
-                    }
+            if !self.timeouts_clear {
+                let s = self.stats(p);
+                if let Some(r) = self.check_timeouts(p, &s, now) {
+                    return Some(Reason {
+                        outcome: Some(outcome.kind),
+                        ..r
+                    });
                 }
             }
             return self.check_latency(p, outcome.latency_ms);
         }
         self.window.record(outcome, slow);
+        if outcome.kind == OutcomeKind::Timeout {
+            self.timeouts_clear = p.timeout_rate_ppm.is_none();
+        }
         let hard = outcome.kind.is_hard_failure()
             || (p.count_client_errors && outcome.kind == OutcomeKind::ClientError);
         if hard {
@@ -256,11 +292,14 @@ impl<const B: usize> Health<B> {
         now: u64,
     ) -> Option<Reason> {
         let t = p.timeout_rate_ppm?;
-        let breach = s.volume >= u64::from(p.min_volume) && reaches(s.timeouts, s.volume, t);
+        let enough = s.volume >= u64::from(p.min_volume);
+        let breach = enough && reaches(s.timeouts, s.volume, t);
         if !breach {
             self.timeout_breach_since = None;
+            self.timeouts_clear = enough;
             return None;
         }
+        self.timeouts_clear = false;
         let since = *self.timeout_breach_since.get_or_insert(now);
         if now.saturating_sub(since) >= p.timeout_sustain_ms {
             return Some(Reason {
@@ -272,6 +311,28 @@ impl<const B: usize> Health<B> {
             });
         }
         None
+    }
+
+    /// Whether the cached fast-path facts hold (see `timeouts_clear` and `fast_below_ms`). Debug
+    /// builds only.
+    #[cfg(debug_assertions)]
+    pub(crate) fn check_invariants(&self, p: &Compiled) {
+        self.window.check_invariants();
+        if self.timeouts_clear
+            && let Some(t) = p.timeout_rate_ppm
+        {
+            let s = self.stats(p);
+            debug_assert!(
+                s.volume >= u64::from(p.min_volume)
+                    && !reaches(s.timeouts, s.volume, t)
+                    && self.timeout_breach_since.is_none(),
+                "timeouts_clear holds but the timeout rate needs judging"
+            );
+        }
+        debug_assert!(self.fast_below_ms <= p.slow_call_ms);
+        if let Some(l) = self.latency_limit {
+            debug_assert!(self.fast_below_ms == 0 || u128::from(self.fast_below_ms - 1) * 1000 < l);
+        }
     }
 
     /// When a timeout breach would become sustained, if one is running.

@@ -1,10 +1,12 @@
 //! The rolling window: a ring of time buckets on a fixed grid (`bucket index = t / bucket_ms`),
-//! with running totals so every figure is O(1) to read.
+//! with running totals of the completed buckets so every figure is O(1) to read (the totals plus
+//! the current bucket).
 //!
-//! Recording is O(1). Moving to a new bucket expires the buckets that fell out of the window, at
-//! most one per elapsed bucket and never more than the window's length, so an idle gap costs a
-//! bounded amount once (a gap longer than the window clears the totals in O(1) and leaves stale
-//! buckets to be recognised by their stamp).
+//! Recording is O(1) and touches only the current bucket. Moving to a new bucket adds the finished
+//! bucket to the totals and expires the buckets that fell out of the window, at most one per
+//! elapsed bucket and never more than the window's length, so an idle gap costs a bounded amount
+//! once (a gap longer than the window clears the totals in O(1) and leaves stale buckets to be
+//! recognised by their stamp).
 
 use crate::outcome::{Outcome, OutcomeKind};
 
@@ -14,13 +16,14 @@ pub const LATENCY_BINS: usize = 32;
 
 /// Which histogram bin a latency falls in: bin `2e` holds [2^e, 1.5·2^e) ms and bin `2e + 1`
 /// holds [1.5·2^e, 2^(e+1)) ms; 0 ms counts as 1 ms.
-#[inline]
+#[inline(always)]
 #[must_use]
 pub fn latency_bin(latency_ms: u32) -> usize {
     let x = latency_ms.max(1);
-    let e = 31 - x.leading_zeros();
-    let half = if e == 0 { 0 } else { (x >> (e - 1)) & 1 };
-    ((2 * e + half) as usize).min(LATENCY_BINS - 1)
+    // e = 31 − lz; the bit after the leading one picks the half.
+    let lz = x.leading_zeros();
+    let half = ((x << lz) >> 30) & 1;
+    ((62 - 2 * lz + half) as usize).min(LATENCY_BINS - 1)
 }
 
 /// The latency a bin stands for: the middle of its range, in ms.
@@ -78,7 +81,7 @@ const EMPTY: Bucket = Bucket {
     hist: [0; LATENCY_BINS],
 };
 
-/// Running totals over the live buckets, wide enough never to overflow.
+/// Running totals over the live buckets before the current one, wide enough never to overflow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Totals {
     success: u64,
@@ -106,7 +109,9 @@ pub struct Window<const B: usize> {
     cur_slot: usize,
     /// Buckets with a stamp below this were cleared by [`Window::reset`].
     valid_from: u64,
+    /// Sums of the live buckets other than the current one (which holds its own counts).
     totals: Totals,
+    /// Latency histogram of the same buckets.
     hist: [u32; LATENCY_BINS],
 }
 
@@ -134,8 +139,11 @@ impl<const B: usize> Window<B> {
     /// An empty window of `len` buckets of `width` ms. `len` is clamped to 1..=B and `width` to ≥ 1.
     #[must_use]
     pub fn new(len: usize, width: u64) -> Self {
+        let mut buckets = [EMPTY; B];
+        // The current bucket always carries its stamp (see `advance_slow`).
+        buckets[0].stamp = 0;
         Window {
-            buckets: [EMPTY; B],
+            buckets,
             len: len.clamp(1, B.max(1)),
             width: width.max(1),
             cur: 0,
@@ -164,11 +172,14 @@ impl<const B: usize> Window<B> {
         let gap = idx - self.cur;
         let len = self.len as u64;
         if gap >= len {
-            // Everything in the window expired: clear the totals; the stale buckets are reset
-            // lazily when their slot is written.
+            // Everything in the window expired, the current bucket too: clear the totals; the
+            // stale buckets are recognised by their stamps.
             self.totals = Totals::default();
             self.hist = [0; LATENCY_BINS];
         } else {
+            // The current bucket is complete: into the totals (after a reset it started empty).
+            let b = self.buckets[self.cur_slot];
+            self.add(&b);
             let mut slot = self.cur_slot;
             for j in self.cur + 1..=idx {
                 slot += 1;
@@ -184,7 +195,29 @@ impl<const B: usize> Window<B> {
         self.cur = idx;
         self.cur_start = idx * self.width;
         self.cur_slot = (idx % len) as usize;
+        // Its old content (if any) was subtracted above or is stale: the new current bucket
+        // starts empty, so recording never checks the stamp.
+        self.buckets[self.cur_slot] = Bucket {
+            stamp: idx,
+            ..EMPTY
+        };
         gap
+    }
+
+    fn add(&mut self, b: &Bucket) {
+        let t = &mut self.totals;
+        let c = &b.counts;
+        t.success += u64::from(c.success);
+        t.slow += u64::from(c.slow);
+        t.rate_limited += u64::from(c.rate_limited);
+        t.server_error += u64::from(c.server_error);
+        t.connection_error += u64::from(c.connection_error);
+        t.timeout += u64::from(c.timeout);
+        t.client_error += u64::from(c.client_error);
+        for (h, &n) in self.hist.iter_mut().zip(b.hist.iter()) {
+            *h += u32::from(n);
+            t.latency_samples += u64::from(n);
+        }
     }
 
     fn subtract(&mut self, b: &Bucket) {
@@ -207,84 +240,38 @@ impl<const B: usize> Window<B> {
     /// success at or above the slow-call limit. Cancelled outcomes are not recorded.
     #[inline]
     pub fn record(&mut self, outcome: &Outcome, slow: bool) {
-        let slot = self.cur_slot;
-        let cur = self.cur;
-        let b = &mut self.buckets[slot];
-        if b.stamp != cur {
-            *b = Bucket {
-                stamp: cur,
-                ..EMPTY
-            };
-        }
-        let t = &mut self.totals;
-        // Counts saturate per bucket; the totals follow only what the bucket kept, so
+        let b = &mut self.buckets[self.cur_slot];
+        debug_assert_eq!(b.stamp, self.cur, "the current bucket carries its stamp");
+        // Counts saturate per bucket; the totals take what the bucket kept when it completes, so
         // subtracting the bucket later is exact.
-        macro_rules! bump {
-            ($f:ident) => {
-                if b.counts.$f < u32::MAX {
-                    b.counts.$f += 1;
-                    t.$f += 1;
-                }
-            };
-        }
-        match outcome.kind {
+        let c = &mut b.counts;
+        let n = match outcome.kind {
             OutcomeKind::Success => {
-                bump!(success);
                 if slow {
-                    bump!(slow);
+                    c.slow = c.slow.saturating_add(1);
                 }
                 let bin = latency_bin(outcome.latency_ms);
-                if b.hist[bin] < u16::MAX {
-                    b.hist[bin] += 1;
-                    self.hist[bin] += 1;
-                    t.latency_samples += 1;
-                }
+                b.hist[bin] = b.hist[bin].saturating_add(1);
+                &mut c.success
             }
-            OutcomeKind::RateLimited => bump!(rate_limited),
-            OutcomeKind::ServerError => bump!(server_error),
-            OutcomeKind::ConnectionError => bump!(connection_error),
-            OutcomeKind::Timeout => bump!(timeout),
-            OutcomeKind::ClientError => bump!(client_error),
-            OutcomeKind::Cancelled => {}
-        }
+            OutcomeKind::RateLimited => &mut c.rate_limited,
+            OutcomeKind::ServerError => &mut c.server_error,
+            OutcomeKind::ConnectionError => &mut c.connection_error,
+            OutcomeKind::Timeout => &mut c.timeout,
+            OutcomeKind::ClientError => &mut c.client_error,
+            OutcomeKind::Cancelled => return,
+        };
+        *n = n.saturating_add(1);
     }
 
     /// Records a success that is not slow (call [`Window::advance`] first).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record_fast_success(&mut self, latency_ms: u32) {
-        let (slot, cur) = (self.cur_slot, self.cur);
-        let b = &mut self.buckets[slot];
-        if b.stamp != cur {
-            *b = Bucket {
-                stamp: cur,
-                ..EMPTY
-            };
-        }
-        if b.counts.success < u32::MAX {
-            b.counts.success += 1;
-            self.totals.success += 1;
-        }
+        let b = &mut self.buckets[self.cur_slot];
+        debug_assert_eq!(b.stamp, self.cur, "the current bucket carries its stamp");
+        b.counts.success = b.counts.success.saturating_add(1);
         let bin = latency_bin(latency_ms);
-        if b.hist[bin] < u16::MAX {
-            b.hist[bin] += 1;
-            self.hist[bin] += 1;
-            self.totals.latency_samples += 1;
-        }
-    }
-
-    /// (volume, timeouts) of the window.
-    #[inline]
-    pub(crate) fn volume_timeouts(&self, count_client_errors: bool) -> (u64, u64) {
-        let t = &self.totals;
-        let ce = if count_client_errors {
-            t.client_error
-        } else {
-            0
-        };
-        (
-            t.success + t.server_error + t.connection_error + ce + t.timeout,
-            t.timeout,
-        )
+        b.hist[bin] = b.hist[bin].saturating_add(1);
     }
 
     /// Forgets everything recorded so far, in O(1) (used when a recovering provider starts its
@@ -300,18 +287,50 @@ impl<const B: usize> Window<B> {
         self.valid_from = self.cur;
     }
 
+    /// The totals and histogram of the whole window: the completed buckets plus the current one.
+    fn live(&self) -> (Totals, [u32; LATENCY_BINS]) {
+        let mut t = self.totals;
+        let mut hist = self.hist;
+        let b = &self.buckets[self.cur_slot];
+        let c = &b.counts;
+        t.success += u64::from(c.success);
+        t.slow += u64::from(c.slow);
+        t.rate_limited += u64::from(c.rate_limited);
+        t.server_error += u64::from(c.server_error);
+        t.connection_error += u64::from(c.connection_error);
+        t.timeout += u64::from(c.timeout);
+        t.client_error += u64::from(c.client_error);
+        for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
+            *h += u32::from(n);
+            t.latency_samples += u64::from(n);
+        }
+        (t, hist)
+    }
+
     /// The window's figures. `count_client_errors` adds client errors to volume and failures.
     #[must_use]
     pub fn stats(&self, count_client_errors: bool) -> WindowStats {
-        stats_of(&self.totals, count_client_errors)
+        let c = &self.buckets[self.cur_slot].counts;
+        let t = &self.totals;
+        let total = Totals {
+            success: t.success + u64::from(c.success),
+            slow: t.slow + u64::from(c.slow),
+            rate_limited: t.rate_limited + u64::from(c.rate_limited),
+            server_error: t.server_error + u64::from(c.server_error),
+            connection_error: t.connection_error + u64::from(c.connection_error),
+            timeout: t.timeout + u64::from(c.timeout),
+            client_error: t.client_error + u64::from(c.client_error),
+            latency_samples: 0,
+        };
+        stats_of(&total, count_client_errors)
     }
 
     /// The totals and histogram of the buckets still in the window at `now`, without moving it:
-    /// the running totals when `now` is in the current bucket, else a recount (O(B)).
+    /// the running figures when `now` is in the current bucket, else a recount (O(B)).
     fn live_at(&self, now: u64) -> (Totals, [u32; LATENCY_BINS]) {
         let idx = now / self.width;
         if idx <= self.cur {
-            return (self.totals, self.hist);
+            return self.live();
         }
         self.recount(idx)
     }
@@ -358,29 +377,42 @@ impl<const B: usize> Window<B> {
         quantile_of(&hist, t.latency_samples, q_ppm)
     }
 
-    /// Successful calls with a latency in the histogram.
+    /// Successful calls with a latency in the histogram. O(32).
     #[must_use]
     pub fn latency_samples(&self) -> u64 {
-        self.totals.latency_samples
+        let cur = &self.buckets[self.cur_slot].hist;
+        self.totals.latency_samples + cur.iter().map(|&n| u64::from(n)).sum::<u64>()
     }
 
     /// The latency at quantile `q_ppm` (parts per million) of the window's successes, in ms, from
     /// the half-octave histogram; `None` with no successes. O(32).
     #[must_use]
     pub fn latency_quantile(&self, q_ppm: u32) -> Option<u32> {
-        quantile_of(&self.hist, self.totals.latency_samples, q_ppm)
+        let (t, hist) = self.live();
+        quantile_of(&hist, t.latency_samples, q_ppm)
     }
 
-    /// Checks the totals against a recount of the live buckets. Debug builds only: O(B).
+    /// Checks the running figures against a recount of the live buckets. Debug builds only: O(B).
     #[cfg(debug_assertions)]
     pub(crate) fn check_invariants(&self) {
-        let (t, hist) = self.recount(self.cur);
-        debug_assert_eq!(t, self.totals, "window totals drifted from its buckets");
         debug_assert_eq!(
-            hist, self.hist,
+            self.buckets[self.cur_slot].stamp, self.cur,
+            "the current bucket lost its stamp"
+        );
+        let (t, hist) = self.recount(self.cur);
+        let (live_t, live_hist) = self.live();
+        debug_assert_eq!(t, live_t, "window totals drifted from its buckets");
+        debug_assert_eq!(
+            hist, live_hist,
             "latency histogram drifted from its buckets"
         );
         debug_assert!(t.slow <= t.success);
+    }
+
+    /// Whether `now` falls in the current bucket (so [`Window::advance`] would not move).
+    #[inline(always)]
+    pub(crate) fn holds(&self, now: u64) -> bool {
+        now.wrapping_sub(self.cur_start) < self.width
     }
 }
 

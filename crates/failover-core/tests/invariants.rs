@@ -515,6 +515,38 @@ fn run<const E: usize>(
     drain: bool,
     check: bool,
 ) -> Result<Vec<String>, TestCaseError> {
+    run_with(case, r, drain, check, Record::Fast)
+}
+
+/// Which entry point records outcomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Record {
+    /// `Router::record`, with its fast path for quiet successes.
+    Fast,
+    /// `Router::record_general`: every rule, for every outcome.
+    General,
+}
+
+fn record_with<const E: usize>(
+    r: &mut Router<4, 12, E>,
+    how: Record,
+    ticket: &Ticket,
+    o: Outcome,
+    t: u64,
+) -> Recorded {
+    match how {
+        Record::Fast => r.record(ticket, o, t),
+        Record::General => r.record_general(ticket, o, t),
+    }
+}
+
+fn run_with<const E: usize>(
+    case: &Case,
+    r: &mut Router<4, 12, E>,
+    drain: bool,
+    check: bool,
+    how: Record,
+) -> Result<Vec<String>, TestCaseError> {
     let ids = ids();
     let n = case.providers;
     let p = &case.policy;
@@ -588,7 +620,7 @@ fn run<const E: usize>(
                             let i = ticket.provider.index();
                             let o = outcome(kind, latency, ra, bad(i));
                             let (res, pre, own) =
-                                record_apart(r, t, drain, |r| r.record(&ticket, o, t))
+                                record_apart(r, t, drain, |r| record_with(r, how, &ticket, o, t))
                                     .map_err(|e| prefix(e, &ctx()))?;
                             out.push(format!("record {res:?}"));
                             absorb!(pre);
@@ -615,8 +647,9 @@ fn run<const E: usize>(
                     let i = ticket.provider.index();
                     let o = outcome(kind, latency, retry_after, bad(i));
                     let generation = r.view(ticket.provider).unwrap().generation;
-                    let (res, pre, own) = record_apart(r, t, drain, |r| r.record(&ticket, o, t))
-                        .map_err(|e| prefix(e, &ctx()))?;
+                    let (res, pre, own) =
+                        record_apart(r, t, drain, |r| record_with(r, how, &ticket, o, t))
+                            .map_err(|e| prefix(e, &ctx()))?;
                     if check && ticket.generation != generation {
                         // A late result from an earlier generation changes nothing.
                         prop_assert_eq!(res, Recorded::Stale, "{}", ctx());
@@ -1010,6 +1043,20 @@ proptest! {
         let mut b: R = new_router(&case);
         let second = run(&case, &mut b, true, false)?;
         prop_assert_eq!(first, second);
+    }
+
+    /// `record`'s fast path for quiet successes changes exactly what the general path would:
+    /// the same results, events, views (window figures included) and deadlines after every input.
+    #[test]
+    fn the_fast_path_records_exactly_like_the_general_path(case in case(200)) {
+        let mut fast: R = new_router(&case);
+        let mut general: R = new_router(&case);
+        let a = run_with(&case, &mut fast, true, true, Record::Fast)?;
+        let b = run_with(&case, &mut general, true, true, Record::General)?;
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            prop_assert_eq!(x, y, "transcripts differ at line {}", i);
+        }
+        prop_assert_eq!(a.len(), b.len());
     }
 
 }
