@@ -135,10 +135,11 @@ impl<const B: usize> Health<B> {
 
     #[cold]
     fn learn(&mut self, p: &Compiled) {
-        if self.window.latency_samples() < u64::from(p.min_volume) {
+        let (samples, q) = self.window.latency_summary(p.latency_quantile_ppm);
+        if samples < u64::from(p.min_volume) {
             return;
         }
-        let Some(q) = self.window.latency_quantile(p.latency_quantile_ppm) else {
+        let Some(q) = q else {
             return;
         };
         if let (Some(k), Some(base)) = (
@@ -155,12 +156,18 @@ impl<const B: usize> Health<B> {
             p.latency_factor_milli,
             self.baseline.established(p.baseline_warmup),
         ) {
-            (Some(k), Some(base)) => Some(u128::from(k) * u128::from(base) / 1000),
+            (Some(k), Some(base)) => Some(match k.checked_mul(base) {
+                // In 64 bits when it fits: a 128-bit division is a library call.
+                Some(kb) => u128::from(kb / 1000),
+                None => u128::from(k) * u128::from(base) / 1000,
+            }),
             _ => None,
         };
         // latency < ⌈limit / 1000⌉ ⟺ latency × 1000 < limit.
         let below_limit = self.latency_limit.map_or(u32::MAX, |l| {
-            u32::try_from(l.div_ceil(1000)).unwrap_or(u32::MAX)
+            u64::try_from(l).map_or(u32::MAX, |l| {
+                u32::try_from(l.div_ceil(1000)).unwrap_or(u32::MAX)
+            })
         });
         self.fast_below_ms = p.slow_call_ms.min(below_limit);
     }

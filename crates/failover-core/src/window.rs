@@ -216,8 +216,8 @@ impl<const B: usize> Window<B> {
         t.client_error += u64::from(c.client_error);
         for (h, &n) in self.hist.iter_mut().zip(b.hist.iter()) {
             *h += u32::from(n);
-            t.latency_samples += u64::from(n);
         }
+        t.latency_samples += hist_sum(&b.hist);
     }
 
     fn subtract(&mut self, b: &Bucket) {
@@ -232,8 +232,8 @@ impl<const B: usize> Window<B> {
         t.client_error -= u64::from(c.client_error);
         for (h, &n) in self.hist.iter_mut().zip(b.hist.iter()) {
             *h -= u32::from(n);
-            t.latency_samples -= u64::from(n);
         }
+        t.latency_samples -= hist_sum(&b.hist);
     }
 
     /// Records an outcome in the current bucket (call [`Window::advance`] first). `slow` marks a
@@ -302,8 +302,8 @@ impl<const B: usize> Window<B> {
         t.client_error += u64::from(c.client_error);
         for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
             *h += u32::from(n);
-            t.latency_samples += u64::from(n);
         }
+        t.latency_samples += hist_sum(&b.hist);
         (t, hist)
     }
 
@@ -355,8 +355,8 @@ impl<const B: usize> Window<B> {
                 t.client_error += u64::from(c.client_error);
                 for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
                     *h += u32::from(n);
-                    t.latency_samples += u64::from(n);
                 }
+                t.latency_samples += hist_sum(&b.hist);
             }
         }
         (t, hist)
@@ -380,8 +380,7 @@ impl<const B: usize> Window<B> {
     /// Successful calls with a latency in the histogram. O(32).
     #[must_use]
     pub fn latency_samples(&self) -> u64 {
-        let cur = &self.buckets[self.cur_slot].hist;
-        self.totals.latency_samples + cur.iter().map(|&n| u64::from(n)).sum::<u64>()
+        self.totals.latency_samples + hist_sum(&self.buckets[self.cur_slot].hist)
     }
 
     /// The latency at quantile `q_ppm` (parts per million) of the window's successes, in ms, from
@@ -390,6 +389,15 @@ impl<const B: usize> Window<B> {
     pub fn latency_quantile(&self, q_ppm: u32) -> Option<u32> {
         let (t, hist) = self.live();
         quantile_of(&hist, t.latency_samples, q_ppm)
+    }
+
+    /// [`Window::latency_samples`] and [`Window::latency_quantile`] in one pass.
+    pub(crate) fn latency_summary(&self, q_ppm: u32) -> (u64, Option<u32>) {
+        let (t, hist) = self.live();
+        (
+            t.latency_samples,
+            quantile_of(&hist, t.latency_samples, q_ppm),
+        )
     }
 
     /// Checks the running figures against a recount of the live buckets. Debug builds only: O(B).
@@ -414,6 +422,13 @@ impl<const B: usize> Window<B> {
     pub(crate) fn holds(&self, now: u64) -> bool {
         now.wrapping_sub(self.cur_start) < self.width
     }
+}
+
+/// Samples in a bucket's histogram (a separate loop from the per-bin sums, so both vectorize).
+#[inline]
+fn hist_sum(hist: &[u16; LATENCY_BINS]) -> u64 {
+    // 32 × u16::MAX fits in u32.
+    u64::from(hist.iter().map(|&n| u32::from(n)).sum::<u32>())
 }
 
 fn stats_of(t: &Totals, count_client_errors: bool) -> WindowStats {
