@@ -201,7 +201,7 @@ pub struct ProviderView<'a> {
     pub generation: u32,
     /// Probe permits held.
     pub probes_in_flight: u32,
-    /// Successful probes in the current probing phase.
+    /// Successful probes in the current probing phase (0 outside one).
     pub probe_successes: u32,
     /// Hard failures in a row.
     pub consecutive_failures: u32,
@@ -286,6 +286,13 @@ impl<const B: usize> Provider<B> {
 /// `pick` is O(providers visited), `record` is O(1) (O(32) when a slow success must recompute the
 /// latency quantile), and neither allocates. An input that finds a transition due does O(P) work
 /// once. A bucket boundary expires at most one bucket per elapsed bucket, never more than `B`.
+///
+/// Both have an inline fast path for the common case, with the same results as the general path
+/// (a property test holds them to it): `pick` when nothing is due and the primary takes all
+/// traffic; `record` for an ordinary success at a healthy provider, in the window's current
+/// bucket, faster than the slow-call and latency-degradation limits, while the window is known to
+/// hold enough calls with a timeout rate under its threshold. Such a success can trip nothing, so
+/// it only counts itself in the current bucket.
 #[derive(Clone, Debug)]
 pub struct Router<const P: usize, const B: usize, const E: usize = 64> {
     policy: Compiled,
@@ -885,7 +892,11 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             trips: c.trips,
             generation: c.generation,
             probes_in_flight: c.probes_in_flight(),
-            probe_successes: c.probe_ok,
+            probe_successes: if c.state == CircuitState::Probing {
+                c.probe_ok
+            } else {
+                0
+            },
             consecutive_failures: pr.health.consecutive,
             window: pr.health.window.stats_at(self.now, p.count_client_errors),
             latency_ms: pr

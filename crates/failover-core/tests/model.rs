@@ -1247,7 +1247,12 @@ impl Model {
             trips: p.trips,
             generation: p.generation,
             probes_in_flight: p.probes.len() as u32,
-            probe_successes: p.probe_ok,
+            // "in the current probing phase": none outside one.
+            probe_successes: if p.state == CircuitState::Probing {
+                p.probe_ok
+            } else {
+                0
+            },
             consecutive_failures: p.consecutive,
             window: self.stats_at(i, cur),
             latency_ms: self.quantile_at(i, self.s.latency_quantile, cur),
