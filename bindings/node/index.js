@@ -763,43 +763,88 @@ class Router {
    * Cost: one native call to pick and one to record per attempt, each reading the monotonic clock
    * natively (no clock call from JavaScript unless `options.clock` was given).
    */
-  async call(fn, options) {
-    if (options === undefined && this.#clock === undefined && typeof fn === 'function') {
-      // The common case, straight-line: default options and clock, first attempt succeeds.
-      const slot = this.#slot;
-      io[IO_ROUTER] = slot;
-      io[IO_NOW] = CLOCK;
-      io[IO_TRIED] = 0;
-      hotPick();
-      if (io[IO_STATUS] !== 0) return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), { failure: pendingError() });
-      const first = this.#attemptFromBuffer(0, undefined);
-      let result;
+  call(fn, options) {
+    if (options !== undefined || this.#clock !== undefined || typeof fn !== 'function') {
+      // Like an async function: a bad argument rejects the returned promise.
+      let o;
       try {
-        result = await fn(first.provider, first.ctx);
-      } catch (error) {
-        first.error = error;
-        first.failed = true;
-        return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), first);
+        o = callOptions(fn, options, this.#names.length);
+      } catch (e) {
+        return Promise.reject(e);
       }
-      if (typeof result === 'object' && result !== null && isResponseLike(result)) {
-        first.result = result;
-        return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), first);
-      }
-      io[IO_ROUTER] = slot;
-      io[IO_PROVIDER] = first.index;
-      io[IO_KIND] = first.kind;
-      io[IO_GEN] = first.generation;
-      io[IO_SEQ] = first.probeSeq;
-      io[IO_OUTCOME] = SUCCESS;
-      io[IO_RA] = -1;
-      io[IO_NOW] = CLOCK;
-      io[IO_LATENCY] = -1;
-      io[IO_T0] = first.t0;
-      hotRecord();
-      if (io[IO_STATUS] < 0) throwPending();
-      return result;
+      return this.#callLoop(fn, o, null);
     }
-    return this.#callLoop(fn, callOptions(fn, options, this.#names.length), null);
+    // The common case, straight-line: default options and clock, first attempt succeeds. Not an
+    // async function: the attempt's promise is chained with one `then`, which costs less than an
+    // async frame and settles in as many microtask turns. Any other outcome (a throw, a rejection,
+    // a fetch-like Response) goes to #callLoop with this attempt.
+    const slot = this.#slot;
+    io[IO_ROUTER] = slot;
+    io[IO_NOW] = CLOCK;
+    io[IO_TRIED] = 0;
+    hotPick();
+    if (io[IO_STATUS] !== 0) return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), { failure: pendingError() });
+    const t0 = io[IO_USED_NOW];
+    const index = io[IO_PROVIDER];
+    const kind = io[IO_KIND];
+    const generation = io[IO_GEN];
+    const probeSeq = io[IO_SEQ];
+    const provider = this.#names[index];
+    const ra = io[IO_TICKET_RA];
+    const ctx = new CallContext(
+      slot * 256 + kind * 64 + index,
+      provider,
+      kind,
+      generation,
+      probeSeq,
+      io[IO_DEGRADED] === 1,
+      ra < 0 ? null : ra,
+      io[IO_ISSUED],
+      0,
+      undefined,
+    );
+    const failover = (result, error, failed) =>
+      this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), {
+        t0,
+        index,
+        kind,
+        generation,
+        probeSeq,
+        provider,
+        ctx,
+        result,
+        error,
+        failed,
+        timedOut: false,
+        failure: null,
+      });
+    let p;
+    try {
+      p = fn(provider, ctx);
+    } catch (error) {
+      return failover(undefined, error, true);
+    }
+    return Promise.resolve(p).then(
+      (result) => {
+        if (typeof result === 'object' && result !== null && isResponseLike(result)) {
+          return failover(result, undefined, false);
+        }
+        io[IO_ROUTER] = slot;
+        io[IO_PROVIDER] = index;
+        io[IO_KIND] = kind;
+        io[IO_GEN] = generation;
+        io[IO_SEQ] = probeSeq;
+        io[IO_OUTCOME] = SUCCESS;
+        io[IO_RA] = -1;
+        io[IO_NOW] = CLOCK;
+        io[IO_LATENCY] = -1;
+        io[IO_T0] = t0;
+        hotRecord();
+        if (io[IO_STATUS] < 0) throwPending();
+        return result;
+      },
+      (error) => failover(undefined, error, true),
+    );
   }
 
   /** The attempt the last pick wrote into the shared buffer, with its context for `fn`. */
