@@ -565,6 +565,12 @@ class Router {
   #n;
   #slot;
   #names;
+  /**
+   * The names again, in an ordinary (unfrozen) array for the hot lookups by index: V8 loads an
+   * element of a frozen array with a double index (the shared buffer holds doubles) through a
+   * generic IC.
+   */
+  #byIndex;
   #index;
   #clock;
 
@@ -582,6 +588,7 @@ class Router {
     this.#n = new native.NativeRouter(providers, policy);
     this.#slot = this.#n.slot;
     this.#names = Object.freeze(this.#n.names());
+    this.#byIndex = [...this.#names];
     this.#index = new Map(this.#names.map((n, i) => [n, i]));
   }
 
@@ -620,7 +627,7 @@ class Router {
     const kind = io[IO_KIND];
     return new Ticket(
       this.#slot * 256 + kind * 64 + index,
-      this.#names[index],
+      this.#byIndex[index],
       kind,
       io[IO_GEN],
       io[IO_SEQ],
@@ -827,7 +834,7 @@ class Router {
     hotPick();
     if (io[IO_STATUS] !== 0) return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), { failure: pendingError() });
     const index = io[IO_PROVIDER];
-    const provider = this.#names[index];
+    const provider = this.#byIndex[index];
     const ra = io[IO_TICKET_RA];
     const ctx = new CallContext(
       slot * 256 + io[IO_KIND] * 64 + index,
@@ -879,7 +886,7 @@ class Router {
     return attemptOf(
       new CallContext(
         this.#slot * 256 + io[IO_KIND] * 64 + index,
-        this.#names[index],
+        this.#byIndex[index],
         io[IO_GEN],
         io[IO_SEQ],
         io[IO_DEGRADED] === 1,
