@@ -813,20 +813,24 @@ class Router {
    * natively (no clock call from JavaScript unless `options.clock` was given).
    */
   call(fn, options) {
-    if (options !== undefined || this.#clock !== undefined || typeof fn !== 'function') {
-      // Like an async function: a bad argument rejects the returned promise.
-      let o;
-      try {
-        o = callOptions(fn, options, this.#names.length);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      return this.#callLoop(fn, o, null);
+    // Like an async function: anything thrown here (a bad argument) rejects the returned promise.
+    try {
+      return this.#call(fn, options);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    // The common case, straight-line: default options and clock, first attempt succeeds. Not an
-    // async function: the attempt's promise is chained with one `then`, which costs less than an
-    // async frame and settles in as many microtask turns. Any other outcome (a throw, a rejection,
-    // a fetch-like Response) goes to #callLoop with this attempt.
+  }
+
+  /**
+   * `call`, which may also throw. The common case (default options and clock) runs straight-line:
+   * not as an async function but chaining the attempt's promise with one `then`, which costs less
+   * than an async frame and settles in as many microtask turns. Any other outcome of that attempt
+   * (a throw, a rejection, a fetch-like Response) goes to #callLoop.
+   */
+  #call(fn, options) {
+    if (options !== undefined || this.#clock !== undefined || typeof fn !== 'function') {
+      return this.#callLoop(fn, callOptions(fn, options, this.#names.length), null);
+    }
     const slot = this.#slot;
     io[IO_ROUTER] = slot;
     io[IO_NOW] = CLOCK;

@@ -357,6 +357,12 @@ test('call (default clock, no options): bad arguments and an unavailable router 
   const p = router.call(async () => 1, 'not options');
   assert.ok(p instanceof Promise);
   await assert.rejects(p, TypeError);
+  const { call } = router;
+  for (const self of [undefined, {}]) {
+    const unbound = call.call(self, async () => 1);
+    assert.ok(unbound instanceof Promise);
+    await assert.rejects(unbound, TypeError);
+  }
   router.record(router.pick(), 'server_error');
   let called = false;
   const e = await router.call(async () => { called = true; }).catch((x) => x);
