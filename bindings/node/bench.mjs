@@ -8,6 +8,8 @@
 // Not a test: numbers depend on the machine. Rows:
 // - pick+record: `router.pick(nowMs)` + `router.record(ticket, 'success', nowMs)` with explicit
 //   timestamps (the engine alone, no clock read).
+// - pick+record (native clock): the same without timestamps, so each call reads the monotonic
+//   clock natively, as router.call's pick and record do: the difference is two clock readings.
 // - router.call: `await router.call(async noop)` — picks, reads the clock twice, awaits, records.
 // - opossum fire(): `await breaker.fire()` with opossum's defaults (which arm a 10 s timeout timer
 //   per call), and with `timeout: false`.
@@ -28,6 +30,7 @@ const ASYNC_N = Number(process.env.BENCH_ASYNC_N ?? 50_000);
 const noop = async () => 1;
 
 const router = new Router(['primary', 'secondary']);
+const clockRouter = new Router(['primary', 'secondary']);
 const callRouter = new Router(['primary', 'secondary']);
 const opossumDefault = new CircuitBreaker(noop);
 const opossumNoTimeout = new CircuitBreaker(noop, { timeout: false });
@@ -49,6 +52,18 @@ const cases = {
         now += 1;
         const t = router.pick(now);
         s += router.record(t, 'success', now).length;
+      }
+      return s;
+    },
+  },
+  'pick+record (native clock)': {
+    n: SYNC_N,
+    sync: true,
+    run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        const t = clockRouter.pick();
+        s += clockRouter.record(t, 'success').length;
       }
       return s;
     },

@@ -437,31 +437,73 @@ function pendingError() {
   return new InternalError('a native call failed without saying why', 'internal_panic');
 }
 
-/** What `router.call` passes to its function with the provider name. */
+/** Records the success of the attempt `ctx` belongs to (the fast path of `router.call`). */
+let recordSuccess;
+/** The attempt record `#callLoop` takes for the attempt `ctx` belongs to. */
+let attemptOf;
+
+/**
+ * What `router.call` passes to its function with the provider name: `attempt`, `signal` and the
+ * attempt's `ticket` (made on first use from the fields kept here).
+ */
 class CallContext {
   #ticket = null;
+  /** As a Ticket's: router slot × 256 + kind code × 64 + provider index. */
   #h;
   #provider;
-  #kind;
   #generation;
   #probeSeq;
   #degraded;
   #retryAfter;
   #issuedAt;
+  /** The clock reading of the pick (the native clock's, or the router's clock). */
+  #t0;
 
-  constructor(h, provider, kind, generation, probeSeq, degraded, retryAfter, issuedAt, attempt, signal) {
+  constructor(h, provider, generation, probeSeq, degraded, retryAfter, issuedAt, t0, attempt, signal) {
     /** 0 for the first attempt. */
     this.attempt = attempt;
     /** Aborted when the attempt times out (`timeoutMs`) or the caller's signal aborts. */
     this.signal = signal;
     this.#h = h;
     this.#provider = provider;
-    this.#kind = kind;
     this.#generation = generation;
     this.#probeSeq = probeSeq;
     this.#degraded = degraded;
     this.#retryAfter = retryAfter;
     this.#issuedAt = issuedAt;
+    this.#t0 = t0;
+  }
+
+  static {
+    recordSuccess = (ctx) => {
+      const h = ctx.#h;
+      io[IO_ROUTER] = h >> 8;
+      io[IO_PROVIDER] = h & 63;
+      io[IO_KIND] = (h >> 6) & 3;
+      io[IO_GEN] = ctx.#generation;
+      io[IO_SEQ] = ctx.#probeSeq;
+      io[IO_OUTCOME] = SUCCESS;
+      io[IO_RA] = -1;
+      io[IO_NOW] = CLOCK;
+      io[IO_LATENCY] = -1;
+      io[IO_T0] = ctx.#t0;
+      hotRecord();
+      if (io[IO_STATUS] < 0) throwPending();
+    };
+    attemptOf = (ctx) => ({
+      t0: ctx.#t0,
+      index: ctx.#h & 63,
+      kind: (ctx.#h >> 6) & 3,
+      generation: ctx.#generation,
+      probeSeq: ctx.#probeSeq,
+      provider: ctx.#provider,
+      ctx,
+      result: undefined,
+      error: undefined,
+      failed: false,
+      timedOut: false,
+      failure: null,
+    });
   }
 
   /** The attempt's ticket (made on first use). */
@@ -469,7 +511,7 @@ class CallContext {
     this.#ticket ??= new Ticket(
       this.#h,
       this.#provider,
-      this.#kind,
+      (this.#h >> 6) & 3,
       this.#generation,
       this.#probeSeq,
       this.#degraded,
@@ -523,6 +565,12 @@ class Router {
   #n;
   #slot;
   #names;
+  /**
+   * The names again, in an ordinary (unfrozen) array for the hot lookups by index: V8 loads an
+   * element of a frozen array with a double index (the shared buffer holds doubles) through a
+   * generic IC.
+   */
+  #byIndex;
   #index;
   #clock;
 
@@ -540,6 +588,7 @@ class Router {
     this.#n = new native.NativeRouter(providers, policy);
     this.#slot = this.#n.slot;
     this.#names = Object.freeze(this.#n.names());
+    this.#byIndex = [...this.#names];
     this.#index = new Map(this.#names.map((n, i) => [n, i]));
   }
 
@@ -578,7 +627,7 @@ class Router {
     const kind = io[IO_KIND];
     return new Ticket(
       this.#slot * 256 + kind * 64 + index,
-      this.#names[index],
+      this.#byIndex[index],
       kind,
       io[IO_GEN],
       io[IO_SEQ],
@@ -763,78 +812,95 @@ class Router {
    * Cost: one native call to pick and one to record per attempt, each reading the monotonic clock
    * natively (no clock call from JavaScript unless `options.clock` was given).
    */
-  async call(fn, options) {
-    if (options === undefined && this.#clock === undefined && typeof fn === 'function') {
-      // The common case, straight-line: default options and clock, first attempt succeeds.
-      const slot = this.#slot;
-      io[IO_ROUTER] = slot;
-      io[IO_NOW] = CLOCK;
-      io[IO_TRIED] = 0;
-      hotPick();
-      if (io[IO_STATUS] !== 0) return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), { failure: pendingError() });
-      const first = this.#attemptFromBuffer(0, undefined);
-      let result;
-      try {
-        result = await fn(first.provider, first.ctx);
-      } catch (error) {
-        first.error = error;
-        first.failed = true;
-        return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), first);
-      }
-      if (typeof result === 'object' && result !== null && isResponseLike(result)) {
-        first.result = result;
-        return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), first);
-      }
-      io[IO_ROUTER] = slot;
-      io[IO_PROVIDER] = first.index;
-      io[IO_KIND] = first.kind;
-      io[IO_GEN] = first.generation;
-      io[IO_SEQ] = first.probeSeq;
-      io[IO_OUTCOME] = SUCCESS;
-      io[IO_RA] = -1;
-      io[IO_NOW] = CLOCK;
-      io[IO_LATENCY] = -1;
-      io[IO_T0] = first.t0;
-      hotRecord();
-      if (io[IO_STATUS] < 0) throwPending();
-      return result;
+  call(fn, options) {
+    // Like an async function: anything thrown here (a bad argument) rejects the returned promise.
+    try {
+      return this.#call(fn, options);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return this.#callLoop(fn, callOptions(fn, options, this.#names.length), null);
+  }
+
+  /**
+   * `call`, which may also throw. The common case (default options and clock) runs straight-line:
+   * not as an async function but chaining the attempt's promise with one `then`, which costs less
+   * than an async frame and settles in as many microtask turns. Any other outcome of that attempt
+   * (a throw, a rejection, a fetch-like Response) goes to #callLoop.
+   */
+  #call(fn, options) {
+    if (options !== undefined || this.#clock !== undefined || typeof fn !== 'function') {
+      return this.#callLoop(fn, callOptions(fn, options, this.#names.length), null);
+    }
+    const slot = this.#slot;
+    io[IO_ROUTER] = slot;
+    io[IO_NOW] = CLOCK;
+    io[IO_TRIED] = 0;
+    hotPick();
+    if (io[IO_STATUS] !== 0) return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), { failure: pendingError() });
+    const index = io[IO_PROVIDER];
+    const provider = this.#byIndex[index];
+    const ra = io[IO_TICKET_RA];
+    const ctx = new CallContext(
+      slot * 256 + io[IO_KIND] * 64 + index,
+      provider,
+      io[IO_GEN],
+      io[IO_SEQ],
+      io[IO_DEGRADED] === 1,
+      ra < 0 ? null : ra,
+      io[IO_ISSUED],
+      io[IO_USED_NOW],
+      0,
+      undefined,
+    );
+    let p;
+    try {
+      p = fn(provider, ctx);
+    } catch (error) {
+      return this.#failover(fn, ctx, undefined, error);
+    }
+    return Promise.resolve(p).then(
+      (result) => {
+        if (typeof result === 'object' && result !== null && isResponseLike(result)) {
+          return this.#failover(fn, ctx, result, undefined);
+        }
+        recordSuccess(ctx);
+        return result;
+      },
+      (error) => this.#failover(fn, ctx, undefined, error),
+    );
+  }
+
+  /**
+   * Hands the fast path's attempt to #callLoop: it returned `result` (a fetch-like Response) or,
+   * when `result` is undefined, failed with `error`.
+   */
+  #failover(fn, ctx, result, error) {
+    const a = attemptOf(ctx);
+    if (result === undefined) {
+      a.error = error;
+      a.failed = true;
+    } else a.result = result;
+    return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), a);
   }
 
   /** The attempt the last pick wrote into the shared buffer, with its context for `fn`. */
   #attemptFromBuffer(attempt, signal) {
     const index = io[IO_PROVIDER];
-    const kind = io[IO_KIND];
-    const generation = io[IO_GEN];
-    const probeSeq = io[IO_SEQ];
-    const provider = this.#names[index];
     const ra = io[IO_TICKET_RA];
-    return {
-      t0: io[IO_USED_NOW],
-      index,
-      kind,
-      generation,
-      probeSeq,
-      provider,
-      ctx: new CallContext(
-        this.#slot * 256 + kind * 64 + index,
-        provider,
-        kind,
-        generation,
-        probeSeq,
+    return attemptOf(
+      new CallContext(
+        this.#slot * 256 + io[IO_KIND] * 64 + index,
+        this.#byIndex[index],
+        io[IO_GEN],
+        io[IO_SEQ],
         io[IO_DEGRADED] === 1,
         ra < 0 ? null : ra,
         io[IO_ISSUED],
+        io[IO_USED_NOW],
         attempt,
         signal,
       ),
-      result: undefined,
-      error: undefined,
-      failed: false,
-      timedOut: false,
-      failure: null,
-    };
+    );
   }
 
   /**

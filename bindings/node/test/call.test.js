@@ -272,6 +272,105 @@ test('call: sticky keys are passed to the engine', async () => {
   await assert.rejects(router.call(async (p) => p, { key: 42 }), TypeError);
 });
 
+// The fast path of `call` (default clock, no options): every way out of it.
+
+test('call (default clock, no options): a success is recorded; ctx carries the whole ticket', async () => {
+  const router = new Router(['primary', 'secondary']);
+  const twin = new Router(['primary', 'secondary']);
+  let ctxSeen;
+  const out = await router.call((provider, ctx) => {
+    ctxSeen = ctx;
+    return Promise.resolve(`answer from ${provider}`);
+  });
+  assert.equal(out, 'answer from primary');
+  assert.equal(ctxSeen.attempt, 0);
+  assert.equal(ctxSeen.signal, undefined);
+  assert.deepEqual(Object.keys(ctxSeen), ['attempt', 'signal']);
+  const t = ctxSeen.ticket;
+  assert.ok(t instanceof fc.Ticket);
+  assert.equal(ctxSeen.ticket, t);
+  assert.deepEqual(
+    { ...t.toJSON(), issued_at_ms: 0 },
+    { ...twin.pick().toJSON(), issued_at_ms: 0 },
+  );
+  assert.equal(Number.isSafeInteger(t.issued_at_ms), true);
+  assert.equal(router.view('primary').window.successes, 1);
+  // The ticket is a real one: recording it again is accepted by the engine like any ticket.
+  assert.equal(router.record(t, 'success'), 'accepted');
+  assert.equal(router.view('primary').window.successes, 2);
+});
+
+test('call (default clock, no options): plain values and thenables are awaited like promises', async () => {
+  const router = new Router(['a', 'b']);
+  assert.equal(await router.call(() => 7), 7);
+  assert.equal(await router.call(() => ({ then: (resolve) => resolve('thenable') })), 'thenable');
+  assert.equal(await router.call(() => undefined), undefined);
+  const rejecting = { then: (_resolve, reject) => reject(new APIError(503, {})) };
+  const seen = [];
+  const out = await router.call((p) => {
+    seen.push(p);
+    return p === 'a' ? rejecting : 'from b';
+  });
+  assert.equal(out, 'from b');
+  assert.deepEqual(seen, ['a', 'b']);
+  assert.equal(router.view('a').window.successes, 3);
+  assert.equal(router.view('a').window.failures, 1);
+});
+
+test('call (default clock, no options): a synchronous throw or a rejection fails over', async () => {
+  const router = new Router(['a', 'b', 'c']);
+  const seen = [];
+  const out = await router.call((p, ctx) => {
+    seen.push([p, ctx.attempt]);
+    if (p === 'a') throw new APIError(502, {});
+    if (p === 'b') return Promise.reject(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+    return 'from c';
+  });
+  assert.equal(out, 'from c');
+  assert.deepEqual(seen, [['a', 0], ['b', 1], ['c', 2]]);
+  assert.equal(router.view('a').window.failures, 1);
+  assert.equal(router.view('b').window.failures, 1);
+  assert.equal(router.view('c').window.successes, 1);
+});
+
+test('call (default clock, no options): client errors and Responses leave the fast path correctly', async () => {
+  const router = new Router(['a', 'b']);
+  const err = new APIError(400, {});
+  await assert.rejects(router.call(() => { throw err; }), (e) => e === err);
+  await assert.rejects(router.call(async () => { throw err; }), (e) => e === err);
+  assert.equal(router.view('a').window.client_errors, 2);
+  const out = await router.call(async (p) => (p === 'a' ? new Response('busy', { status: 503 }) : new Response('ok')));
+  assert.equal(await out.text(), 'ok');
+  assert.equal(router.view('a').window.failures, 1);
+  const e = await router.call(async () => new Response(null, { status: 500 })).catch((x) => x);
+  assert.ok(e instanceof AllProvidersFailedError);
+  assert.deepEqual(e.attempts.map((a) => [a.provider, a.outcome]), [['a', 'server_error'], ['b', 'server_error']]);
+});
+
+test('call (default clock, no options): bad arguments and an unavailable router reject, never throw', async () => {
+  const router = new Router(['only'], { consecutive_failures: 1, when_all_down: 'fail', open_jitter: 0 });
+  for (const bad of ['nope', undefined, null, 42]) {
+    const p = router.call(bad);
+    assert.ok(p instanceof Promise);
+    await assert.rejects(p, TypeError);
+  }
+  const p = router.call(async () => 1, 'not options');
+  assert.ok(p instanceof Promise);
+  await assert.rejects(p, TypeError);
+  const { call } = router;
+  for (const self of [undefined, {}]) {
+    const unbound = call.call(self, async () => 1);
+    assert.ok(unbound instanceof Promise);
+    await assert.rejects(unbound, TypeError);
+  }
+  router.record(router.pick(), 'server_error');
+  let called = false;
+  const e = await router.call(async () => { called = true; }).catch((x) => x);
+  assert.equal(called, false);
+  assert.ok(e instanceof AllProvidersFailedError);
+  assert.ok(e.errors[0] instanceof fc.UnavailableError);
+});
+
 test('health-check loop: checks a benched provider until it ramps, then stops', async () => {
   const router = new Router(['primary', 'secondary'], {
     consecutive_failures: 1,
