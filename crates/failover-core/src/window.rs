@@ -136,9 +136,11 @@ pub struct WindowStats {
 }
 
 impl<const B: usize> Window<B> {
-    /// An empty window of `len` buckets of `width` ms. `len` is clamped to 1..=B and `width` to ≥ 1.
+    /// An empty window of `len` buckets of `width` ms. `len` is clamped to 1..=B and `width` to ≥ 1;
+    /// `B` must be at least 1 (checked at compile time).
     #[must_use]
     pub fn new(len: usize, width: u64) -> Self {
+        const { assert!(B >= 1, "a window needs at least one bucket") };
         let mut buckets = [EMPTY; B];
         // The current bucket always carries its stamp (see `advance_slow`).
         buckets[0].stamp = 0;
