@@ -268,9 +268,11 @@ pub fn timeline(r: &Report) -> Vec<String> {
                     }
                 }
                 let max = opens.iter().copied().max().unwrap_or(0);
+                // Durations within 10 % of the policy's cap (jitter included) have reached it.
+                let cap = r.policy.open_max_ms;
                 let mut growth: Vec<String> = Vec::new();
                 for d in &opens {
-                    if *d * 10 >= max * 9 {
+                    if u128::from(*d) * 10 >= u128::from(cap) * 9 {
                         break;
                     }
                     growth.push(dur(*d));

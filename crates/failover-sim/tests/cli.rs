@@ -321,6 +321,23 @@ fn svg_is_well_formed_with_one_series_per_provider() {
 }
 
 #[test]
+fn reopenings_below_the_cap_are_not_called_the_cap() {
+    // Four reopenings, each longer, all under the 10 min open_max_ms.
+    let text = run_ok(&["--faults", &data("primary-down.json")]);
+    let reopened = text
+        .lines()
+        .skip_while(|l| !l.contains("reopened"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(reopened.contains("1m04s"), "{reopened}");
+    assert!(reopened.contains("8m18s; open until"), "{reopened}");
+    assert!(!reopened.contains("the cap"), "{reopened}");
+    // The default run reaches it.
+    assert!(run_ok(&[]).contains("then about 10 min (the cap)"));
+}
+
+#[test]
 fn small_outage_figures_are_exact() {
     let v = run_json(&["--faults", &data("primary-down.json")]);
     // One request every 100 ms for an hour: 35,999; the 6,000 of 0:10–0:20 find the primary down.
