@@ -5,9 +5,7 @@
 //!
 //! `cargo run --release -p failover-core --example outage`
 
-use failover_core::{
-    Event, EventKind, Outcome, Policy, ProviderView, Router, Ticket, classify_status,
-};
+use failover_core::{Event, EventKind, Outcome, Policy, Router, Ticket, Trigger, classify_status};
 
 const MINUTE: u64 = 60_000;
 
@@ -39,8 +37,8 @@ fn show(e: &Event, name: &str) {
             "OPENED from {} by {} (observed {}, threshold {}, over {} calls); open for {:.1} s, strike {}",
             from.name(),
             reason.trigger.name(),
-            reason.observed,
-            reason.threshold,
+            figure(reason.trigger, reason.observed),
+            figure(reason.trigger, reason.threshold),
             reason.volume,
             (until_ms - e.at_ms) as f64 / 1000.0,
             strikes
@@ -68,9 +66,23 @@ fn show(e: &Event, name: &str) {
     println!("{t:7.2} min  {name:<10} {what}");
 }
 
+/// A trigger's figure in its unit: rates arrive in parts per million, latencies in ms, the rest
+/// are counts.
+fn figure(trigger: Trigger, x: u64) -> String {
+    match trigger {
+        Trigger::ErrorRate
+        | Trigger::SustainedTimeouts
+        | Trigger::SlowCalls
+        | Trigger::RampRollback => format!("{:.1} %", x as f64 / 1e4),
+        Trigger::LatencyDegradation => format!("{x} ms"),
+        _ => x.to_string(),
+    }
+}
+
+/// Each provider's share of the traffic that reaches it (what it admits; the rest spills to the
+/// next provider), not a split of all traffic.
 fn shares(r: &Router<4, 120>) -> String {
     r.views()
-        .map(|v: ProviderView<'_>| v)
         .map(|v| format!("{}={:.0}%", v.name, f64::from(v.share_ppm) / 1e4))
         .collect::<Vec<_>>()
         .join(" ")
@@ -85,10 +97,10 @@ fn main() -> Result<(), failover_core::ConfigError> {
 
     let (mut served, mut failed, mut attempts) = (0u64, 0u64, 0u64);
     let mut per_provider = [0u64; 3];
-    let end = 60 * MINUTE;
+    let end = 70 * MINUTE;
     let mut n = 0u64;
     let mut t = 0u64;
-    // One request every 100 ms (10 per second) for an hour, each with up to 3 attempts.
+    // One request every 100 ms (10 per second) for 70 minutes, each with up to 3 attempts.
     while t < end {
         let mut tried = failover_core::ProviderSet::new();
         let mut ok = false;
@@ -132,7 +144,7 @@ fn main() -> Result<(), failover_core::ConfigError> {
         }
         if t.is_multiple_of(5 * MINUTE) {
             println!(
-                "{:7.2} min  shares     {}",
+                "{:7.2} min  admits     {}",
                 t as f64 / MINUTE as f64,
                 shares(&router)
             );

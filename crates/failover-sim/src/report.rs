@@ -373,8 +373,16 @@ pub fn chart(r: &Report, width: usize) -> Vec<String> {
     let mut axis = vec![' '; cols.len() + 12];
     let mut ticks = vec![' '; cols.len()];
     let step = (cols.len() / 6).max(1);
+    // Runs under an hour are labelled to the second (H:MM:SS, as in the timeline), longer ones
+    // to the minute (H:MM).
+    let short_run = s.bucket_ms * s.buckets as u64 <= 3_600_000;
     for c in (0..cols.len()).step_by(step) {
-        let label = short_clock(cols[c].0 as u64 * s.bucket_ms);
+        let at = cols[c].0 as u64 * s.bucket_ms;
+        let label = if short_run {
+            clock(at)
+        } else {
+            short_clock(at)
+        };
         for (k, ch) in label.chars().enumerate() {
             if c + k < axis.len() {
                 axis[c + k] = ch;
