@@ -94,6 +94,45 @@ struct Totals {
     latency_samples: u64,
 }
 
+impl Totals {
+    /// Adds a bucket's counts (or, with `remove`, takes them away).
+    #[inline]
+    fn fold_counts(&mut self, c: &Counts, remove: bool) {
+        let op = |t: &mut u64, n: u32| {
+            if remove {
+                *t -= u64::from(n);
+            } else {
+                *t += u64::from(n);
+            }
+        };
+        op(&mut self.success, c.success);
+        op(&mut self.slow, c.slow);
+        op(&mut self.rate_limited, c.rate_limited);
+        op(&mut self.server_error, c.server_error);
+        op(&mut self.connection_error, c.connection_error);
+        op(&mut self.timeout, c.timeout);
+        op(&mut self.client_error, c.client_error);
+    }
+
+    /// Adds a bucket (or, with `remove`, takes it away): its counts, its samples, and its
+    /// histogram into `hist`.
+    fn fold(&mut self, hist: &mut [u32; LATENCY_BINS], b: &Bucket, remove: bool) {
+        self.fold_counts(&b.counts, remove);
+        let samples = hist_sum(&b.hist);
+        if remove {
+            for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
+                *h -= u32::from(n);
+            }
+            self.latency_samples -= samples;
+        } else {
+            for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
+                *h += u32::from(n);
+            }
+            self.latency_samples += samples;
+        }
+    }
+}
+
 /// A provider's rolling window over `B` buckets at most (the policy chooses how many are used).
 #[derive(Clone, Debug)]
 pub struct Window<const B: usize> {
@@ -181,7 +220,7 @@ impl<const B: usize> Window<B> {
         } else {
             // The current bucket is complete: into the totals (after a reset it started empty).
             let b = self.buckets[self.cur_slot];
-            self.add(&b);
+            self.totals.fold(&mut self.hist, &b, false);
             let mut slot = self.cur_slot;
             for j in self.cur + 1..=idx {
                 slot += 1;
@@ -190,7 +229,7 @@ impl<const B: usize> Window<B> {
                 }
                 let b = self.buckets[slot];
                 if j.checked_sub(len) == Some(b.stamp) && b.stamp >= self.valid_from {
-                    self.subtract(&b);
+                    self.totals.fold(&mut self.hist, &b, true);
                 }
             }
         }
@@ -204,38 +243,6 @@ impl<const B: usize> Window<B> {
             ..EMPTY
         };
         gap
-    }
-
-    fn add(&mut self, b: &Bucket) {
-        let t = &mut self.totals;
-        let c = &b.counts;
-        t.success += u64::from(c.success);
-        t.slow += u64::from(c.slow);
-        t.rate_limited += u64::from(c.rate_limited);
-        t.server_error += u64::from(c.server_error);
-        t.connection_error += u64::from(c.connection_error);
-        t.timeout += u64::from(c.timeout);
-        t.client_error += u64::from(c.client_error);
-        for (h, &n) in self.hist.iter_mut().zip(b.hist.iter()) {
-            *h += u32::from(n);
-        }
-        t.latency_samples += hist_sum(&b.hist);
-    }
-
-    fn subtract(&mut self, b: &Bucket) {
-        let t = &mut self.totals;
-        let c = &b.counts;
-        t.success -= u64::from(c.success);
-        t.slow -= u64::from(c.slow);
-        t.rate_limited -= u64::from(c.rate_limited);
-        t.server_error -= u64::from(c.server_error);
-        t.connection_error -= u64::from(c.connection_error);
-        t.timeout -= u64::from(c.timeout);
-        t.client_error -= u64::from(c.client_error);
-        for (h, &n) in self.hist.iter_mut().zip(b.hist.iter()) {
-            *h -= u32::from(n);
-        }
-        t.latency_samples -= hist_sum(&b.hist);
     }
 
     /// Records an outcome in the current bucket (call [`Window::advance`] first). `slow` marks a
@@ -291,40 +298,17 @@ impl<const B: usize> Window<B> {
 
     /// The totals and histogram of the whole window: the completed buckets plus the current one.
     fn live(&self) -> (Totals, [u32; LATENCY_BINS]) {
-        let mut t = self.totals;
-        let mut hist = self.hist;
-        let b = &self.buckets[self.cur_slot];
-        let c = &b.counts;
-        t.success += u64::from(c.success);
-        t.slow += u64::from(c.slow);
-        t.rate_limited += u64::from(c.rate_limited);
-        t.server_error += u64::from(c.server_error);
-        t.connection_error += u64::from(c.connection_error);
-        t.timeout += u64::from(c.timeout);
-        t.client_error += u64::from(c.client_error);
-        for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
-            *h += u32::from(n);
-        }
-        t.latency_samples += hist_sum(&b.hist);
+        let (mut t, mut hist) = (self.totals, self.hist);
+        t.fold(&mut hist, &self.buckets[self.cur_slot], false);
         (t, hist)
     }
 
     /// The window's figures. `count_client_errors` adds client errors to volume and failures.
     #[must_use]
     pub fn stats(&self, count_client_errors: bool) -> WindowStats {
-        let c = &self.buckets[self.cur_slot].counts;
-        let t = &self.totals;
-        let total = Totals {
-            success: t.success + u64::from(c.success),
-            slow: t.slow + u64::from(c.slow),
-            rate_limited: t.rate_limited + u64::from(c.rate_limited),
-            server_error: t.server_error + u64::from(c.server_error),
-            connection_error: t.connection_error + u64::from(c.connection_error),
-            timeout: t.timeout + u64::from(c.timeout),
-            client_error: t.client_error + u64::from(c.client_error),
-            latency_samples: 0,
-        };
-        stats_of(&total, count_client_errors)
+        let mut t = self.totals;
+        t.fold_counts(&self.buckets[self.cur_slot].counts, false);
+        stats_of(&t, count_client_errors)
     }
 
     /// The totals and histogram of the buckets still in the window at `now`, without moving it:
@@ -347,18 +331,7 @@ impl<const B: usize> Window<B> {
             // Never-used buckets are all zero, so counting them changes nothing.
             let live = b.stamp >= self.valid_from && b.stamp <= idx && idx - b.stamp < len;
             if live {
-                let c = &b.counts;
-                t.success += u64::from(c.success);
-                t.slow += u64::from(c.slow);
-                t.rate_limited += u64::from(c.rate_limited);
-                t.server_error += u64::from(c.server_error);
-                t.connection_error += u64::from(c.connection_error);
-                t.timeout += u64::from(c.timeout);
-                t.client_error += u64::from(c.client_error);
-                for (h, &n) in hist.iter_mut().zip(b.hist.iter()) {
-                    *h += u32::from(n);
-                }
-                t.latency_samples += hist_sum(&b.hist);
+                t.fold(&mut hist, b, false);
             }
         }
         (t, hist)
