@@ -17,6 +17,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
+#[path = "../../../crates/failover-core/benches/common/mod.rs"]
+mod common;
+
+use common::{Rng, criterion_dir, fresh_median};
 use failover_core::{Outcome, Policy, Router};
 use failsafe::{CircuitBreaker, Config, backoff, failure_policy};
 use recloser::Recloser;
@@ -28,20 +32,6 @@ const CORE: &str = "failover-core pick+record";
 const RECLOSER: &str = "recloser call";
 const FAILSAFE_CONSECUTIVE: &str = "failsafe consecutive call";
 const FAILSAFE_DEFAULT: &str = "failsafe default call";
-
-/// A tiny deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 struct Workload {
     ok: Vec<bool>,
@@ -156,38 +146,6 @@ fn benches(c: &mut Criterion, w: &Workload) {
     g.finish();
 }
 
-/// The median's point estimate in a criterion `estimates.json`.
-fn median(json: &str) -> Option<f64> {
-    let rest = &json[json.find("\"median\"")?..];
-    let rest = &rest[rest.find("\"point_estimate\"")? + "\"point_estimate\"".len()..];
-    let rest = rest.trim_start_matches([':', ' ']);
-    let end = rest.find([',', '}'])?;
-    rest[..end].trim().parse().ok()
-}
-
-/// Where criterion writes: `$CRITERION_HOME`, `$CARGO_TARGET_DIR/criterion`, else the
-/// workspace's target directory.
-fn criterion_dir() -> Option<std::path::PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(home.into());
-    }
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => std::path::PathBuf::from(t),
-        None => {
-            let out = std::process::Command::new(std::env::var_os("CARGO")?)
-                .args(["metadata", "--format-version", "1", "--no-deps"])
-                .output()
-                .ok()?;
-            let s = String::from_utf8(out.stdout).ok()?;
-            let key = "\"target_directory\":\"";
-            let start = s.find(key)? + key.len();
-            let end = start + s[start..].find('"')?;
-            std::path::PathBuf::from(&s[start..end])
-        }
-    };
-    Some(target.join("criterion"))
-}
-
 /// The median criterion wrote for `name` during this run.
 fn read_median(name: &str, since: std::time::SystemTime) -> Option<f64> {
     // Criterion's directory names replace these characters (`make_filename_safe`).
@@ -196,11 +154,7 @@ fn read_median(name: &str, since: std::time::SystemTime) -> Option<f64> {
         .join("peers")
         .join(dir_name)
         .join("new/estimates.json");
-    let modified = std::fs::metadata(&file).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    median(&std::fs::read_to_string(file).ok()?)
+    fresh_median(&file, since)
 }
 
 fn main() {

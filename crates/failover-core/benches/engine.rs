@@ -17,29 +17,18 @@
 //! `cargo bench -p failover-core --bench engine -- --warm-up-time 1 --measurement-time 2` prints
 //! a summary table of the medians at the end.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::{Rng, criterion_dir, fresh_median};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use failover_core::{CircuitState, Outcome, OutcomeKind, Policy, Router, Ticket, TicketKind};
 
 /// Length of the pre-generated ring (a power of two, and a multiple of every provider count).
 const RING: usize = 4_096;
 const MASK: usize = RING - 1;
-
-/// A tiny deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 /// The pre-generated workload for `providers` providers.
 struct Workload {
@@ -311,13 +300,7 @@ fn medians(start: std::time::SystemTime) -> Vec<(String, f64)> {
         ids.sort_by_key(|id| sort_key(id));
         for id in ids {
             let file = dir.join(group).join(&id).join("new/estimates.json");
-            let fresh = std::fs::metadata(&file)
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m >= start);
-            if !fresh {
-                continue;
-            }
-            if let Some(ns) = std::fs::read_to_string(file).ok().and_then(|s| median(&s)) {
+            if let Some(ns) = fresh_median(&file, start) {
                 out.push((format!("{group}/{id}"), ns));
             }
         }
@@ -333,37 +316,6 @@ fn sort_key(id: &str) -> (String, Vec<u64>) {
         .collect();
     let letters = id.chars().filter(|c| !c.is_ascii_digit()).collect();
     (letters, numbers)
-}
-
-/// The median's point estimate in an `estimates.json`.
-pub fn median(json: &str) -> Option<f64> {
-    let rest = &json[json.find("\"median\"")?..];
-    let rest = &rest[rest.find("\"point_estimate\"")? + "\"point_estimate\"".len()..];
-    let rest = rest.trim_start_matches([':', ' ']);
-    let end = rest.find([',', '}'])?;
-    rest[..end].trim().parse().ok()
-}
-
-/// Where criterion writes: `$CARGO_TARGET_DIR/criterion`, else the workspace's target directory.
-fn criterion_dir() -> Option<std::path::PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(home.into());
-    }
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => std::path::PathBuf::from(t),
-        None => {
-            let out = std::process::Command::new(std::env::var_os("CARGO")?)
-                .args(["metadata", "--format-version", "1", "--no-deps"])
-                .output()
-                .ok()?;
-            let s = String::from_utf8(out.stdout).ok()?;
-            let key = "\"target_directory\":\"";
-            let start = s.find(key)? + key.len();
-            let end = start + s[start..].find('"')?;
-            std::path::PathBuf::from(&s[start..end])
-        }
-    };
-    Some(target.join("criterion"))
 }
 
 fn main() {
