@@ -831,27 +831,13 @@ class Router {
     if (options !== undefined || this.#clock !== undefined || typeof fn !== 'function') {
       return this.#callLoop(fn, callOptions(fn, options, this.#names.length), null);
     }
-    const slot = this.#slot;
-    io[IO_ROUTER] = slot;
+    io[IO_ROUTER] = this.#slot;
     io[IO_NOW] = CLOCK;
     io[IO_TRIED] = 0;
     hotPick();
     if (io[IO_STATUS] !== 0) return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), { failure: pendingError() });
-    const index = io[IO_PROVIDER];
-    const provider = this.#byIndex[index];
-    const ra = io[IO_TICKET_RA];
-    const ctx = new CallContext(
-      slot * 256 + io[IO_KIND] * 64 + index,
-      provider,
-      io[IO_GEN],
-      io[IO_SEQ],
-      io[IO_DEGRADED] === 1,
-      ra < 0 ? null : ra,
-      io[IO_ISSUED],
-      io[IO_USED_NOW],
-      0,
-      undefined,
-    );
+    const provider = this.#byIndex[io[IO_PROVIDER]];
+    const ctx = this.#contextFromBuffer(0, undefined);
     let p;
     try {
       p = fn(provider, ctx);
@@ -883,24 +869,27 @@ class Router {
     return this.#callLoop(fn, callOptions(fn, undefined, this.#names.length), a);
   }
 
-  /** The attempt the last pick wrote into the shared buffer, with its context for `fn`. */
-  #attemptFromBuffer(attempt, signal) {
+  /** The context for `fn` of the attempt the last pick wrote into the shared buffer. */
+  #contextFromBuffer(attempt, signal) {
     const index = io[IO_PROVIDER];
     const ra = io[IO_TICKET_RA];
-    return attemptOf(
-      new CallContext(
-        this.#slot * 256 + io[IO_KIND] * 64 + index,
-        this.#byIndex[index],
-        io[IO_GEN],
-        io[IO_SEQ],
-        io[IO_DEGRADED] === 1,
-        ra < 0 ? null : ra,
-        io[IO_ISSUED],
-        io[IO_USED_NOW],
-        attempt,
-        signal,
-      ),
+    return new CallContext(
+      this.#slot * 256 + io[IO_KIND] * 64 + index,
+      this.#byIndex[index],
+      io[IO_GEN],
+      io[IO_SEQ],
+      io[IO_DEGRADED] === 1,
+      ra < 0 ? null : ra,
+      io[IO_ISSUED],
+      io[IO_USED_NOW],
+      attempt,
+      signal,
     );
+  }
+
+  /** The attempt the last pick wrote into the shared buffer, with its context for `fn`. */
+  #attemptFromBuffer(attempt, signal) {
+    return attemptOf(this.#contextFromBuffer(attempt, signal));
   }
 
   /**
