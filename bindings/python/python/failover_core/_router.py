@@ -49,6 +49,73 @@ def _as_classification(c: Union[Classification, str, None]) -> Optional[Classifi
     )
 
 
+# The steps of one ``call``/``acall`` attempt in Python, shared by both (the caller only calls or
+# awaits ``fn`` between them). Plain functions, not an object: in ``acall`` an object's creation
+# and method calls cost more than the rest of the guard.
+
+
+def _pick_attempt(
+    router: "Router",
+    key: Union[str, bytes, None],
+    tried: Optional[List[str]],
+    attempts: Optional[List[Attempt]],
+) -> "tuple[Ticket, int]":
+    """The next attempt's ticket and start time (ns), skipping the providers already tried. When
+    none is left: the engine's ``Unavailable`` before any attempt, else ``AllAttemptsFailed``."""
+    t0 = _mono_ns()
+    try:
+        if key is None and tried is None:
+            return router.pick(t0 // 1_000_000), t0
+        return router.pick(t0 // 1_000_000, key=key, tried=tried), t0
+    except Unavailable as u:
+        if attempts is None:
+            raise
+        failed = router._exhausted(attempts, u.retry_after_ms)
+        raise failed from failed.__cause__
+
+
+def _record_raised(
+    router: "Router",
+    classify: Optional[ClassifyException],
+    ticket: "Ticket",
+    t0: int,
+    exc: BaseException,
+) -> Optional[Attempt]:
+    """Records an attempt that raised ``exc``: the failed attempt (try the next provider), or
+    ``None`` when it is not a provider failure (re-raise it)."""
+    t1 = _mono_ns()
+    c = _as_classification((classify or classify_exception)(exc)) or _SUCCESS
+    latency = (t1 - t0) / 1e6
+    router.record(ticket, c.kind, latency, t1 // 1_000_000, retry_after_ms=c.retry_after_ms)
+    if c.kind not in FAILURE_KINDS:
+        return None
+    return Attempt(ticket.provider, c.kind, latency, exc)
+
+
+def _record_returned(
+    router: "Router",
+    classify_result: Optional[ClassifyResult],
+    ticket: "Ticket",
+    t0: int,
+    result: Any,
+) -> Optional[Attempt]:
+    """Records an attempt that returned ``result``: ``None`` when the call is done (return it),
+    or the failed attempt when ``classify_result`` called it a provider failure."""
+    t1 = _mono_ns()
+    latency = (t1 - t0) / 1e6
+    rc = None if classify_result is None else _as_classification(classify_result(result))
+    if rc is None:
+        router.record(ticket, "success", latency, t1 // 1_000_000)
+        return None
+    router.record(ticket, rc.kind, latency, t1 // 1_000_000, retry_after_ms=rc.retry_after_ms)
+    if rc.kind not in FAILURE_KINDS:
+        return None
+    provider = ticket.provider
+    return Attempt(
+        provider, rc.kind, latency, ProviderResponseError(provider, rc.kind, rc.status, result)
+    )
+
+
 class Router(_native.Router):
     """The failover engine for a list of providers in priority order (the first is the primary).
 
@@ -184,57 +251,22 @@ class Router(_native.Router):
         budget = self._budget(max_attempts)
         attempts: Optional[List[Attempt]] = None
         tried: Optional[List[str]] = None
-        n = 0
-        while n < budget:
-            n += 1
-            t0 = _mono_ns()
+        while attempts is None or len(attempts) < budget:
+            ticket, t0 = _pick_attempt(self, key, tried, attempts)
             try:
-                if key is None and tried is None:
-                    ticket = self.pick(t0 // 1_000_000)
-                else:
-                    ticket = self.pick(t0 // 1_000_000, key=key, tried=tried)
-            except Unavailable as u:
-                if attempts is None:
-                    raise
-                failed = self._exhausted(attempts, u.retry_after_ms)
-                raise failed from failed.__cause__
-            provider = ticket.provider
-            try:
-                result = fn(provider)
+                result = fn(ticket.provider)
             except BaseException as exc:
-                t1 = _mono_ns()
-                c = _as_classification((classify or classify_exception)(exc)) or _SUCCESS
-                latency = (t1 - t0) / 1e6
-                self.record(
-                    ticket, c.kind, latency, t1 // 1_000_000, retry_after_ms=c.retry_after_ms
-                )
-                if c.kind not in FAILURE_KINDS:
+                failure = _record_raised(self, classify, ticket, t0, exc)
+                if failure is None:
                     raise
-                if attempts is None:
-                    attempts = []
-                    tried = []
-                attempts.append(Attempt(provider, c.kind, latency, exc))
-                tried.append(provider)  # type: ignore[union-attr]
-                continue
-            t1 = _mono_ns()
-            rc = _as_classification(classify_result(result))
-            latency = (t1 - t0) / 1e6
-            if rc is None:
-                self.record(ticket, "success", latency, t1 // 1_000_000)
-                return result
-            self.record(ticket, rc.kind, latency, t1 // 1_000_000, retry_after_ms=rc.retry_after_ms)
-            if rc.kind not in FAILURE_KINDS:
-                return result
-            if attempts is None:
-                attempts = []
-                tried = []
-            attempts.append(
-                Attempt(
-                    provider, rc.kind, latency, ProviderResponseError(provider, rc.kind, rc.status, result)
-                )
-            )
-            tried.append(provider)  # type: ignore[union-attr]
-        assert attempts is not None  # budget >= 1 and every path above returns, raises or appends
+            else:
+                failure = _record_returned(self, classify_result, ticket, t0, result)
+                if failure is None:
+                    return result
+            if attempts is None or tried is None:
+                attempts, tried = [], []
+            attempts.append(failure)
+            tried.append(failure.provider)
         failed = self._exhausted(attempts, None)
         raise failed from failed.__cause__
 
@@ -253,57 +285,22 @@ class Router(_native.Router):
         budget = self._budget(max_attempts)
         attempts: Optional[List[Attempt]] = None
         tried: Optional[List[str]] = None
-        n = 0
-        while n < budget:
-            n += 1
-            t0 = _mono_ns()
+        while attempts is None or len(attempts) < budget:
+            ticket, t0 = _pick_attempt(self, key, tried, attempts)
             try:
-                if key is None and tried is None:
-                    ticket = self.pick(t0 // 1_000_000)
-                else:
-                    ticket = self.pick(t0 // 1_000_000, key=key, tried=tried)
-            except Unavailable as u:
-                if attempts is None:
-                    raise
-                failed = self._exhausted(attempts, u.retry_after_ms)
-                raise failed from failed.__cause__
-            provider = ticket.provider
-            try:
-                result = await fn(provider)
+                result = await fn(ticket.provider)
             except BaseException as exc:
-                t1 = _mono_ns()
-                c = _as_classification((classify or classify_exception)(exc)) or _SUCCESS
-                latency = (t1 - t0) / 1e6
-                self.record(
-                    ticket, c.kind, latency, t1 // 1_000_000, retry_after_ms=c.retry_after_ms
-                )
-                if c.kind not in FAILURE_KINDS:
+                failure = _record_raised(self, classify, ticket, t0, exc)
+                if failure is None:
                     raise
-                if attempts is None:
-                    attempts = []
-                    tried = []
-                attempts.append(Attempt(provider, c.kind, latency, exc))
-                tried.append(provider)  # type: ignore[union-attr]
-                continue
-            t1 = _mono_ns()
-            latency = (t1 - t0) / 1e6
-            rc = None if classify_result is None else _as_classification(classify_result(result))
-            if rc is None:
-                self.record(ticket, "success", latency, t1 // 1_000_000)
-                return result
-            self.record(ticket, rc.kind, latency, t1 // 1_000_000, retry_after_ms=rc.retry_after_ms)
-            if rc.kind not in FAILURE_KINDS:
-                return result
-            if attempts is None:
-                attempts = []
-                tried = []
-            attempts.append(
-                Attempt(
-                    provider, rc.kind, latency, ProviderResponseError(provider, rc.kind, rc.status, result)
-                )
-            )
-            tried.append(provider)  # type: ignore[union-attr]
-        assert attempts is not None
+            else:
+                failure = _record_returned(self, classify_result, ticket, t0, result)
+                if failure is None:
+                    return result
+            if attempts is None or tried is None:
+                attempts, tried = [], []
+            attempts.append(failure)
+            tried.append(failure.provider)
         failed = self._exhausted(attempts, None)
         raise failed from failed.__cause__
 
