@@ -740,12 +740,20 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             pr.circuit.note_success();
             return Recorded::Accepted;
         }
-        self.record_general(ticket, outcome, now)
+        self.record_slow(
+            ticket.provider,
+            ticket.kind,
+            ticket.generation,
+            ticket.probe_seq,
+            outcome,
+            now,
+        )
     }
 
     /// [`Router::record`] without its fast path: every rule, for every outcome. Same results as
-    /// `record` (a test holds them to that); not part of the API.
-    #[doc(hidden)]
+    /// `record` (a test holds them to that); not part of the API: only with the `testing`
+    /// feature.
+    #[cfg(feature = "testing")]
     #[inline(always)]
     pub fn record_general(&mut self, ticket: &Ticket, outcome: Outcome, now: u64) -> Recorded {
         self.record_slow(
