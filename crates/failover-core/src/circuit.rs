@@ -83,6 +83,13 @@ impl Circuit {
         }
     }
 
+    /// Healthy or ramping: the states in which the provider takes (some) traffic and its
+    /// outcomes are judged by the triggers.
+    #[inline]
+    pub(crate) fn takes_traffic(&self) -> bool {
+        matches!(self.state, CircuitState::Healthy | CircuitState::Ramping)
+    }
+
     /// Healthy and not throttled: takes every request offered to it.
     #[inline]
     pub(crate) fn takes_all(&self) -> bool {

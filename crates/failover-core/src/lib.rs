@@ -30,8 +30,10 @@
 //! # Ok::<(), failover_core::ConfigError>(())
 //! ```
 //!
-//! The pieces each live in a module named after them: [`window`] (the rolling window),
-//! `triggers`, `circuit`, `ramp`, `router`, [`policy`] and [`outcome`].
+//! The pieces each live in a module named after them: `window` (the rolling window), `triggers`,
+//! `circuit`, `ramp`, `provider` (one provider's state and transitions), `router` (routing
+//! between providers and the event queue), [`policy`] and [`outcome`]; the public data types in
+//! `ticket`, `view` and `event`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -41,22 +43,26 @@
 extern crate std;
 
 mod circuit;
+mod compiled;
+mod error;
 mod event;
 pub mod outcome;
 pub mod policy;
+mod provider;
 mod ramp;
 mod router;
+mod ticket;
 mod triggers;
-pub mod window;
+mod view;
+mod window;
 
 pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
 pub use outcome::{Outcome, OutcomeKind, classify_status, parse_retry_after};
 pub use policy::{AllDown, ConfigError, Policy, ProbeMode, RampStage, Value};
 pub use ramp::{FULL_SHARE, hash_key, key_position};
-pub use router::{
-    Action, PickRequest, ProviderSet, ProviderView, Recorded, Router, Ticket, TicketKind,
-    Unavailable,
-};
+pub use router::Router;
+pub use ticket::{Action, PickRequest, ProviderSet, Recorded, Ticket, TicketKind, Unavailable};
+pub use view::ProviderView;
 pub use window::WindowStats;
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.

@@ -13,10 +13,7 @@ use crate::window::WindowStats;
 /// so a relapse late in a long stage is not diluted by the stage's earlier successes.
 pub(crate) fn rollback(p: &Compiled, s: &WindowStats, kind: OutcomeKind) -> Option<Reason> {
     let failed = s.failures + s.timeouts;
-    let counted_failure = kind.is_hard_failure()
-        || kind == OutcomeKind::Timeout
-        || (p.count_client_errors && kind == OutcomeKind::ClientError);
-    if counted_failure
+    if p.is_failure(kind)
         && s.volume >= u64::from(p.ramp_min_samples)
         && reaches(failed, s.volume, p.ramp_rollback_ppm)
     {
@@ -74,14 +71,7 @@ impl Ramp {
 
     /// Counts an outcome of ramped traffic toward the stage's minimum sample.
     pub(crate) fn count(&mut self, p: &Compiled, kind: OutcomeKind) {
-        let counted = matches!(
-            kind,
-            OutcomeKind::Success
-                | OutcomeKind::ServerError
-                | OutcomeKind::ConnectionError
-                | OutcomeKind::Timeout
-        ) || (p.count_client_errors && kind == OutcomeKind::ClientError);
-        if counted {
+        if p.is_counted(kind) {
             self.samples = self.samples.saturating_add(1);
         }
     }

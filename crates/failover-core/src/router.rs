@@ -1,266 +1,12 @@
 //! The router: N providers in priority order, one decision per request, one record per outcome.
 
-use crate::circuit::Circuit;
-use crate::event::{CircuitState, Event, Events, ProviderId, Reason};
+use crate::event::{CircuitState, Event, Events, ProviderId};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::policy::{AllDown, Compiled, ConfigError, MAX_NAME_LEN, Policy, ProbeMode};
+use crate::provider::Provider;
 use crate::ramp::key_position;
-use crate::triggers::Health;
-use crate::window::WindowStats;
-
-/// A set of providers (at most 64), used for the providers a request has already tried.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct ProviderSet(u64);
-
-impl ProviderSet {
-    /// The empty set.
-    #[must_use]
-    pub const fn new() -> Self {
-        ProviderSet(0)
-    }
-
-    /// The set whose bit `i` stands for the provider at index `i` (bits past the router's
-    /// providers are ignored by it).
-    #[must_use]
-    pub const fn from_bits(bits: u64) -> Self {
-        ProviderSet(bits)
-    }
-
-    /// The set as bits: bit `i` for the provider at index `i`.
-    #[must_use]
-    pub const fn bits(&self) -> u64 {
-        self.0
-    }
-
-    /// Adds a provider.
-    pub fn insert(&mut self, id: ProviderId) {
-        self.0 |= 1 << id.index();
-    }
-
-    /// Whether the set holds `id`.
-    #[must_use]
-    pub const fn contains(&self, id: ProviderId) -> bool {
-        self.0 & (1 << id.index()) != 0
-    }
-
-    /// Whether the set holds the provider at `index`.
-    #[must_use]
-    pub const fn contains_index(&self, index: usize) -> bool {
-        index < 64 && self.0 & (1 << index) != 0
-    }
-
-    /// How many providers are in the set.
-    #[must_use]
-    pub const fn len(&self) -> u32 {
-        self.0.count_ones()
-    }
-
-    /// Whether the set is empty.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.0 == 0
-    }
-}
-
-/// What a ticket is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TicketKind {
-    /// An ordinary request.
-    Request,
-    /// A real request that also probes a recovering provider (it holds a probe permit).
-    Probe,
-    /// An active health check asked for by [`Router::poll_action`] (it holds a probe permit).
-    HealthCheck,
-}
-
-impl TicketKind {
-    /// The stable snake_case name.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            TicketKind::Request => "request",
-            TicketKind::Probe => "probe",
-            TicketKind::HealthCheck => "health_check",
-        }
-    }
-}
-
-/// A decision: which provider to call. Hand it back to [`Router::record`] with the outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Ticket {
-    /// The provider to call.
-    pub provider: ProviderId,
-    /// Request, probe or health check.
-    pub kind: TicketKind,
-    /// The provider's circuit generation when the ticket was issued; an outcome from an earlier
-    /// generation is stale and ignored.
-    pub generation: u32,
-    /// Identifies the probe permit of a probe or health check (0 otherwise).
-    pub probe_seq: u32,
-    /// Set when no provider could take the request normally and this is the all-down fallback.
-    pub degraded: bool,
-    /// With `degraded`: when the chosen provider is expected to take traffic again, ms from now.
-    pub retry_after_ms: Option<u64>,
-    /// When the decision was made (the engine's time), ms.
-    pub issued_at_ms: u64,
-}
-
-impl Ticket {
-    /// Whether the call is a probe or health check of a recovering provider.
-    #[must_use]
-    pub const fn is_probe(&self) -> bool {
-        !matches!(self.kind, TicketKind::Request)
-    }
-}
-
-/// No provider may be called: every provider was tried, or every provider is unavailable and the
-/// policy's `when_all_down` is `fail`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Unavailable {
-    /// When the soonest provider is expected to take traffic again, ms from now (0 when one
-    /// already can but every provider has been tried).
-    pub retry_after_ms: u64,
-}
-
-impl core::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "no provider available; retry after {} ms",
-            self.retry_after_ms
-        )
-    }
-}
-
-impl core::error::Error for Unavailable {}
-
-/// Options of one pick.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PickRequest {
-    /// A sticky key (from [`crate::hash_key`]): through a ramp the same key stays on the same
-    /// provider, and a key moved back to a recovering provider at one stage stays there at every
-    /// later stage.
-    pub key: Option<u64>,
-    /// Providers this request already tried: they are skipped.
-    pub tried: ProviderSet,
-}
-
-/// What [`Router::record`] did with an outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Recorded {
-    /// Counted (or, for cancelled calls, released its permit and ignored).
-    Accepted,
-    /// The ticket is from an earlier circuit generation, or its probe expired: ignored entirely.
-    Stale,
-    /// The ticket names no provider of this router: ignored.
-    UnknownProvider,
-}
-
-impl Recorded {
-    /// The stable snake_case name.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Recorded::Accepted => "accepted",
-            Recorded::Stale => "stale",
-            Recorded::UnknownProvider => "unknown_provider",
-        }
-    }
-}
-
-/// Something the application should do; see [`Router::poll_action`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Send a health check to `ticket.provider` and report its outcome with [`Router::record`].
-    HealthCheck(Ticket),
-}
-
-/// A provider's state as plain data, for dashboards and logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProviderView<'a> {
-    /// Its id (priority position).
-    pub id: ProviderId,
-    /// Its name.
-    pub name: &'a str,
-    /// Circuit state.
-    pub state: CircuitState,
-    /// Share of offered traffic it takes now, in ppm: 1 000 000 healthy, the stage's share while
-    /// ramping, 0 while open, probing or throttled.
-    pub share_ppm: u32,
-    /// End of the current throttle, if throttled.
-    pub throttled_until_ms: Option<u64>,
-    /// End of the open period, while open.
-    pub open_until_ms: Option<u64>,
-    /// Ramp stage index, while ramping.
-    pub ramp_stage: Option<u8>,
-    /// Trip count that sets the next open duration.
-    pub strikes: u32,
-    /// Trips ever.
-    pub trips: u32,
-    /// Circuit generation.
-    pub generation: u32,
-    /// Probe permits held.
-    pub probes_in_flight: u32,
-    /// Successful probes in the current probing phase (0 outside one).
-    pub probe_successes: u32,
-    /// Hard failures in a row.
-    pub consecutive_failures: u32,
-    /// Window figures as of the latest time the router has seen (buckets that have aged out since
-    /// the provider's last outcome are left out).
-    pub window: WindowStats,
-    /// The window's latency quantile (`latency_quantile`), ms.
-    pub latency_ms: Option<u32>,
-    /// The long-horizon latency baseline, ms.
-    pub baseline_ms: Option<u32>,
-    /// When the provider's next time-driven transition is due, if one is scheduled.
-    pub next_transition_ms: Option<u64>,
-}
-
-/// An idle health check handed out and not yet reported.
-#[derive(Clone, Copy, Debug)]
-struct IdleCheck {
-    seq: u32,
-    issued: u64,
-    /// When it expires (its ticket is then stale and a new check may be asked for), unless that
-    /// is its issue time (at `u64::MAX`): nothing expires at the instant it was issued.
-    until: u64,
-}
-
-impl IdleCheck {
-    fn expiry(&self) -> Option<u64> {
-        (self.until > self.issued).then_some(self.until)
-    }
-
-    fn expired(&self, now: u64) -> bool {
-        now >= self.until && now > self.issued
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Provider<const B: usize> {
-    name: heapless::String<MAX_NAME_LEN>,
-    health: Health<B>,
-    circuit: Circuit,
-    /// Cached `deadline()`.
-    deadline: u64,
-    /// When an outcome was last recorded for it (for idle health checks).
-    last_seen: u64,
-    /// The outstanding idle health check.
-    check: Option<IdleCheck>,
-    check_seq: u32,
-}
-
-impl<const B: usize> Provider<B> {
-    fn deadline(&self, p: &Compiled) -> u64 {
-        let d = self.circuit.deadline(p);
-        match self.circuit.state {
-            CircuitState::Healthy | CircuitState::Ramping => {
-                d.min(self.health.timeout_deadline(p).unwrap_or(u64::MAX))
-            }
-            _ => d,
-        }
-    }
-}
+use crate::ticket::{Action, PickRequest, ProviderSet, Recorded, Ticket, TicketKind, Unavailable};
+use crate::view::ProviderView;
 
 /// The failover engine: `P` providers at most (≤ 64), windows of `B` buckets at most, an event
 /// queue of `E` events.
@@ -330,15 +76,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             if names[..i].contains(name) {
                 return Err(ConfigError::DuplicateName { name: n });
             }
-            let _ = providers.push(Provider {
-                name: n,
-                health: Health::new(&compiled),
-                circuit: Circuit::new(),
-                deadline: u64::MAX,
-                last_seen: 0,
-                check: None,
-                check_seq: 0,
-            });
+            let _ = providers.push(Provider::new(n, &compiled));
         }
         Ok(Router {
             policy: compiled,
@@ -437,38 +175,17 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             .unwrap_or(u64::MAX);
     }
 
-    /// Performs provider `i`'s due transitions (bounded: a few steps) and refreshes its deadline.
+    /// Performs provider `i`'s due transitions and refreshes its deadline.
     fn maintain(&mut self, i: usize, now: u64) {
         let id = ProviderId(i as u8);
-        let p = &self.policy;
-        let pr = &mut self.providers[i];
-        for _ in 0..4 {
-            pr.circuit.maintain(p, id, now, &mut self.events);
-            if matches!(
-                pr.circuit.state,
-                CircuitState::Healthy | CircuitState::Ramping
-            ) && pr.health.timeout_deadline(p).is_some_and(|d| d <= now)
-            {
-                pr.health
-                    .advance(p, now, pr.circuit.state == CircuitState::Healthy);
-                let s = pr.health.stats(p);
-                if let Some(r) = pr.health.check_timeouts(p, &s, now) {
-                    pr.health.timeout_breach_since = None;
-                    pr.circuit.trip(p, id, r, now, &mut self.events);
-                }
-            }
-            pr.deadline = pr.deadline(p);
-            if pr.deadline > now {
-                break;
-            }
-        }
+        self.providers[i].maintain(&self.policy, id, now, &mut self.events);
     }
 
     /// Refreshes provider `i`'s cached deadline after an input changed it, running what is due.
     #[inline]
     fn refresh(&mut self, i: usize, now: u64) {
         let old = self.providers[i].deadline;
-        let new = self.providers[i].deadline(&self.policy);
+        let new = self.providers[i].due_at(&self.policy);
         if new == old {
             return;
         }
@@ -500,33 +217,11 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     pub fn poll_timeout(&self) -> Option<u64> {
         let mut d = self.next_deadline;
         for pr in &self.providers {
-            if let Some(due) = self.check_due_at(pr) {
+            if let Some(due) = pr.check_due_at(&self.policy, self.now) {
                 d = d.min(due.max(self.now));
             }
         }
         (d != u64::MAX).then_some(d)
-    }
-
-    /// When provider `pr` next needs a health check, if it will: a probe permit free in the
-    /// `health_checks` probe mode, or an idle healthy provider under `health_check_interval_ms`.
-    fn check_due_at(&self, pr: &Provider<B>) -> Option<u64> {
-        let p = &self.policy;
-        if pr.circuit.throttled {
-            return None;
-        }
-        match pr.circuit.state {
-            CircuitState::Probing if p.probe_mode == ProbeMode::HealthChecks => {
-                pr.circuit.has_free_permit(p).then_some(self.now)
-            }
-            CircuitState::Healthy => {
-                let idle = pr.last_seen.saturating_add(p.health_check_interval_ms?);
-                match pr.check {
-                    None => Some(idle),
-                    Some(c) => c.expiry().map(|e| idle.max(e)),
-                }
-            }
-            _ => None,
-        }
     }
 
     /// The next thing the application should do at `now`: a health check for each free probe
@@ -539,31 +234,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         let now = self.clock(now);
         self.catch_up(now);
         for i in 0..self.providers.len() {
-            if self
-                .check_due_at(&self.providers[i])
-                .is_none_or(|due| due > now)
-            {
-                continue;
-            }
-            let pr = &mut self.providers[i];
-            if pr.circuit.state == CircuitState::Healthy {
-                let seq = pr.check_seq;
-                pr.check_seq = seq.wrapping_add(1);
-                pr.check = Some(IdleCheck {
-                    seq,
-                    issued: now,
-                    until: now.saturating_add(self.policy.probe_timeout_ms),
-                });
-                self.debug_check();
-                return Some(Action::HealthCheck(self.ticket(
-                    i,
-                    TicketKind::HealthCheck,
-                    seq,
-                    now,
-                )));
-            }
-            if let Some(seq) = pr.circuit.take_permit(&self.policy, now) {
-                self.refresh(i, now);
+            if let Some((seq, took_permit)) = self.providers[i].issue_check(&self.policy, now) {
+                if took_permit {
+                    self.refresh(i, now);
+                }
                 self.debug_check();
                 return Some(Action::HealthCheck(self.ticket(
                     i,
@@ -683,23 +357,9 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[cold]
     #[inline(never)]
     fn all_down(&mut self, now: u64, tried: ProviderSet) -> Result<Ticket, Unavailable> {
-        let p = &self.policy;
-        let soonest = |skip_tried: bool| {
-            let mut best: Option<(usize, u64)> = None;
-            for (i, pr) in self.providers.iter().enumerate() {
-                if skip_tried && tried.contains_index(i) {
-                    continue;
-                }
-                let at = pr.circuit.available_at(p, now);
-                if best.is_none_or(|(_, b)| at < b) {
-                    best = Some((i, at));
-                }
-            }
-            best
-        };
-        match soonest(true) {
-            Some((i, at)) if p.when_all_down == AllDown::Soonest => {
-                let mut t = self.ticket(i, TicketKind::Request, 0, now);
+        match self.soonest(tried) {
+            Some((id, at)) if self.policy.when_all_down == AllDown::Soonest => {
+                let mut t = self.ticket(id.index(), TicketKind::Request, 0, now);
                 t.degraded = true;
                 t.retry_after_ms = Some(at - now);
                 Ok(t)
@@ -707,13 +367,39 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             Some((_, at)) => Err(Unavailable {
                 retry_after_ms: at - now,
             }),
-            None => {
-                let at = soonest(false).map_or(now, |(_, at)| at);
-                Err(Unavailable {
-                    retry_after_ms: at - now,
-                })
+            None => Err(Unavailable {
+                retry_after_ms: self.retry_hint(),
+            }),
+        }
+    }
+
+    /// The provider not in `tried` expected to take traffic soonest, and when (ms, the engine's
+    /// time; the latest time seen if it can now): the end of its open period, its throttle or
+    /// its oldest probe permit. Ties go to the earlier provider. `None` when every provider is in
+    /// `tried`. Read-only: it changes nothing (a ramp's turn, a probe permit), so it can be asked
+    /// at any time. Cost: O(P).
+    #[must_use]
+    pub fn soonest(&self, tried: ProviderSet) -> Option<(ProviderId, u64)> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, pr) in self.providers.iter().enumerate() {
+            if tried.contains_index(i) {
+                continue;
+            }
+            let at = pr.circuit.available_at(&self.policy, self.now);
+            if best.is_none_or(|(_, b)| at < b) {
+                best = Some((i, at));
             }
         }
+        best.map(|(i, at)| (ProviderId(i as u8), at))
+    }
+
+    /// When a caller whose request every provider failed may try again: ms from the latest time
+    /// seen until the soonest provider is expected to take traffic (0 when one already can). The
+    /// hint [`Unavailable`] carries when every provider was tried. Read-only. Cost: O(P).
+    #[must_use]
+    pub fn retry_hint(&self) -> u64 {
+        self.soonest(ProviderSet::new())
+            .map_or(0, |(_, at)| at - self.now)
     }
 
     /// Records the outcome of the call `ticket` decided. Returns whether it was counted.
@@ -732,12 +418,8 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             && outcome.kind == OutcomeKind::Success
             && outcome.retry_after_ms.is_none()
             && let Some(pr) = self.providers.get_mut(ticket.provider.index())
-            && pr.circuit.generation == ticket.generation
-            && pr.circuit.state == CircuitState::Healthy
-            && pr.health.record_quiet_success(now, outcome.latency_ms)
+            && pr.record_quiet_success(ticket.generation, outcome.latency_ms, now)
         {
-            pr.last_seen = now;
-            pr.circuit.note_success();
             return Recorded::Accepted;
         }
         self.record_slow(
@@ -784,22 +466,13 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         let Some(pr) = self.providers.get_mut(i) else {
             return Recorded::UnknownProvider;
         };
-        if generation != pr.circuit.generation {
-            return Recorded::Stale;
-        }
-        let mut probe = kind != TicketKind::Request;
-        if kind == TicketKind::HealthCheck && pr.circuit.state == CircuitState::Healthy {
-            // A check of an idle healthy provider: counted like a request.
-            match pr.check {
-                Some(c) if c.seq == probe_seq && !c.expired(now) => pr.check = None,
-                _ => return Recorded::Stale,
+        match pr.admit(kind, generation, probe_seq, now) {
+            Ok(probe) => {
+                self.apply(i, outcome, probe, now);
+                Recorded::Accepted
             }
-            probe = false;
-        } else if probe && !pr.circuit.release_permit(probe_seq) {
-            return Recorded::Stale;
+            Err(r) => r,
         }
-        self.apply(i, outcome, probe, now);
-        Recorded::Accepted
     }
 
     /// Records an outcome for provider `id` without a ticket (a call made outside the router, a
@@ -817,58 +490,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[inline]
     fn apply(&mut self, i: usize, outcome: Outcome, probe: bool, now: u64) {
         let id = ProviderId(i as u8);
-        let p = &self.policy;
-        let pr = &mut self.providers[i];
-        let state = pr.circuit.state;
-        let before = (
-            pr.circuit.throttled,
-            pr.circuit.throttled_until,
-            pr.health.timeout_breach_since,
-        );
-        pr.last_seen = now;
-        // The baseline learns while healthy; a throttle is not a state.
-        pr.health.advance(p, now, state == CircuitState::Healthy);
-        if outcome.retry_after_ms.is_some() || outcome.kind == OutcomeKind::RateLimited {
-            pr.circuit.throttle(p, id, &outcome, now, &mut self.events);
-        }
-        if outcome.kind == OutcomeKind::Success {
-            // Any success ends a run of 429s, even one that carries a Retry-After.
-            pr.circuit.note_success();
-        }
-        let judged = matches!(state, CircuitState::Healthy | CircuitState::Ramping);
-        let mut reason: Option<Reason> = pr.health.record(p, &outcome, now, judged);
-        if state == CircuitState::Ramping {
-            pr.circuit.ramp.count(p, outcome.kind);
-            if reason.is_none() {
-                reason = crate::ramp::rollback(p, &pr.health.stats(p), outcome.kind);
-            }
-        }
-        if let Some(r) = reason {
-            pr.health.timeout_breach_since = None;
-            pr.circuit.trip(p, id, r, now, &mut self.events);
-        } else if state == CircuitState::Probing && probe {
-            let failed = outcome.kind.is_hard_failure()
-                || outcome.kind == OutcomeKind::Timeout
-                || (p.count_client_errors && outcome.kind == OutcomeKind::ClientError);
-            if failed {
-                pr.circuit
-                    .probe_failed(p, id, outcome.kind, now, &mut self.events);
-            } else if outcome.kind == OutcomeKind::Success
-                && pr.circuit.probe_succeeded(p, id, now, &mut self.events)
-            {
-                pr.health.reset(p);
-            }
-        }
-        let pr = &self.providers[i];
-        let after = (
-            pr.circuit.throttled,
-            pr.circuit.throttled_until,
-            pr.health.timeout_breach_since,
-        );
-        // The deadline depends on the state, the throttle, the timeout breach and (ramping,
-        // probing) the stage's samples and the probe permits; a healthy provider whose throttle
-        // and breach did not move keeps its deadline.
-        if pr.circuit.state != state || state != CircuitState::Healthy || before != after {
+        if self.providers[i].apply(&self.policy, id, outcome, probe, now, &mut self.events) {
             self.refresh(i, now);
         }
         self.debug_check_one(i);
@@ -880,34 +502,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[must_use]
     pub fn view(&self, id: ProviderId) -> Option<ProviderView<'_>> {
         let pr = self.providers.get(id.index())?;
-        let p = &self.policy;
-        let c = &pr.circuit;
-        Some(ProviderView {
-            id,
-            name: pr.name.as_str(),
-            state: c.state,
-            share_ppm: c.share_ppm(p),
-            throttled_until_ms: c.throttled.then_some(c.throttled_until),
-            open_until_ms: (c.state == CircuitState::Open).then_some(c.open_until),
-            ramp_stage: (c.state == CircuitState::Ramping).then_some(c.ramp.stage as u8),
-            strikes: c.strikes,
-            trips: c.trips,
-            generation: c.generation,
-            probes_in_flight: c.probes_in_flight(),
-            probe_successes: if c.state == CircuitState::Probing {
-                c.probe_ok
-            } else {
-                0
-            },
-            consecutive_failures: pr.health.consecutive,
-            window: pr.health.window.stats_at(self.now, p.count_client_errors),
-            latency_ms: pr
-                .health
-                .window
-                .latency_quantile_at(self.now, p.latency_quantile_ppm),
-            baseline_ms: pr.health.baseline.value_ms(),
-            next_transition_ms: (pr.deadline != u64::MAX).then_some(pr.deadline),
-        })
+        Some(pr.view(&self.policy, id, self.now))
     }
 
     /// Every provider's view, in priority order.
@@ -919,19 +514,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     /// fields, cached deadlines). `None` when all hold. Cost: O(P · B): for tests and fuzzing.
     #[must_use]
     pub fn invariant_violation(&self) -> Option<&'static str> {
-        let p = &self.policy;
         for pr in &self.providers {
-            if let Some(v) = pr.circuit.violation(p) {
+            if let Some(v) = pr.violation(&self.policy, self.now) {
                 return Some(v);
             }
-            if pr.deadline != pr.deadline(p) {
-                return Some("cached provider deadline is out of date");
-            }
-            if pr.deadline <= self.now && pr.deadline != u64::MAX {
-                return Some("a due transition was not performed");
-            }
-            #[cfg(debug_assertions)]
-            pr.health.check_invariants(p);
         }
         if self.next_deadline
             != self

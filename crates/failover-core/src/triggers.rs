@@ -219,8 +219,7 @@ impl<const B: usize> Health<B> {
         if outcome.kind == OutcomeKind::Timeout {
             self.timeouts_clear = p.timeout_rate_ppm.is_none();
         }
-        let hard = outcome.kind.is_hard_failure()
-            || (p.count_client_errors && outcome.kind == OutcomeKind::ClientError);
+        let hard = p.is_hard_failure(outcome.kind);
         if hard {
             self.consecutive = self.consecutive.saturating_add(1);
         } else if outcome.kind == OutcomeKind::Success {
@@ -229,7 +228,7 @@ impl<const B: usize> Health<B> {
         if !evaluate {
             return None;
         }
-        let counted = hard || matches!(outcome.kind, OutcomeKind::Success | OutcomeKind::Timeout);
+        let counted = p.is_counted(outcome.kind);
         if !counted {
             return None;
         }
