@@ -12,7 +12,12 @@ export type OutcomeKind =
   | 'connection_error'
   | 'timeout'
   | 'client_error'
-  | 'cancelled';
+  | 'cancelled'
+  | 'refused'
+  | 'credentials_rejected'
+  | 'quota_exhausted'
+  | 'stream_cut'
+  | 'stalled';
 
 /** What a ticket is for. */
 export type TicketKind = 'request' | 'probe' | 'health_check';
@@ -197,6 +202,11 @@ export interface ThrottledEvent extends EventBase {
   until_ms: number;
   retry_after: boolean;
 }
+export interface BenchedEvent extends EventBase {
+  kind: 'benched';
+  until_ms: number;
+  cause: 'credentials_rejected' | 'quota_exhausted';
+}
 export interface BackoffDecayedEvent extends EventBase {
   kind: 'backoff_decayed';
   strikes: number;
@@ -209,6 +219,7 @@ export type FailoverEvent =
   | OpenedEvent
   | RampStageEvent
   | ThrottledEvent
+  | BenchedEvent
   | BackoffDecayedEvent
   | SimpleEvent;
 

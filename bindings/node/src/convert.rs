@@ -307,6 +307,10 @@ impl EventOut {
             EventKind::BackoffDecayed { strikes } => {
                 o.set("strikes", strikes)?;
             }
+            EventKind::Benched { until_ms, cause } => {
+                o.set("until_ms", num(until_ms))?;
+                o.set("cause", cause.name())?;
+            }
             EventKind::Probing
             | EventKind::ProbeExpired
             | EventKind::Recovered

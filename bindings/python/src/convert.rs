@@ -181,7 +181,7 @@ pub fn outcome_kind(obj: &Bound<'_, PyAny>) -> PyResult<OutcomeKind> {
 }
 
 /// The interned outcome names, in `OutcomeKind::ALL` order.
-static OUTCOME_NAMES: PyOnceLock<[Py<PyString>; 7]> = PyOnceLock::new();
+static OUTCOME_NAMES: PyOnceLock<[Py<PyString>; OutcomeKind::ALL.len()]> = PyOnceLock::new();
 
 /// A Python value converted for [`Value`] (which borrows its string).
 enum Owned {

@@ -428,6 +428,10 @@ fn event_dict<'py>(
         EventKind::BackoffDecayed { strikes } => {
             d.set_item("strikes", strikes)?;
         }
+        EventKind::Benched { until_ms, cause } => {
+            d.set_item("until_ms", until_ms)?;
+            d.set_item("cause", cause.name())?;
+        }
         EventKind::Probing
         | EventKind::ProbeExpired
         | EventKind::Recovered

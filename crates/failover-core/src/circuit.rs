@@ -279,6 +279,32 @@ impl Circuit {
         }
     }
 
+    /// Benches the provider for the policy's `bench_ms` after `cause` (credentials rejected,
+    /// quota exhausted): it takes no traffic until then, on the throttle's timer (the later end
+    /// wins), with no strike, probe or ramp.
+    pub(crate) fn bench<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        cause: OutcomeKind,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
+        let until = now.saturating_add(p.bench_ms);
+        if !self.throttled || until > self.throttled_until {
+            self.throttled = true;
+            self.throttled_until = until;
+            ev.push(
+                now,
+                id,
+                EventKind::Benched {
+                    until_ms: until,
+                    cause,
+                },
+            );
+        }
+    }
+
     /// A success ends a run of 429s: the next one starts the throttle backoff from the base again.
     pub(crate) fn note_success(&mut self) {
         self.throttle_streak = 0;

@@ -79,6 +79,7 @@ pub(crate) struct Compiled {
     pub throttle_base_ms: u64,
     pub throttle_max_ms: u64,
     pub max_retry_after_ms: u64,
+    pub bench_ms: u64,
     pub when_all_down: AllDown,
 }
 
@@ -94,7 +95,7 @@ impl Compiled {
     /// and what a ramp's rollback counts.
     #[inline]
     pub(crate) fn is_failure(&self, kind: OutcomeKind) -> bool {
-        self.is_hard_failure(kind) || kind == OutcomeKind::Timeout
+        self.is_hard_failure(kind) || kind.is_timeout()
     }
 
     /// A call that counts toward a ramp stage's samples: a success or a failure.
@@ -221,6 +222,7 @@ impl Policy {
             return Err(ConfigError::ThrottleMaxBelowBase);
         }
         let max_retry_after_ms = positive("max_retry_after_ms", self.max_retry_after_ms)?;
+        let bench_ms = positive("bench_ms", self.bench_ms)?;
 
         Ok(Compiled {
             bucket_ms,
@@ -254,6 +256,7 @@ impl Policy {
             throttle_base_ms,
             throttle_max_ms,
             max_retry_after_ms,
+            bench_ms,
             when_all_down: self.when_all_down,
         })
     }

@@ -135,7 +135,16 @@ pub enum EventKind {
         /// Whether the provider said so (`Retry-After`) rather than the growing backoff.
         retry_after: bool,
     },
-    /// The throttle ended; the provider has its share back, with no ramp.
+    /// The provider rejected the credentials or reported the quota exhausted: it is benched
+    /// until `until_ms` (the policy's `bench_ms`; not a trip: no strike, no probe, no ramp). The
+    /// end of a bench is reported as [`EventKind::Unthrottled`].
+    Benched {
+        /// End of the bench, ms.
+        until_ms: u64,
+        /// What benched it: `credentials_rejected` or `quota_exhausted`.
+        cause: OutcomeKind,
+    },
+    /// The throttle (or bench) ended; the provider has its share back, with no ramp.
     Unthrottled,
     /// A sustained healthy period lowered the trip count that sets the next open duration.
     BackoffDecayed {
@@ -155,6 +164,7 @@ impl EventKind {
             EventKind::RampStage { .. } => "ramp_stage",
             EventKind::Recovered => "recovered",
             EventKind::Throttled { .. } => "throttled",
+            EventKind::Benched { .. } => "benched",
             EventKind::Unthrottled => "unthrottled",
             EventKind::BackoffDecayed { .. } => "backoff_decayed",
         }

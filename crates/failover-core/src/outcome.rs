@@ -23,14 +23,34 @@ pub enum OutcomeKind {
     /// nothing about the provider's health and is not counted unless the policy's
     /// `count_client_errors` is set.
     ClientError = 5,
-    /// The caller gave up before an answer (HTTP 499, an aborted request). Ignored, but it releases
-    /// a probe permit.
+    /// The caller gave up before an answer (HTTP 499, an aborted request), or the call failed in a
+    /// way nobody can attribute to the provider (a bug in the caller's own code). Ignored, but it
+    /// releases a probe permit.
     Cancelled = 6,
+    /// This provider refused this request for a reason another provider may not share: the
+    /// context length is exceeded, the model is not found or not offered here, the payload is
+    /// too large (413). Says nothing about the provider's health: counted nowhere (it releases a
+    /// probe permit); a request goes on to the next provider.
+    Refused = 7,
+    /// The provider rejected this application's credentials (HTTP 401/403). Not a trip: the
+    /// provider is benched for the policy's `bench_ms` (no strike, no probe, no ramp on return,
+    /// like a throttle), because a rejected key is fixed by a person, not in seconds.
+    CredentialsRejected = 8,
+    /// The account's quota or spend limit is exhausted (a 429 such as OpenAI's
+    /// `insufficient_quota`, with no `Retry-After`). Benched like [`OutcomeKind::CredentialsRejected`]:
+    /// retrying will not help until someone pays.
+    QuotaExhausted = 9,
+    /// A stream was cut: it ended (EOF, an in-band `error` event) after a 200 without its terminal
+    /// event. A hard failure, counted like a server error.
+    StreamCut = 10,
+    /// A stream went quiet: no chunk within the attempt's idle deadline, or no first token within
+    /// its first-token deadline. Counted like a timeout.
+    Stalled = 11,
 }
 
 impl OutcomeKind {
     /// Every kind, in declaration order (handy for exhaustive tests and bindings).
-    pub const ALL: [OutcomeKind; 7] = [
+    pub const ALL: [OutcomeKind; 12] = [
         OutcomeKind::Success,
         OutcomeKind::RateLimited,
         OutcomeKind::ServerError,
@@ -38,6 +58,11 @@ impl OutcomeKind {
         OutcomeKind::Timeout,
         OutcomeKind::ClientError,
         OutcomeKind::Cancelled,
+        OutcomeKind::Refused,
+        OutcomeKind::CredentialsRejected,
+        OutcomeKind::QuotaExhausted,
+        OutcomeKind::StreamCut,
+        OutcomeKind::Stalled,
     ];
 
     /// The stable snake_case name used by the scenario files and the Python and Node bindings.
@@ -51,6 +76,11 @@ impl OutcomeKind {
             OutcomeKind::Timeout => "timeout",
             OutcomeKind::ClientError => "client_error",
             OutcomeKind::Cancelled => "cancelled",
+            OutcomeKind::Refused => "refused",
+            OutcomeKind::CredentialsRejected => "credentials_rejected",
+            OutcomeKind::QuotaExhausted => "quota_exhausted",
+            OutcomeKind::StreamCut => "stream_cut",
+            OutcomeKind::Stalled => "stalled",
         }
     }
 
@@ -60,13 +90,28 @@ impl OutcomeKind {
         OutcomeKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Server and connection errors: the failures that the consecutive-failure and error-rate
-    /// triggers count.
+    /// Server and connection errors and cut streams: the failures that the consecutive-failure
+    /// and error-rate triggers count.
     #[must_use]
     pub const fn is_hard_failure(self) -> bool {
         matches!(
             self,
-            OutcomeKind::ServerError | OutcomeKind::ConnectionError
+            OutcomeKind::ServerError | OutcomeKind::ConnectionError | OutcomeKind::StreamCut
+        )
+    }
+
+    /// Timeouts and stalled streams: what the sustained-timeout trigger counts.
+    #[must_use]
+    pub const fn is_timeout(self) -> bool {
+        matches!(self, OutcomeKind::Timeout | OutcomeKind::Stalled)
+    }
+
+    /// Credentials rejected or quota exhausted: the provider is benched for `bench_ms`.
+    #[must_use]
+    pub const fn benches(self) -> bool {
+        matches!(
+            self,
+            OutcomeKind::CredentialsRejected | OutcomeKind::QuotaExhausted
         )
     }
 }

@@ -178,6 +178,11 @@ pub struct Policy {
     /// Cap on any `Retry-After` honoured, ms. Default 600 000: a provider cannot bench itself for
     /// a day by mistake.
     pub max_retry_after_ms: u64,
+    /// How long a provider is benched after it rejects the credentials (401/403) or reports the
+    /// quota exhausted, ms. Default 600 000: a person has to fix a key or a spend limit, so a
+    /// check every 10 minutes costs one failed call and notices the fix soon enough. A bench is
+    /// not a trip: no strike, no probe, no ramp when it ends.
+    pub bench_ms: u64,
     /// What to do when every provider is unavailable. Default [`AllDown::Soonest`].
     pub when_all_down: AllDown,
 }
@@ -219,6 +224,7 @@ impl Default for Policy {
             throttle_base_ms: 1_000,
             throttle_max_ms: 60_000,
             max_retry_after_ms: 600_000,
+            bench_ms: 600_000,
             when_all_down: AllDown::Soonest,
         }
     }
@@ -265,7 +271,7 @@ impl Value<'_> {
 /// Every policy field name, as policy files and the bindings spell them. All but `ramp` are set
 /// with [`Policy::set`]; `ramp` is a list of `{share, dwell_ms}` stages set with
 /// [`Policy::clear_ramp`] and [`Policy::push_ramp_stage`].
-pub const FIELDS: [&str; 31] = [
+pub const FIELDS: [&str; 32] = [
     "bucket_ms",
     "window_ms",
     "min_volume",
@@ -295,6 +301,7 @@ pub const FIELDS: [&str; 31] = [
     "throttle_base_ms",
     "throttle_max_ms",
     "max_retry_after_ms",
+    "bench_ms",
     "when_all_down",
     "ramp",
 ];
@@ -446,6 +453,7 @@ impl Policy {
             "throttle_base_ms" => field!("throttle_base_ms", as_u64, self.throttle_base_ms),
             "throttle_max_ms" => field!("throttle_max_ms", as_u64, self.throttle_max_ms),
             "max_retry_after_ms" => field!("max_retry_after_ms", as_u64, self.max_retry_after_ms),
+            "bench_ms" => field!("bench_ms", as_u64, self.bench_ms),
             "when_all_down" => {
                 self.when_all_down = match as_str("when_all_down", value)? {
                     "soonest" => AllDown::Soonest,

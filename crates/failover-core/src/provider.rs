@@ -169,6 +169,9 @@ impl<const B: usize> Provider<B> {
         if outcome.retry_after_ms.is_some() || outcome.kind == OutcomeKind::RateLimited {
             self.circuit.throttle(p, id, &outcome, now, events);
         }
+        if outcome.kind.benches() {
+            self.circuit.bench(p, id, outcome.kind, now, events);
+        }
         if outcome.kind == OutcomeKind::Success {
             // Any success ends a run of 429s, even one that carries a Retry-After.
             self.circuit.note_success();

@@ -216,7 +216,7 @@ impl<const B: usize> Health<B> {
             return self.check_latency(p, outcome.latency_ms);
         }
         self.window.record(outcome, slow);
-        if outcome.kind == OutcomeKind::Timeout {
+        if outcome.kind.is_timeout() {
             self.timeouts_clear = p.timeout_rate_ppm.is_none();
         }
         let hard = p.is_hard_failure(outcome.kind);

@@ -264,11 +264,15 @@ impl<const B: usize> Window<B> {
                 &mut c.success
             }
             OutcomeKind::RateLimited => &mut c.rate_limited,
-            OutcomeKind::ServerError => &mut c.server_error,
+            // A cut stream counts as a server error, a stall as a timeout.
+            OutcomeKind::ServerError | OutcomeKind::StreamCut => &mut c.server_error,
             OutcomeKind::ConnectionError => &mut c.connection_error,
-            OutcomeKind::Timeout => &mut c.timeout,
+            OutcomeKind::Timeout | OutcomeKind::Stalled => &mut c.timeout,
             OutcomeKind::ClientError => &mut c.client_error,
-            OutcomeKind::Cancelled => return,
+            OutcomeKind::Cancelled
+            | OutcomeKind::Refused
+            | OutcomeKind::CredentialsRejected
+            | OutcomeKind::QuotaExhausted => return,
         };
         *n = n.saturating_add(1);
     }

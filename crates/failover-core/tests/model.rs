@@ -189,6 +189,7 @@ impl Spec {
             throttle_base_ms: self.throttle_base_ms,
             throttle_max_ms: self.throttle_max_ms,
             max_retry_after_ms: self.max_retry_after_ms,
+            bench_ms: Policy::default().bench_ms,
             when_all_down: self.all_down,
         }
     }
@@ -460,15 +461,20 @@ impl Model {
                     w.slow += u64::from(r.slow);
                 }
                 OutcomeKind::RateLimited => w.rate_limited += 1,
-                OutcomeKind::ServerError | OutcomeKind::ConnectionError => w.failures += 1,
-                OutcomeKind::Timeout => w.timeouts += 1,
+                OutcomeKind::ServerError
+                | OutcomeKind::ConnectionError
+                | OutcomeKind::StreamCut => w.failures += 1,
+                OutcomeKind::Timeout | OutcomeKind::Stalled => w.timeouts += 1,
                 OutcomeKind::ClientError => {
                     w.client_errors += 1;
                     if self.s.count_client_errors {
                         w.failures += 1;
                     }
                 }
-                OutcomeKind::Cancelled => unreachable!("cancelled calls are not recorded"),
+                OutcomeKind::Cancelled
+                | OutcomeKind::Refused
+                | OutcomeKind::CredentialsRejected
+                | OutcomeKind::QuotaExhausted => unreachable!("{:?} is not recorded", r.kind),
             }
         }
         w.volume = w.successes + w.failures + w.timeouts;

@@ -107,6 +107,7 @@ impl Tally {
             EventKind::Throttled { .. } => 5,
             EventKind::Unthrottled => 6,
             EventKind::BackoffDecayed { .. } => 7,
+            EventKind::Benched { .. } => 5,
         };
         self.events[i] += 1;
     }

@@ -206,6 +206,10 @@ pub fn event_to_json(e: &Event, provider_name: &str) -> Json {
         EventKind::BackoffDecayed { strikes } => {
             m.insert("strikes".into(), json!(strikes));
         }
+        EventKind::Benched { until_ms, cause } => {
+            m.insert("until_ms".into(), json!(until_ms));
+            m.insert("cause".into(), json!(cause.name()));
+        }
         EventKind::Probing
         | EventKind::ProbeExpired
         | EventKind::Recovered

@@ -104,6 +104,11 @@ pub fn describe(e: &Event) -> String {
                 "backoff"
             }
         ),
+        EventKind::Benched { until_ms, cause } => format!(
+            "{} → benched {} (not a trip)",
+            cause.name().replace('_', " "),
+            dur(until_ms.saturating_sub(e.at_ms))
+        ),
         EventKind::Unthrottled => "throttle over: full share again, no ramp".to_string(),
         EventKind::BackoffDecayed { strikes } => {
             format!("healthy long enough: strikes down to {strikes}")
@@ -124,6 +129,7 @@ fn tag(e: &Event) -> &'static str {
         EventKind::RampStage { .. } => "ramp",
         EventKind::Recovered => "RECOVERED",
         EventKind::Throttled { .. } => "throttled",
+        EventKind::Benched { .. } => "BENCHED",
         EventKind::Unthrottled => "unthrottled",
         EventKind::BackoffDecayed { .. } => "decay",
     }
@@ -134,7 +140,10 @@ fn is_probe_failure(e: &Event) -> bool {
 }
 
 fn is_throttle(e: &Event) -> bool {
-    matches!(e.kind, EventKind::Throttled { .. } | EventKind::Unthrottled)
+    matches!(
+        e.kind,
+        EventKind::Throttled { .. } | EventKind::Benched { .. } | EventKind::Unthrottled
+    )
 }
 
 /// Timeline lines, in time order. To keep a long outage readable, repeated things are collapsed:

@@ -206,7 +206,7 @@ pub struct ProviderStats {
     /// Calls made (requests, retries, probes, health checks).
     pub calls: u64,
     /// Answers by outcome kind (index: `OutcomeKind as usize`).
-    pub by_kind: [u64; 7],
+    pub by_kind: [u64; OutcomeKind::ALL.len()],
     /// Requests it served.
     pub served: u64,
     /// Requests sent to it first.

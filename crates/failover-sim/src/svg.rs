@@ -72,7 +72,7 @@ fn segments(r: &Report, p: usize, end: u64) -> (Vec<Segment>, Vec<(u64, u64)>) {
             EventKind::Probing => Some(State::Probing),
             EventKind::RampStage { share_ppm, .. } => Some(State::Ramping(share_ppm)),
             EventKind::Recovered => Some(State::Healthy),
-            EventKind::Throttled { .. } => {
+            EventKind::Throttled { .. } | EventKind::Benched { .. } => {
                 throttled_since.get_or_insert(e.at_ms);
                 None
             }

@@ -55,6 +55,7 @@ from .events import (
     Recovered,
     Throttled,
     Unthrottled,
+    Benched,
 )
 from .health import HealthChecker
 from .view import ProviderView, WindowStats
@@ -86,6 +87,7 @@ __all__ = [
     "Ticket",
     "Unavailable",
     "Unthrottled",
+    "Benched",
     "WindowStats",
     "classify_exception",
     "classify_http",

@@ -31,6 +31,11 @@ _OutcomeName = Literal[
     "timeout",
     "client_error",
     "cancelled",
+    "refused",
+    "credentials_rejected",
+    "quota_exhausted",
+    "stream_cut",
+    "stalled",
 ]
 _RecordedName = Literal["accepted", "stale", "unknown_provider"]
 _TicketKindName = Literal["request", "probe", "health_check"]

@@ -20,6 +20,7 @@ __all__ = [
     "Recovered",
     "Throttled",
     "Unthrottled",
+    "Benched",
     "BackoffDecayed",
     "event_from_dict",
 ]
@@ -139,6 +140,22 @@ class Throttled(Event):
 
 
 @dataclass(frozen=True)
+class Benched(Event):
+    """The provider rejected the credentials or reported the quota exhausted (``cause``): it is
+    benched until ``until_ms`` (the policy's ``bench_ms``; not a trip: no strike, probe or ramp)."""
+
+    until_ms: int
+    cause: str
+
+    kind: ClassVar[str] = "benched"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = Event.to_dict(self)
+        d.update(until_ms=self.until_ms, cause=self.cause)
+        return d
+
+
+@dataclass(frozen=True)
 class Unthrottled(Event):
     """The throttle ended; the provider has its share back, with no ramp."""
 
@@ -186,6 +203,8 @@ def event_from_dict(d: Mapping[str, Any]) -> Event:
         return RampStage(at_ms, provider, d["stage"], d["share"], d["share_ppm"])
     if kind == "throttled":
         return Throttled(at_ms, provider, d["until_ms"], d["retry_after"])
+    if kind == "benched":
+        return Benched(at_ms, provider, d["until_ms"], d["cause"])
     if kind == "backoff_decayed":
         return BackoffDecayed(at_ms, provider, d["strikes"])
     cls = _SIMPLE.get(kind)
