@@ -80,6 +80,14 @@ pub(crate) struct Compiled {
     pub throttle_max_ms: u64,
     pub max_retry_after_ms: u64,
     pub bench_ms: u64,
+    pub request_timeout_ms: u64,
+    pub attempt_timeout_ms: u64,
+    pub max_wait_ms: u64,
+    pub same_provider_retries: u32,
+    pub first_token_timeout_ms: u64,
+    pub first_token_min_ms: u64,
+    pub first_token_factor: u64,
+    pub stream_idle_ms: u64,
     pub when_all_down: AllDown,
 }
 
@@ -223,6 +231,16 @@ impl Policy {
         }
         let max_retry_after_ms = positive("max_retry_after_ms", self.max_retry_after_ms)?;
         let bench_ms = positive("bench_ms", self.bench_ms)?;
+        let request_timeout_ms = positive("request_timeout_ms", self.request_timeout_ms)?;
+        let attempt_timeout_ms = positive("attempt_timeout_ms", self.attempt_timeout_ms)?;
+        let first_token_timeout_ms =
+            positive("first_token_timeout_ms", self.first_token_timeout_ms)?;
+        let first_token_min_ms = positive("first_token_min_ms", self.first_token_min_ms)?;
+        if first_token_min_ms > first_token_timeout_ms {
+            return Err(ConfigError::FirstTokenMinAboveTimeout);
+        }
+        let first_token_factor = count("first_token_factor", self.first_token_factor)?;
+        let stream_idle_ms = positive("stream_idle_ms", self.stream_idle_ms)?;
 
         Ok(Compiled {
             bucket_ms,
@@ -257,6 +275,14 @@ impl Policy {
             throttle_max_ms,
             max_retry_after_ms,
             bench_ms,
+            request_timeout_ms,
+            attempt_timeout_ms,
+            max_wait_ms: self.max_wait_ms,
+            same_provider_retries: self.same_provider_retries,
+            first_token_timeout_ms,
+            first_token_min_ms,
+            first_token_factor: u64::from(first_token_factor),
+            stream_idle_ms,
             when_all_down: self.when_all_down,
         })
     }

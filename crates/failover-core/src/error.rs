@@ -67,6 +67,9 @@ pub enum ConfigError {
     OpenMaxBelowBase,
     /// `throttle_max_ms` is below `throttle_base_ms`.
     ThrottleMaxBelowBase,
+    /// `first_token_min_ms` is above `first_token_timeout_ms` (the first-token deadline's bounds
+    /// are reversed).
+    FirstTokenMinAboveTimeout,
     /// `probe_max_in_flight` is zero or above [`MAX_PROBES`].
     ProbeLimitOutOfRange,
     /// The ramp has no stages.
@@ -127,6 +130,7 @@ impl ConfigError {
             ConfigError::FactorOutOfRange => "latency_factor",
             ConfigError::OpenMaxBelowBase => "open_max_ms",
             ConfigError::ThrottleMaxBelowBase => "throttle_max_ms",
+            ConfigError::FirstTokenMinAboveTimeout => "first_token_min_ms",
             ConfigError::ProbeLimitOutOfRange => "probe_max_in_flight",
             ConfigError::EmptyRamp
             | ConfigError::RampNotIncreasing
@@ -159,6 +163,7 @@ impl ConfigError {
             ConfigError::FactorOutOfRange => "factor_out_of_range",
             ConfigError::OpenMaxBelowBase => "open_max_below_base",
             ConfigError::ThrottleMaxBelowBase => "throttle_max_below_base",
+            ConfigError::FirstTokenMinAboveTimeout => "first_token_min_above_timeout",
             ConfigError::ProbeLimitOutOfRange => "probe_limit_out_of_range",
             ConfigError::EmptyRamp => "empty_ramp",
             ConfigError::RampNotIncreasing => "ramp_not_increasing",
@@ -218,6 +223,12 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::ThrottleMaxBelowBase => {
                 write!(f, "`throttle_max_ms` must be at least `throttle_base_ms`")
+            }
+            ConfigError::FirstTokenMinAboveTimeout => {
+                write!(
+                    f,
+                    "`first_token_min_ms` must be at most `first_token_timeout_ms`"
+                )
             }
             ConfigError::ProbeLimitOutOfRange => {
                 write!(

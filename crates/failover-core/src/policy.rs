@@ -183,6 +183,40 @@ pub struct Policy {
     /// check every 10 minutes costs one failed call and notices the fix soon enough. A bench is
     /// not a trip: no strike, no probe, no ramp when it ends.
     pub bench_ms: u64,
+    /// A request's deadline when the caller gives none, ms from its start (see
+    /// [`crate::Request`]). Default 120 000: long enough for a long completion and a failover,
+    /// short enough that a caller is never left hanging on providers that answer nothing.
+    pub request_timeout_ms: u64,
+    /// A non-streamed attempt's deadline, ms from its start, unless it is the request's last
+    /// candidate (which gets all the request's remaining time). Default 60 000. A fixed ceiling,
+    /// not one derived from latency: a non-streamed call's duration grows with the length of the
+    /// answer, so a latency-derived deadline would cut long answers; the ceiling only bounds a
+    /// provider that hangs, so the next provider is still tried within the request's deadline.
+    pub attempt_timeout_ms: u64,
+    /// The longest a request waits for a provider to come back (the end of a `Retry-After`, an
+    /// open period, a probe permit) when no provider can take it now, ms. Default 10 000: most
+    /// `Retry-After`s are a few seconds, and waiting them out beats failing; a longer wait is the
+    /// caller's decision (give it per request). 0 never waits.
+    pub max_wait_ms: u64,
+    /// How many times a request may retry the same provider after a transient failure (a server
+    /// or connection error) when no other provider can take it. Default 1: another provider is a
+    /// more independent retry than the same one, so it always goes first; a router whose other
+    /// providers are unavailable still gets one retry of a transient error.
+    pub same_provider_retries: u32,
+    /// A streamed attempt's first-token deadline before the provider has a latency baseline, and
+    /// the most it can be with one, ms. Default 15 000.
+    pub first_token_timeout_ms: u64,
+    /// The least a first-token deadline can be, ms. Default 2 000: a baseline of a few hundred ms
+    /// must not cut a provider that is merely having a slow second.
+    pub first_token_min_ms: u64,
+    /// A streamed attempt's first-token deadline is this many times the provider's latency
+    /// baseline (time to first token), within `first_token_min_ms..=first_token_timeout_ms`.
+    /// Default 4: well above ordinary variation, well below a hang. The request's last candidate
+    /// gets all the remaining time instead.
+    pub first_token_factor: u32,
+    /// The longest gap between two chunks of a stream once content has started, ms. Default
+    /// 30 000. Past it the stream is stalled: a failure of its own kind.
+    pub stream_idle_ms: u64,
     /// What to do when every provider is unavailable. Default [`AllDown::Soonest`].
     pub when_all_down: AllDown,
 }
@@ -225,6 +259,14 @@ impl Default for Policy {
             throttle_max_ms: 60_000,
             max_retry_after_ms: 600_000,
             bench_ms: 600_000,
+            request_timeout_ms: 120_000,
+            attempt_timeout_ms: 60_000,
+            max_wait_ms: 10_000,
+            same_provider_retries: 1,
+            first_token_timeout_ms: 15_000,
+            first_token_min_ms: 2_000,
+            first_token_factor: 4,
+            stream_idle_ms: 30_000,
             when_all_down: AllDown::Soonest,
         }
     }
@@ -271,7 +313,7 @@ impl Value<'_> {
 /// Every policy field name, as policy files and the bindings spell them. All but `ramp` are set
 /// with [`Policy::set`]; `ramp` is a list of `{share, dwell_ms}` stages set with
 /// [`Policy::clear_ramp`] and [`Policy::push_ramp_stage`].
-pub const FIELDS: [&str; 32] = [
+pub const FIELDS: [&str; 40] = [
     "bucket_ms",
     "window_ms",
     "min_volume",
@@ -302,6 +344,14 @@ pub const FIELDS: [&str; 32] = [
     "throttle_max_ms",
     "max_retry_after_ms",
     "bench_ms",
+    "request_timeout_ms",
+    "attempt_timeout_ms",
+    "max_wait_ms",
+    "same_provider_retries",
+    "first_token_timeout_ms",
+    "first_token_min_ms",
+    "first_token_factor",
+    "stream_idle_ms",
     "when_all_down",
     "ramp",
 ];
@@ -454,6 +504,22 @@ impl Policy {
             "throttle_max_ms" => field!("throttle_max_ms", as_u64, self.throttle_max_ms),
             "max_retry_after_ms" => field!("max_retry_after_ms", as_u64, self.max_retry_after_ms),
             "bench_ms" => field!("bench_ms", as_u64, self.bench_ms),
+            "request_timeout_ms" => field!("request_timeout_ms", as_u64, self.request_timeout_ms),
+            "attempt_timeout_ms" => field!("attempt_timeout_ms", as_u64, self.attempt_timeout_ms),
+            "max_wait_ms" => field!("max_wait_ms", as_u64, self.max_wait_ms),
+            "same_provider_retries" => field!(
+                "same_provider_retries",
+                as_u32,
+                self.same_provider_retries
+            ),
+            "first_token_timeout_ms" => field!(
+                "first_token_timeout_ms",
+                as_u64,
+                self.first_token_timeout_ms
+            ),
+            "first_token_min_ms" => field!("first_token_min_ms", as_u64, self.first_token_min_ms),
+            "first_token_factor" => field!("first_token_factor", as_u32, self.first_token_factor),
+            "stream_idle_ms" => field!("stream_idle_ms", as_u64, self.stream_idle_ms),
             "when_all_down" => {
                 self.when_all_down = match as_str("when_all_down", value)? {
                     "soonest" => AllDown::Soonest,

@@ -122,6 +122,19 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             .map_or("", |p| p.name.as_str())
     }
 
+    /// The compiled policy (for the request engine).
+    #[inline]
+    pub(crate) fn policy(&self) -> &Compiled {
+        &self.policy
+    }
+
+    /// Provider `id`'s long-horizon latency baseline (time to first token for streamed calls),
+    /// ms, once it has one. Cost: O(1).
+    #[must_use]
+    pub fn baseline_ms(&self, id: ProviderId) -> Option<u32> {
+        self.providers.get(id.index())?.health.baseline.value_ms()
+    }
+
     /// The latest time the engine has seen, ms.
     #[must_use]
     pub fn now(&self) -> u64 {
