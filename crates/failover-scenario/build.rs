@@ -1,9 +1,12 @@
-//! Generates one `#[test]` per scenario file, so a failing scenario is named by its test.
+//! Generates one `#[test]` per scenario file and per request scenario file, so a failing file is
+//! named by its test.
 use std::io::Write;
 
-fn main() {
+fn generate(dir_name: &str, out_name: &str, count_const: &str) {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let dir = std::path::Path::new(&manifest).join("../../fixtures/scenarios");
+    let dir = std::path::Path::new(&manifest)
+        .join("../../fixtures")
+        .join(dir_name);
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -14,7 +17,7 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
-    let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("scenario_tests.rs");
+    let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join(out_name);
     let mut f = std::fs::File::create(out).unwrap();
     for n in &names {
         let ident: String = n
@@ -30,5 +33,10 @@ fn main() {
             .collect();
         writeln!(f, "#[test]\nfn {ident}() {{ run(\"{n}\"); }}").unwrap();
     }
-    writeln!(f, "const SCENARIO_COUNT: usize = {};", names.len()).unwrap();
+    writeln!(f, "const {count_const}: usize = {};", names.len()).unwrap();
+}
+
+fn main() {
+    generate("scenarios", "scenario_tests.rs", "SCENARIO_COUNT");
+    generate("requests", "request_tests.rs", "REQUEST_COUNT");
 }

@@ -61,7 +61,7 @@ pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
 pub use outcome::{Outcome, OutcomeKind, classify_status, parse_retry_after};
 pub use policy::{AllDown, ConfigError, Policy, ProbeMode, RampStage, Value};
 pub use ramp::{FULL_SHARE, hash_key, key_position};
-pub use request::{Attempt, Finish, GiveUp, Request, RequestError, RequestOptions, Step};
+pub use request::{Attempt, Finish, GiveUp, Report, Request, RequestError, RequestOptions, Step};
 pub use router::Router;
 pub use ticket::{Action, PickRequest, ProviderSet, Recorded, Ticket, TicketKind, Unavailable};
 pub use view::ProviderView;

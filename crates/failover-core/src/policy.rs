@@ -507,11 +507,9 @@ impl Policy {
             "request_timeout_ms" => field!("request_timeout_ms", as_u64, self.request_timeout_ms),
             "attempt_timeout_ms" => field!("attempt_timeout_ms", as_u64, self.attempt_timeout_ms),
             "max_wait_ms" => field!("max_wait_ms", as_u64, self.max_wait_ms),
-            "same_provider_retries" => field!(
-                "same_provider_retries",
-                as_u32,
-                self.same_provider_retries
-            ),
+            "same_provider_retries" => {
+                field!("same_provider_retries", as_u32, self.same_provider_retries)
+            }
             "first_token_timeout_ms" => field!(
                 "first_token_timeout_ms",
                 as_u64,

@@ -9,7 +9,7 @@
 use crate::event::ProviderId;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::router::Router;
-use crate::ticket::{PickRequest, ProviderSet, Ticket};
+use crate::ticket::{PickRequest, ProviderSet, Recorded, Ticket};
 
 /// What the caller asks of one request; every field left `None` takes the policy's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,6 +46,17 @@ pub struct Attempt {
     pub idle_ms: Option<u64>,
     /// Whether this is the request's last candidate (it was given all the remaining time).
     pub last: bool,
+}
+
+/// What the request recorded at the router for one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The attempt's provider.
+    pub provider: ProviderId,
+    /// The outcome recorded (its latency is the request's own measure).
+    pub outcome: Outcome,
+    /// What the router did with it.
+    pub recorded: Recorded,
 }
 
 /// Why a request gave up.
@@ -236,8 +247,11 @@ enum Phase {
 ///   streamed one gets a first-token deadline of `first_token_factor` (4) × the provider's
 ///   latency baseline within `first_token_min_ms..=first_token_timeout_ms` (2–15 s; 15 s before
 ///   there is a baseline), and an idle deadline of `stream_idle_ms` (30 s) between chunks. The
-///   request's last candidate gets all its remaining time instead. No deadline passes the
-///   request's.
+///   request's last candidate gets all its remaining time instead: the attempt after which the
+///   budget allows no other, or after which every provider is excluded from the request (it
+///   failed there) and no same-provider retry remains. A provider that is only unavailable for
+///   now (throttled, open) still counts as a candidate, since it may come back within the
+///   deadline. No deadline passes the request's.
 /// - A stream's latency is its time to the first token; its outcome is recorded when it ends (a
 ///   success with that latency, `stream_cut`, or `stalled`), so a stream's total duration never
 ///   feeds the slow-call or latency triggers. Before the first token, a failing stream fails
@@ -269,6 +283,9 @@ pub struct Request {
     /// The policy's `stream_idle_ms`.
     idle: u64,
     last: Option<OutcomeKind>,
+    /// The latest recording and how many there were.
+    report: Option<Report>,
+    reports: u8,
 }
 
 impl Request {
@@ -300,6 +317,8 @@ impl Request {
             stream: options.stream,
             idle: p.stream_idle_ms,
             last: None,
+            report: None,
+            reports: 0,
         }
     }
 
@@ -313,6 +332,13 @@ impl Request {
     #[must_use]
     pub fn deadline_ms(&self) -> u64 {
         self.deadline
+    }
+
+    /// What the request last recorded at the router, and how many outcomes it has recorded in
+    /// all (one per attempt; a binding that lists the attempts reads it after each input).
+    #[must_use]
+    pub fn last_report(&self) -> (Option<Report>, u8) {
+        (self.report, self.reports)
     }
 
     /// How the request ended, once it has.
@@ -331,6 +357,23 @@ impl Request {
             Phase::InFlight { ticket, .. } => Some(ticket),
             _ => None,
         }
+    }
+
+    fn record<const P: usize, const B: usize, const E: usize>(
+        &mut self,
+        router: &mut Router<P, B, E>,
+        ticket: &Ticket,
+        outcome: Outcome,
+        now: u64,
+    ) {
+        let recorded = router.record(ticket, outcome, now);
+        self.report = Some(Report {
+            provider: ticket.provider,
+            outcome,
+            recorded,
+        });
+        self.reports = self.reports.wrapping_add(1);
+        self.last = Some(outcome.kind);
     }
 
     fn clock(&mut self, now: u64) -> u64 {
@@ -422,8 +465,7 @@ impl Request {
         // and that provider can take it now.
         if let Some(id) = self.retry_same.take()
             && self.same_retries_left > 0
-            && router.soonest(ProviderSet::from_bits(!(1u64 << id.index())))
-                == Some((id, now))
+            && router.soonest(ProviderSet::from_bits(!(1u64 << id.index()))) == Some((id, now))
         {
             let only = PickRequest {
                 key: self.key,
@@ -437,9 +479,7 @@ impl Request {
             }
         }
         match router.soonest(self.excluded) {
-            Some((id, at))
-                if at > now && at - now <= self.max_wait && at < self.deadline =>
-            {
+            Some((id, at)) if at > now && at - now <= self.max_wait && at < self.deadline => {
                 self.phase = Phase::Waiting {
                     until: at,
                     provider: id,
@@ -511,17 +551,12 @@ impl Request {
         else {
             return;
         };
-        let latency = first_token.unwrap_or(now) - started;
-        router.record(
-            &ticket,
-            Outcome {
-                kind,
-                latency_ms: latency.min(u64::from(u32::MAX)) as u32,
-                retry_after_ms,
-            },
-            now,
-        );
-        self.last = Some(kind);
+        let outcome = Outcome {
+            kind,
+            latency_ms: latency_ms(started, first_token.unwrap_or(now)),
+            retry_after_ms,
+        };
+        self.record(router, &ticket, outcome, now);
         self.phase = Phase::Ready;
         let id = ticket.provider;
         if first_token.is_some() && kind != OutcomeKind::Success {
@@ -663,13 +698,8 @@ impl Request {
             } = self.phase
         {
             // A complete stream is a success even after content (no StreamBroken).
-            let latency = first_token.unwrap_or(now) - started;
-            router.record(
-                &ticket,
-                Outcome::success(latency.min(u64::from(u32::MAX)) as u32),
-                now,
-            );
-            self.last = Some(kind);
+            let latency = latency_ms(started, first_token.unwrap_or(now));
+            self.record(router, &ticket, Outcome::success(latency), now);
             self.phase = Phase::Done(Finish::Success {
                 provider: ticket.provider,
             });
@@ -696,8 +726,12 @@ impl Request {
             return Err(RequestError::Finished);
         }
         let now = self.clock(now);
-        if let Phase::InFlight { ticket, .. } = self.phase {
-            router.record(&ticket, Outcome::cancelled(), now);
+        if let Phase::InFlight {
+            ticket, started, ..
+        } = self.phase
+        {
+            let o = Outcome::new(OutcomeKind::Cancelled, latency_ms(started, now));
+            self.record(router, &ticket, o, now);
         }
         self.phase = Phase::Done(Finish::Cancelled);
         Ok(())
@@ -717,4 +751,9 @@ impl Request {
         }
         self.check_in_flight()
     }
+}
+
+/// Milliseconds from `from` to `to` as an outcome's latency (saturating at `u32::MAX`).
+fn latency_ms(from: u64, to: u64) -> u32 {
+    to.saturating_sub(from).min(u64::from(u32::MAX)) as u32
 }

@@ -223,8 +223,8 @@ fn policy() -> impl Strategy<Value = Policy> {
                 throttle_base_ms: tb,
                 throttle_max_ms: tb + tmx,
                 max_retry_after_ms: mra,
-                bench_ms: Policy::default().bench_ms,
-                when_all_down: ad,
+                                when_all_down: ad,
+                                ..Policy::default()
             }
         },
     )

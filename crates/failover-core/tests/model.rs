@@ -189,8 +189,8 @@ impl Spec {
             throttle_base_ms: self.throttle_base_ms,
             throttle_max_ms: self.throttle_max_ms,
             max_retry_after_ms: self.max_retry_after_ms,
-            bench_ms: Policy::default().bench_ms,
-            when_all_down: self.all_down,
+                        when_all_down: self.all_down,
+                        ..Policy::default()
         }
     }
 

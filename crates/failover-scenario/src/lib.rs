@@ -16,6 +16,19 @@ use failover_core::{
 };
 use serde_json::{Map, Value as Json, json};
 
+mod requests;
+
+pub use requests::REQUEST_DIR;
+
+/// The workspace's `fixtures/requests` directory (request scenarios: the same format, with
+/// request steps).
+#[must_use]
+pub fn request_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(REQUEST_DIR)
+}
+
 /// Where the scenario files live, from the workspace root.
 pub const SCENARIO_DIR: &str = "fixtures/scenarios";
 
@@ -359,6 +372,7 @@ impl Scenario {
             .and_then(Json::as_array)
             .ok_or_else(|| self.fail(None, "`steps` must be a list"))?;
         let mut tickets: HashMap<String, Ticket> = HashMap::new();
+        let mut requests = requests::Requests::default();
         let mut out = Vec::with_capacity(steps.len());
         for (i, step) in steps.iter().enumerate() {
             let at = step
@@ -366,7 +380,7 @@ impl Scenario {
                 .and_then(Json::as_u64)
                 .ok_or_else(|| self.fail(Some(i), "`at` must be a non-negative integer"))?;
             let result = self
-                .apply(&mut router, &mut tickets, step, at)
+                .apply(&mut router, &mut tickets, &mut requests, step, at)
                 .map_err(|m| self.fail(Some(i), m))?;
             let drained: Vec<Event> = std::iter::from_fn(|| router.poll_event()).collect();
             let events = drained
@@ -388,9 +402,13 @@ impl Scenario {
         &self,
         r: &mut DefaultRouter,
         tickets: &mut HashMap<String, Ticket>,
+        requests: &mut requests::Requests,
         step: &Json,
         at: u64,
     ) -> Result<Json, String> {
+        if let Some(res) = requests.apply(r, step, at, outcome) {
+            return res;
+        }
         let provider =
             |r: &DefaultRouter, name: &Json| -> Result<failover_core::ProviderId, String> {
                 let n = name.as_str().ok_or("provider must be a name")?;
@@ -475,7 +493,8 @@ impl Scenario {
             return traffic(r, tr, at);
         }
         Err(
-            "the step has no action (pick, record, observe, http, tick, poll, view, traffic)"
+            "the step has no action (pick, record, observe, http, tick, poll, view, traffic, \
+             begin, next, report, first_token, chunk, end, cancel)"
                 .into(),
         )
     }

@@ -1,0 +1,158 @@
+//! The request steps of a scenario (`begin`, `next`, `report`, `first_token`, `chunk`, `end`,
+//! `cancel`): a [`Request`] driven against the scenario's router. Format: `fixtures/README.md`,
+//! "Request scenarios".
+
+use std::collections::HashMap;
+
+use failover_core::{
+    DefaultRouter, Finish, Outcome, OutcomeKind, Request, RequestError, RequestOptions, Step,
+    hash_key,
+};
+use serde_json::{Value as Json, json};
+
+/// Where the request scenario files live, from the workspace root.
+pub const REQUEST_DIR: &str = "fixtures/requests";
+
+/// The requests of one scenario, by the names their `begin` steps gave them.
+#[derive(Default)]
+pub(crate) struct Requests {
+    by_name: HashMap<String, Request>,
+}
+
+fn name_of<'a>(v: &'a Json, action: &str) -> Result<&'a str, String> {
+    v.as_str()
+        .or_else(|| v.get("request").and_then(Json::as_str))
+        .ok_or_else(|| format!("`{action}` needs a request name"))
+}
+
+fn opt_u64(obj: &Json, key: &str) -> Result<Option<u64>, String> {
+    match obj.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("`{key}` must be a non-negative integer")),
+    }
+}
+
+/// The JSON shape of a step of the request engine.
+fn step_json(r: &DefaultRouter, s: &Step) -> Json {
+    match *s {
+        Step::Attempt(a) => json!({"attempt": {
+            "provider": r.name(a.ticket.provider),
+            "kind": a.ticket.kind.name(),
+            "number": a.number,
+            "deadline_ms": a.deadline_ms,
+            "timeout_ms": a.timeout_ms,
+            "idle_ms": a.idle_ms,
+            "last": a.last,
+        }}),
+        Step::InFlight { deadline_ms } => json!({"in_flight": {"deadline_ms": deadline_ms}}),
+        Step::Wait { until_ms, provider } => {
+            json!({"wait": {"until_ms": until_ms, "provider": r.name(provider)}})
+        }
+        Step::Done(f) => json!({ "done": finish_json(r, &f) }),
+    }
+}
+
+fn finish_json(r: &DefaultRouter, f: &Finish) -> Json {
+    match *f {
+        Finish::Success { provider } | Finish::CallerError { provider } => {
+            json!({"finish": f.name(), "provider": r.name(provider)})
+        }
+        Finish::Cancelled => json!({"finish": f.name()}),
+        Finish::GaveUp {
+            reason,
+            last,
+            retry_after_ms,
+        } => json!({
+            "finish": f.name(),
+            "reason": reason.name(),
+            "last": last.map(OutcomeKind::name),
+            "retry_after_ms": retry_after_ms,
+        }),
+    }
+}
+
+impl Requests {
+    /// Applies `step` if it is a request step: `None` when it is not one.
+    pub(crate) fn apply(
+        &mut self,
+        r: &mut DefaultRouter,
+        step: &Json,
+        at: u64,
+        outcome: impl Fn(&Json) -> Result<Outcome, String>,
+    ) -> Option<Result<Json, String>> {
+        if let Some(b) = step.get("begin") {
+            return Some(self.begin(r, b, step, at));
+        }
+        let (action, v) = ["next", "report", "first_token", "chunk", "end", "cancel"]
+            .into_iter()
+            .find_map(|a| step.get(a).map(|v| (a, v)))?;
+        Some((|| {
+            let name = name_of(v, action)?;
+            let req = self
+                .by_name
+                .get_mut(name)
+                .ok_or_else(|| format!("no request named `{name}`"))?;
+            if action == "next" {
+                let s = req.poll(r, at);
+                return Ok(step_json(r, &s));
+            }
+            let (_, before) = req.last_report();
+            let res: Result<(), RequestError> = match action {
+                "report" => req.handle_outcome(r, outcome(v)?, at),
+                "first_token" => req.handle_first_token(at),
+                "chunk" => req.handle_chunk(at),
+                "end" => {
+                    let complete = v
+                        .get("complete")
+                        .and_then(Json::as_bool)
+                        .ok_or("`end` needs `complete`: true or false")?;
+                    req.handle_end(r, complete, at)
+                }
+                _ => req.handle_cancel(r, at),
+            };
+            if let Err(e) = res {
+                return Ok(json!({"error": e.name()}));
+            }
+            let (report, after) = req.last_report();
+            Ok(match report {
+                Some(rep) if after != before => json!({"recorded": {
+                    "provider": r.name(rep.provider),
+                    "outcome": rep.outcome.kind.name(),
+                    "latency_ms": rep.outcome.latency_ms,
+                    "result": rep.recorded.name(),
+                }}),
+                _ => json!({"recorded": null}),
+            })
+        })())
+    }
+
+    fn begin(&mut self, r: &DefaultRouter, b: &Json, step: &Json, at: u64) -> Result<Json, String> {
+        let name = step
+            .get("as")
+            .and_then(Json::as_str)
+            .ok_or("`begin` needs `as`: the request's name")?;
+        let key = match b.get("key") {
+            None | Some(Json::Null) => None,
+            Some(k) => Some(hash_key(
+                k.as_str().ok_or("`key` must be a string")?.as_bytes(),
+            )),
+        };
+        let max_attempts = opt_u64(b, "max_attempts")?
+            .map(|n| u8::try_from(n).map_err(|_| "`max_attempts` must be 0–255"))
+            .transpose()?;
+        let options = RequestOptions {
+            max_attempts,
+            deadline_ms: opt_u64(b, "deadline_ms")?,
+            max_wait_ms: opt_u64(b, "max_wait_ms")?,
+            stream: b.get("stream").and_then(Json::as_bool).unwrap_or(false),
+            key,
+        };
+        let req = Request::new(r, &options, at);
+        let out = json!({"deadline_ms": req.deadline_ms()});
+        self.by_name.insert(name.to_string(), req);
+        Ok(out)
+    }
+}
