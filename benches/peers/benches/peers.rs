@@ -17,11 +17,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
-#[path = "../../../crates/failover-core/benches/common/mod.rs"]
-mod common;
-
-use common::{Rng, criterion_dir, fresh_median};
 use failover_core::{Outcome, Policy, Router};
+use failover_testkit::Rng;
+use failover_testkit::bench::{criterion_dir, fresh_median};
 use failsafe::{CircuitBreaker, Config, backoff, failure_policy};
 use recloser::Recloser;
 

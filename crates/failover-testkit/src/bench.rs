@@ -1,22 +1,8 @@
-//! What both benchmark harnesses share (this crate's `engine` and `benches/peers`, which includes
-//! this file by path): the workload generator and reading back the medians criterion wrote.
+//! Reading back the medians criterion wrote, for the benchmark harnesses' summaries (this
+//! crate's `engine` bench and `benches/peers`).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-/// A tiny deterministic generator (xorshift64*).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 /// The median's point estimate in a criterion `estimates.json`.
 pub fn median(json: &str) -> Option<f64> {
