@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use failover_core::{CircuitState, Outcome, OutcomeKind, Policy, Router, Ticket, TicketKind};
-use failover_testkit::bench::{criterion_dir, fresh_median};
+use failover_testkit::bench::{FakeClock, criterion_dir, fresh_median};
 use failover_testkit::{NAMES, Rng};
 
 /// Length of the pre-generated ring (a power of two, and a multiple of every provider count).
@@ -129,14 +129,13 @@ fn assert_healthy<const P: usize, const B: usize>(r: &mut Router<P, B>) {
 /// `record` alone, spread round-robin over all providers.
 fn record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, true);
-    let (mut r, mut t_us) = router::<P, B>(&w);
+    let (mut r, t_us) = router::<P, B>(&w);
     let tickets = tickets(&r);
-    let mut k = 0usize;
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
     g.bench_function(id, |b| {
         b.iter(|| {
-            k = k.wrapping_add(1);
-            t_us += w.dt_us[k & MASK];
-            black_box(r.record(&tickets[k % P], w.outcomes[k & MASK], t_us / 1_000))
+            let (k, now) = clock.tick();
+            black_box(r.record(&tickets[k % P], w.outcomes[k], now))
         })
     });
     assert_healthy(&mut r);
@@ -145,30 +144,22 @@ fn record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: 
 /// `pick` alone.
 fn pick<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
-    let (mut r, mut t_us) = router::<P, B>(&w);
-    let mut k = 0usize;
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            k = k.wrapping_add(1);
-            t_us += w.dt_us[k & MASK];
-            black_box(r.pick(t_us / 1_000))
-        })
-    });
+    let (mut r, t_us) = router::<P, B>(&w);
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
+    g.bench_function(id, |b| b.iter(|| black_box(r.pick(clock.tick().1))));
     assert_healthy(&mut r);
 }
 
 /// One request: a pick and the record of its outcome.
 fn pick_record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
-    let (mut r, mut t_us) = router::<P, B>(&w);
-    let mut k = 0usize;
+    let (mut r, t_us) = router::<P, B>(&w);
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
     g.bench_function(id, |b| {
         b.iter(|| {
-            k = k.wrapping_add(1);
-            t_us += w.dt_us[k & MASK];
-            let now = t_us / 1_000;
+            let (k, now) = clock.tick();
             match r.pick(now) {
-                Ok(ticket) => black_box(r.record(&ticket, w.outcomes[k & MASK], now)),
+                Ok(ticket) => black_box(r.record(&ticket, w.outcomes[k], now)),
                 Err(e) => panic!("{e}"),
             }
         })

@@ -8,7 +8,7 @@
 //! deadline, and `invariant_violation` must be `None` (in debug builds it also checks the fast
 //! path's cached facts against a recount of the window).
 //!
-//! `invariants.rs` runs the same comparison on its general workload; this one exists because that
+//! `tests/invariants` runs the same comparison on its general workload; this one exists because that
 //! workload reaches the fast path in only a minority of cases.
 
 use failover_core::{Outcome, Policy, RampStage, Router, Ticket};

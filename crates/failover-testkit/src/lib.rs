@@ -9,7 +9,7 @@
 //! - [`Record`]: which entry point records an outcome (`record` with its fast path, or
 //!   `record_general`), for the tests that compare the two;
 //! - [`Rng`]: a tiny deterministic generator that does not allocate (benches, `no_alloc`);
-//! - [`bench`]: reading back the medians criterion wrote;
+//! - [`bench`]: the benches' fake clock, and reading back the medians criterion wrote;
 //! - with the `proptest` feature, [`time`]'s strategies and [`cases`].
 //!
 //! Not published, no semver promise: it follows failover-core's `testing` feature.

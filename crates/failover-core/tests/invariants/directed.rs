@@ -1,9 +1,11 @@
-//! Directed checks of the split and of keyed picks, and of extreme timestamps.
+//! Directed checks of the split and of keyed picks, of extreme timestamps, and of the shared
+//! checks themselves.
 
 use failover_core::{
-    Action, Outcome, OutcomeKind, PickRequest, Policy, ProviderSet, TicketKind, hash_key,
+    Action, Event, EventKind, Outcome, OutcomeKind, PickRequest, Policy, ProviderSet, Recorded,
+    TicketKind, hash_key,
 };
-use failover_testkit::ids;
+use failover_testkit::{check, ids, same_transcripts};
 
 use crate::R;
 use crate::split::is_credit_split;
@@ -187,4 +189,68 @@ fn extreme_timestamps_never_panic() {
         }
         assert_eq!(r.now(), u64::MAX);
     }
+}
+
+/// The shared checks do fire: each rejects a broken promise it is shown (so that "no violation"
+/// from the property tests and the fuzz target means something).
+#[test]
+fn the_shared_checks_reject_broken_promises() {
+    let p = Policy {
+        window_ms: 12_000,
+        ..Policy::default()
+    };
+    let ids = ids();
+    let r = R::new(&p, &["a", "b"]).unwrap();
+    assert_eq!(r.now(), 0);
+    let recovered = |at_ms, provider: usize| Event {
+        at_ms,
+        provider: ids[provider],
+        kind: EventKind::Recovered,
+    };
+    let events =
+        |e: Event, since: u64, mut last: u64| check::events(&r, &[e], 2, &p, since, &mut last);
+    assert!(events(recovered(0, 1), 0, 0).is_ok());
+    assert!(
+        events(recovered(1, 0), 0, 0).is_err(),
+        "after the engine's time"
+    );
+    assert!(
+        events(recovered(0, 0), 1, 0).is_err(),
+        "before the previous drain"
+    );
+    assert!(events(recovered(0, 0), 0, 5).is_err(), "out of order");
+    assert!(
+        events(recovered(0, 2), 0, 0).is_err(),
+        "an unknown provider"
+    );
+    let throttled = Event {
+        kind: EventKind::Throttled {
+            until_ms: p.throttle_max_ms + 1,
+            retry_after: false,
+        },
+        ..recovered(0, 0)
+    };
+    assert!(
+        check::event(&throttled, &p).is_err(),
+        "a throttle past its cap"
+    );
+    assert!(check::after_sleep(10, Some(10), None).is_err());
+    assert!(check::after_sleep(u64::MAX, Some(10), None).is_ok());
+    assert!(check::late_record(1, 2, Recorded::Accepted).is_err());
+    assert!(check::observed(2, 2, Recorded::Accepted).is_err());
+    assert!(check::deadline(4, 5).is_err());
+    assert!(
+        check::state(&r, 1, 2, &p).is_err(),
+        "time is not the latest input"
+    );
+    assert!(check::views(&r, 3, &p).is_err(), "a provider count");
+    let mut r = r.clone();
+    let res = r.pick(0);
+    assert!(check::pick(&r, &res, 0, 2, &p).is_ok());
+    assert!(
+        check::pick(&r, &res, 1, 2, &p).is_err(),
+        "a provider already tried"
+    );
+    assert!(same_transcripts(&["a".into()], &["b".into()]).is_err());
+    assert!(same_transcripts(&["a".into()], &[]).is_err());
 }

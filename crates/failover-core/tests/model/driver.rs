@@ -41,7 +41,7 @@ pub(crate) fn run(case: &Case, sem: Semantics, cov: &mut Coverage) -> Result<(),
                 dt,
                 key,
                 tried,
-                then,
+                then: record_after,
             } => {
                 t = advance(t, *dt);
                 let key = key.map(|k| failover_core::hash_key(&[k]));
@@ -53,7 +53,7 @@ pub(crate) fn run(case: &Case, sem: Semantics, cov: &mut Coverage) -> Result<(),
                 );
                 let (at, mask) = (t, u64::from(*tried));
                 let mut then_record = None;
-                match (r, then) {
+                match (r, record_after) {
                     (Ok(ticket), Some((dt2, raw))) => {
                         t = advance(t, *dt2);
                         let o = outcome(*raw, bad(ticket.provider.index()), case);

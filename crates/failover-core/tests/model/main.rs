@@ -13,7 +13,7 @@
 //! deterministically from the seed, the provider and its trip count, not a particular hash. The
 //! model therefore takes each jittered open duration from the core's `Opened` event of the same
 //! step and checks that it lies within the documented bounds (identical inputs giving identical
-//! draws is checked in `invariants.rs`).
+//! draws is checked in `tests/invariants`).
 //!
 //! [`Semantics`] records, in one place, the points where the documentation and the engine once
 //! disagreed and how each was settled; the engine now follows the documentation on all of them.
