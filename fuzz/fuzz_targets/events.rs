@@ -7,15 +7,17 @@
 //! output, and the documented promises hold (time never goes backwards, shares in [0, 1] and
 //! consistent with the state, an open provider is picked only as a degraded pick, a probe only
 //! from a probing provider, no available provider of higher priority is skipped, stale tickets
-//! are stale, events are stamped in order and carry sane figures).
+//! are stale, events are stamped in order and carry sane figures). Those promises are
+//! `failover_testkit::check`, the same checks `tests/invariants` runs after every input.
 
 #![no_main]
 
 use failover_core::{
-    Action, AllDown, CircuitState, Event, EventKind, Outcome, OutcomeKind, PickRequest, Policy,
-    ProbeMode, ProviderId, ProviderSet, RampStage, Recorded, Router, Ticket, TicketKind, Trigger,
-    Unavailable, Value,
+    Action, AllDown, Event, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode, ProviderId,
+    ProviderSet, RampStage, Recorded, Router, Ticket, TicketKind, Unavailable, Value,
 };
+use failover_testkit::check::{self, assert_holds};
+use failover_testkit::ids;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
@@ -266,17 +268,6 @@ fn decode_ops(u: &mut Unstructured) -> Result<Vec<Op>> {
     Ok(ops)
 }
 
-/// Ids 0..8, for forged tickets and unknown providers.
-fn ids() -> Vec<ProviderId> {
-    let p = Policy {
-        bucket_ms: 1_000,
-        window_ms: 1_000,
-        ..Policy::default()
-    };
-    let r = Router::<8, 1, 1>::new(&p, &["a", "b", "c", "d", "e", "f", "g", "h"]).unwrap();
-    (0..8).map(|i| r.provider_at(i).unwrap()).collect()
-}
-
 /// One step's visible result, compared between the two routers.
 #[derive(Debug, PartialEq)]
 enum Out {
@@ -293,10 +284,8 @@ struct Driver {
     latest: u64,
     tickets: Vec<Ticket>,
     last_event_at: u64,
-}
-
-fn share_ppm(p: &Policy, stage: usize) -> u32 {
-    ((p.ramp[stage].share * 1e6 + 0.5) as u32).clamp(1, 1_000_000)
+    /// The engine's time at the last drain: every event drained since is stamped no earlier.
+    drained_at: u64,
 }
 
 impl Driver {
@@ -322,7 +311,7 @@ impl Driver {
                     tried: ProviderSet::from_bits(tried),
                 };
                 let res = self.r.pick_with(t, &req);
-                check_pick(&self.r, &res, tried, n, p);
+                assert_holds(check::pick(&*self.r, &res, tried, n, p));
                 if let Ok(ticket) = res {
                     self.tickets.push(ticket);
                 }
@@ -342,10 +331,7 @@ impl Driver {
                     };
                     let generation = self.r.view(ticket.provider).unwrap().generation;
                     let res = self.r.record(&ticket, o, t);
-                    if ticket.generation != generation {
-                        // Generations only grow: a ticket already behind stays behind.
-                        assert_eq!(res, Recorded::Stale, "a ticket of an earlier generation");
-                    }
+                    assert_holds(check::late_record(ticket.generation, generation, res));
                     Out::Recorded(res)
                 }
             }
@@ -382,12 +368,7 @@ impl Driver {
             Op::Observe { t, provider, o } => {
                 let t = self.time(t);
                 let res = self.r.observe(ids[provider], o, t);
-                let want = if provider < n {
-                    Recorded::Accepted
-                } else {
-                    Recorded::UnknownProvider
-                };
-                assert_eq!(res, want);
+                assert_holds(check::observed(provider, n, res));
                 Out::Recorded(res)
             }
             Op::PollAction { t, max } => {
@@ -398,7 +379,7 @@ impl Driver {
                     let Some(Action::HealthCheck(ticket)) = self.r.poll_action(t) else {
                         break;
                     };
-                    check_action(&self.r, &ticket, p);
+                    assert_holds(check::action(&*self.r, &ticket, p));
                     self.tickets.push(ticket);
                     got.push(ticket);
                 }
@@ -412,7 +393,7 @@ impl Driver {
             Op::Sleep => {
                 let d = self.r.poll_timeout();
                 if let Some(d) = d {
-                    assert!(d >= self.r.now(), "a deadline in the past");
+                    assert_holds(check::deadline(d, self.r.now()));
                     self.t = d;
                     self.latest = self.latest.max(d);
                     self.r.handle_timeout(d);
@@ -421,9 +402,9 @@ impl Driver {
                         // Every timer due is done: what is left due now is a health check.
                         let next = self.r.poll_timeout();
                         let action = self.r.poll_action(now);
-                        assert_eq!(next.is_some_and(|x| x <= now), action.is_some());
+                        assert_holds(check::after_sleep(now, next, action.as_ref()));
                         if let Some(Action::HealthCheck(ticket)) = action {
-                            check_action(&self.r, &ticket, p);
+                            assert_holds(check::action(&*self.r, &ticket, p));
                             self.tickets.push(ticket);
                         }
                     }
@@ -439,189 +420,23 @@ impl Driver {
             Vec::new()
         };
         self.check(&events, p, n);
+        if matches!(op, Op::Drain | Op::Sleep) {
+            self.drained_at = self.r.now();
+        }
         (out, events)
     }
 
     fn check(&mut self, events: &[Event], p: &Policy, n: usize) {
-        let r = &self.r;
-        assert_eq!(r.invariant_violation(), None);
-        assert_eq!(
-            r.now(),
-            self.latest,
-            "the engine's time is the latest input"
-        );
-        assert_eq!(r.len(), n);
-        for v in r.views() {
-            assert!(v.share_ppm <= 1_000_000);
-            let want = if v.throttled_until_ms.is_some() {
-                0
-            } else {
-                match v.state {
-                    CircuitState::Healthy => 1_000_000,
-                    CircuitState::Open | CircuitState::Probing => 0,
-                    CircuitState::Ramping => share_ppm(p, usize::from(v.ramp_stage.unwrap())),
-                }
-            };
-            assert_eq!(v.share_ppm, want, "{v:?}");
-            assert_eq!(v.open_until_ms.is_some(), v.state == CircuitState::Open);
-            assert_eq!(v.ramp_stage.is_some(), v.state == CircuitState::Ramping);
-            assert!(v.probes_in_flight <= p.probe_max_in_flight);
-            if v.state != CircuitState::Probing {
-                assert_eq!(v.probes_in_flight, 0);
-            }
-            if v.state != CircuitState::Healthy {
-                assert!(v.trips >= 1);
-            }
-            let w = v.window;
-            assert_eq!(w.volume, w.successes + w.failures + w.timeouts);
-            assert!(w.slow <= w.successes);
-            if let Some(d) = v.next_transition_ms {
-                assert!(
-                    d > r.now(),
-                    "a transition due at {d} was left at {}",
-                    r.now()
-                );
-            }
-            if let Some(u) = v.throttled_until_ms {
-                assert!(u > r.now() || u == u64::MAX);
-            }
-        }
-        for e in events {
-            assert!(e.at_ms <= r.now());
-            assert!(e.at_ms >= self.last_event_at, "events out of order");
-            self.last_event_at = e.at_ms;
-            assert!(e.provider.index() < n);
-            match e.kind {
-                EventKind::Opened {
-                    until_ms,
-                    strikes,
-                    reason,
-                    from,
-                } => {
-                    assert!(until_ms > e.at_ms || until_ms == u64::MAX);
-                    assert!(until_ms - e.at_ms <= p.open_max_ms);
-                    assert!(strikes >= 1);
-                    assert_ne!(from, CircuitState::Open);
-                    if from == CircuitState::Probing {
-                        assert_eq!(reason.trigger, Trigger::ProbeFailed);
-                    }
-                }
-                EventKind::RampStage {
-                    stage,
-                    share_ppm: s,
-                } => {
-                    assert_eq!(s, share_ppm(p, usize::from(stage)));
-                }
-                EventKind::Throttled {
-                    until_ms,
-                    retry_after,
-                } => {
-                    assert!(until_ms > e.at_ms);
-                    let cap = if retry_after {
-                        p.max_retry_after_ms
-                    } else {
-                        p.throttle_max_ms
-                    };
-                    assert!(until_ms - e.at_ms <= cap);
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-fn check_action(r: &R, ticket: &Ticket, p: &Policy) {
-    assert_eq!(ticket.kind, TicketKind::HealthCheck);
-    assert!(!ticket.degraded);
-    assert_eq!(ticket.issued_at_ms, r.now());
-    let v = r.view(ticket.provider).unwrap();
-    assert!(
-        v.throttled_until_ms.is_none(),
-        "a check of a throttled provider"
-    );
-    assert!(
-        (v.state == CircuitState::Healthy && p.health_check_interval_ms.is_some())
-            || (v.state == CircuitState::Probing && p.probe_mode == ProbeMode::HealthChecks),
-        "a health check of {v:?}"
-    );
-}
-
-fn check_pick(
-    r: &R,
-    res: &core::result::Result<Ticket, Unavailable>,
-    tried: u64,
-    n: usize,
-    p: &Policy,
-) {
-    let is_tried = |i: usize| tried & (1 << i) != 0;
-    let all_tried = (0..n).all(is_tried);
-    match res {
-        Ok(t) => {
-            let i = t.provider.index();
-            assert!(i < n);
-            assert!(!is_tried(i), "picked a provider already tried");
-            assert_eq!(t.issued_at_ms, r.now());
-            assert_eq!(t.degraded, t.retry_after_ms.is_some());
-            let v = r.view(t.provider).unwrap();
-            assert_eq!(t.generation, v.generation);
-            if t.degraded {
-                assert_eq!(p.when_all_down, AllDown::Soonest);
-                assert_eq!(t.kind, TicketKind::Request);
-                for (j, w) in r.views().enumerate() {
-                    if !is_tried(j) && w.throttled_until_ms.is_none() {
-                        assert!(
-                            matches!(w.state, CircuitState::Open | CircuitState::Probing),
-                            "a degraded pick while provider {j} is {:?}",
-                            w.state
-                        );
-                    }
-                }
-                return;
-            }
-            assert!(
-                v.throttled_until_ms.is_none(),
-                "picked a throttled provider"
-            );
-            match t.kind {
-                TicketKind::Request => assert!(
-                    matches!(v.state, CircuitState::Healthy | CircuitState::Ramping),
-                    "an ordinary request went to a {:?} provider",
-                    v.state
-                ),
-                TicketKind::Probe => {
-                    assert_eq!(v.state, CircuitState::Probing);
-                    assert_eq!(p.probe_mode, ProbeMode::Requests);
-                }
-                TicketKind::HealthCheck => panic!("pick returned a health check"),
-            }
-            for (j, w) in r.views().enumerate().take(i) {
-                if !is_tried(j) && w.throttled_until_ms.is_none() {
-                    assert_ne!(
-                        w.state,
-                        CircuitState::Healthy,
-                        "provider {j} is healthy but {i} was picked"
-                    );
-                }
-            }
-        }
-        Err(_) => {
-            if !all_tried {
-                assert_eq!(
-                    p.when_all_down,
-                    AllDown::Fail,
-                    "unavailable under 'soonest'"
-                );
-            }
-            for (j, w) in r.views().enumerate() {
-                if !is_tried(j) && w.throttled_until_ms.is_none() {
-                    assert!(
-                        !matches!(w.state, CircuitState::Healthy | CircuitState::Ramping),
-                        "unavailable while provider {j} is {:?}",
-                        w.state
-                    );
-                }
-            }
-        }
+        assert_holds(check::state(&*self.r, self.latest, n, p));
+        let since = self.drained_at;
+        assert_holds(check::events(
+            &*self.r,
+            events,
+            n,
+            p,
+            since,
+            &mut self.last_event_at,
+        ));
     }
 }
 
@@ -635,6 +450,7 @@ fn run(p: &Policy, n: usize, ops: &[Op]) {
         latest: 0,
         tickets: Vec::new(),
         last_event_at: 0,
+        drained_at: 0,
     };
     let (mut a, mut b) = (new(), new());
     for op in ops {

@@ -17,11 +17,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
-#[path = "../../../crates/failover-core/benches/common/mod.rs"]
-mod common;
-
-use common::{Rng, criterion_dir, fresh_median};
 use failover_core::{Outcome, Policy, Router};
+use failover_testkit::Rng;
+use failover_testkit::bench::{FakeClock, criterion_dir, fresh_median};
 use failsafe::{CircuitBreaker, Config, backoff, failure_policy};
 use recloser::Recloser;
 
@@ -81,15 +79,12 @@ fn benches(c: &mut Criterion, w: &Workload) {
     {
         let mut r =
             Box::new(Router::<4, 60>::new(&Policy::default(), &["primary", "fallback"]).unwrap());
-        let mut t_us = 1_764_000_000_000_000u64;
-        let mut k = 0usize;
+        let mut clock = FakeClock::new(&w.dt_us, 1_764_000_000_000_000);
         g.bench_function(CORE, |b| {
             b.iter(|| {
-                k = k.wrapping_add(1);
-                t_us += w.dt_us[k & MASK];
-                let now = t_us / 1_000;
+                let (k, now) = clock.tick();
                 let ticket = r.pick(now).unwrap();
-                black_box(r.record(&ticket, w.outcomes[k & MASK], now))
+                black_box(r.record(&ticket, w.outcomes[k], now))
             })
         });
         assert!(

@@ -17,14 +17,13 @@
 //! `cargo bench -p failover-core --bench engine -- --warm-up-time 1 --measurement-time 2` prints
 //! a summary table of the medians at the end.
 
-mod common;
-
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{Rng, criterion_dir, fresh_median};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use failover_core::{CircuitState, Outcome, OutcomeKind, Policy, Router, Ticket, TicketKind};
+use failover_testkit::bench::{FakeClock, criterion_dir, fresh_median};
+use failover_testkit::{NAMES, Rng};
 
 /// Length of the pre-generated ring (a power of two, and a multiple of every provider count).
 const RING: usize = 4_096;
@@ -85,14 +84,6 @@ fn policy(buckets: usize) -> Policy {
     }
 }
 
-const NAMES: [&str; 64] = [
-    "p00", "p01", "p02", "p03", "p04", "p05", "p06", "p07", "p08", "p09", "p10", "p11", "p12",
-    "p13", "p14", "p15", "p16", "p17", "p18", "p19", "p20", "p21", "p22", "p23", "p24", "p25",
-    "p26", "p27", "p28", "p29", "p30", "p31", "p32", "p33", "p34", "p35", "p36", "p37", "p38",
-    "p39", "p40", "p41", "p42", "p43", "p44", "p45", "p46", "p47", "p48", "p49", "p50", "p51",
-    "p52", "p53", "p54", "p55", "p56", "p57", "p58", "p59", "p60", "p61", "p62", "p63",
-];
-
 /// A router of `P` providers with a window of exactly `B` buckets, on the heap, warmed up with a
 /// full window of the workload so that the window is full and the latency baseline established.
 fn router<const P: usize, const B: usize>(w: &Workload) -> (Box<Router<P, B>>, u64) {
@@ -138,14 +129,13 @@ fn assert_healthy<const P: usize, const B: usize>(r: &mut Router<P, B>) {
 /// `record` alone, spread round-robin over all providers.
 fn record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, true);
-    let (mut r, mut t_us) = router::<P, B>(&w);
+    let (mut r, t_us) = router::<P, B>(&w);
     let tickets = tickets(&r);
-    let mut k = 0usize;
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
     g.bench_function(id, |b| {
         b.iter(|| {
-            k = k.wrapping_add(1);
-            t_us += w.dt_us[k & MASK];
-            black_box(r.record(&tickets[k % P], w.outcomes[k & MASK], t_us / 1_000))
+            let (k, now) = clock.tick();
+            black_box(r.record(&tickets[k % P], w.outcomes[k], now))
         })
     });
     assert_healthy(&mut r);
@@ -154,30 +144,22 @@ fn record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: 
 /// `pick` alone.
 fn pick<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
-    let (mut r, mut t_us) = router::<P, B>(&w);
-    let mut k = 0usize;
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            k = k.wrapping_add(1);
-            t_us += w.dt_us[k & MASK];
-            black_box(r.pick(t_us / 1_000))
-        })
-    });
+    let (mut r, t_us) = router::<P, B>(&w);
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
+    g.bench_function(id, |b| b.iter(|| black_box(r.pick(clock.tick().1))));
     assert_healthy(&mut r);
 }
 
 /// One request: a pick and the record of its outcome.
 fn pick_record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
-    let (mut r, mut t_us) = router::<P, B>(&w);
-    let mut k = 0usize;
+    let (mut r, t_us) = router::<P, B>(&w);
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
     g.bench_function(id, |b| {
         b.iter(|| {
-            k = k.wrapping_add(1);
-            t_us += w.dt_us[k & MASK];
-            let now = t_us / 1_000;
+            let (k, now) = clock.tick();
             match r.pick(now) {
-                Ok(ticket) => black_box(r.record(&ticket, w.outcomes[k & MASK], now)),
+                Ok(ticket) => black_box(r.record(&ticket, w.outcomes[k], now)),
                 Err(e) => panic!("{e}"),
             }
         })

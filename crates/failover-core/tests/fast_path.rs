@@ -8,10 +8,11 @@
 //! deadline, and `invariant_violation` must be `None` (in debug builds it also checks the fast
 //! path's cached facts against a recount of the window).
 //!
-//! `invariants.rs` runs the same comparison on its general workload; this one exists because that
+//! `tests/invariants` runs the same comparison on its general workload; this one exists because that
 //! workload reaches the fast path in only a minority of cases.
 
 use failover_core::{Outcome, Policy, RampStage, Router, Ticket};
+use failover_testkit::{Record, same_transcripts};
 use proptest::prelude::*;
 
 type R = Router<2, 12, 1024>;
@@ -132,16 +133,9 @@ fn outcome(kind: u8, latency: u32) -> Outcome {
     }
 }
 
-/// Runs `ops`, recording with `general` or the fast path, and returns the transcript.
-fn run(s: &Shape, ops: &[Op], general: bool) -> Result<Vec<String>, TestCaseError> {
+/// Runs `ops`, recording `how`, and returns the transcript.
+fn run(s: &Shape, ops: &[Op], how: Record) -> Result<Vec<String>, TestCaseError> {
     let mut r = R::new(&policy(s), &["a", "b"]).expect("valid policy");
-    let record = |r: &mut R, t: &Ticket, o: Outcome, now: u64| {
-        if general {
-            r.record_general(t, o, now)
-        } else {
-            r.record(t, o, now)
-        }
-    };
     let mut out = Vec::new();
     let mut held: Vec<Ticket> = Vec::new();
     let mut now = s.start;
@@ -152,7 +146,7 @@ fn run(s: &Shape, ops: &[Op], general: bool) -> Result<Vec<String>, TestCaseErro
                 let picked = r.pick(now);
                 out.push(format!("pick {picked:?}"));
                 if let Ok(t) = picked {
-                    let res = record(&mut r, &t, outcome(kind, latency), now);
+                    let res = how.record(&mut r, &t, outcome(kind, latency), now);
                     out.push(format!("record {res:?}"));
                 }
             }
@@ -166,7 +160,7 @@ fn run(s: &Shape, ops: &[Op], general: bool) -> Result<Vec<String>, TestCaseErro
                 now = now.saturating_add(dt);
                 if !held.is_empty() {
                     let t = held.remove(0);
-                    let res = record(&mut r, &t, Outcome::success(latency), now);
+                    let res = how.record(&mut r, &t, Outcome::success(latency), now);
                     out.push(format!("late {res:?}"));
                 }
             }
@@ -187,7 +181,7 @@ fn run(s: &Shape, ops: &[Op], general: bool) -> Result<Vec<String>, TestCaseErro
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("FAST_PATH_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(600),
+        cases: failover_testkit::cases::from_env("FAST_PATH_CASES", 600),
         ..ProptestConfig::default()
     })]
 
@@ -196,12 +190,9 @@ proptest! {
         s in shape(),
         ops in proptest::collection::vec(op(), 1..240),
     ) {
-        let fast = run(&s, &ops, false)?;
-        let general = run(&s, &ops, true)?;
-        for (i, (a, b)) in fast.iter().zip(&general).enumerate() {
-            prop_assert_eq!(a, b, "transcripts differ at line {}", i);
-        }
-        prop_assert_eq!(fast.len(), general.len());
+        let fast = run(&s, &ops, Record::Fast)?;
+        let general = run(&s, &ops, Record::General)?;
+        same_transcripts(&fast, &general)?;
     }
 }
 

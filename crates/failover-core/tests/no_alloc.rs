@@ -9,10 +9,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+// `Rng` (xorshift64*) does not allocate either.
 use failover_core::{
     Action, EventKind, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode, ProviderId,
     ProviderSet, RampStage, Router, Value, classify_status, hash_key, parse_retry_after,
 };
+use failover_testkit::{NAMES, Rng};
 
 struct Counting;
 
@@ -57,24 +59,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// A tiny deterministic generator (xorshift64*), so the workload needs no allocation either.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Events seen, by kind (a fixed array: the tally must not allocate either).
 #[derive(Default)]
@@ -385,11 +369,3 @@ fn a_long_mixed_workload_allocates_nothing() {
     assert!(tally.dropped > 0, "the event queue never overflowed");
     assert_eq!(big.now(), u64::MAX);
 }
-
-const NAMES: [&str; 64] = [
-    "p00", "p01", "p02", "p03", "p04", "p05", "p06", "p07", "p08", "p09", "p10", "p11", "p12",
-    "p13", "p14", "p15", "p16", "p17", "p18", "p19", "p20", "p21", "p22", "p23", "p24", "p25",
-    "p26", "p27", "p28", "p29", "p30", "p31", "p32", "p33", "p34", "p35", "p36", "p37", "p38",
-    "p39", "p40", "p41", "p42", "p43", "p44", "p45", "p46", "p47", "p48", "p49", "p50", "p51",
-    "p52", "p53", "p54", "p55", "p56", "p57", "p58", "p59", "p60", "p61", "p62", "p63",
-];

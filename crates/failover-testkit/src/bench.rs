@@ -1,22 +1,9 @@
-//! What both benchmark harnesses share (this crate's `engine` and `benches/peers`, which includes
-//! this file by path): the workload generator and reading back the medians criterion wrote.
+//! What both benchmark harnesses (failover-core's `engine` bench and `benches/peers`) share: a
+//! fake clock over pre-generated increments, and reading back the medians criterion wrote for
+//! their summaries.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-/// A tiny deterministic generator (xorshift64*).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 /// The median's point estimate in a criterion `estimates.json`.
 pub fn median(json: &str) -> Option<f64> {
@@ -58,4 +45,30 @@ pub fn criterion_dir() -> Option<PathBuf> {
         }
     };
     Some(target.join("criterion"))
+}
+
+/// A fake clock over a ring of pre-generated increments in microseconds (its length a power of
+/// two), so that no clock is read while measuring: each [`tick`](FakeClock::tick) moves one slot
+/// on and returns the slot and the new time in milliseconds.
+pub struct FakeClock<'a> {
+    dt_us: &'a [u64],
+    k: usize,
+    t_us: u64,
+}
+
+impl<'a> FakeClock<'a> {
+    /// A clock at `t_us` microseconds, before slot 0 of `dt_us`.
+    pub fn new(dt_us: &'a [u64], t_us: u64) -> Self {
+        assert!(dt_us.len().is_power_of_two(), "a ring of 2^n increments");
+        FakeClock { dt_us, k: 0, t_us }
+    }
+
+    /// Moves to the next slot: `(slot, now_ms)`. Two operations and a load.
+    #[inline]
+    pub fn tick(&mut self) -> (usize, u64) {
+        self.k = self.k.wrapping_add(1);
+        let i = self.k & (self.dt_us.len() - 1);
+        self.t_us += self.dt_us[i];
+        (i, self.t_us / 1_000)
+    }
 }

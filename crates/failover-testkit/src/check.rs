@@ -1,0 +1,384 @@
+//! The engine's documented promises, as checks over what a router returned and what its views
+//! show. `tests/invariants` runs them after every input of its property tests and the `events`
+//! fuzz target after every step, so both check the same rules, written here once.
+//!
+//! A check returns `Err(Violation)` naming the broken rule instead of panicking, so that a
+//! property test can shrink the case (with the `proptest` feature a `Violation` converts into a
+//! `TestCaseError`); a fuzz target calls [`Violation::panic`] or [`assert_holds`].
+
+use core::fmt;
+
+use failover_core::{
+    Action, AllDown, CircuitState, Event, EventKind, Policy, ProbeMode, Recorded, Router, Ticket,
+    TicketKind, Trigger, Unavailable,
+};
+
+/// A broken promise: what was expected and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+impl Violation {
+    /// The same violation, with `ctx` (where it happened) appended.
+    #[must_use]
+    pub fn at(self, ctx: &str) -> Violation {
+        Violation(format!("{}; {ctx}", self.0))
+    }
+
+    /// Panics with the violation (for fuzz targets).
+    pub fn panic(self) -> ! {
+        panic!("{}", self.0)
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(feature = "proptest")]
+impl From<Violation> for proptest::test_runner::TestCaseError {
+    fn from(v: Violation) -> Self {
+        proptest::test_runner::TestCaseError::fail(v.0)
+    }
+}
+
+/// The result of a check.
+pub type Check = Result<(), Violation>;
+
+/// Panics when `c` is a violation (for fuzz targets).
+#[track_caller]
+pub fn assert_holds(c: Check) {
+    if let Err(v) = c {
+        v.panic();
+    }
+}
+
+/// `Err(Violation)` with the message when the condition is false.
+macro_rules! ensure {
+    ($cond:expr) => {
+        $crate::check::ensure!($cond, "{}", stringify!($cond))
+    };
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::check::Violation(format!(
+                "{} ({}:{})",
+                format_args!($($msg)+),
+                file!(),
+                line!()
+            )));
+        }
+    };
+}
+
+/// `Err(Violation)` showing both sides when they differ.
+macro_rules! ensure_eq {
+    ($a:expr, $b:expr) => {
+        $crate::check::ensure_eq!($a, $b, "{} == {}", stringify!($a), stringify!($b))
+    };
+    ($a:expr, $b:expr, $($msg:tt)+) => {{
+        let (a, b) = (&$a, &$b);
+        $crate::check::ensure!(
+            a == b,
+            "{}: {:?} != {:?}",
+            format_args!($($msg)+),
+            a,
+            b
+        );
+    }};
+}
+
+pub(crate) use {ensure, ensure_eq};
+
+/// A ramp stage's share in parts per million, as the engine rounds it (never 0).
+pub fn stage_share_ppm(p: &Policy, stage: usize) -> u32 {
+    ((p.ramp[stage].share * 1e6 + 0.5) as u32).clamp(1, 1_000_000)
+}
+
+/// After every input: the engine's time is the latest input (`latest`, never backwards), its own
+/// invariant check passes, and every view is consistent ([`views`]).
+pub fn state<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+    latest: u64,
+    n: usize,
+    p: &Policy,
+) -> Check {
+    ensure_eq!(r.now(), latest, "the engine's time is the latest input");
+    ensure_eq!(r.invariant_violation(), None, "invariant_violation");
+    views(r, n, p)
+}
+
+/// Every provider's view: a share in [0, 1] consistent with the state (0 while open, probing or
+/// throttled, the stage's share while ramping, 1 while healthy), deadlines in the future, permits
+/// only while probing, window figures that add up.
+pub fn views<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+    n: usize,
+    p: &Policy,
+) -> Check {
+    ensure_eq!(r.len(), n);
+    for v in r.views() {
+        ensure!(v.share_ppm <= 1_000_000, "share above 1: {v:?}");
+        let want = if v.throttled_until_ms.is_some() {
+            0
+        } else {
+            match v.state {
+                CircuitState::Healthy => 1_000_000,
+                CircuitState::Open | CircuitState::Probing => 0,
+                CircuitState::Ramping => stage_share_ppm(p, usize::from(v.ramp_stage.unwrap())),
+            }
+        };
+        ensure_eq!(v.share_ppm, want, "{v:?}");
+        ensure_eq!(v.open_until_ms.is_some(), v.state == CircuitState::Open);
+        ensure_eq!(v.ramp_stage.is_some(), v.state == CircuitState::Ramping);
+        if let Some(s) = v.ramp_stage {
+            ensure!(usize::from(s) < p.ramp.len());
+        }
+        ensure!(v.probes_in_flight <= p.probe_max_in_flight);
+        if v.state != CircuitState::Probing {
+            ensure_eq!(v.probes_in_flight, 0);
+        }
+        if v.state != CircuitState::Healthy {
+            ensure!(v.trips >= 1);
+        }
+        let w = v.window;
+        ensure_eq!(w.volume, w.successes + w.failures + w.timeouts);
+        ensure!(w.slow <= w.successes);
+        if let Some(d) = v.next_transition_ms {
+            ensure!(
+                d > r.now(),
+                "transition due at {d} not performed by {}",
+                r.now()
+            );
+        }
+        if let Some(u) = v.throttled_until_ms {
+            ensure!(u > r.now() || u == u64::MAX);
+        }
+    }
+    Ok(())
+}
+
+/// Events drained from `r`: stamped with the engine's time, no earlier than `since` (the engine's
+/// time when the previous drain ended) nor than the previous event (`last`, updated), for a known
+/// provider, with sane figures ([`event`]).
+pub fn events<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+    events: &[Event],
+    n: usize,
+    p: &Policy,
+    since: u64,
+    last: &mut u64,
+) -> Check {
+    for e in events {
+        ensure!(
+            e.at_ms >= since && e.at_ms <= r.now(),
+            "an event at {} outside [{since}, {}]",
+            e.at_ms,
+            r.now()
+        );
+        ensure!(e.at_ms >= *last, "events out of order");
+        *last = e.at_ms;
+        ensure!(e.provider.index() < n);
+        event(e, p)?;
+    }
+    Ok(())
+}
+
+/// One event's figures: an open circuit's deadline within `open_max_ms`, a probe failure from
+/// probing, a ramp stage's share, a throttle within its cap.
+pub fn event(e: &Event, p: &Policy) -> Check {
+    match e.kind {
+        EventKind::Opened {
+            until_ms,
+            strikes,
+            reason,
+            from,
+        } => {
+            ensure!(until_ms > e.at_ms || until_ms == u64::MAX);
+            ensure!(until_ms - e.at_ms <= p.open_max_ms);
+            ensure!(strikes >= 1);
+            ensure!(from != CircuitState::Open);
+            if from == CircuitState::Probing {
+                ensure_eq!(reason.trigger, Trigger::ProbeFailed);
+            }
+        }
+        EventKind::RampStage { stage, share_ppm } => {
+            ensure_eq!(share_ppm, stage_share_ppm(p, usize::from(stage)));
+        }
+        EventKind::Throttled {
+            until_ms,
+            retry_after,
+        } => {
+            ensure!(until_ms > e.at_ms);
+            let cap = if retry_after {
+                p.max_retry_after_ms
+            } else {
+                p.throttle_max_ms
+            };
+            ensure!(until_ms - e.at_ms <= cap);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A pick's result (`tried`: bit i for provider i): never a provider already tried or throttled;
+/// an ordinary request only to a healthy or ramping provider, a probe only to a probing one; no
+/// available provider of higher priority skipped; a degraded pick (with its return as the hint)
+/// only when nobody could take the request normally; unavailable only when every provider is
+/// tried, or down under `AllDown::Fail`.
+pub fn pick<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+    res: &Result<Ticket, Unavailable>,
+    tried: u64,
+    n: usize,
+    p: &Policy,
+) -> Check {
+    let is_tried = |i: usize| tried & (1 << i) != 0;
+    let all_tried = (0..n).all(is_tried);
+    match res {
+        Ok(t) => {
+            let i = t.provider.index();
+            ensure!(i < n);
+            ensure!(!is_tried(i), "picked a provider already tried");
+            ensure_eq!(t.issued_at_ms, r.now());
+            ensure_eq!(t.degraded, t.retry_after_ms.is_some());
+            let v = r.view(t.provider).unwrap();
+            ensure_eq!(t.generation, v.generation);
+            if t.degraded {
+                ensure_eq!(p.when_all_down, AllDown::Soonest);
+                ensure_eq!(t.kind, TicketKind::Request);
+                // Nobody could take it normally.
+                for (j, w) in r.views().enumerate() {
+                    if !is_tried(j) && w.throttled_until_ms.is_none() {
+                        ensure!(
+                            matches!(w.state, CircuitState::Open | CircuitState::Probing),
+                            "a degraded pick while provider {j} is {:?}",
+                            w.state
+                        );
+                    }
+                }
+                // The hint is the chosen provider's return.
+                let hint = t.retry_after_ms.unwrap();
+                if let Some(u) = v.open_until_ms {
+                    ensure!(hint >= u.saturating_sub(r.now()));
+                }
+                if let Some(u) = v.throttled_until_ms {
+                    ensure!(hint >= u.saturating_sub(r.now()));
+                }
+                return Ok(());
+            }
+            ensure!(
+                v.throttled_until_ms.is_none(),
+                "picked a throttled provider"
+            );
+            match t.kind {
+                TicketKind::Request => ensure!(
+                    matches!(v.state, CircuitState::Healthy | CircuitState::Ramping),
+                    "an ordinary request went to a {:?} provider",
+                    v.state
+                ),
+                TicketKind::Probe => {
+                    ensure_eq!(v.state, CircuitState::Probing);
+                    ensure_eq!(p.probe_mode, ProbeMode::Requests);
+                    ensure!(v.probes_in_flight >= 1);
+                }
+                TicketKind::HealthCheck => ensure!(false, "pick returned a health check"),
+            }
+            // No available provider of higher priority was skipped: a healthy one takes
+            // everything.
+            for (j, w) in r.views().enumerate().take(i) {
+                if !is_tried(j) && w.throttled_until_ms.is_none() {
+                    ensure!(
+                        w.state != CircuitState::Healthy,
+                        "provider {j} is healthy but {i} was picked"
+                    );
+                }
+            }
+        }
+        Err(_) => {
+            if !all_tried {
+                ensure_eq!(
+                    p.when_all_down,
+                    AllDown::Fail,
+                    "unavailable under 'soonest'"
+                );
+            }
+            for (j, w) in r.views().enumerate() {
+                if !is_tried(j) && w.throttled_until_ms.is_none() {
+                    ensure!(
+                        !matches!(w.state, CircuitState::Healthy | CircuitState::Ramping),
+                        "unavailable while provider {j} is {:?}",
+                        w.state
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A health check from `poll_action`: issued now, not degraded, for a provider that is not
+/// throttled and is healthy with periodic checks on, or probing by health checks.
+pub fn action<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+    ticket: &Ticket,
+    p: &Policy,
+) -> Check {
+    ensure_eq!(ticket.kind, TicketKind::HealthCheck);
+    ensure!(!ticket.degraded);
+    ensure_eq!(ticket.issued_at_ms, r.now());
+    let v = r.view(ticket.provider).unwrap();
+    ensure!(
+        v.throttled_until_ms.is_none(),
+        "a check of a throttled provider"
+    );
+    ensure!(
+        (v.state == CircuitState::Healthy && p.health_check_interval_ms.is_some())
+            || (v.state == CircuitState::Probing && p.probe_mode == ProbeMode::HealthChecks),
+        "a health check of {v:?}"
+    );
+    Ok(())
+}
+
+/// A deadline from `poll_timeout` is never in the past (`now`: the engine's time when it was
+/// asked).
+pub fn deadline(d: u64, now: u64) -> Check {
+    ensure!(d >= now, "a deadline at {d} in the past of {now}");
+    Ok(())
+}
+
+/// The run loop, after `handle_timeout(poll_timeout())`: every timer due is done, so what is
+/// left due now (`next`, the new `poll_timeout`) is a health check (`action`, from
+/// `poll_action(now)`). Not judged at `u64::MAX`, where checks are due on every call.
+pub fn after_sleep(now: u64, next: Option<u64>, action: Option<&Action>) -> Check {
+    if now != u64::MAX {
+        ensure_eq!(
+            next.is_some_and(|x| x <= now),
+            action.is_some(),
+            "next deadline {next:?} but action {action:?}"
+        );
+    }
+    Ok(())
+}
+
+/// A record of a ticket whose generation (`ticket_generation`) was already behind the provider's
+/// (`generation`, read just before) is stale: generations only grow, and a late result from an
+/// earlier generation changes nothing.
+pub fn late_record(ticket_generation: u32, generation: u32, res: Recorded) -> Check {
+    if ticket_generation != generation {
+        ensure_eq!(res, Recorded::Stale, "a ticket of an earlier generation");
+    }
+    Ok(())
+}
+
+/// An observation is accepted for each of the router's `n` providers, refused for any other.
+pub fn observed(provider: usize, n: usize, res: Recorded) -> Check {
+    let want = if provider < n {
+        Recorded::Accepted
+    } else {
+        Recorded::UnknownProvider
+    };
+    ensure_eq!(res, want, "an observation of provider {provider} of {n}");
+    Ok(())
+}
