@@ -209,7 +209,7 @@ async function callLoop(e, fn, o, first) {
     } else if (isResponseLike(result)) {
       cls = classifyResponse(result);
       code = OUTCOME_CODE.get(cls.outcome);
-      if (cls.retry_after_ms !== null) ra = Math.min(cls.retry_after_ms, Number.MAX_SAFE_INTEGER);
+      if (cls.retry_after_ms !== null) ra = cls.retry_after_ms;
     }
     // Record: with the default clock the native side reads it and measures from the pick.
     let now = CLOCK;

@@ -19,9 +19,10 @@ use std::{sync::OnceLock, time::Instant};
 use failover_core::{
     DefaultRouter, Outcome, OutcomeKind, PickRequest, ProviderSet, Recorded, Ticket, TicketKind,
 };
-use napi::bindgen_prelude::{Env, Float64Array, Object, Unknown};
+use napi::bindgen_prelude::{Env, Float64Array, Object};
 use napi_derive::napi;
 
+use crate::convert::{MAX_SAFE_INT, js_num};
 use crate::error::{Failure, Res, panic_failure};
 
 /// Slots of the shared buffer. Inputs are written by JS before a call, outputs by Rust during it.
@@ -64,7 +65,7 @@ pub(crate) mod slot {
 }
 
 /// The largest integer a JS number holds exactly.
-pub(crate) const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+pub(crate) const MAX_SAFE: f64 = MAX_SAFE_INT as f64;
 
 /// Nanoseconds of `CLOCK_MONOTONIC`, the clock `Instant` and `performance.now()` read on Linux,
 /// straight from `clock_gettime` (a vDSO call, about 25 ns here). Going through `Instant` cost
@@ -114,7 +115,8 @@ pub(crate) fn clock_ms(h: &Hot) -> u64 {
         .get()
         .saturating_add(monotonic_ns())
         .max(0);
-    (ns / 1_000_000).min(MAX_SAFE as i64) as u64
+    // At most i64::MAX / 10^6 ms, below 2^53: always a valid timestamp.
+    (ns / 1_000_000) as u64
 }
 
 /// Aligns [`clock_ms`] with the JS clock: `js_now_ms` is `performance.timeOrigin +
@@ -279,13 +281,6 @@ pub(crate) fn int_in(x: f64, max: f64) -> Option<u64> {
     (i as f64 == x).then_some(i as u64)
 }
 
-/// A count of at most 2^53 (a timestamp, a latency, an index) as a JS number: through i64, one
-/// instruction on baseline x86-64 where u64 → f64 takes several.
-pub(crate) fn js_num(x: u64) -> f64 {
-    debug_assert!(x <= MAX_SAFE as u64);
-    x as i64 as f64
-}
-
 /// A timestamp argument: an integer in 0..=2^53 − 1.
 pub(crate) fn time(arg: &str, x: f64) -> Res<u64> {
     int_in(x, MAX_SAFE).ok_or_else(|| Failure::time(arg, x))
@@ -370,8 +365,8 @@ pub(crate) fn write_ticket(h: &Hot, t: &Ticket) {
     io[slot::GENERATION].set(f64::from(t.generation));
     io[slot::PROBE_SEQ].set(f64::from(t.probe_seq));
     io[slot::DEGRADED].set(if t.degraded { 1.0 } else { 0.0 });
-    io[slot::TICKET_RETRY_AFTER].set(t.retry_after_ms.map_or(-1.0, |r| r as f64));
-    io[slot::ISSUED_AT].set(t.issued_at_ms as f64);
+    io[slot::TICKET_RETRY_AFTER].set(t.retry_after_ms.map_or(-1.0, js_num));
+    io[slot::ISSUED_AT].set(js_num(t.issued_at_ms));
 }
 
 /// Writes the timestamp a call used into USED_NOW.
@@ -552,22 +547,13 @@ fn run_hot(f: fn(&Hot) -> Res<f64>) {
     h.io[slot::STATUS].set(status);
 }
 
-/// The napi callback of `hotPick()`: no arguments, returns `undefined`; results are in the
-/// shared buffer.
-unsafe extern "C" fn hot_pick_cb(
+/// The napi callback of `hotPick()` (`PICK`) or `hotRecord()`: no arguments, returns
+/// `undefined`; the results are in the shared buffer. Never unwinds (see [`run_hot`]).
+extern "C" fn hot_callback<const PICK: bool>(
     _env: napi::sys::napi_env,
     _info: napi::sys::napi_callback_info,
 ) -> napi::sys::napi_value {
-    run_hot(hot_pick);
-    std::ptr::null_mut()
-}
-
-/// The napi callback of `hotRecord()`, like [`hot_pick_cb`].
-unsafe extern "C" fn hot_record_cb(
-    _env: napi::sys::napi_env,
-    _info: napi::sys::napi_callback_info,
-) -> napi::sys::napi_value {
-    run_hot(hot_record);
+    run_hot(if PICK { hot_pick } else { hot_record });
     std::ptr::null_mut()
 }
 
@@ -576,30 +562,13 @@ unsafe extern "C" fn hot_record_cb(
 /// run on every request.
 #[napi(module_exports)]
 pub fn export_hot_functions(mut exports: Object, env: Env) -> napi::Result<()> {
-    type Callback = unsafe extern "C" fn(
-        napi::sys::napi_env,
-        napi::sys::napi_callback_info,
-    ) -> napi::sys::napi_value;
-    let functions: [(&str, Callback); 2] = [("hotPick", hot_pick_cb), ("hotRecord", hot_record_cb)];
-    for (name, cb) in functions {
-        let mut f = std::ptr::null_mut();
-        // SAFETY: `env` is the live environment of module initialisation; the name pointer and
-        // length describe `name`; `cb` never unwinds (see `run_hot`).
-        let status = unsafe {
-            napi::sys::napi_create_function(
-                env.raw(),
-                name.as_ptr().cast(),
-                name.len() as isize,
-                Some(cb),
-                std::ptr::null_mut(),
-                &mut f,
-            )
-        };
-        if status != napi::sys::Status::napi_ok {
-            return Err(napi::Error::from_reason(format!("cannot create `{name}`")));
-        }
-        // SAFETY: `f` is the function value just created in this environment.
-        exports.set(name, unsafe { Unknown::from_raw_unchecked(env.raw(), f) })?;
-    }
+    exports.set(
+        "hotPick",
+        env.create_function::<(), ()>("hotPick", hot_callback::<true>)?,
+    )?;
+    exports.set(
+        "hotRecord",
+        env.create_function::<(), ()>("hotRecord", hot_callback::<false>)?,
+    )?;
     Ok(())
 }

@@ -32,7 +32,7 @@ mod convert;
 mod error;
 mod hot;
 
-use convert::{EventOut, NativeView};
+use convert::{EventOut, NativeView, js_num};
 use error::{Failure, Res, panic_failure};
 use hot::{slot, with_router};
 
@@ -168,9 +168,7 @@ impl NativeRouter {
     /// When `handleTimeout` next has something to do, or null.
     #[napi]
     pub fn poll_timeout(&self, env: Env) -> napi::Result<Option<f64>> {
-        let r = with_router(self.slot as usize, |r| {
-            Ok(r.poll_timeout().map(|d| d as f64))
-        });
+        let r = with_router(self.slot as usize, |r| Ok(r.poll_timeout().map(js_num)));
         Failure::check(&env, r)
     }
 
@@ -250,14 +248,14 @@ impl NativeRouter {
     /// The latest time the engine has seen, ms.
     #[napi]
     pub fn now(&self, env: Env) -> napi::Result<f64> {
-        let r = with_router(self.slot as usize, |r| Ok(r.now() as f64));
+        let r = with_router(self.slot as usize, |r| Ok(js_num(r.now())));
         Failure::check(&env, r)
     }
 
     /// Events dropped because the queue was full.
     #[napi]
     pub fn dropped_events(&self, env: Env) -> napi::Result<f64> {
-        let r = with_router(self.slot as usize, |r| Ok(r.dropped_events() as f64));
+        let r = with_router(self.slot as usize, |r| Ok(js_num(r.dropped_events())));
         Failure::check(&env, r)
     }
 
@@ -314,7 +312,7 @@ pub fn parse_retry_after_value(
     let r = now_unix_ms
         .map(|n| hot::time("nowUnixMs", n))
         .transpose()
-        .map(|now| parse_retry_after(&value, now).map(|ms| ms as f64));
+        .map(|now| parse_retry_after(&value, now).map(js_num));
     Failure::check(&env, r)
 }
 
