@@ -2,7 +2,7 @@
 //! shapes of `fixtures/README.md`. The policy is applied field by field through the core's
 //! `Policy::set` and `Policy::push_ramp_stage`: this file converts values and never judges them.
 
-use failover_core::{Event, EventKind, OutcomeKind, Policy, ProviderView, Value};
+use failover_core::{DefaultRouter, Event, EventKind, OutcomeKind, Policy, ProviderView, Value};
 use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::{BigInt, Env, FromNapiValue, Object, Unknown};
 use napi::{JsValue, ValueType};
@@ -272,6 +272,14 @@ pub(crate) struct EventOut {
 }
 
 impl EventOut {
+    /// Event `event` of router `r`, with its provider's name.
+    pub(crate) fn new(r: &DefaultRouter, event: Event) -> EventOut {
+        EventOut {
+            provider: r.name(event.provider).to_string(),
+            event,
+        }
+    }
+
     /// The event as a plain object in the shape of `fixtures/README.md` ("Events"): `at_ms`,
     /// `provider`, `kind` and the kind's own fields only.
     pub(crate) fn to_js<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {

@@ -372,11 +372,6 @@ pub(crate) fn write_ticket(h: &Hot, t: &Ticket) {
     io[slot::ISSUED_AT].set(js_num(t.issued_at_ms));
 }
 
-/// Writes the timestamp a call used into USED_NOW.
-pub(crate) fn write_used_now(h: &Hot, now: u64) {
-    h.io[slot::USED_NOW].set(js_num(now));
-}
-
 /// Checks a tried-providers bit mask given as a JS number.
 pub(crate) fn tried_mask(mask: f64) -> Res<u64> {
     int_in(mask, MAX_SAFE).ok_or_else(|| {
@@ -390,8 +385,11 @@ pub(crate) fn tried_mask(mask: f64) -> Res<u64> {
 /// The provider set of a bit mask. Bits past the router's providers are ignored, as the core
 /// ignores tried providers it does not have. (`ProviderId` has no public constructor, so the ids
 /// come from the router itself.)
-pub(crate) fn tried_set(r: &DefaultRouter, mask: u64) -> ProviderSet {
+fn tried_set(r: &DefaultRouter, mask: u64) -> ProviderSet {
     let mut set = ProviderSet::new();
+    if mask == 0 {
+        return set;
+    }
     for i in 0..r.len().min(64) {
         if mask & (1 << i) != 0
             && let Some(id) = r.provider_at(i)
@@ -465,17 +463,31 @@ fn router_slot(io: &[Cell<f64>; slot::LEN]) -> Res<usize> {
 }
 
 /// The shared buffer of this thread, as a `Float64Array` over memory that is never freed.
-///
-/// The one `unsafe` of the fast path, and it pays: a pick through this buffer and the bare
-/// `hotPick` callback measured 30–50 ns, the same pick through a napi-rs method taking its inputs
-/// as arguments (`NativeRouter.pickKeyed(now, null, 0)`) 500–700 ns (2026-11-29, this machine).
 #[napi]
 pub fn io_buffer() -> Float64Array {
     let p = hot().io.as_ptr() as *mut f64;
+    // The one `unsafe` of the fast path, and it pays: a pick through this buffer and the bare
+    // `hotPick` callback measured 30–50 ns, the same pick through a napi-rs method taking its
+    // inputs as arguments (`NativeRouter.pickKeyed(now, null, 0)`) 500–700 ns (2026-11-29).
     // SAFETY: `p` points to `slot::LEN` f64s (`Cell<f64>` has the layout of `f64`) leaked for the
     // life of the process, so the array can never dangle; JS and Rust only touch it on this
     // thread, one at a time, and the cells make the shared mutation sound on the Rust side.
     unsafe { Float64Array::with_external_data(p, slot::LEN, |_, _| {}) }
+}
+
+/// Picks on the router in `slot` (with a hashed sticky key, and a tried mask as [`tried_mask`]
+/// checks it) and writes USED_NOW and the ticket into the shared buffer.
+pub(crate) fn pick_into(h: &Hot, slot: usize, now: u64, key: Option<u64>, tried: u64) -> Res<()> {
+    h.io[slot::USED_NOW].set(js_num(now));
+    let t = with_router_in(h, slot, |r| {
+        let req = PickRequest {
+            key,
+            tried: tried_set(r, tried),
+        };
+        r.pick_with(now, &req).map_err(Failure::Unavailable)
+    })?;
+    write_ticket(h, &t);
+    Ok(())
 }
 
 /// `pick`: reads ROUTER, NOW and TRIED; writes USED_NOW and the ticket. STATUS is 0, or -1 with
@@ -484,21 +496,8 @@ fn hot_pick(h: &Hot) -> Res<f64> {
     let io = &h.io;
     let slot = router_slot(io)?;
     let now = now_arg(h, "nowMs", io[slot::NOW].get())?;
-    io[slot::USED_NOW].set(js_num(now));
     let tried = tried_mask(io[slot::TRIED].get())?;
-    let t = with_router_in(h, slot, |r| {
-        let req = PickRequest {
-            key: None,
-            tried: if tried == 0 {
-                ProviderSet::new()
-            } else {
-                tried_set(r, tried)
-            },
-        };
-        r.pick_with(now, &req).map_err(Failure::Unavailable)
-    })?;
-    write_ticket(h, &t);
-    Ok(0.0)
+    pick_into(h, slot, now, None, tried).map(|()| 0.0)
 }
 
 /// `record`: reads ROUTER, NOW, the ticket fields, OUTCOME, LATENCY (-1: measure from T0) and
