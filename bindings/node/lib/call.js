@@ -137,7 +137,7 @@ function call(e, fn, options) {
   }
   return Promise.resolve(p).then(
     (result) => {
-      if (isResponseLike(result)) {
+      if (typeof result === 'object' && result !== null && isResponseLike(result)) {
         const a = attempt(provider, ctx);
         a.result = result;
         return failover(e, fn, a);
