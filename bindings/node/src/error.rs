@@ -80,10 +80,15 @@ thread_local! {
 }
 
 impl Failure {
+    /// An argument of the right type outside its range: `\`arg\` rule`.
+    pub(crate) fn range(arg: &str, rule: impl Into<String>) -> Failure {
+        Failure::Range(arg.to_string(), rule.into())
+    }
+
     /// A timestamp argument that is not an integer number of milliseconds in 0..=2^53 − 1.
     pub(crate) fn time(arg: &str, value: f64) -> Failure {
-        Failure::Range(
-            arg.to_string(),
+        Failure::range(
+            arg,
             format!(
                 "must be an integer number of milliseconds between 0 and 2^53 - 1 \
                  (Number.MAX_SAFE_INTEGER), got {}",

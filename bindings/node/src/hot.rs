@@ -302,8 +302,8 @@ fn opt_ms(arg: &str, x: f64) -> Res<Option<u64>> {
 pub(crate) fn outcome_kind(code: f64) -> Res<OutcomeKind> {
     match int_in(code, MAX_SAFE).and_then(|i| OutcomeKind::ALL.get(i as usize)) {
         Some(k) => Ok(*k),
-        None => Err(Failure::Range(
-            "outcome".to_string(),
+        None => Err(Failure::range(
+            "outcome",
             format!(
                 "must be an outcome kind code 0..{}",
                 OutcomeKind::ALL.len() - 1
@@ -316,9 +316,9 @@ pub(crate) fn outcome_kind(code: f64) -> Res<OutcomeKind> {
 pub(crate) fn outcome(kind: f64, latency_ms: f64, retry_after_ms: f64) -> Res<Outcome> {
     let kind = outcome_kind(kind)?;
     let Some(latency) = int_in(latency_ms, f64::from(u32::MAX)) else {
-        return Err(Failure::Range(
-            "latency_ms".to_string(),
-            "must be an integer number of milliseconds between 0 and 4294967295".to_string(),
+        return Err(Failure::range(
+            "latency_ms",
+            "must be an integer number of milliseconds between 0 and 4294967295",
         ));
     };
     Ok(Outcome {
@@ -374,12 +374,8 @@ pub(crate) fn write_ticket(h: &Hot, t: &Ticket) {
 
 /// Checks a tried-providers bit mask given as a JS number.
 pub(crate) fn tried_mask(mask: f64) -> Res<u64> {
-    int_in(mask, MAX_SAFE).ok_or_else(|| {
-        Failure::Range(
-            "tried".to_string(),
-            "must be a bit mask of provider indices".to_string(),
-        )
-    })
+    int_in(mask, MAX_SAFE)
+        .ok_or_else(|| Failure::range("tried", "must be a bit mask of provider indices"))
 }
 
 /// The provider set of a bit mask. Bits past the router's providers are ignored, as the core
@@ -431,21 +427,15 @@ fn read_ticket(io: &[Cell<f64>; slot::LEN]) -> Res<TicketIn> {
     let seq = io[slot::PROBE_SEQ].get();
     let u32_ok = |x: f64| int_in(x, f64::from(u32::MAX)).is_some();
     if int_in(idx, MAX_SAFE).is_none() {
-        return Err(Failure::Range(
-            "ticket.provider".into(),
-            "is not a provider index".into(),
-        ));
+        return Err(Failure::range("ticket.provider", "is not a provider index"));
     }
     if !(u32_ok(kind) && (kind as usize) < TICKET_KINDS.len()) {
-        return Err(Failure::Range(
-            "ticket.kind".into(),
-            "is not a ticket kind code".into(),
-        ));
+        return Err(Failure::range("ticket.kind", "is not a ticket kind code"));
     }
     if !u32_ok(generation) || !u32_ok(seq) {
-        return Err(Failure::Range(
-            "ticket".into(),
-            "has a generation or probe_seq outside 0..2^32".into(),
+        return Err(Failure::range(
+            "ticket",
+            "has a generation or probe_seq outside 0..2^32",
         ));
     }
     Ok(TicketIn {

@@ -262,9 +262,9 @@ pub fn classify_status_code(env: Env, status: f64) -> napi::Result<&'static str>
     let r = if let Some(s) = hot::int_in(status, 65535.0) {
         Ok(classify_status(s as u16).name())
     } else {
-        Err(Failure::Range(
-            "status".to_string(),
-            "must be an integer HTTP status between 0 and 65535".to_string(),
+        Err(Failure::range(
+            "status",
+            "must be an integer HTTP status between 0 and 65535",
         ))
     };
     Failure::check(&env, r)
