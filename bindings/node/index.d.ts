@@ -3,6 +3,10 @@
 //
 // Methods and options are camelCase; the data the engine returns (tickets, views, events,
 // classifications) uses the snake_case field names of the shared scenario files.
+//
+// Numbers beyond 2^53: every time or duration the engine returns (deadlines, `until_ms`,
+// `pollTimeout()`, `retry_after_ms`, …) that would exceed 2^53 − 1 is clamped to
+// `Number.MAX_SAFE_INTEGER`, never rounded; a clamped value is a valid `nowMs` again.
 
 /** What happened to one call. */
 export type OutcomeKind =
@@ -104,7 +108,7 @@ export type OutcomeInput =
 /** A classification: the shape of the scenario files' `http` step. */
 export interface Classification {
   outcome: OutcomeKind;
-  /** The provider's retry hint in ms from now, or null. */
+  /** The provider's retry hint in ms from now, or null (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   retry_after_ms: number | null;
 }
 
@@ -128,7 +132,10 @@ export declare class Ticket implements TicketData {
   readonly kind: TicketKind;
   /** Set when no provider could take the request normally and this is the all-down fallback. */
   readonly degraded: boolean;
-  /** With `degraded`: when the provider is expected to take traffic again, ms from now. */
+  /**
+   * With `degraded`: when the provider is expected to take traffic again, ms from now
+   * (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`).
+   */
   readonly retry_after_ms: number | null;
   /** When the decision was made (the engine's time), ms. */
   readonly issued_at_ms: number;
@@ -158,7 +165,9 @@ export interface ProviderView {
   state: CircuitState;
   /** Share of offered traffic it takes now, 0.0–1.0. */
   share: number;
+  /** Until when a `Retry-After` benches it, ms, or null (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   throttled_until_ms: number | null;
+  /** Until when its circuit stays open, ms, or null (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   open_until_ms: number | null;
   ramp_stage: number | null;
   strikes: number;
@@ -169,6 +178,7 @@ export interface ProviderView {
   consecutive_failures: number;
   latency_ms: number | null;
   baseline_ms: number | null;
+  /** When its state next changes by itself, ms, or null (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   next_transition_ms: number | null;
   window: WindowStats;
 }
@@ -189,6 +199,7 @@ export interface OpenedEvent extends EventBase {
   volume: number;
   outcome: OutcomeKind | null;
   from: CircuitState;
+  /** Until when it stays open, ms (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   until_ms: number;
   strikes: number;
 }
@@ -199,6 +210,7 @@ export interface RampStageEvent extends EventBase {
 }
 export interface ThrottledEvent extends EventBase {
   kind: 'throttled';
+  /** Until when it is benched, ms (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   until_ms: number;
   retry_after: boolean;
 }
@@ -315,7 +327,10 @@ export declare class Router {
   observe(provider: string, outcome: OutcomeInput, nowMs?: number): Recorded;
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs?: number): void;
-  /** When `handleTimeout` next has something to do (or a check is due), ms; null for never. */
+  /**
+   * When `handleTimeout` next has something to do (or a check is due), ms; null for never
+   * (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`).
+   */
   pollTimeout(): number | null;
   /** The next health check due (a ticket of kind `"health_check"`), or null. */
   pollAction(nowMs?: number): Ticket | null;
@@ -358,7 +373,7 @@ export declare class ConfigError extends FailoverError {
 
 /** No provider may be called now. */
 export declare class UnavailableError extends FailoverError {
-  /** When the soonest provider is expected back, ms from now. */
+  /** When the soonest provider is expected back, ms from now (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   retry_after_ms: number;
 }
 
@@ -385,14 +400,20 @@ export interface AttemptRecord {
 /** Every attempt of `Router.call` failed; `errors` holds every cause. */
 export declare class AllProvidersFailedError extends AggregateError {
   readonly code: 'all_providers_failed';
-  /** When the soonest provider is expected to take traffic again, ms from now, or null. */
+  /**
+   * When the soonest provider is expected to take traffic again, ms from now, or null
+   * (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`).
+   */
   readonly retry_after_ms: number | null;
   readonly attempts: AttemptRecord[];
 }
 
 /** The outcome kind of an HTTP status (the core's `classify_status`). */
 export declare function classifyStatus(status: number): OutcomeKind;
-/** A Retry-After value in ms from now, or null; an HTTP-date needs `nowUnixMs` (wall clock). */
+/**
+ * A Retry-After value in ms from now (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`), or null; an
+ * HTTP-date needs `nowUnixMs` (wall clock).
+ */
 export declare function parseRetryAfter(value: string, nowUnixMs?: number | null): number | null;
 /** Status plus Retry-After header value (HTTP-dates against `nowUnixMs`, default Date.now()). */
 export declare function classifyHttp(status: number, retryAfter?: string | null, nowUnixMs?: number): Classification;

@@ -2,9 +2,9 @@
 //! shapes of `fixtures/README.md`. The policy is applied field by field through the core's
 //! `Policy::set` and `Policy::push_ramp_stage`: this file converts values and never judges them.
 
-use failover_core::{Event, EventKind, OutcomeKind, Policy, ProviderView, Value};
+use failover_core::{DefaultRouter, Event, EventKind, OutcomeKind, Policy, ProviderView, Value};
 use napi::bindgen_prelude::JsObjectValue;
-use napi::bindgen_prelude::{BigInt, Env, Object, Unknown};
+use napi::bindgen_prelude::{BigInt, Env, FromNapiValue, Object, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
 
@@ -42,12 +42,11 @@ fn napi_failure(_: napi::Error) -> Failure {
 /// the core reports them by its own rules.
 fn scalar(v: &Unknown) -> Res<Option<Scalar>> {
     let t = v.get_type().map_err(napi_failure)?;
-    // SAFETY (the casts below): each cast matches the type `get_type` just reported.
     Ok(Some(match t {
         ValueType::Undefined | ValueType::Null => Scalar::Null,
-        ValueType::Boolean => Scalar::Bool(unsafe { v.cast::<bool>() }.map_err(napi_failure)?),
+        ValueType::Boolean => Scalar::Bool(bool::from_unknown(*v).map_err(napi_failure)?),
         ValueType::Number => {
-            let x = unsafe { v.cast::<f64>() }.map_err(napi_failure)?;
+            let x = f64::from_unknown(*v).map_err(napi_failure)?;
             if x.is_finite() && x == x.trunc() && x.abs() < 1e38 {
                 Scalar::Int(x as i128)
             } else {
@@ -55,7 +54,7 @@ fn scalar(v: &Unknown) -> Res<Option<Scalar>> {
             }
         }
         ValueType::BigInt => {
-            let b = unsafe { v.cast::<BigInt>() }.map_err(napi_failure)?;
+            let b = BigInt::from_unknown(*v).map_err(napi_failure)?;
             let (i, lossless) = b.get_i128();
             Scalar::Int(match (lossless, b.sign_bit) {
                 (true, _) => i,
@@ -63,7 +62,7 @@ fn scalar(v: &Unknown) -> Res<Option<Scalar>> {
                 (false, false) => i128::MAX,
             })
         }
-        ValueType::String => Scalar::Str(unsafe { v.cast::<String>() }.map_err(napi_failure)?),
+        ValueType::String => Scalar::Str(String::from_unknown(*v).map_err(napi_failure)?),
         _ => return Ok(None),
     }))
 }
@@ -103,8 +102,7 @@ pub(crate) fn policy(v: Option<Unknown>) -> Res<Policy> {
             got: type_desc(&v),
         }));
     }
-    // SAFETY: `get_type` reported an object.
-    let obj = unsafe { v.cast::<Object>() }.map_err(napi_failure)?;
+    let obj = Object::from_unknown(v).map_err(napi_failure)?;
     let mut keys = Object::keys(&obj).map_err(napi_failure)?;
     keys.sort();
     for k in keys {
@@ -119,15 +117,13 @@ pub(crate) fn policy(v: Option<Unknown>) -> Res<Policy> {
                     got: type_desc(&val),
                 }));
             }
-            // SAFETY: an array is an object.
-            let arr = unsafe { val.cast::<Object>() }.map_err(napi_failure)?;
+            let arr = Object::from_unknown(val).map_err(napi_failure)?;
             let len = arr.get_array_length().map_err(napi_failure)?;
             p.clear_ramp();
             for i in 0..len {
                 let st: Unknown = arr.get_element(i).map_err(napi_failure)?;
                 let (share, dwell) = if st.get_type().map_err(napi_failure)? == ValueType::Object {
-                    // SAFETY: `get_type` reported an object.
-                    let so = unsafe { st.cast::<Object>() }.map_err(napi_failure)?;
+                    let so = Object::from_unknown(st).map_err(napi_failure)?;
                     (stage_field(&so, "share")?, stage_field(&so, "dwell_ms")?)
                 } else {
                     (Scalar::Null, Scalar::Null)
@@ -166,8 +162,7 @@ pub(crate) fn providers(v: Unknown) -> Res<Vec<String>> {
     if v.get_type().map_err(|_| not_array())? != ValueType::Object || !is_array(&v)? {
         return Err(not_array());
     }
-    // SAFETY: an array is an object.
-    let arr = unsafe { v.cast::<Object>() }.map_err(|_| not_array())?;
+    let arr = Object::from_unknown(v).map_err(|_| not_array())?;
     let len = arr.get_array_length().map_err(|_| not_array())?;
     let mut names = Vec::with_capacity(len as usize);
     for i in 0..len {
@@ -175,15 +170,23 @@ pub(crate) fn providers(v: Unknown) -> Res<Vec<String>> {
         if e.get_type().map_err(|_| not_array())? != ValueType::String {
             return Err(Failure::Type(format!("providers[{i}]"), "a string"));
         }
-        // SAFETY: `get_type` reported a string.
-        names.push(unsafe { e.cast::<String>() }.map_err(|_| not_array())?);
+        names.push(String::from_unknown(e).map_err(|_| not_array())?);
     }
     Ok(names)
 }
 
-/// A `u64` as a JS number (exact up to 2^53; larger values round to the nearest double).
-fn num(x: u64) -> f64 {
-    x as f64
+/// The largest integer a JS number holds exactly, 2^53 − 1 (`Number.MAX_SAFE_INTEGER`).
+pub(crate) const MAX_SAFE_INT: u64 = (1 << 53) - 1;
+
+/// Every number the engine hands to JavaScript (timestamps, deadlines, durations, counts) goes
+/// through this one function, whatever the path (views, events, tickets in the shared buffer,
+/// `pollTimeout`, `retry_after_ms` of errors and of `parseRetryAfter`). The rule: values up to
+/// 2^53 − 1 are exact; a larger one (a deadline beyond 2^53 ms, say after a huge `open_max_ms`)
+/// is clamped to `Number.MAX_SAFE_INTEGER`, so it never rounds to a value that JavaScript would
+/// read as a different, earlier time, and is still a valid `nowMs` input. Through i64: one
+/// instruction each way on baseline x86-64, where u64 → f64 takes several.
+pub(crate) fn js_num(x: u64) -> f64 {
+    x.min(MAX_SAFE_INT) as i64 as f64
 }
 
 /// A provider's window figures.
@@ -237,8 +240,8 @@ impl NativeView {
             name: v.name.to_string(),
             state: v.state.name().to_string(),
             share: f64::from(v.share_ppm) / 1e6,
-            throttled_until_ms: v.throttled_until_ms.map(num),
-            open_until_ms: v.open_until_ms.map(num),
+            throttled_until_ms: v.throttled_until_ms.map(js_num),
+            open_until_ms: v.open_until_ms.map(js_num),
             ramp_stage: v.ramp_stage.map(u32::from),
             strikes: v.strikes,
             trips: v.trips,
@@ -248,15 +251,15 @@ impl NativeView {
             consecutive_failures: v.consecutive_failures,
             latency_ms: v.latency_ms,
             baseline_ms: v.baseline_ms,
-            next_transition_ms: v.next_transition_ms.map(num),
+            next_transition_ms: v.next_transition_ms.map(js_num),
             window: NativeWindow {
-                volume: num(w.volume),
-                successes: num(w.successes),
-                failures: num(w.failures),
-                timeouts: num(w.timeouts),
-                slow: num(w.slow),
-                rate_limited: num(w.rate_limited),
-                client_errors: num(w.client_errors),
+                volume: js_num(w.volume),
+                successes: js_num(w.successes),
+                failures: js_num(w.failures),
+                timeouts: js_num(w.timeouts),
+                slow: js_num(w.slow),
+                rate_limited: js_num(w.rate_limited),
+                client_errors: js_num(w.client_errors),
             },
         }
     }
@@ -269,12 +272,20 @@ pub(crate) struct EventOut {
 }
 
 impl EventOut {
+    /// Event `event` of router `r`, with its provider's name.
+    pub(crate) fn new(r: &DefaultRouter, event: Event) -> EventOut {
+        EventOut {
+            provider: r.name(event.provider).to_string(),
+            event,
+        }
+    }
+
     /// The event as a plain object in the shape of `fixtures/README.md` ("Events"): `at_ms`,
     /// `provider`, `kind` and the kind's own fields only.
     pub(crate) fn to_js<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let mut o = Object::new(env)?;
         let e = &self.event;
-        o.set("at_ms", num(e.at_ms))?;
+        o.set("at_ms", js_num(e.at_ms))?;
         o.set("provider", self.provider.as_str())?;
         o.set("kind", e.kind.name())?;
         match e.kind {
@@ -285,12 +296,12 @@ impl EventOut {
                 strikes,
             } => {
                 o.set("trigger", reason.trigger.name())?;
-                o.set("observed", num(reason.observed))?;
-                o.set("threshold", num(reason.threshold))?;
-                o.set("volume", num(reason.volume))?;
+                o.set("observed", js_num(reason.observed))?;
+                o.set("threshold", js_num(reason.threshold))?;
+                o.set("volume", js_num(reason.volume))?;
                 o.set("outcome", reason.outcome.map(OutcomeKind::name))?;
                 o.set("from", from.name())?;
-                o.set("until_ms", num(until_ms))?;
+                o.set("until_ms", js_num(until_ms))?;
                 o.set("strikes", strikes)?;
             }
             EventKind::RampStage { stage, share_ppm } => {
@@ -301,7 +312,7 @@ impl EventOut {
                 until_ms,
                 retry_after,
             } => {
-                o.set("until_ms", num(until_ms))?;
+                o.set("until_ms", js_num(until_ms))?;
                 o.set("retry_after", retry_after)?;
             }
             EventKind::BackoffDecayed { strikes } => {

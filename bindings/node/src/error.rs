@@ -15,13 +15,15 @@
 //! [`register_error_classes`]; until it does (someone using the raw native module), the class
 //! errors are plain `Error`s with the same `name`, `code` and message.
 
-use std::cell::{Cell, RefCell};
-use std::ptr;
+use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 
 use failover_core::{ConfigError, Unavailable};
-use napi::bindgen_prelude::{Env, Unknown};
-use napi::{JsValue, Status, ValueType, sys};
+use napi::bindgen_prelude::{Env, FromNapiValue, Function, FunctionRef, Object, Unknown};
+use napi::{Status, ValueType};
 use napi_derive::napi;
+
+use crate::convert::js_num;
 
 /// Why a native call failed, before it becomes a JavaScript error.
 #[derive(Debug)]
@@ -63,22 +65,30 @@ impl Class {
     }
 }
 
+/// A registered error class: a constructor taking the message.
+type ClassRef = ManuallyDrop<FunctionRef<String, ()>>;
+
 thread_local! {
-    /// Strong references to the registered constructors (null until registered). Each Node
+    /// Strong references to the registered constructors (none until registered). Each Node
     /// environment lives on its own thread, so thread-local is per environment. The references
-    /// are never deleted: they live as long as the environment, which frees them itself.
-    static CLASSES: [Cell<sys::napi_ref>; 3] = const {
-        [Cell::new(ptr::null_mut()), Cell::new(ptr::null_mut()), Cell::new(ptr::null_mut())]
-    };
+    /// are never dropped with the thread (`ManuallyDrop`): the environment is gone by then and
+    /// frees them itself; deleting them afterwards would touch a dead environment.
+    static CLASSES: RefCell<[Option<ClassRef>; 3]> =
+        const { RefCell::new([None, None, None]) };
     /// A failure of a zero-argument hot call (`hotPick`, `hotRecord`), thrown by `throwPending`.
     static PENDING: RefCell<Option<Failure>> = const { RefCell::new(None) };
 }
 
 impl Failure {
+    /// An argument of the right type outside its range: `\`arg\` rule`.
+    pub(crate) fn range(arg: &str, rule: impl Into<String>) -> Failure {
+        Failure::Range(arg.to_string(), rule.into())
+    }
+
     /// A timestamp argument that is not an integer number of milliseconds in 0..=2^53 − 1.
     pub(crate) fn time(arg: &str, value: f64) -> Failure {
-        Failure::Range(
-            arg.to_string(),
+        Failure::range(
+            arg,
             format!(
                 "must be an integer number of milliseconds between 0 and 2^53 - 1 \
                  (Number.MAX_SAFE_INTEGER), got {}",
@@ -118,72 +128,56 @@ impl Failure {
     }
 
     /// Throws this failure as a JavaScript error and returns the error napi-rs expects for a
-    /// pending exception.
+    /// pending exception (or, if even throwing failed, the error napi-rs should throw instead).
     pub(crate) fn throw(self, env: &Env) -> napi::Error {
-        let raw = env.raw();
         let (class, code, message) = self.parts();
-        // SAFETY: `raw` is the live environment of the current call; every napi value created
-        // here is used within this call's handle scope.
-        let error = unsafe {
-            let code_v = string(raw, code);
-            let msg_v = string(raw, &message);
-            let mut err = ptr::null_mut();
-            match (&self, class) {
-                (Failure::Type(..), _) => {
-                    sys::napi_create_type_error(raw, code_v, msg_v, &mut err);
-                }
-                (Failure::Range(..), _) => {
-                    sys::napi_create_range_error(raw, code_v, msg_v, &mut err);
-                }
-                (_, Some(c)) => {
-                    let ctor = CLASSES.with(|cl| cl[c as usize].get());
-                    let mut f = ptr::null_mut();
-                    if !ctor.is_null() {
-                        sys::napi_get_reference_value(raw, ctor, &mut f);
-                    }
-                    if f.is_null()
-                        || sys::napi_new_instance(raw, f, 1, [msg_v].as_ptr(), &mut err)
-                            != sys::Status::napi_ok
-                    {
-                        let mut pending = false;
-                        sys::napi_is_exception_pending(raw, &mut pending);
-                        if pending {
-                            // The registered constructor threw: let that exception surface.
-                            return napi::Error::new(Status::PendingException, String::new());
-                        }
-                        sys::napi_create_error(raw, code_v, msg_v, &mut err);
-                        set(raw, err, "name", string(raw, c.name()));
-                    }
-                    set(raw, err, "code", code_v);
-                }
-                (_, None) => {
-                    sys::napi_create_error(raw, code_v, msg_v, &mut err);
-                }
-            }
-            if let Failure::Config(e) = &self {
-                let field = match e.field() {
-                    Some(f) => string(raw, f),
-                    None => {
-                        let mut null = ptr::null_mut();
-                        sys::napi_get_null(raw, &mut null);
-                        null
-                    }
-                };
-                set(raw, err, "field", field);
-            }
-            if let Failure::Unavailable(u) = &self {
-                set(
-                    raw,
-                    err,
-                    "retry_after_ms",
-                    number(raw, u.retry_after_ms as f64),
-                );
-            }
-            err
+        let thrown = match (&self, class) {
+            (Failure::Type(..), _) => env.throw_type_error(&message, Some(code)),
+            (_, None) => env.throw_range_error(&message, Some(code)),
+            (_, Some(c)) => self
+                .class_error(env, c, code, &message)
+                .and_then(|e| env.throw(e)),
         };
-        // SAFETY: as above; `error` is a valid value of this call.
-        unsafe { sys::napi_throw(raw, error) };
-        napi::Error::new(Status::PendingException, message)
+        match thrown {
+            Ok(()) => napi::Error::new(Status::PendingException, message),
+            Err(e) => e,
+        }
+    }
+
+    /// A new instance of the registered class `c` (a plain `Error` named like it until the JS
+    /// layer registers its classes), with `code` and the failure's own fields. If the class's
+    /// constructor throws, that exception is left pending and reported as the error.
+    fn class_error<'e>(
+        &self,
+        env: &'e Env,
+        c: Class,
+        code: &str,
+        message: &str,
+    ) -> napi::Result<Object<'e>> {
+        let ctor = CLASSES.with(|cl| cl.borrow()[c as usize].as_ref().map(|f| f.borrow_back(env)));
+        let instance = match ctor.transpose()? {
+            Some(f) => match f.new_instance(message.to_string()) {
+                Ok(v) => Some(Object::from_unknown(v)?),
+                Err(e) if e.status == Status::PendingException => return Err(e),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let mut err = match instance {
+            Some(o) => o,
+            None => {
+                let mut o = env.create_error(napi::Error::from_reason(message))?;
+                o.set("name", c.name())?;
+                o
+            }
+        };
+        err.set("code", code)?;
+        match self {
+            Failure::Config(e) => err.set("field", e.field())?,
+            Failure::Unavailable(u) => err.set("retry_after_ms", js_num(u.retry_after_ms))?,
+            _ => {}
+        }
+        Ok(err)
     }
 
     /// Converts a `Res` into the `napi::Result` of a `#[napi]` function, throwing on failure.
@@ -240,22 +234,17 @@ pub fn register_error_classes(
             );
         }
     }
-    for (c, v, _) in classes {
-        let mut r = ptr::null_mut();
-        // SAFETY: `v` is a live function value of this call; a reference count of 1 keeps it alive
-        // for the environment's lifetime.
-        unsafe {
-            sys::napi_create_reference(env.raw(), v.raw(), 1, &mut r);
-        }
-        CLASSES.with(|cl| {
-            let old = cl[c as usize].replace(r);
-            if !old.is_null() {
-                // SAFETY: `old` was created by this environment (same thread) and is live.
-                unsafe { sys::napi_delete_reference(env.raw(), old) };
+    CLASSES.with(|cl| -> napi::Result<()> {
+        let mut cl = cl.borrow_mut();
+        for (c, v, _) in classes {
+            let f = Function::<String, ()>::from_unknown(v)?.create_ref()?;
+            if let Some(old) = cl[c as usize].replace(ManuallyDrop::new(f)) {
+                // Replaced during a call on this environment's thread: safe to release now.
+                drop(ManuallyDrop::into_inner(old));
             }
-        });
-    }
-    Ok(())
+        }
+        Ok(())
+    })
 }
 
 /// How a JS number prints in messages (integers without `.0`).
@@ -265,25 +254,4 @@ fn js_number(x: f64) -> String {
     } else {
         format!("{x}")
     }
-}
-
-unsafe fn string(env: sys::napi_env, s: &str) -> sys::napi_value {
-    let mut v = ptr::null_mut();
-    // SAFETY: the caller passes a live environment; the pointer and length describe `s`.
-    unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v) };
-    v
-}
-
-unsafe fn number(env: sys::napi_env, x: f64) -> sys::napi_value {
-    let mut v = ptr::null_mut();
-    // SAFETY: the caller passes a live environment.
-    unsafe { sys::napi_create_double(env, x, &mut v) };
-    v
-}
-
-unsafe fn set(env: sys::napi_env, obj: sys::napi_value, key: &str, value: sys::napi_value) {
-    let mut k = key.as_bytes().to_vec();
-    k.push(0);
-    // SAFETY: the caller passes live values of the environment; `k` is NUL-terminated.
-    unsafe { sys::napi_set_named_property(env, obj, k.as_ptr().cast(), value) };
 }

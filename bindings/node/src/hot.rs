@@ -19,9 +19,10 @@ use std::{sync::OnceLock, time::Instant};
 use failover_core::{
     DefaultRouter, Outcome, OutcomeKind, PickRequest, ProviderSet, Recorded, Ticket, TicketKind,
 };
-use napi::bindgen_prelude::{Env, Float64Array, Object, Unknown};
+use napi::bindgen_prelude::{Env, Float64Array, Object};
 use napi_derive::napi;
 
+use crate::convert::{MAX_SAFE_INT, js_num};
 use crate::error::{Failure, Res, panic_failure};
 
 /// Slots of the shared buffer. Inputs are written by JS before a call, outputs by Rust during it.
@@ -64,7 +65,7 @@ pub(crate) mod slot {
 }
 
 /// The largest integer a JS number holds exactly.
-pub(crate) const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+pub(crate) const MAX_SAFE: f64 = MAX_SAFE_INT as f64;
 
 /// Nanoseconds of `CLOCK_MONOTONIC`, the clock `Instant` and `performance.now()` read on Linux,
 /// straight from `clock_gettime` (a vDSO call, about 25 ns here). Going through `Instant` cost
@@ -87,8 +88,11 @@ fn monotonic_ns() -> i64 {
         tv_nsec: 0,
     };
     // SAFETY: `t` is a writable `struct timespec` of this platform's layout, and CLOCK_MONOTONIC
-    // always exists on Linux (it cannot fail with a valid pointer).
-    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut t) };
+    // always exists on Linux (it cannot fail with a valid pointer). Kept unsafe because it pays:
+    // with the `Instant` version below, `pick+record (native clock)` (two readings) measured
+    // about 28 ns slower (bench.mjs, interleaved runs, 2026-11-29).
+    let rc = unsafe { clock_gettime(CLOCK_MONOTONIC, &mut t) };
+    debug_assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
     // Saturates after 292 years of uptime.
     t.tv_sec
         .saturating_mul(1_000_000_000)
@@ -114,7 +118,8 @@ pub(crate) fn clock_ms(h: &Hot) -> u64 {
         .get()
         .saturating_add(monotonic_ns())
         .max(0);
-    (ns / 1_000_000).min(MAX_SAFE as i64) as u64
+    // At most i64::MAX / 10^6 ms, below 2^53: always a valid timestamp.
+    (ns / 1_000_000) as u64
 }
 
 /// Aligns [`clock_ms`] with the JS clock: `js_now_ms` is `performance.timeOrigin +
@@ -279,13 +284,6 @@ pub(crate) fn int_in(x: f64, max: f64) -> Option<u64> {
     (i as f64 == x).then_some(i as u64)
 }
 
-/// A count of at most 2^53 (a timestamp, a latency, an index) as a JS number: through i64, one
-/// instruction on baseline x86-64 where u64 → f64 takes several.
-pub(crate) fn js_num(x: u64) -> f64 {
-    debug_assert!(x <= MAX_SAFE as u64);
-    x as i64 as f64
-}
-
 /// A timestamp argument: an integer in 0..=2^53 − 1.
 pub(crate) fn time(arg: &str, x: f64) -> Res<u64> {
     int_in(x, MAX_SAFE).ok_or_else(|| Failure::time(arg, x))
@@ -304,8 +302,8 @@ fn opt_ms(arg: &str, x: f64) -> Res<Option<u64>> {
 pub(crate) fn outcome_kind(code: f64) -> Res<OutcomeKind> {
     match int_in(code, MAX_SAFE).and_then(|i| OutcomeKind::ALL.get(i as usize)) {
         Some(k) => Ok(*k),
-        None => Err(Failure::Range(
-            "outcome".to_string(),
+        None => Err(Failure::range(
+            "outcome",
             format!(
                 "must be an outcome kind code 0..{}",
                 OutcomeKind::ALL.len() - 1
@@ -318,9 +316,9 @@ pub(crate) fn outcome_kind(code: f64) -> Res<OutcomeKind> {
 pub(crate) fn outcome(kind: f64, latency_ms: f64, retry_after_ms: f64) -> Res<Outcome> {
     let kind = outcome_kind(kind)?;
     let Some(latency) = int_in(latency_ms, f64::from(u32::MAX)) else {
-        return Err(Failure::Range(
-            "latency_ms".to_string(),
-            "must be an integer number of milliseconds between 0 and 4294967295".to_string(),
+        return Err(Failure::range(
+            "latency_ms",
+            "must be an integer number of milliseconds between 0 and 4294967295",
         ));
     };
     Ok(Outcome {
@@ -370,30 +368,24 @@ pub(crate) fn write_ticket(h: &Hot, t: &Ticket) {
     io[slot::GENERATION].set(f64::from(t.generation));
     io[slot::PROBE_SEQ].set(f64::from(t.probe_seq));
     io[slot::DEGRADED].set(if t.degraded { 1.0 } else { 0.0 });
-    io[slot::TICKET_RETRY_AFTER].set(t.retry_after_ms.map_or(-1.0, |r| r as f64));
-    io[slot::ISSUED_AT].set(t.issued_at_ms as f64);
-}
-
-/// Writes the timestamp a call used into USED_NOW.
-pub(crate) fn write_used_now(h: &Hot, now: u64) {
-    h.io[slot::USED_NOW].set(js_num(now));
+    io[slot::TICKET_RETRY_AFTER].set(t.retry_after_ms.map_or(-1.0, js_num));
+    io[slot::ISSUED_AT].set(js_num(t.issued_at_ms));
 }
 
 /// Checks a tried-providers bit mask given as a JS number.
 pub(crate) fn tried_mask(mask: f64) -> Res<u64> {
-    int_in(mask, MAX_SAFE).ok_or_else(|| {
-        Failure::Range(
-            "tried".to_string(),
-            "must be a bit mask of provider indices".to_string(),
-        )
-    })
+    int_in(mask, MAX_SAFE)
+        .ok_or_else(|| Failure::range("tried", "must be a bit mask of provider indices"))
 }
 
 /// The provider set of a bit mask. Bits past the router's providers are ignored, as the core
 /// ignores tried providers it does not have. (`ProviderId` has no public constructor, so the ids
 /// come from the router itself.)
-pub(crate) fn tried_set(r: &DefaultRouter, mask: u64) -> ProviderSet {
+fn tried_set(r: &DefaultRouter, mask: u64) -> ProviderSet {
     let mut set = ProviderSet::new();
+    if mask == 0 {
+        return set;
+    }
     for i in 0..r.len().min(64) {
         if mask & (1 << i) != 0
             && let Some(id) = r.provider_at(i)
@@ -435,21 +427,15 @@ fn read_ticket(io: &[Cell<f64>; slot::LEN]) -> Res<TicketIn> {
     let seq = io[slot::PROBE_SEQ].get();
     let u32_ok = |x: f64| int_in(x, f64::from(u32::MAX)).is_some();
     if int_in(idx, MAX_SAFE).is_none() {
-        return Err(Failure::Range(
-            "ticket.provider".into(),
-            "is not a provider index".into(),
-        ));
+        return Err(Failure::range("ticket.provider", "is not a provider index"));
     }
     if !(u32_ok(kind) && (kind as usize) < TICKET_KINDS.len()) {
-        return Err(Failure::Range(
-            "ticket.kind".into(),
-            "is not a ticket kind code".into(),
-        ));
+        return Err(Failure::range("ticket.kind", "is not a ticket kind code"));
     }
     if !u32_ok(generation) || !u32_ok(seq) {
-        return Err(Failure::Range(
-            "ticket".into(),
-            "has a generation or probe_seq outside 0..2^32".into(),
+        return Err(Failure::range(
+            "ticket",
+            "has a generation or probe_seq outside 0..2^32",
         ));
     }
     Ok(TicketIn {
@@ -470,10 +456,28 @@ fn router_slot(io: &[Cell<f64>; slot::LEN]) -> Res<usize> {
 #[napi]
 pub fn io_buffer() -> Float64Array {
     let p = hot().io.as_ptr() as *mut f64;
+    // The one `unsafe` of the fast path, and it pays: a pick through this buffer and the bare
+    // `hotPick` callback measured 30–50 ns, the same pick through a napi-rs method taking its
+    // inputs as arguments (`NativeRouter.pickKeyed(now, null, 0)`) 500–700 ns (2026-11-29).
     // SAFETY: `p` points to `slot::LEN` f64s (`Cell<f64>` has the layout of `f64`) leaked for the
     // life of the process, so the array can never dangle; JS and Rust only touch it on this
     // thread, one at a time, and the cells make the shared mutation sound on the Rust side.
     unsafe { Float64Array::with_external_data(p, slot::LEN, |_, _| {}) }
+}
+
+/// Picks on the router in `slot` (with a hashed sticky key, and a tried mask as [`tried_mask`]
+/// checks it) and writes USED_NOW and the ticket into the shared buffer.
+pub(crate) fn pick_into(h: &Hot, slot: usize, now: u64, key: Option<u64>, tried: u64) -> Res<()> {
+    h.io[slot::USED_NOW].set(js_num(now));
+    let t = with_router_in(h, slot, |r| {
+        let req = PickRequest {
+            key,
+            tried: tried_set(r, tried),
+        };
+        r.pick_with(now, &req).map_err(Failure::Unavailable)
+    })?;
+    write_ticket(h, &t);
+    Ok(())
 }
 
 /// `pick`: reads ROUTER, NOW and TRIED; writes USED_NOW and the ticket. STATUS is 0, or -1 with
@@ -482,21 +486,8 @@ fn hot_pick(h: &Hot) -> Res<f64> {
     let io = &h.io;
     let slot = router_slot(io)?;
     let now = now_arg(h, "nowMs", io[slot::NOW].get())?;
-    io[slot::USED_NOW].set(js_num(now));
     let tried = tried_mask(io[slot::TRIED].get())?;
-    let t = with_router_in(h, slot, |r| {
-        let req = PickRequest {
-            key: None,
-            tried: if tried == 0 {
-                ProviderSet::new()
-            } else {
-                tried_set(r, tried)
-            },
-        };
-        r.pick_with(now, &req).map_err(Failure::Unavailable)
-    })?;
-    write_ticket(h, &t);
-    Ok(0.0)
+    pick_into(h, slot, now, None, tried).map(|()| 0.0)
 }
 
 /// `record`: reads ROUTER, NOW, the ticket fields, OUTCOME, LATENCY (-1: measure from T0) and
@@ -552,54 +543,28 @@ fn run_hot(f: fn(&Hot) -> Res<f64>) {
     h.io[slot::STATUS].set(status);
 }
 
-/// The napi callback of `hotPick()`: no arguments, returns `undefined`; results are in the
-/// shared buffer.
-unsafe extern "C" fn hot_pick_cb(
+/// The napi callback of `hotPick()` (`PICK`) or `hotRecord()`: no arguments, returns
+/// `undefined`; the results are in the shared buffer. Never unwinds (see [`run_hot`]).
+extern "C" fn hot_callback<const PICK: bool>(
     _env: napi::sys::napi_env,
     _info: napi::sys::napi_callback_info,
 ) -> napi::sys::napi_value {
-    run_hot(hot_pick);
+    run_hot(if PICK { hot_pick } else { hot_record });
     std::ptr::null_mut()
 }
 
-/// The napi callback of `hotRecord()`, like [`hot_pick_cb`].
-unsafe extern "C" fn hot_record_cb(
-    _env: napi::sys::napi_env,
-    _info: napi::sys::napi_callback_info,
-) -> napi::sys::napi_value {
-    run_hot(hot_record);
-    std::ptr::null_mut()
-}
-
-/// Adds `hotPick` and `hotRecord` to the module's exports as plain napi functions. A
-/// `#[napi]` function costs about 20 ns more per call than a bare napi callback, and these two
-/// run on every request.
+/// Adds `hotPick` and `hotRecord` to the module's exports as plain napi functions: as
+/// `#[napi]` functions, `pick+record` measured about 30 ns slower (bench.mjs, interleaved runs,
+/// 2026-11-29), and these two run on every request.
 #[napi(module_exports)]
 pub fn export_hot_functions(mut exports: Object, env: Env) -> napi::Result<()> {
-    type Callback = unsafe extern "C" fn(
-        napi::sys::napi_env,
-        napi::sys::napi_callback_info,
-    ) -> napi::sys::napi_value;
-    let functions: [(&str, Callback); 2] = [("hotPick", hot_pick_cb), ("hotRecord", hot_record_cb)];
-    for (name, cb) in functions {
-        let mut f = std::ptr::null_mut();
-        // SAFETY: `env` is the live environment of module initialisation; the name pointer and
-        // length describe `name`; `cb` never unwinds (see `run_hot`).
-        let status = unsafe {
-            napi::sys::napi_create_function(
-                env.raw(),
-                name.as_ptr().cast(),
-                name.len() as isize,
-                Some(cb),
-                std::ptr::null_mut(),
-                &mut f,
-            )
-        };
-        if status != napi::sys::Status::napi_ok {
-            return Err(napi::Error::from_reason(format!("cannot create `{name}`")));
-        }
-        // SAFETY: `f` is the function value just created in this environment.
-        exports.set(name, unsafe { Unknown::from_raw_unchecked(env.raw(), f) })?;
-    }
+    exports.set(
+        "hotPick",
+        env.create_function::<(), ()>("hotPick", hot_callback::<true>)?,
+    )?;
+    exports.set(
+        "hotRecord",
+        env.create_function::<(), ()>("hotRecord", hot_callback::<false>)?,
+    )?;
     Ok(())
 }

@@ -22,8 +22,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use failover_core::{
-    Action, DefaultRouter, OutcomeKind, PickRequest, ProviderSet, Recorded, classify_status,
-    hash_key, parse_retry_after,
+    Action, DefaultRouter, OutcomeKind, Recorded, classify_status, hash_key, parse_retry_after,
 };
 use napi::bindgen_prelude::{Env, Object, Unknown};
 use napi_derive::napi;
@@ -32,7 +31,7 @@ mod convert;
 mod error;
 mod hot;
 
-use convert::{EventOut, NativeView};
+use convert::{EventOut, NativeView, js_num};
 use error::{Failure, Res, panic_failure};
 use hot::{slot, with_router};
 
@@ -52,6 +51,13 @@ pub struct NativeRouter {
 impl Drop for NativeRouter {
     fn drop(&mut self) {
         hot::remove(self.slot as usize);
+    }
+}
+
+impl NativeRouter {
+    /// Runs `f` on this router (see [`with_router`]), throwing its failure.
+    fn with<T>(&self, env: &Env, f: impl FnOnce(&mut DefaultRouter) -> Res<T>) -> napi::Result<T> {
+        Failure::check(env, with_router(self.slot as usize, f))
     }
 }
 
@@ -103,24 +109,11 @@ impl NativeRouter {
         key: Option<String>,
         tried: f64,
     ) -> napi::Result<()> {
-        let r = (|| {
-            let now = hot::now_arg(hot::hot(), "nowMs", now_ms)?;
-            let mask = hot::tried_mask(tried)?;
-            let t = with_router(self.slot as usize, |r| {
-                let req = PickRequest {
-                    key: key.as_deref().map(|k| hash_key(k.as_bytes())),
-                    tried: if mask == 0 {
-                        ProviderSet::new()
-                    } else {
-                        hot::tried_set(r, mask)
-                    },
-                };
-                r.pick_with(now, &req).map_err(Failure::Unavailable)
-            })?;
-            hot::write_ticket(hot::hot(), &t);
-            hot::write_used_now(hot::hot(), now);
-            Ok(())
-        })();
+        let h = hot::hot();
+        let r = hot::now_arg(h, "nowMs", now_ms).and_then(|now| {
+            let key = key.as_deref().map(|k| hash_key(k.as_bytes()));
+            hot::pick_into(h, self.slot as usize, now, key, hot::tried_mask(tried)?)
+        });
         Failure::check(&env, r)
     }
 
@@ -168,10 +161,7 @@ impl NativeRouter {
     /// When `handleTimeout` next has something to do, or null.
     #[napi]
     pub fn poll_timeout(&self, env: Env) -> napi::Result<Option<f64>> {
-        let r = with_router(self.slot as usize, |r| {
-            Ok(r.poll_timeout().map(|d| d as f64))
-        });
-        Failure::check(&env, r)
+        self.with(&env, |r| Ok(r.poll_timeout().map(js_num)))
     }
 
     /// The next health check due at `nowMs`: writes its ticket into the shared buffer and returns
@@ -195,97 +185,74 @@ impl NativeRouter {
     /// Takes the oldest event, or null.
     #[napi(ts_return_type = "NativeEvent | null")]
     pub fn poll_event<'e>(&self, env: &'e Env) -> napi::Result<Option<Object<'e>>> {
-        let r = with_router(self.slot as usize, |r| {
-            Ok(r.poll_event().map(|e| EventOut {
-                provider: r.name(e.provider).to_string(),
-                event: e,
-            }))
-        });
-        match Failure::check(env, r)? {
-            Some(e) => Ok(Some(e.to_js(env)?)),
-            None => Ok(None),
-        }
+        let e = self.with(env, |r| Ok(r.poll_event().map(|e| EventOut::new(r, e))))?;
+        e.map(|e| e.to_js(env)).transpose()
     }
 
     /// Takes every queued event, oldest first.
     #[napi(ts_return_type = "NativeEvent[]")]
     pub fn drain_events<'e>(&self, env: &'e Env) -> napi::Result<Vec<Object<'e>>> {
-        let r = with_router(self.slot as usize, |r| {
+        let events = self.with(env, |r| {
             let mut out = Vec::with_capacity(r.pending_events());
             while let Some(e) = r.poll_event() {
-                out.push(EventOut {
-                    provider: r.name(e.provider).to_string(),
-                    event: e,
-                });
+                out.push(EventOut::new(r, e));
             }
             Ok(out)
-        });
-        Failure::check(env, r)?
-            .iter()
-            .map(|e| e.to_js(env))
-            .collect()
+        })?;
+        events.iter().map(|e| e.to_js(env)).collect()
     }
 
     /// Provider `index`'s view, or null.
     #[napi]
     pub fn view(&self, env: Env, index: f64) -> napi::Result<Option<NativeView>> {
-        let r = with_router(self.slot as usize, |r| {
+        self.with(&env, |r| {
             Ok(hot::int_in(index, 63.0)
                 .and_then(|i| r.provider_at(i as usize))
                 .and_then(|id| r.view(id))
                 .map(|v| NativeView::from_view(&v)))
-        });
-        Failure::check(&env, r)
+        })
     }
 
     /// Every provider's view, in priority order.
     #[napi]
     pub fn views(&self, env: Env) -> napi::Result<Vec<NativeView>> {
-        let r = with_router(self.slot as usize, |r| {
+        self.with(&env, |r| {
             Ok(r.views().map(|v| NativeView::from_view(&v)).collect())
-        });
-        Failure::check(&env, r)
+        })
     }
 
     /// The latest time the engine has seen, ms.
     #[napi]
     pub fn now(&self, env: Env) -> napi::Result<f64> {
-        let r = with_router(self.slot as usize, |r| Ok(r.now() as f64));
-        Failure::check(&env, r)
+        self.with(&env, |r| Ok(js_num(r.now())))
     }
 
     /// Events dropped because the queue was full.
     #[napi]
     pub fn dropped_events(&self, env: Env) -> napi::Result<f64> {
-        let r = with_router(self.slot as usize, |r| Ok(r.dropped_events() as f64));
-        Failure::check(&env, r)
+        self.with(&env, |r| Ok(js_num(r.dropped_events())))
     }
 
     /// Events waiting in the queue.
     #[napi]
     pub fn pending_events(&self, env: Env) -> napi::Result<u32> {
-        let r = with_router(self.slot as usize, |r| Ok(r.pending_events() as u32));
-        Failure::check(&env, r)
+        self.with(&env, |r| Ok(r.pending_events() as u32))
     }
 
     /// The core's `invariant_violation()`: null when every internal invariant holds (O(P·B), for
     /// tests).
     #[napi]
     pub fn invariant_violation(&self, env: Env) -> napi::Result<Option<String>> {
-        let r = with_router(self.slot as usize, |r| {
-            Ok(r.invariant_violation().map(str::to_string))
-        });
-        Failure::check(&env, r)
+        self.with(&env, |r| Ok(r.invariant_violation().map(str::to_string)))
     }
 
     /// Panics inside the engine boundary, to prove a panic becomes an `InternalError` and closes
     /// this router without crashing the process. For tests only.
     #[napi(js_name = "_panicForTest")]
     pub fn panic_for_test(&self, env: Env) -> napi::Result<()> {
-        let r = with_router(self.slot as usize, |_| -> Res<()> {
+        self.with(&env, |_| -> Res<()> {
             panic!("deliberate panic for the test suite")
-        });
-        Failure::check(&env, r)
+        })
     }
 }
 
@@ -295,9 +262,9 @@ pub fn classify_status_code(env: Env, status: f64) -> napi::Result<&'static str>
     let r = if let Some(s) = hot::int_in(status, 65535.0) {
         Ok(classify_status(s as u16).name())
     } else {
-        Err(Failure::Range(
-            "status".to_string(),
-            "must be an integer HTTP status between 0 and 65535".to_string(),
+        Err(Failure::range(
+            "status",
+            "must be an integer HTTP status between 0 and 65535",
         ))
     };
     Failure::check(&env, r)
@@ -314,7 +281,7 @@ pub fn parse_retry_after_value(
     let r = now_unix_ms
         .map(|n| hot::time("nowUnixMs", n))
         .transpose()
-        .map(|now| parse_retry_after(&value, now).map(|ms| ms as f64));
+        .map(|now| parse_retry_after(&value, now).map(js_num));
     Failure::check(&env, r)
 }
 

@@ -1,0 +1,263 @@
+'use strict';
+// The public Router: argument checks around the native router (engine.js) and the fast path
+// (io.js); `call` and `startHealthChecks` live in call.js and health.js.
+
+const { describe, withCode, typeError, rangeError, checkTime } = require('./errors.js');
+const { OUTCOME_KINDS, OUTCOME_CODE, RECORDED, MAX_LATENCY, slotOf, record } = require('./io.js');
+const { Ticket, ticketHandle } = require('./ticket.js');
+const { Engine } = require('./engine.js');
+const { call } = require('./call.js');
+const { startHealthChecks } = require('./health.js');
+
+function outcomeKindError(arg, v) {
+  const expected = `one of ${OUTCOME_KINDS.map((k) => `"${k}"`).join(', ')}`;
+  if (typeof v !== 'string') return typeError(arg, expected, v);
+  return withCode(new RangeError(`\`${arg}\` must be ${expected}, got ${describe(v)}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+/** The code of an outcome kind name. */
+function outcomeCode(v, arg) {
+  const code = OUTCOME_CODE.get(v);
+  if (code === undefined) throw outcomeKindError(arg, v);
+  return code;
+}
+
+/** Parses an outcome argument into [code, latency, retryAfter (-1 for none)]. */
+function outcomeParts(o, arg) {
+  if (typeof o === 'string') return [outcomeCode(o, arg), 0, -1];
+  if (typeof o !== 'object' || o === null) {
+    throw typeError(arg, 'an outcome kind or {outcome, latency_ms?, retry_after_ms?}', o);
+  }
+  const code = outcomeCode(o.outcome, `${arg}.outcome`);
+  let latency = o.latency_ms;
+  if (latency === undefined || latency === null) latency = 0;
+  else if (typeof latency !== 'number') {
+    throw typeError(`${arg}.latency_ms`, 'a number of milliseconds', latency);
+  } else {
+    latency = Math.round(latency);
+    if (!(latency >= 0 && latency <= MAX_LATENCY)) {
+      throw rangeError(
+        `${arg}.latency_ms`,
+        `must be a number of milliseconds between 0 and ${MAX_LATENCY}, got ${describe(o.latency_ms)}`,
+      );
+    }
+  }
+  const ra = o.retry_after_ms;
+  return [code, latency, ra === undefined || ra === null ? -1 : checkTime(ra, `${arg}.retry_after_ms`)];
+}
+
+/**
+ * The failover engine over up to 16 providers in priority order (the first is the primary).
+ *
+ * Per request: `pick()`, call the provider, `record(ticket, outcome)` — or let `call(fn)` do all
+ * of it. Every time-taking method takes an optional `nowMs` (integer ms); without it the router's
+ * clock is read (`options.clock`, by default the native monotonic clock, `monotonicNowMs`).
+ */
+class Router {
+  /** The native side (engine.js). */
+  #e;
+
+  /**
+   * @param providers provider names in priority order
+   * @param policy policy fields by the core's names (`{consecutive_failures: 3, ramp: [...]}`);
+   *   omitted fields keep their defaults. Throws `ConfigError` (the core's code and message).
+   * @param options `{clock}`: the default time source, a function returning integer ms.
+   */
+  constructor(providers, policy, options) {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw typeError('options', 'an object', options);
+    }
+    const clock = options?.clock;
+    if (clock !== undefined && typeof clock !== 'function') {
+      throw typeError('options.clock', 'a function returning ms', clock);
+    }
+    this.#e = new Engine(providers, policy, clock);
+  }
+
+  /** Provider names in priority order. */
+  get providers() {
+    return this.#e.names;
+  }
+
+  /** The latest time the engine has seen, ms. */
+  get now() {
+    return this.#e.n.now();
+  }
+
+  /** Events dropped because the queue (64) was full; drain it with `pollEvent`/`drainEvents`. */
+  get droppedEvents() {
+    return this.#e.n.droppedEvents();
+  }
+
+  /** Events waiting in the queue. */
+  get pendingEvents() {
+    return this.#e.n.pendingEvents();
+  }
+
+  #mask(tried) {
+    if (tried === undefined || tried === null) return 0;
+    if (typeof tried !== 'object' || typeof tried[Symbol.iterator] !== 'function') {
+      throw typeError('options.tried', 'an array or set of provider names', tried);
+    }
+    let mask = 0;
+    for (const name of tried) {
+      const i = this.#e.index.get(name);
+      if (i === undefined) {
+        if (typeof name !== 'string') throw typeError('options.tried[]', 'a provider name', name);
+        throw rangeError('options.tried', `names an unknown provider ${describe(name)}`);
+      }
+      mask |= 1 << i;
+    }
+    return mask;
+  }
+
+  /**
+   * Which provider to call: `pick(nowMs?)` or `pick({nowMs?, key?, tried?})`. `key` keeps a
+   * session on the same provider through a ramp; `tried` (names) are skipped. Throws
+   * `UnavailableError` (with `retry_after_ms`) when no provider may be called.
+   */
+  pick(options) {
+    const e = this.#e;
+    let now;
+    let tried = 0;
+    let key;
+    if (typeof options === 'number' || options === undefined) now = e.now(options);
+    else if (typeof options === 'object' && options !== null) {
+      now = e.now(options.nowMs);
+      key = options.key;
+      tried = this.#mask(options.tried);
+      if (key !== undefined && key !== null && typeof key !== 'string') {
+        throw typeError('options.key', 'a string', key);
+      }
+    } else {
+      throw typeError('nowMs', 'a number of milliseconds or {nowMs?, key?, tried?}', options);
+    }
+    const failure = e.tryPick(now, key, tried);
+    if (failure !== null) throw failure;
+    return e.ticket(Ticket);
+  }
+
+  /**
+   * Records the outcome of the call `ticket` decided: an outcome kind (`"success"`, …) or
+   * `{outcome, latency_ms?, retry_after_ms?}`. Returns `"accepted"`, `"stale"` (the ticket is
+   * from an earlier circuit generation or its probe expired: ignored) or `"unknown_provider"`.
+   */
+  record(ticket, outcome, nowMs) {
+    const e = this.#e;
+    const h = ticketHandle(ticket);
+    if (h < 0) throw typeError('ticket', 'a Ticket from pick() or pollAction()', ticket);
+    if (slotOf(h) !== e.slot) {
+      throw withCode(new TypeError('`ticket` was issued by another router'), 'ERR_INVALID_ARG_VALUE');
+    }
+    let code;
+    let latency = 0;
+    let ra = -1;
+    // An outcome kind is parsed inline: the common case allocates nothing.
+    if (typeof outcome === 'string') code = outcomeCode(outcome, 'outcome');
+    else [code, latency, ra] = outcomeParts(outcome, 'outcome');
+    const now = nowMs === undefined ? e.now() : checkTime(nowMs, 'nowMs');
+    return RECORDED[record(h, ticket.generation, ticket.probe_seq, code, latency, ra, now, 0)];
+  }
+
+  /**
+   * Records an outcome for `provider` (a name) without a ticket: a call made outside the router,
+   * a replayed log line. Returns `"unknown_provider"` for a name the router does not have.
+   */
+  observe(provider, outcome, nowMs) {
+    if (typeof provider !== 'string') throw typeError('provider', 'a provider name', provider);
+    const [code, latency, ra] = outcomeParts(outcome, 'outcome');
+    const e = this.#e;
+    const now = e.now(nowMs);
+    return RECORDED[e.n.observe(e.index.get(provider) ?? e.names.length, code, latency, ra, now)];
+  }
+
+  /** Performs every transition due at `nowMs` (spurious calls are harmless). */
+  handleTimeout(nowMs) {
+    this.#e.n.handleTimeout(this.#e.now(nowMs));
+  }
+
+  /**
+   * When `handleTimeout` next has something to do, or a health check is due (then the latest time
+   * seen), in ms; null when nothing is scheduled. Changes only after an input.
+   */
+  pollTimeout() {
+    return this.#e.n.pollTimeout();
+  }
+
+  /**
+   * With `probe_mode: "health_checks"`: the next health check due at `nowMs`, as a ticket of kind
+   * `"health_check"` (send a check to `ticket.provider` and record its outcome), or null. Call
+   * until null.
+   */
+  pollAction(nowMs) {
+    const e = this.#e;
+    return e.n.pollAction(e.now(nowMs)) ? e.ticket(Ticket) : null;
+  }
+
+  /** The oldest queued event, or null. */
+  pollEvent() {
+    return this.#e.n.pollEvent();
+  }
+
+  /** Every queued event, oldest first. */
+  drainEvents() {
+    return this.#e.n.drainEvents();
+  }
+
+  /** A provider's state as a plain object (window figures as of the last input), or null. */
+  view(provider) {
+    if (typeof provider !== 'string') throw typeError('provider', 'a provider name', provider);
+    const i = this.#e.index.get(provider);
+    return i === undefined ? null : this.#e.n.view(i);
+  }
+
+  /** Every provider's view, in priority order. */
+  views() {
+    return this.#e.n.views();
+  }
+
+  /** The core's internal consistency check: null when every invariant holds. For tests. */
+  invariantViolation() {
+    return this.#e.n.invariantViolation();
+  }
+
+  /**
+   * Calls a provider through the router: picks, awaits `fn(provider, {ticket, attempt, signal})`,
+   * measures, classifies, records, and fails over to the next provider while the attempt budget
+   * lasts. Client errors (4xx, content policy) and cancellations are re-thrown at once; when every
+   * attempt fails it throws one `AllProvidersFailedError` (an `AggregateError`) carrying every
+   * cause and the engine's retry-after hint. A returned fetch-like `Response` is classified too:
+   * a failing status fails over (its cause is an `HttpStatusError`), any other is returned.
+   *
+   * Options: `key` (sticky key), `maxAttempts` (default: every provider once), `timeoutMs` (per
+   * attempt: the attempt's signal aborts, the attempt counts as a timeout and the next provider is
+   * tried), `signal` (the caller's AbortSignal), `classify` (your own error classifier).
+   *
+   * Cost: one native call to pick and one to record per attempt, each reading the monotonic clock
+   * natively (no clock call from JavaScript unless `options.clock` was given).
+   */
+  call(fn, options) {
+    // Like an async function: anything thrown here (a bad argument) rejects the returned promise.
+    try {
+      return call(this.#e, fn, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Starts the active health-check loop: whenever the engine says a check is due
+   * (`probe_mode: "health_checks"`), runs `check(provider, {ticket, signal})` and records its
+   * result (resolving: success, or a fetch `Response` / outcome kind / `{outcome, …}` it returns;
+   * throwing: classified like `call`). Sleeps until `pollTimeout()` (at most `maxSleepMs`,
+   * default 1000) and calls `handleTimeout`, so events are prompt; `onEvent` receives drained
+   * events. The timer is unref'd. Returns `{stop(): Promise<void>}`, which aborts checks in flight
+   * (a check should honour its `signal`), records them as cancelled (freeing their probe permits)
+   * and waits for them to settle.
+   */
+  startHealthChecks(check, options) {
+    return startHealthChecks(this, this.#e.clock, check, options);
+  }
+}
+
+module.exports = { Router };
