@@ -12,7 +12,10 @@
 //! - `pick_record/{P}p_{B}b`: a pick and the record of its outcome, one request;
 //! - `pick/ramping_25pct`: a pick while the primary ramps at 25 % (the credit split);
 //! - `scaling_window/...`: cost per event for 12, 600 and 3 600 buckets (must be flat);
-//! - `scaling_providers/...`: cost per event for 2, 16 and 64 providers.
+//! - `scaling_providers/...`: cost per event for 2, 16 and 64 providers;
+//! - `request/one_attempt_{P}p_{B}b`: a whole [`failover_core::Request`] with one successful
+//!   attempt (new, poll, report, poll), next to `request/pick_record_success_{P}p_{B}b`, the same
+//!   successes through a bare pick and record, measured in the same run (the bar is a ratio).
 //!
 //! `cargo bench -p failover-core --bench engine -- --warm-up-time 1 --measurement-time 2` prints
 //! a summary table of the medians at the end.
@@ -21,7 +24,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
-use failover_core::{CircuitState, Outcome, OutcomeKind, Policy, Router, Ticket, TicketKind};
+use failover_core::{
+    CircuitState, Finish, Outcome, OutcomeKind, Policy, Request, RequestOptions, Router, Step,
+    Ticket, TicketKind,
+};
 use failover_testkit::bench::{FakeClock, criterion_dir, fresh_median};
 use failover_testkit::{NAMES, Rng};
 
@@ -167,6 +173,53 @@ fn pick_record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>,
     assert_healthy(&mut r);
 }
 
+/// Successes only, through a bare pick and record: the baseline of the request benchmark.
+fn pick_record_success<const P: usize, const B: usize>(
+    g: &mut BenchmarkGroup<WallTime>,
+    id: &str,
+) {
+    let w = workload(P, false);
+    let (mut r, t_us) = router::<P, B>(&w);
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let (_, now) = clock.tick();
+            match r.pick(now) {
+                Ok(ticket) => black_box(r.record(&ticket, Outcome::success(0), now)),
+                Err(e) => panic!("{e}"),
+            }
+        })
+    });
+    assert_healthy(&mut r);
+}
+
+/// A whole request with one successful attempt: `Request::new`, `poll` (the attempt),
+/// `handle_outcome` (the success) and `poll` (done).
+fn request_one_attempt<const P: usize, const B: usize>(
+    g: &mut BenchmarkGroup<WallTime>,
+    id: &str,
+) {
+    let w = workload(P, false);
+    let (mut r, t_us) = router::<P, B>(&w);
+    let mut clock = FakeClock::new(&w.dt_us, t_us);
+    let options = RequestOptions::default();
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let (_, now) = clock.tick();
+            let mut req = Request::new(&r, black_box(&options), now);
+            let Step::Attempt(_) = req.poll(&mut r, now) else {
+                panic!("no attempt")
+            };
+            let _ = req.handle_outcome(&mut r, Outcome::success(0), now);
+            match req.poll(&mut r, now) {
+                Step::Done(f @ Finish::Success { .. }) => black_box(f),
+                other => panic!("{other:?}"),
+            }
+        })
+    });
+    assert_healthy(&mut r);
+}
+
 /// A pick while the primary ramps at 25 %: three requests in four spill to the secondary.
 fn pick_ramping(g: &mut BenchmarkGroup<WallTime>) {
     let p = Policy {
@@ -237,6 +290,14 @@ fn benches(c: &mut Criterion) {
     pick_record::<16, 600>(&mut g, "16p_600b");
     g.finish();
 
+    // A whole request against the bare pick and record it wraps, in the same run.
+    let mut g = c.benchmark_group("request");
+    pick_record_success::<2, 12>(&mut g, "pick_record_success_2p_12b");
+    request_one_attempt::<2, 12>(&mut g, "one_attempt_2p_12b");
+    pick_record_success::<4, 600>(&mut g, "pick_record_success_4p_600b");
+    request_one_attempt::<4, 600>(&mut g, "one_attempt_4p_600b");
+    g.finish();
+
     // Cost per event as the window grows: must be flat.
     let mut g = c.benchmark_group("scaling_window");
     record::<16, 12>(&mut g, "record_16p_12b");
@@ -269,6 +330,7 @@ fn medians(start: std::time::SystemTime) -> Vec<(String, f64)> {
         "record",
         "pick",
         "pick_record",
+        "request",
         "scaling_window",
         "scaling_providers",
     ] {

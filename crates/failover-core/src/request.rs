@@ -9,7 +9,7 @@
 use crate::event::ProviderId;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::router::Router;
-use crate::ticket::{PickRequest, ProviderSet, Recorded, Ticket};
+use crate::ticket::{PickRequest, ProviderSet, Recorded, Ticket, TicketKind};
 
 /// What the caller asks of one request; every field left `None` takes the policy's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -197,8 +197,13 @@ enum Phase {
         until: u64,
         provider: ProviderId,
     },
+    /// The attempt's ticket is kept as its parts (a ticket copied through memory piecewise and
+    /// read back whole stalls on store forwarding: see the router's `record`).
     InFlight {
-        ticket: Ticket,
+        provider: ProviderId,
+        kind: TicketKind,
+        generation: u32,
+        seq: u32,
         started: u64,
         deadline: u64,
         /// When the first token arrived (streams).
@@ -291,6 +296,7 @@ pub struct Request {
 impl Request {
     /// Starts a request at `now` with `options` (defaults from `router`'s policy). Cost: O(1).
     #[must_use]
+    #[inline(always)]
     pub fn new<const P: usize, const B: usize, const E: usize>(
         router: &Router<P, B, E>,
         options: &RequestOptions,
@@ -354,21 +360,47 @@ impl Request {
     #[must_use]
     pub fn in_flight(&self) -> Option<Ticket> {
         match self.phase {
-            Phase::InFlight { ticket, .. } => Some(ticket),
+            Phase::InFlight {
+                provider,
+                kind,
+                generation,
+                seq,
+                started,
+                ..
+            } => Some(Ticket {
+                provider,
+                kind,
+                generation,
+                probe_seq: seq,
+                degraded: false,
+                retry_after_ms: None,
+                issued_at_ms: started,
+            }),
             _ => None,
         }
     }
 
+    /// Records the in-flight attempt's outcome (the caller has checked there is one).
+    #[inline(always)]
     fn record<const P: usize, const B: usize, const E: usize>(
         &mut self,
         router: &mut Router<P, B, E>,
-        ticket: &Ticket,
         outcome: Outcome,
         now: u64,
     ) {
-        let recorded = router.record(ticket, outcome, now);
+        let Phase::InFlight {
+            provider,
+            kind,
+            generation,
+            seq,
+            ..
+        } = self.phase
+        else {
+            return;
+        };
+        let recorded = router.record_parts(provider, kind, generation, seq, outcome, now);
         self.report = Some(Report {
-            provider: ticket.provider,
+            provider,
             outcome,
             recorded,
         });
@@ -387,12 +419,37 @@ impl Request {
     /// quiet after content) before deciding. Safe to call at any time; calling it again without
     /// an input returns the same answer (an attempt is handed out once: after that it is
     /// [`Step::InFlight`]).
+    #[inline(always)]
     pub fn poll<const P: usize, const B: usize, const E: usize>(
         &mut self,
         router: &mut Router<P, B, E>,
         now: u64,
     ) -> Step {
         let now = self.clock(now);
+        // The common cases inline: the first pick of a fresh request, and a finished request.
+        match self.phase {
+            Phase::Ready if self.attempts < self.max_attempts && now < self.deadline => {
+                let now = router.clock(now);
+                let req = PickRequest {
+                    key: self.key,
+                    tried: self.excluded,
+                };
+                match router.pick_choice(now, &req) {
+                    Some((i, kind, seq)) => self.start(router, i, kind, seq, now),
+                    None => self.after_pick(router, now),
+                }
+            }
+            Phase::Done(f) => Step::Done(f),
+            _ => self.poll_slow(router, now),
+        }
+    }
+
+    #[inline(never)]
+    fn poll_slow<const P: usize, const B: usize, const E: usize>(
+        &mut self,
+        router: &mut Router<P, B, E>,
+        now: u64,
+    ) -> Step {
         match self.phase {
             Phase::InFlight {
                 deadline,
@@ -452,15 +509,25 @@ impl Request {
         if now >= self.deadline {
             return self.give_up(router, GiveUp::Deadline, None);
         }
+        let now = router.clock(now);
         let req = PickRequest {
             key: self.key,
             tried: self.excluded,
         };
-        if let Ok(t) = router.pick_with(now, &req)
-            && !t.degraded
-        {
-            return self.start(router, t, now);
+        if let Some((i, kind, seq)) = router.pick_choice(now, &req) {
+            return self.start(router, i, kind, seq, now);
         }
+        self.after_pick(router, now)
+    }
+
+    /// When no provider outside `excluded` took the request at `now`: a same-provider retry, a
+    /// wait, or giving up.
+    #[inline(never)]
+    fn after_pick<const P: usize, const B: usize, const E: usize>(
+        &mut self,
+        router: &mut Router<P, B, E>,
+        now: u64,
+    ) -> Step {
         // No provider outside `excluded` can take it now: a same-provider retry, if one is owed
         // and that provider can take it now.
         if let Some(id) = self.retry_same.take()
@@ -471,11 +538,9 @@ impl Request {
                 key: self.key,
                 tried: ProviderSet::from_bits(!(1u64 << id.index())),
             };
-            if let Ok(t) = router.pick_with(now, &only)
-                && !t.degraded
-            {
+            if let Some((i, kind, seq)) = router.pick_choice(now, &only) {
                 self.same_retries_left -= 1;
-                return self.start(router, t, now);
+                return self.start(router, i, kind, seq, now);
             }
         }
         match router.soonest(self.excluded) {
@@ -494,13 +559,17 @@ impl Request {
         }
     }
 
+    #[inline(always)]
     fn start<const P: usize, const B: usize, const E: usize>(
         &mut self,
         router: &Router<P, B, E>,
-        ticket: Ticket,
+        i: usize,
+        kind: TicketKind,
+        seq: u32,
         now: u64,
     ) -> Step {
         let p = router.policy();
+        let ticket = router.ticket(i, kind, seq, now);
         self.attempts += 1;
         let remaining = self.deadline - now;
         let mut after = self.excluded;
@@ -519,7 +588,10 @@ impl Request {
         let timeout = if last { remaining } else { own.min(remaining) };
         let deadline = now + timeout;
         self.phase = Phase::InFlight {
-            ticket,
+            provider: ticket.provider,
+            kind,
+            generation: ticket.generation,
+            seq,
             started: now,
             deadline,
             first_token: None,
@@ -543,7 +615,7 @@ impl Request {
         now: u64,
     ) {
         let Phase::InFlight {
-            ticket,
+            provider: id,
             started,
             first_token,
             ..
@@ -556,9 +628,8 @@ impl Request {
             latency_ms: latency_ms(started, first_token.unwrap_or(now)),
             retry_after_ms,
         };
-        self.record(router, &ticket, outcome, now);
+        self.record(router, outcome, now);
         self.phase = Phase::Ready;
-        let id = ticket.provider;
         if first_token.is_some() && kind != OutcomeKind::Success {
             let f = Finish::GaveUp {
                 reason: GiveUp::StreamBroken,
@@ -606,7 +677,37 @@ impl Request {
     /// [`RequestError::NoAttempt`] when no attempt is in flight (reported twice, or after its
     /// deadline was recorded as a timeout: the late result is ignored), [`RequestError::Finished`]
     /// after the request ended.
+    #[inline(always)]
     pub fn handle_outcome<const P: usize, const B: usize, const E: usize>(
+        &mut self,
+        router: &mut Router<P, B, E>,
+        outcome: Outcome,
+        now: u64,
+    ) -> Result<(), RequestError> {
+        // The common case inline: a non-streamed attempt's success.
+        if let Phase::InFlight {
+            provider,
+            started,
+            ..
+        } = self.phase
+            && !self.stream
+            && outcome.kind == OutcomeKind::Success
+        {
+            let now = self.clock(now);
+            let o = Outcome {
+                kind: OutcomeKind::Success,
+                latency_ms: latency_ms(started, now),
+                retry_after_ms: outcome.retry_after_ms,
+            };
+            self.record(router, o, now);
+            self.phase = Phase::Done(Finish::Success { provider });
+            return Ok(());
+        }
+        self.handle_outcome_slow(router, outcome, now)
+    }
+
+    #[inline(never)]
+    fn handle_outcome_slow<const P: usize, const B: usize, const E: usize>(
         &mut self,
         router: &mut Router<P, B, E>,
         outcome: Outcome,
@@ -691,7 +792,7 @@ impl Request {
         };
         if complete
             && let Phase::InFlight {
-                ticket,
+                provider,
                 started,
                 first_token,
                 ..
@@ -699,10 +800,8 @@ impl Request {
         {
             // A complete stream is a success even after content (no StreamBroken).
             let latency = latency_ms(started, first_token.unwrap_or(now));
-            self.record(router, &ticket, Outcome::success(latency), now);
-            self.phase = Phase::Done(Finish::Success {
-                provider: ticket.provider,
-            });
+            self.record(router, Outcome::success(latency), now);
+            self.phase = Phase::Done(Finish::Success { provider });
             return Ok(());
         }
         self.fail(router, kind, None, now);
@@ -726,12 +825,9 @@ impl Request {
             return Err(RequestError::Finished);
         }
         let now = self.clock(now);
-        if let Phase::InFlight {
-            ticket, started, ..
-        } = self.phase
-        {
+        if let Phase::InFlight { started, .. } = self.phase {
             let o = Outcome::new(OutcomeKind::Cancelled, latency_ms(started, now));
-            self.record(router, &ticket, o, now);
+            self.record(router, o, now);
         }
         self.phase = Phase::Done(Finish::Cancelled);
         Ok(())

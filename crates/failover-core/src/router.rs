@@ -154,7 +154,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     }
 
     #[inline]
-    fn clock(&mut self, now: u64) -> u64 {
+    pub(crate) fn clock(&mut self, now: u64) -> u64 {
         if now > self.now {
             self.now = now;
         }
@@ -292,23 +292,34 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[inline(always)]
     pub fn pick_with(&mut self, now: u64, req: &PickRequest) -> Result<Ticket, Unavailable> {
         let now = self.clock(now);
-        // The common case: nothing is due and the primary takes all traffic. The general path
-        // returns a register-sized choice, so the ticket is built here, in the caller's frame.
-        let (i, kind, seq) = if now < self.next_deadline
+        match self.pick_choice(now, req) {
+            Some((i, kind, seq)) => Ok(self.ticket(i, kind, seq, now)),
+            None => self.all_down(now, req.tried),
+        }
+    }
+
+    /// The provider that takes this request at `now` (already clocked): index, kind and probe
+    /// sequence, or `None` when none can (the all-down case is the caller's). The common case,
+    /// nothing due and the primary taking all traffic, is inline; the rest is [`Router::choose`].
+    /// The choice is register-sized, so the ticket is built in the caller's frame.
+    #[inline(always)]
+    pub(crate) fn pick_choice(
+        &mut self,
+        now: u64,
+        req: &PickRequest,
+    ) -> Option<(usize, TicketKind, u32)> {
+        if now < self.next_deadline
             && !req.tried.contains_index(0)
             && self
                 .providers
                 .first()
                 .is_some_and(|pr| pr.circuit.takes_all())
         {
-            (0, TicketKind::Request, 0)
+            Some((0, TicketKind::Request, 0))
         } else {
-            match self.choose(now, req) {
-                Some((i, kind, seq)) => (usize::from(i), kind, seq),
-                None => return self.all_down(now, req.tried),
-            }
-        };
-        Ok(self.ticket(i, kind, seq, now))
+            self.choose(now, req)
+                .map(|(i, kind, seq)| (usize::from(i), kind, seq))
+        }
     }
 
     /// The provider that takes this request (index, kind, probe sequence), or `None` when none
@@ -355,7 +366,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     }
 
     #[inline]
-    fn ticket(&self, i: usize, kind: TicketKind, seq: u32, now: u64) -> Ticket {
+    pub(crate) fn ticket(&self, i: usize, kind: TicketKind, seq: u32, now: u64) -> Ticket {
         Ticket {
             provider: ProviderId(i as u8),
             kind,
@@ -423,19 +434,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     /// [`Router`]).
     #[inline(always)]
     pub fn record(&mut self, ticket: &Ticket, outcome: Outcome, now: u64) -> Recorded {
-        let now = self.clock(now);
-        // The common case: an ordinary success at a healthy provider with nothing due, which
-        // provably changes nothing but the window (see `Health::record_quiet_success`).
-        if now < self.next_deadline
-            && ticket.kind == TicketKind::Request
-            && outcome.kind == OutcomeKind::Success
-            && outcome.retry_after_ms.is_none()
-            && let Some(pr) = self.providers.get_mut(ticket.provider.index())
-            && pr.record_quiet_success(ticket.generation, outcome.latency_ms, now)
-        {
-            return Recorded::Accepted;
-        }
-        self.record_slow(
+        self.record_parts(
             ticket.provider,
             ticket.kind,
             ticket.generation,
@@ -443,6 +442,33 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             outcome,
             now,
         )
+    }
+
+    /// [`Router::record`] with the ticket as scalars (so a caller that keeps a ticket's parts in
+    /// its own state need not rebuild it in memory).
+    #[inline(always)]
+    pub(crate) fn record_parts(
+        &mut self,
+        provider: ProviderId,
+        kind: TicketKind,
+        generation: u32,
+        probe_seq: u32,
+        outcome: Outcome,
+        now: u64,
+    ) -> Recorded {
+        let now = self.clock(now);
+        // The common case: an ordinary success at a healthy provider with nothing due, which
+        // provably changes nothing but the window (see `Health::record_quiet_success`).
+        if now < self.next_deadline
+            && kind == TicketKind::Request
+            && outcome.kind == OutcomeKind::Success
+            && outcome.retry_after_ms.is_none()
+            && let Some(pr) = self.providers.get_mut(provider.index())
+            && pr.record_quiet_success(generation, outcome.latency_ms, now)
+        {
+            return Recorded::Accepted;
+        }
+        self.record_slow(provider, kind, generation, probe_seq, outcome, now)
     }
 
     /// [`Router::record`] without its fast path: every rule, for every outcome. Same results as
