@@ -174,10 +174,7 @@ fn pick_record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>,
 }
 
 /// Successes only, through a bare pick and record: the baseline of the request benchmark.
-fn pick_record_success<const P: usize, const B: usize>(
-    g: &mut BenchmarkGroup<WallTime>,
-    id: &str,
-) {
+fn pick_record_success<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
     let (mut r, t_us) = router::<P, B>(&w);
     let mut clock = FakeClock::new(&w.dt_us, t_us);
@@ -195,10 +192,7 @@ fn pick_record_success<const P: usize, const B: usize>(
 
 /// A whole request with one successful attempt: `Request::new`, `poll` (the attempt),
 /// `handle_outcome` (the success) and `poll` (done).
-fn request_one_attempt<const P: usize, const B: usize>(
-    g: &mut BenchmarkGroup<WallTime>,
-    id: &str,
-) {
+fn request_one_attempt<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
     let (mut r, t_us) = router::<P, B>(&w);
     let mut clock = FakeClock::new(&w.dt_us, t_us);
@@ -212,7 +206,8 @@ fn request_one_attempt<const P: usize, const B: usize>(
             };
             let _ = req.handle_outcome(&mut r, Outcome::success(0), now);
             match req.poll(&mut r, now) {
-                Step::Done(f @ Finish::Success { .. }) => black_box(f),
+                // What a driver reads: the finish and who answered.
+                Step::Done(Finish::Success { provider }) => black_box(provider),
                 other => panic!("{other:?}"),
             }
         })

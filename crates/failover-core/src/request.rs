@@ -152,6 +152,59 @@ pub enum Step {
     Done(Finish),
 }
 
+/// A [`Finish`] packed into one word, so that writing it and reading it back are one store and
+/// one load of the same width (a value written piecewise and read back whole stalls on store
+/// forwarding, several ns per request). Bits 0–7: the finish (0 success, 1 caller error,
+/// 2 cancelled, 3 gave up); 8–15: the provider; 16–23: the give-up reason; 24–31: the last
+/// outcome + 1 (0 for none). The give-up hint is kept beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct End(u64);
+
+const GIVE_UPS: [GiveUp; 4] = [
+    GiveUp::NoProvider,
+    GiveUp::Attempts,
+    GiveUp::Deadline,
+    GiveUp::StreamBroken,
+];
+
+impl End {
+    #[inline(always)]
+    fn pack(f: Finish) -> (End, u64) {
+        match f {
+            Finish::Success { provider } => (End(u64::from(provider.0) << 8), 0),
+            Finish::CallerError { provider } => (End(1 | u64::from(provider.0) << 8), 0),
+            Finish::Cancelled => (End(2), 0),
+            Finish::GaveUp {
+                reason,
+                last,
+                retry_after_ms,
+            } => {
+                let r = GIVE_UPS.iter().position(|g| *g == reason).unwrap_or(0) as u64;
+                let l = last.map_or(0, |k| k as u64 + 1);
+                (End(3 | r << 16 | l << 24), retry_after_ms)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn unpack(self, retry_after_ms: u64) -> Finish {
+        let provider = ProviderId((self.0 >> 8) as u8);
+        match self.0 & 0xff {
+            0 => Finish::Success { provider },
+            1 => Finish::CallerError { provider },
+            2 => Finish::Cancelled,
+            _ => Finish::GaveUp {
+                reason: GIVE_UPS[((self.0 >> 16) & 0xff) as usize % GIVE_UPS.len()],
+                last: match (self.0 >> 24) & 0xff {
+                    0 => None,
+                    k => OutcomeKind::ALL.get(k as usize - 1).copied(),
+                },
+                retry_after_ms,
+            },
+        }
+    }
+}
+
 /// An input the request cannot take in its current state. The input changed nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -209,7 +262,8 @@ enum Phase {
         /// When the first token arrived (streams).
         first_token: Option<u64>,
     },
-    Done(Finish),
+    /// Over: see `Request::end`.
+    Done,
 }
 
 /// One request from start to finish, driven by explicit time. Plain fixed-size data (about 100
@@ -288,6 +342,9 @@ pub struct Request {
     /// The policy's `stream_idle_ms`.
     idle: u64,
     last: Option<OutcomeKind>,
+    /// How it ended, once `phase` is `Done`.
+    end: End,
+    end_retry_after_ms: u64,
     /// The latest recording and how many there were.
     report: Option<Report>,
     reports: u8,
@@ -323,6 +380,8 @@ impl Request {
             stream: options.stream,
             idle: p.stream_idle_ms,
             last: None,
+            end: End(0),
+            end_retry_after_ms: 0,
             report: None,
             reports: 0,
         }
@@ -351,7 +410,7 @@ impl Request {
     #[must_use]
     pub fn finish(&self) -> Option<Finish> {
         match self.phase {
-            Phase::Done(f) => Some(f),
+            Phase::Done => Some(self.end.unpack(self.end_retry_after_ms)),
             _ => None,
         }
     }
@@ -378,6 +437,15 @@ impl Request {
             }),
             _ => None,
         }
+    }
+
+    /// Ends the request with `f`.
+    #[inline(always)]
+    fn end_with(&mut self, f: Finish) {
+        let (end, retry) = End::pack(f);
+        self.end = end;
+        self.end_retry_after_ms = retry;
+        self.phase = Phase::Done;
     }
 
     /// Records the in-flight attempt's outcome (the caller has checked there is one).
@@ -408,6 +476,7 @@ impl Request {
         self.last = Some(outcome.kind);
     }
 
+    #[inline(always)]
     fn clock(&mut self, now: u64) -> u64 {
         self.now = self.now.max(now);
         self.now
@@ -439,7 +508,7 @@ impl Request {
                     None => self.after_pick(router, now),
                 }
             }
-            Phase::Done(f) => Step::Done(f),
+            Phase::Done => Step::Done(self.end.unpack(self.end_retry_after_ms)),
             _ => self.poll_slow(router, now),
         }
     }
@@ -474,11 +543,11 @@ impl Request {
                     provider,
                 };
             }
-            Phase::Done(f) => return Step::Done(f),
+            Phase::Done => return Step::Done(self.end.unpack(self.end_retry_after_ms)),
             _ => {}
         }
-        if let Phase::Done(f) = self.phase {
-            return Step::Done(f);
+        if self.phase == Phase::Done {
+            return Step::Done(self.end.unpack(self.end_retry_after_ms));
         }
         self.decide(router, now)
     }
@@ -494,7 +563,7 @@ impl Request {
             last: self.last,
             retry_after_ms: hint.unwrap_or_else(|| router.retry_hint()),
         };
-        self.phase = Phase::Done(f);
+        self.end_with(f);
         Step::Done(f)
     }
 
@@ -636,17 +705,17 @@ impl Request {
                 last: Some(kind),
                 retry_after_ms: router.retry_hint(),
             };
-            self.phase = Phase::Done(f);
+            self.end_with(f);
             return;
         }
         match kind {
             OutcomeKind::Success => {
-                self.phase = Phase::Done(Finish::Success { provider: id });
+                self.end_with(Finish::Success { provider: id });
             }
             OutcomeKind::ClientError => {
-                self.phase = Phase::Done(Finish::CallerError { provider: id });
+                self.end_with(Finish::CallerError { provider: id });
             }
-            OutcomeKind::Cancelled => self.phase = Phase::Done(Finish::Cancelled),
+            OutcomeKind::Cancelled => self.end_with(Finish::Cancelled),
             // The router's throttle keeps it out until its Retry-After; it may come back.
             OutcomeKind::RateLimited => {}
             OutcomeKind::ServerError | OutcomeKind::ConnectionError | OutcomeKind::StreamCut => {
@@ -686,9 +755,7 @@ impl Request {
     ) -> Result<(), RequestError> {
         // The common case inline: a non-streamed attempt's success.
         if let Phase::InFlight {
-            provider,
-            started,
-            ..
+            provider, started, ..
         } = self.phase
             && !self.stream
             && outcome.kind == OutcomeKind::Success
@@ -700,7 +767,7 @@ impl Request {
                 retry_after_ms: outcome.retry_after_ms,
             };
             self.record(router, o, now);
-            self.phase = Phase::Done(Finish::Success { provider });
+            self.end_with(Finish::Success { provider });
             return Ok(());
         }
         self.handle_outcome_slow(router, outcome, now)
@@ -801,7 +868,7 @@ impl Request {
             // A complete stream is a success even after content (no StreamBroken).
             let latency = latency_ms(started, first_token.unwrap_or(now));
             self.record(router, Outcome::success(latency), now);
-            self.phase = Phase::Done(Finish::Success { provider });
+            self.end_with(Finish::Success { provider });
             return Ok(());
         }
         self.fail(router, kind, None, now);
@@ -821,7 +888,7 @@ impl Request {
         router: &mut Router<P, B, E>,
         now: u64,
     ) -> Result<(), RequestError> {
-        if matches!(self.phase, Phase::Done(_)) {
+        if self.phase == Phase::Done {
             return Err(RequestError::Finished);
         }
         let now = self.clock(now);
@@ -829,14 +896,14 @@ impl Request {
             let o = Outcome::new(OutcomeKind::Cancelled, latency_ms(started, now));
             self.record(router, o, now);
         }
-        self.phase = Phase::Done(Finish::Cancelled);
+        self.end_with(Finish::Cancelled);
         Ok(())
     }
 
     fn check_in_flight(&self) -> Result<(), RequestError> {
         match self.phase {
             Phase::InFlight { .. } => Ok(()),
-            Phase::Done(_) => Err(RequestError::Finished),
+            Phase::Done => Err(RequestError::Finished),
             _ => Err(RequestError::NoAttempt),
         }
     }
@@ -850,6 +917,7 @@ impl Request {
 }
 
 /// Milliseconds from `from` to `to` as an outcome's latency (saturating at `u32::MAX`).
+#[inline(always)]
 fn latency_ms(from: u64, to: u64) -> u32 {
     to.saturating_sub(from).min(u64::from(u32::MAX)) as u32
 }
