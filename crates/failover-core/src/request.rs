@@ -141,7 +141,8 @@ pub enum Step {
         deadline_ms: u64,
     },
     /// No provider can take the request now; `provider` is expected back at `until_ms`, which
-    /// fits the caller's wait limit and the request's deadline. Sleep until then and poll again.
+    /// fits the caller's wait limit and the request's deadline. Sleep until then and poll again
+    /// (polling earlier decides again: it may find a provider back sooner, or wait again).
     Wait {
         /// When to poll again, ms.
         until_ms: u64,
@@ -318,7 +319,9 @@ enum Phase {
 ///
 /// # Time
 ///
-/// A `now` older than one already seen is treated as the latest seen, as in [`Router`].
+/// A `now` older than one already seen is treated as the latest seen, as in [`Router`]; when
+/// polled, the request also takes the router's latest time (another request, or the caller's
+/// other inputs, may have moved it on).
 ///
 /// # Cost
 ///
@@ -494,11 +497,12 @@ impl Request {
         router: &mut Router<P, B, E>,
         now: u64,
     ) -> Step {
-        let now = self.clock(now);
+        // The router's latest time counts too: another request may have moved it on.
+        let now = self.clock(now.max(router.now()));
         // The common cases inline: the first pick of a fresh request, and a finished request.
         match self.phase {
             Phase::Ready if self.attempts < self.max_attempts && now < self.deadline => {
-                let now = router.clock(now);
+                router.clock(now);
                 let req = PickRequest {
                     key: self.key,
                     tried: self.excluded,
@@ -537,12 +541,8 @@ impl Request {
                 };
                 self.fail(router, kind, None, now);
             }
-            Phase::Waiting { until, provider } if now < until => {
-                return Step::Wait {
-                    until_ms: until,
-                    provider,
-                };
-            }
+            // A wait is decided again: a provider may have come back sooner than expected (a
+            // probe permit freed, a throttle cut short), or later.
             Phase::Done => return Step::Done(self.end.unpack(self.end_retry_after_ms)),
             _ => {}
         }
@@ -796,7 +796,9 @@ impl Request {
     ///
     /// # Errors
     ///
-    /// [`RequestError::NotStreamed`], [`RequestError::NoAttempt`], [`RequestError::Finished`].
+    /// [`RequestError::Finished`] after the request ended (whatever else is wrong),
+    /// [`RequestError::NotStreamed`] for a request that is not streamed, otherwise
+    /// [`RequestError::NoAttempt`] when no attempt is in flight.
     pub fn handle_first_token(&mut self, now: u64) -> Result<(), RequestError> {
         self.check_stream()?;
         let now = self.clock(now);
@@ -909,6 +911,9 @@ impl Request {
     }
 
     fn check_stream(&self) -> Result<(), RequestError> {
+        if self.phase == Phase::Done {
+            return Err(RequestError::Finished);
+        }
         if !self.stream {
             return Err(RequestError::NotStreamed);
         }

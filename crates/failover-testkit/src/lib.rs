@@ -9,6 +9,8 @@
 //! - [`Record`]: which entry point records an outcome (`record` with its fast path, or
 //!   `record_general`), for the tests that compare the two;
 //! - [`Rng`]: a tiny deterministic generator that does not allocate (benches, `no_alloc`);
+//! - [`request`]: a byte-driven run of the request engine with its promises checked after every
+//!   operation (`tests/request.rs` and the `request` fuzz target);
 //! - [`bench`]: the benches' fake clock, and reading back the medians criterion wrote;
 //! - with the `proptest` feature, [`time`]'s strategies and [`cases`].
 //!
@@ -18,6 +20,7 @@ pub mod bench;
 pub mod check;
 mod ids;
 mod record;
+pub mod request;
 mod rng;
 pub mod time;
 
