@@ -319,7 +319,7 @@ impl EventOut {
                 o.set("strikes", strikes)?;
             }
             EventKind::Benched { until_ms, cause } => {
-                o.set("until_ms", num(until_ms))?;
+                o.set("until_ms", js_num(until_ms))?;
                 o.set("cause", cause.name())?;
             }
             EventKind::Probing
