@@ -36,6 +36,7 @@ export type CircuitState = 'healthy' | 'open' | 'probing' | 'ramping';
 export type Trigger =
   | 'error_rate'
   | 'consecutive_failures'
+  | 'consecutive_timeouts'
   | 'sustained_timeouts'
   | 'slow_calls'
   | 'latency_degradation'

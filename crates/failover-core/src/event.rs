@@ -51,6 +51,10 @@ pub enum Trigger {
     /// `consecutive_failures` server or connection errors in a row.
     /// Figures: `observed` the run length, `threshold` the configured count.
     ConsecutiveFailures,
+    /// `consecutive_failures` timeouts or stalls in a row, with no success between them, over at
+    /// least `timeout_sustain_ms`: the provider answers nothing. Figures: `observed` the run
+    /// length, `threshold` the configured count.
+    ConsecutiveTimeouts,
     /// The timeout rate stayed at or above `timeout_rate_threshold` for `timeout_sustain_ms`.
     /// Figures: rates in ppm.
     SustainedTimeouts,
@@ -75,6 +79,7 @@ impl Trigger {
         match self {
             Trigger::ErrorRate => "error_rate",
             Trigger::ConsecutiveFailures => "consecutive_failures",
+            Trigger::ConsecutiveTimeouts => "consecutive_timeouts",
             Trigger::SustainedTimeouts => "sustained_timeouts",
             Trigger::SlowCalls => "slow_calls",
             Trigger::LatencyDegradation => "latency_degradation",

@@ -285,7 +285,7 @@ impl<const B: usize> Provider<B> {
             } else {
                 0
             },
-            consecutive_failures: self.health.consecutive,
+            consecutive_failures: self.health.runs.hard,
             window: self.health.window.stats_at(now, p.count_client_errors),
             latency_ms: self
                 .health

@@ -7,8 +7,15 @@
 //! `latency_factor` × baseline slow. The timeout breach is re-judged on every counted outcome
 //! (it must notice the rate falling as well as rising) and when its sustain deadline passes.
 //!
-//! Order of evaluation, first match wins: consecutive failures, error rate, sustained timeouts,
-//! slow calls, latency degradation. Every rate trigger needs `min_volume` calls in the window.
+//! Order of evaluation, first match wins: consecutive failures, consecutive timeouts, error rate,
+//! sustained timeouts, slow calls, latency degradation.
+//!
+//! Timeouts have a run of their own, apart from the hard failures' (neither ends the other; a
+//! success ends both): `consecutive_failures` timeouts or stalls in a row, with no success
+//! between them, open the circuit once the run has lasted `timeout_sustain_ms` (from the first
+//! timeout's timestamp). A provider that answers nothing is down, whatever the traffic: a
+//! sequential caller at one request a second benches it after a few calls. A burst of timeouts
+//! shorter than that is a spike, left to the timeout-rate trigger. Every rate trigger needs `min_volume` calls in the window.
 
 use crate::event::{Reason, Trigger};
 use crate::outcome::{Outcome, OutcomeKind};
@@ -66,12 +73,25 @@ impl Baseline {
     }
 }
 
+/// The runs a success ends: hard failures in a row, and timeouts (or stalls) in a row. One word,
+/// so that the success path ends both with one store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(8))]
+pub(crate) struct Runs {
+    /// Hard failures in a row.
+    pub hard: u32,
+    /// Timeouts and stalls in a row.
+    pub timeouts: u32,
+}
+
 /// A provider's passive-health state: the window and what the triggers remember between events.
 #[derive(Clone, Debug)]
 pub(crate) struct Health<const B: usize> {
     pub window: Window<B>,
-    /// Hard failures in a row.
-    pub consecutive: u32,
+    /// Hard failures and timeouts in a row (a success ends both; neither ends the other).
+    pub runs: Runs,
+    /// When the current run of timeouts began (the first one's timestamp).
+    timeout_run_since: u64,
     /// Since when the timeout rate has been at or above its threshold.
     pub timeout_breach_since: Option<u64>,
     pub baseline: Baseline,
@@ -91,7 +111,8 @@ impl<const B: usize> Health<B> {
     pub(crate) fn new(p: &Compiled) -> Self {
         Health {
             window: Window::new(p.buckets, p.bucket_ms),
-            consecutive: 0,
+            runs: Runs::default(),
+            timeout_run_since: 0,
             timeout_breach_since: None,
             baseline: Baseline::default(),
             latency_limit: None,
@@ -127,7 +148,7 @@ impl<const B: usize> Health<B> {
     pub(crate) fn record_quiet_success(&mut self, now: u64, latency_ms: u32) -> bool {
         if latency_ms < self.fast_below_ms && self.timeouts_clear && self.window.holds(now) {
             self.window.record_fast_success(latency_ms);
-            self.consecutive = 0;
+            self.runs = Runs::default();
             return true;
         }
         false
@@ -179,7 +200,7 @@ impl<const B: usize> Health<B> {
     /// Forgets the window and the run of failures (the baseline stays: it is long-horizon).
     pub(crate) fn reset(&mut self, p: &Compiled) {
         self.window.reset();
-        self.consecutive = 0;
+        self.runs = Runs::default();
         self.timeout_breach_since = None;
         self.timeouts_clear = p.timeout_rate_ppm.is_none();
     }
@@ -200,7 +221,7 @@ impl<const B: usize> Health<B> {
             // Fast path: an ordinary success can only start a timeout breach or lift the
             // latency quantile.
             self.window.record_fast_success(outcome.latency_ms);
-            self.consecutive = 0;
+            self.runs = Runs::default();
             if !evaluate {
                 return None;
             }
@@ -220,10 +241,16 @@ impl<const B: usize> Health<B> {
             self.timeouts_clear = p.timeout_rate_ppm.is_none();
         }
         let hard = p.is_hard_failure(outcome.kind);
+        let timeout = outcome.kind.is_timeout();
         if hard {
-            self.consecutive = self.consecutive.saturating_add(1);
+            self.runs.hard = self.runs.hard.saturating_add(1);
+        } else if timeout {
+            if self.runs.timeouts == 0 {
+                self.timeout_run_since = now;
+            }
+            self.runs.timeouts = self.runs.timeouts.saturating_add(1);
         } else if outcome.kind == OutcomeKind::Success {
-            self.consecutive = 0;
+            self.runs = Runs::default();
         }
         if !evaluate {
             return None;
@@ -241,12 +268,25 @@ impl<const B: usize> Health<B> {
         };
         if hard
             && let Some(n) = p.consecutive_failures
-            && self.consecutive >= n
+            && self.runs.hard >= n
         {
             let vol = self.stats(p).volume;
             return Some(reason(
                 Trigger::ConsecutiveFailures,
-                u64::from(self.consecutive),
+                u64::from(self.runs.hard),
+                u64::from(n),
+                vol,
+            ));
+        }
+        if timeout
+            && let Some(n) = p.consecutive_failures
+            && self.runs.timeouts >= n
+            && now.saturating_sub(self.timeout_run_since) >= p.timeout_sustain_ms
+        {
+            let vol = self.stats(p).volume;
+            return Some(reason(
+                Trigger::ConsecutiveTimeouts,
+                u64::from(self.runs.timeouts),
                 u64::from(n),
                 vol,
             ));

@@ -39,6 +39,10 @@ pub fn describe(e: &Event) -> String {
                     }),
                     reason.threshold
                 ),
+                Trigger::ConsecutiveTimeouts => format!(
+                    "{} timeouts in a row, no answer (limit {})",
+                    reason.observed, reason.threshold
+                ),
                 Trigger::ErrorRate => format!(
                     "error rate {} over {} calls (limit {})",
                     ppm_pct(reason.observed),

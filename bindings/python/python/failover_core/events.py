@@ -30,7 +30,8 @@ __all__ = [
 class Reason:
     """Why a circuit opened.
 
-    ``trigger`` is one of ``error_rate``, ``consecutive_failures``, ``sustained_timeouts``,
+    ``trigger`` is one of ``error_rate``, ``consecutive_failures``, ``consecutive_timeouts``,
+    ``sustained_timeouts``,
     ``slow_calls``, ``latency_degradation``, ``probe_failed``, ``ramp_rollback``. The units of
     ``observed`` and ``threshold`` depend on it: rates in parts per million, latencies in ms, run
     lengths and probe counts as counts. ``volume`` is how many calls the figure was measured over;

@@ -326,6 +326,7 @@ impl Model {
                     let p = &mut self.provs[i];
                     p.recs.clear();
                     p.consecutive = 0;
+                    p.timeout_run = 0;
                     p.breach_since = None;
                 }
             }

@@ -45,6 +45,10 @@ pub(crate) struct MProv {
     /// timeout breach is re-judged).
     pub(crate) win_bucket: u64,
     pub(crate) consecutive: u32,
+    /// Timeouts (and stalls) in a row, and the first one's timestamp ("Timeouts have a run of
+    /// their own ... a success ends both").
+    pub(crate) timeout_run: u32,
+    pub(crate) timeout_run_since: u64,
     pub(crate) breach_since: Option<u64>,
     pub(crate) baseline_milli: u64,
     pub(crate) baseline_updates: u32,
@@ -79,6 +83,8 @@ impl MProv {
             recs: Vec::new(),
             win_bucket: 0,
             consecutive: 0,
+            timeout_run: 0,
+            timeout_run_since: 0,
             breach_since: None,
             baseline_milli: 0,
             baseline_updates: 0,
@@ -398,8 +404,14 @@ impl Model {
             }
             if hard {
                 p.consecutive = p.consecutive.saturating_add(1);
+            } else if kind.is_timeout() {
+                if p.timeout_run == 0 {
+                    p.timeout_run_since = now;
+                }
+                p.timeout_run = p.timeout_run.saturating_add(1);
             } else if kind == OutcomeKind::Success {
                 p.consecutive = 0;
+                p.timeout_run = 0;
             }
         }
         let counted = hard || matches!(kind, OutcomeKind::Success | OutcomeKind::Timeout);
@@ -424,6 +436,19 @@ impl Model {
             return reason(
                 Trigger::ConsecutiveFailures,
                 u64::from(consecutive),
+                u64::from(n),
+                w.volume,
+            );
+        }
+        let run = self.provs[i].timeout_run;
+        if let Some(n) = s.consecutive
+            && kind.is_timeout()
+            && run >= n
+            && now.saturating_sub(self.provs[i].timeout_run_since) >= s.timeout_sustain_ms
+        {
+            return reason(
+                Trigger::ConsecutiveTimeouts,
+                u64::from(run),
                 u64::from(n),
                 w.volume,
             );
