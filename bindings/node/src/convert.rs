@@ -3,8 +3,9 @@
 //! applied field by field through the core's `Policy::set`: this file converts values and never
 //! judges them.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 
+use failover_core::policy::hand_over;
 use failover_core::{Entries, Field, Fields, Items, Policy, Value, Visitor};
 use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::{BigInt, Env, Null, Object, Unknown};
@@ -20,7 +21,7 @@ fn napi_failure(_: napi::Error) -> Failure {
 
 /// Where a failure to read an element of an array or object is kept: the core sees the element
 /// as unsupported, and the failure is reported instead of the core's error.
-type Pending = RefCell<Option<Failure>>;
+type Pending = Cell<Option<Failure>>;
 
 /// Calls `f` with a JS value as a core policy value. `undefined` is `Null`. Integral numbers are
 /// integers (as JSON `1` would be); others, NaN and infinities are floats, so the core reports
@@ -68,21 +69,6 @@ fn with_value<R>(v: &Unknown, pending: &Pending, f: impl FnOnce(Value<'_>) -> R)
     })
 }
 
-/// Hands one element (`None`: missing or `undefined`) to the core, keeping a failure for later.
-fn hand_over(v: Res<Option<Unknown>>, pending: &Pending, f: &mut dyn FnMut(Value<'_>)) {
-    let read = v.and_then(|v| match v {
-        Some(v) => with_value(&v, pending, &mut *f),
-        None => {
-            f(Value::Null);
-            Ok(())
-        }
-    });
-    if let Err(e) = read {
-        pending.borrow_mut().get_or_insert(e);
-        f(Value::Unsupported);
-    }
-}
-
 /// A JS array as the core's [`Items`].
 struct JsItems<'a, 'e> {
     o: Object<'e>,
@@ -99,7 +85,10 @@ impl Items for JsItems<'_, '_> {
         let v = u32::try_from(index)
             .map_err(|_| napi::Error::from_reason("index"))
             .and_then(|i| self.o.get_element::<Unknown>(i));
-        hand_over(v.map(Some).map_err(napi_failure), self.pending, f);
+        let p = self.pending;
+        hand_over(v.map(Some).map_err(napi_failure), p, f, |v, f| {
+            with_value(&v, p, f)
+        });
     }
 }
 
@@ -111,11 +100,9 @@ struct JsEntries<'a, 'e> {
 
 impl Entries for JsEntries<'_, '_> {
     fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>)) {
-        hand_over(
-            self.o.get::<Unknown>(key).map_err(napi_failure),
-            self.pending,
-            f,
-        );
+        let p = self.pending;
+        let v = self.o.get::<Unknown>(key).map_err(napi_failure);
+        hand_over(v, p, f, |v, f| with_value(&v, p, f));
     }
 }
 

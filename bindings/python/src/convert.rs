@@ -4,10 +4,11 @@
 //! core's values out: events and views as dicts, built from the core's own field list
 //! ([`Fields`]).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use failover_core::policy::hand_over;
 use failover_core::{
     ConfigError as CoreConfigError, Entries, Field, Fields, Items, OutcomeKind, Policy, Value,
     Visitor,
@@ -191,7 +192,7 @@ static OUTCOME_NAMES: PyOnceLock<[Py<PyString>; 7]> = PyOnceLock::new();
 
 /// Where an error raised while reading an element of a list or dict is kept: the core sees the
 /// element as unsupported, and the Python error is raised instead of the core's.
-type Pending = RefCell<Option<PyErr>>;
+type Pending = Cell<Option<PyErr>>;
 
 /// Calls `f` with a Python value as a core policy value. Lists, tuples and dicts are handed to
 /// the core as they are ([`Value::ListOf`], [`Value::MapOf`]), their elements converted when the
@@ -235,25 +236,6 @@ fn with_value<R>(
     Ok(f(Value::Unsupported))
 }
 
-/// Hands one element (`None`: missing) to the core, keeping a Python error for later.
-fn hand_over(
-    obj: PyResult<Option<&Bound<'_, PyAny>>>,
-    pending: &Pending,
-    f: &mut dyn FnMut(Value<'_>),
-) {
-    let read = obj.and_then(|o| match o {
-        Some(o) => with_value(o, pending, &mut *f),
-        None => {
-            f(Value::Null);
-            Ok(())
-        }
-    });
-    if let Err(e) = read {
-        pending.borrow_mut().get_or_insert(e);
-        f(Value::Unsupported);
-    }
-}
-
 /// A Python list or tuple as the core's [`Items`].
 struct PyItems<'a, 'py> {
     items: Vec<Bound<'py, PyAny>>,
@@ -266,7 +248,8 @@ impl Items for PyItems<'_, '_> {
     }
 
     fn item(&self, index: usize, f: &mut dyn FnMut(Value<'_>)) {
-        hand_over(Ok(self.items.get(index)), self.pending, f);
+        let p = self.pending;
+        hand_over(Ok(self.items.get(index)), p, f, |v, f| with_value(v, p, f));
     }
 }
 
@@ -278,10 +261,8 @@ struct PyEntries<'a, 'py> {
 
 impl Entries for PyEntries<'_, '_> {
     fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>)) {
-        match self.d.get_item(key) {
-            Ok(v) => hand_over(Ok(v.as_ref()), self.pending, f),
-            Err(e) => hand_over(Err(e), self.pending, f),
-        }
+        let p = self.pending;
+        hand_over(self.d.get_item(key), p, f, |v, f| with_value(&v, p, f));
     }
 }
 

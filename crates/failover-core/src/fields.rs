@@ -217,18 +217,15 @@ mod tests {
 
     /// Writes `name=value` lines, nesting with a prefix.
     struct Lines(Vec<String>, &'static str);
+    type Done = Result<(), Infallible>;
 
     impl Visitor for Lines {
         type Error = Infallible;
-        fn field(&mut self, name: &'static str, value: Field<'_>) -> Result<(), Infallible> {
+        fn field(&mut self, name: &'static str, value: Field<'_>) -> Done {
             self.0.push(format!("{}{name}={value:?}", self.1));
             Ok(())
         }
-        fn nested<F: Fields + ?Sized>(
-            &mut self,
-            name: &'static str,
-            value: &F,
-        ) -> Result<(), Infallible> {
+        fn nested<F: Fields + ?Sized>(&mut self, name: &'static str, value: &F) -> Done {
             let mut inner = Lines(Vec::new(), "  ");
             value.visit(&mut inner)?;
             self.0.push(format!("{name}:"));

@@ -275,6 +275,30 @@ pub trait Entries {
     fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>));
 }
 
+/// For bindings implementing [`Items`] and [`Entries`] over native values whose reading can fail:
+/// hands `f` the `element` (`None`, a missing one, as [`Value::Null`]) through `convert`, or,
+/// when reading or converting it fails, keeps the first failure in `pending` (for the binding to
+/// report instead of the core's error) and hands `f` [`Value::Unsupported`].
+pub fn hand_over<T, E>(
+    element: Result<Option<T>, E>,
+    pending: &core::cell::Cell<Option<E>>,
+    f: &mut dyn FnMut(Value<'_>),
+    convert: impl FnOnce(T, &mut dyn FnMut(Value<'_>)) -> Result<(), E>,
+) {
+    let read = element.and_then(|e| match e {
+        Some(t) => convert(t, &mut *f),
+        None => {
+            f(Value::Null);
+            Ok(())
+        }
+    });
+    if let Err(e) = read {
+        let first = pending.take().unwrap_or(e);
+        pending.set(Some(first));
+        f(Value::Unsupported);
+    }
+}
+
 impl Items for [Value<'_>] {
     fn len(&self) -> usize {
         <[Value<'_>]>::len(self)
@@ -850,6 +874,23 @@ mod tests {
         );
         p.set("ramp", Value::ListOf(&[Value::Null; 0])).unwrap();
         assert_eq!(err(&p), "empty_ramp");
+    }
+
+    #[test]
+    fn hand_over_keeps_the_first_failure() {
+        let pending = core::cell::Cell::new(None);
+        let mut seen = std::vec::Vec::new();
+        let mut f = |v: Value<'_>| seen.push(std::format!("{v:?}"));
+        let ok = |x: i128, f: &mut dyn FnMut(Value<'_>)| -> Result<(), &str> {
+            f(Value::Int(x));
+            Ok(())
+        };
+        hand_over(Ok(Some(1)), &pending, &mut f, ok);
+        hand_over(Ok(None), &pending, &mut f, ok);
+        hand_over(Err("first"), &pending, &mut f, ok);
+        hand_over(Ok(Some(2)), &pending, &mut f, |_, _| Err("second"));
+        assert_eq!(seen, ["Int(1)", "Null", "Unsupported", "Unsupported"]);
+        assert_eq!(pending.into_inner(), Some("first"));
     }
 
     #[test]
