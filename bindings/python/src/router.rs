@@ -590,14 +590,20 @@ impl Router {
         provider: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let i = self.provider_index("provider", provider)?;
-        let guard_result = self.with("view", |r| {
-            r.view(self.ids[i]).map(|v| {
-                // Copy out what the dict needs, so no Python object is built under the lock.
-                OwnedView::from(&v)
-            })
+        // Copied out without its name (which borrows the router), so no Python object is built
+        // under the lock; `plain_names` has the name.
+        let view = self.with("view", |r| {
+            r.view(self.ids[i]).map(|v| ProviderView { name: "", ..v })
         })?;
-        match guard_result {
-            Some(v) => convert::to_dict(py, &v.as_view(), &self.names),
+        match view {
+            Some(v) => convert::to_dict(
+                py,
+                &ProviderView {
+                    name: &self.plain_names[i],
+                    ..v
+                },
+                &self.names,
+            ),
             None => Err(error::unknown_provider("provider", "?", &self.plain_names)),
         }
     }
@@ -618,29 +624,5 @@ impl Router {
 
     fn __repr__(&self) -> String {
         format!("Router({:?})", self.plain_names)
-    }
-}
-
-/// A `ProviderView` copied out of the lock (its name borrows the router).
-struct OwnedView {
-    view: ProviderView<'static>,
-    name: String,
-}
-
-impl From<&ProviderView<'_>> for OwnedView {
-    fn from(v: &ProviderView<'_>) -> Self {
-        OwnedView {
-            view: ProviderView { name: "", ..*v },
-            name: v.name.to_owned(),
-        }
-    }
-}
-
-impl OwnedView {
-    fn as_view(&self) -> ProviderView<'_> {
-        ProviderView {
-            name: &self.name,
-            ..self.view
-        }
     }
 }
