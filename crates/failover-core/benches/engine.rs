@@ -174,10 +174,7 @@ fn pick_record<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>,
 }
 
 /// Successes only, through a bare pick and record: the baseline of the request benchmark.
-fn pick_record_success<const P: usize, const B: usize>(
-    g: &mut BenchmarkGroup<WallTime>,
-    id: &str,
-) {
+fn pick_record_success<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
     let (mut r, t_us) = router::<P, B>(&w);
     let mut clock = FakeClock::new(&w.dt_us, t_us);
@@ -195,10 +192,7 @@ fn pick_record_success<const P: usize, const B: usize>(
 
 /// A whole request with one successful attempt: `Request::new`, `poll` (the attempt),
 /// `handle_outcome` (the success) and `poll` (done).
-fn request_one_attempt<const P: usize, const B: usize>(
-    g: &mut BenchmarkGroup<WallTime>,
-    id: &str,
-) {
+fn request_one_attempt<const P: usize, const B: usize>(g: &mut BenchmarkGroup<WallTime>, id: &str) {
     let w = workload(P, false);
     let (mut r, t_us) = router::<P, B>(&w);
     let mut clock = FakeClock::new(&w.dt_us, t_us);

@@ -686,9 +686,7 @@ impl Request {
     ) -> Result<(), RequestError> {
         // The common case inline: a non-streamed attempt's success.
         if let Phase::InFlight {
-            provider,
-            started,
-            ..
+            provider, started, ..
         } = self.phase
             && !self.stream
             && outcome.kind == OutcomeKind::Success
