@@ -22,7 +22,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use failover_core::{
-    Action, DefaultRouter, OutcomeKind, Recorded, classify_status, hash_key, parse_retry_after,
+    Action, DefaultRouter, OutcomeKind, ProviderView, Recorded, classify_status, hash_key,
+    parse_retry_after,
 };
 use napi::bindgen_prelude::{Env, Object, Unknown};
 use napi_derive::napi;
@@ -31,7 +32,7 @@ mod convert;
 mod error;
 mod hot;
 
-use convert::{EventOut, NativeView, js_num};
+use convert::{js_num, to_js};
 use error::{Failure, Res, panic_failure};
 use hot::{slot, with_router};
 
@@ -185,40 +186,49 @@ impl NativeRouter {
     /// Takes the oldest event, or null.
     #[napi(ts_return_type = "NativeEvent | null")]
     pub fn poll_event<'e>(&self, env: &'e Env) -> napi::Result<Option<Object<'e>>> {
-        let e = self.with(env, |r| Ok(r.poll_event().map(|e| EventOut::new(r, e))))?;
-        e.map(|e| e.to_js(env)).transpose()
+        let e = self.with(env, |r| Ok(r.poll_event()))?;
+        e.map(|e| to_js(env, &e, &self.names)).transpose()
     }
 
     /// Takes every queued event, oldest first.
     #[napi(ts_return_type = "NativeEvent[]")]
     pub fn drain_events<'e>(&self, env: &'e Env) -> napi::Result<Vec<Object<'e>>> {
         let events = self.with(env, |r| {
-            let mut out = Vec::with_capacity(r.pending_events());
-            while let Some(e) = r.poll_event() {
-                out.push(EventOut::new(r, e));
-            }
-            Ok(out)
+            Ok(std::iter::from_fn(|| r.poll_event()).collect::<Vec<_>>())
         })?;
-        events.iter().map(|e| e.to_js(env)).collect()
+        events.iter().map(|e| to_js(env, e, &self.names)).collect()
     }
 
-    /// Provider `index`'s view, or null.
-    #[napi]
-    pub fn view(&self, env: Env, index: f64) -> napi::Result<Option<NativeView>> {
-        self.with(&env, |r| {
+    /// Provider `index`'s view (the shape of `fixtures/README.md`, "The view"), or null.
+    #[napi(ts_return_type = "Record<string, unknown> | null")]
+    pub fn view<'e>(&self, env: &'e Env, index: f64) -> napi::Result<Option<Object<'e>>> {
+        let v = self.with(env, |r| {
+            // Copied out without its name (which borrows the router); `names` has it.
             Ok(hot::int_in(index, 63.0)
                 .and_then(|i| r.provider_at(i as usize))
                 .and_then(|id| r.view(id))
-                .map(|v| NativeView::from_view(&v)))
-        })
+                .map(|v| ProviderView { name: "", ..v }))
+        })?;
+        v.map(|v| self.view_js(env, v)).transpose()
     }
 
     /// Every provider's view, in priority order.
+    #[napi(ts_return_type = "Array<Record<string, unknown>>")]
+    pub fn views<'e>(&self, env: &'e Env) -> napi::Result<Vec<Object<'e>>> {
+        let views = self.with(env, |r| {
+            Ok(r.views()
+                .map(|v| ProviderView { name: "", ..v })
+                .collect::<Vec<_>>())
+        })?;
+        views.into_iter().map(|v| self.view_js(env, v)).collect()
+    }
+
+    /// When a caller whose request every provider failed may try again: ms from the latest time
+    /// seen until the soonest provider is expected to take traffic (0 when one already can).
+    /// Read-only.
     #[napi]
-    pub fn views(&self, env: Env) -> napi::Result<Vec<NativeView>> {
-        self.with(&env, |r| {
-            Ok(r.views().map(|v| NativeView::from_view(&v)).collect())
-        })
+    pub fn retry_hint(&self, env: Env) -> napi::Result<f64> {
+        self.with(&env, |r| Ok(js_num(r.retry_hint())))
     }
 
     /// The latest time the engine has seen, ms.
@@ -253,6 +263,14 @@ impl NativeRouter {
         self.with(&env, |_| -> Res<()> {
             panic!("deliberate panic for the test suite")
         })
+    }
+}
+
+impl NativeRouter {
+    /// A view copied out of the router as a plain object, with its name put back.
+    fn view_js<'e>(&self, env: &'e Env, v: ProviderView<'static>) -> napi::Result<Object<'e>> {
+        let name = self.names[v.id.index()].as_str();
+        to_js(env, &ProviderView { name, ..v }, &self.names)
     }
 }
 

@@ -1,11 +1,18 @@
 //! Python values into the core's values: timestamps (with the monotonic clock as default),
 //! latencies, `Retry-After` hints, outcome kinds, and policy values for `Policy::set`. Only type
-//! and sign checks of the *arguments* happen here; every policy rule is the core's.
+//! and sign checks of the *arguments* happen here; every policy rule is the core's. And the
+//! core's values out: events and views as dicts, built from the core's own field list
+//! ([`Fields`]).
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use failover_core::{ConfigError as CoreConfigError, OutcomeKind, Policy, Value};
+use failover_core::policy::hand_over;
+use failover_core::{
+    ConfigError as CoreConfigError, Entries, Field, Fields, Items, OutcomeKind, Policy, Value,
+    Visitor,
+};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -183,59 +190,79 @@ pub fn outcome_kind(obj: &Bound<'_, PyAny>) -> PyResult<OutcomeKind> {
 /// The interned outcome names, in `OutcomeKind::ALL` order.
 static OUTCOME_NAMES: PyOnceLock<[Py<PyString>; OutcomeKind::ALL.len()]> = PyOnceLock::new();
 
-/// A Python value converted for [`Value`] (which borrows its string).
-enum Owned {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    /// A type no policy field takes; the name of what was given.
-    Other(&'static str),
+/// Where an error raised while reading an element of a list or dict is kept: the core sees the
+/// element as unsupported, and the Python error is raised instead of the core's.
+type Pending = Cell<Option<PyErr>>;
+
+/// Calls `f` with a Python value as a core policy value. Lists, tuples and dicts are handed to
+/// the core as they are ([`Value::ListOf`], [`Value::MapOf`]), their elements converted when the
+/// core asks for them.
+fn with_value<R>(
+    obj: &Bound<'_, PyAny>,
+    pending: &Pending,
+    f: impl FnOnce(Value<'_>) -> R,
+) -> PyResult<R> {
+    if obj.is_none() {
+        return Ok(f(Value::Null));
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(f(Value::Bool(b.is_true())));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(f(Value::Int(match obj.extract::<i128>() {
+            Ok(i) => i,
+            // Beyond i128: the core's range checks refuse it either way.
+            Err(_) if obj.gt(0i32)? => i128::MAX,
+            Err(_) => i128::MIN,
+        })));
+    }
+    if let Ok(x) = obj.cast::<PyFloat>() {
+        return Ok(f(Value::Float(x.value())));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(f(Value::Str(&s.to_cow()?)));
+    }
+    let items: Option<Vec<Bound<'_, PyAny>>> = if let Ok(l) = obj.cast::<PyList>() {
+        Some(l.iter().collect())
+    } else {
+        obj.cast::<PyTuple>().ok().map(|t| t.iter().collect())
+    };
+    if let Some(items) = items {
+        return Ok(f(Value::ListOf(&PyItems { items, pending })));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(f(Value::MapOf(&PyEntries { d, pending })));
+    }
+    Ok(f(Value::Unsupported))
 }
 
-impl Owned {
-    fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Owned> {
-        if obj.is_none() {
-            return Ok(Owned::Null);
-        }
-        if let Ok(b) = obj.cast::<PyBool>() {
-            return Ok(Owned::Bool(b.is_true()));
-        }
-        if obj.is_instance_of::<PyInt>() {
-            return Ok(Owned::Int(match obj.extract::<i128>() {
-                Ok(i) => i,
-                // Beyond i128: the core's range checks refuse it either way.
-                Err(_) if obj.gt(0i32)? => i128::MAX,
-                Err(_) => i128::MIN,
-            }));
-        }
-        if let Ok(f) = obj.cast::<PyFloat>() {
-            return Ok(Owned::Float(f.value()));
-        }
-        if let Ok(s) = obj.cast::<PyString>() {
-            return Ok(Owned::Str(s.to_cow()?.into_owned()));
-        }
-        Ok(Owned::Other(
-            if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-                "a list"
-            } else if obj.is_instance_of::<PyDict>() {
-                "a dict"
-            } else {
-                "another type"
-            },
-        ))
+/// A Python list or tuple as the core's [`Items`].
+struct PyItems<'a, 'py> {
+    items: Vec<Bound<'py, PyAny>>,
+    pending: &'a Pending,
+}
+
+impl Items for PyItems<'_, '_> {
+    fn len(&self) -> usize {
+        self.items.len()
     }
 
-    fn value(&self) -> Option<Value<'_>> {
-        Some(match self {
-            Owned::Null => Value::Null,
-            Owned::Bool(b) => Value::Bool(*b),
-            Owned::Int(i) => Value::Int(*i),
-            Owned::Float(x) => Value::Float(*x),
-            Owned::Str(s) => Value::Str(s),
-            Owned::Other(_) => return None,
-        })
+    fn item(&self, index: usize, f: &mut dyn FnMut(Value<'_>)) {
+        let p = self.pending;
+        hand_over(Ok(self.items.get(index)), p, f, |v, f| with_value(v, p, f));
+    }
+}
+
+/// A Python dict as the core's [`Entries`].
+struct PyEntries<'a, 'py> {
+    d: &'a Bound<'py, PyDict>,
+    pending: &'a Pending,
+}
+
+impl Entries for PyEntries<'_, '_> {
+    fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>)) {
+        let p = self.pending;
+        hand_over(self.d.get_item(key), p, f, |v, f| with_value(&v, p, f));
     }
 }
 
@@ -247,75 +274,60 @@ pub enum PolicyError {
     Py(PyErr),
 }
 
-impl From<CoreConfigError> for PolicyError {
-    fn from(e: CoreConfigError) -> Self {
-        PolicyError::Core(e)
-    }
-}
-
-impl From<PyErr> for PolicyError {
-    fn from(e: PyErr) -> Self {
-        PolicyError::Py(e)
-    }
-}
-
-/// Sets one field on `p` through the core's `Policy::set` / `push_ramp_stage`.
+/// Sets one field on `p` through the core's `Policy::set` (which judges the value, names the
+/// field, or reports an unknown one).
 pub fn set_field(p: &mut Policy, field: &str, obj: &Bound<'_, PyAny>) -> Result<(), PolicyError> {
-    if field == "ramp" {
-        return set_ramp(p, obj);
+    let pending = Pending::new(None);
+    let set = with_value(obj, &pending, |v| p.set(field, v)).map_err(PolicyError::Py)?;
+    match pending.into_inner() {
+        Some(e) => Err(PolicyError::Py(e)),
+        None => set.map_err(PolicyError::Core),
     }
-    let owned = Owned::from_py(obj)?;
-    let value = owned.value().unwrap_or_else(|| {
-        if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-            Value::List
-        } else if obj.is_instance_of::<PyDict>() {
-            Value::Map
-        } else {
-            Value::Unsupported
+}
+
+/// Builds a dict from a core value's [`Fields`]: the scenario files' shapes
+/// (`fixtures/README.md`), providers by name, and a fraction given in ppm (`share`) also as the
+/// integer `<name>_ppm`.
+struct DictOut<'a, 'py> {
+    d: Bound<'py, PyDict>,
+    names: &'a [Py<PyString>],
+}
+
+impl Visitor for DictOut<'_, '_> {
+    type Error = PyErr;
+
+    fn field(&mut self, name: &'static str, value: Field<'_>) -> PyResult<()> {
+        let py = self.d.py();
+        match value {
+            Field::Null => self.d.set_item(name, py.None()),
+            Field::U64(x) => self.d.set_item(name, x),
+            Field::U32(x) => self.d.set_item(name, x),
+            Field::Bool(b) => self.d.set_item(name, b),
+            Field::Str(s) => self.d.set_item(name, s),
+            Field::Ppm(ppm) => {
+                self.d.set_item(name, Field::fraction(ppm))?;
+                self.d.set_item(format!("{name}_ppm"), ppm)
+            }
+            Field::Provider(id) => self.d.set_item(name, self.names[id.index()].bind(py)),
         }
-    });
-    // The core judges the value (and names the field, or reports an unknown one).
-    Ok(p.set(field, value)?)
-}
-
-fn ramp_shape_error(got: &'static str) -> PolicyError {
-    CoreConfigError::WrongType {
-        field: "ramp",
-        expected: "a list of {share, dwell_ms} stages",
-        got,
     }
-    .into()
+
+    fn nested<F: Fields + ?Sized>(&mut self, name: &'static str, value: &F) -> PyResult<()> {
+        let d = to_dict(self.d.py(), value, self.names)?;
+        self.d.set_item(name, d)
+    }
 }
 
-fn set_ramp(p: &mut Policy, obj: &Bound<'_, PyAny>) -> Result<(), PolicyError> {
-    let stages: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
-        l.iter().collect()
-    } else if let Ok(t) = obj.cast::<PyTuple>() {
-        t.iter().collect()
-    } else {
-        return Err(ramp_shape_error(match Owned::from_py(obj)? {
-            Owned::Null => "null",
-            Owned::Bool(_) => "bool",
-            Owned::Int(_) => "integer",
-            Owned::Float(_) => "float",
-            Owned::Str(_) => "string",
-            Owned::Other(g) => g,
-        }));
+/// A core event, view or ticket as a dict; `names` are the router's provider names by index.
+pub fn to_dict<'py, F: Fields + ?Sized>(
+    py: Python<'py>,
+    value: &F,
+    names: &[Py<PyString>],
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut out = DictOut {
+        d: PyDict::new(py),
+        names,
     };
-    p.clear_ramp();
-    for st in stages {
-        // As in the scenario files: a stage is a mapping with `share` and `dwell_ms`; a missing
-        // key, a value of no policy type, or a stage that is not a mapping gives `None`, which the
-        // core refuses with its own `wrong_type` message.
-        let (share, dwell) = match st.cast::<PyDict>() {
-            Ok(d) => (d.get_item("share")?, d.get_item("dwell_ms")?),
-            Err(_) => (None, None),
-        };
-        let share = share.map(|v| Owned::from_py(&v)).transpose()?;
-        let dwell = dwell.map(|v| Owned::from_py(&v)).transpose()?;
-        let sv = share.as_ref().and_then(Owned::value).unwrap_or(Value::Null);
-        let dv = dwell.as_ref().and_then(Owned::value).unwrap_or(Value::Null);
-        p.push_ramp_stage(sv, dv)?;
-    }
-    Ok(())
+    value.visit(&mut out)?;
+    Ok(out.d)
 }

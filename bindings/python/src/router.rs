@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use failover_core::{
-    Action, CircuitState, DefaultRouter, Event, EventKind, Outcome, OutcomeKind, PickRequest,
-    Policy, ProviderId, ProviderSet, ProviderView, Recorded, Ticket as CoreTicket, TicketKind,
-    hash_key,
+    Action, DefaultRouter, Event, Outcome, PickRequest, Policy, ProviderId, ProviderSet,
+    ProviderView, Recorded, Ticket as CoreTicket, TicketKind, hash_key,
 };
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use pyo3::{IntoPyObjectExt, PyTraverseError, intern};
+use pyo3::{PyTraverseError, intern};
 
 use crate::convert::{self, PolicyError};
 use crate::error;
@@ -345,101 +344,6 @@ fn names_arg<'py>(providers: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PySt
     Ok(out)
 }
 
-fn opt<T: for<'py> IntoPyObject<'py>>(py: Python<'_>, v: Option<T>) -> PyResult<Py<PyAny>> {
-    match v {
-        None => Ok(py.None()),
-        Some(v) => v.into_py_any(py),
-    }
-}
-
-fn state_name(s: CircuitState) -> &'static str {
-    s.name()
-}
-
-/// A view as the dict of `fixtures/README.md` ("The view").
-fn view_dict<'py>(py: Python<'py>, v: &ProviderView<'_>) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("name", v.name)?;
-    d.set_item("state", state_name(v.state))?;
-    d.set_item("share", f64::from(v.share_ppm) / 1e6)?;
-    d.set_item("share_ppm", v.share_ppm)?;
-    d.set_item("throttled_until_ms", opt(py, v.throttled_until_ms)?)?;
-    d.set_item("open_until_ms", opt(py, v.open_until_ms)?)?;
-    d.set_item("ramp_stage", opt(py, v.ramp_stage)?)?;
-    d.set_item("strikes", v.strikes)?;
-    d.set_item("trips", v.trips)?;
-    d.set_item("generation", v.generation)?;
-    d.set_item("probes_in_flight", v.probes_in_flight)?;
-    d.set_item("probe_successes", v.probe_successes)?;
-    d.set_item("consecutive_failures", v.consecutive_failures)?;
-    d.set_item("latency_ms", opt(py, v.latency_ms)?)?;
-    d.set_item("baseline_ms", opt(py, v.baseline_ms)?)?;
-    d.set_item("next_transition_ms", opt(py, v.next_transition_ms)?)?;
-    let w = PyDict::new(py);
-    w.set_item("volume", v.window.volume)?;
-    w.set_item("successes", v.window.successes)?;
-    w.set_item("failures", v.window.failures)?;
-    w.set_item("timeouts", v.window.timeouts)?;
-    w.set_item("slow", v.window.slow)?;
-    w.set_item("rate_limited", v.window.rate_limited)?;
-    w.set_item("client_errors", v.window.client_errors)?;
-    d.set_item("window", w)?;
-    Ok(d)
-}
-
-/// An event as the dict of `fixtures/README.md` ("Events").
-fn event_dict<'py>(
-    py: Python<'py>,
-    e: &Event,
-    name: &Py<PyString>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("at_ms", e.at_ms)?;
-    d.set_item("provider", name.bind(py))?;
-    d.set_item("kind", e.kind.name())?;
-    match e.kind {
-        EventKind::Opened {
-            reason,
-            from,
-            until_ms,
-            strikes,
-        } => {
-            d.set_item("trigger", reason.trigger.name())?;
-            d.set_item("observed", reason.observed)?;
-            d.set_item("threshold", reason.threshold)?;
-            d.set_item("volume", reason.volume)?;
-            d.set_item("outcome", opt(py, reason.outcome.map(OutcomeKind::name))?)?;
-            d.set_item("from", from.name())?;
-            d.set_item("until_ms", until_ms)?;
-            d.set_item("strikes", strikes)?;
-        }
-        EventKind::RampStage { stage, share_ppm } => {
-            d.set_item("stage", stage)?;
-            d.set_item("share", f64::from(share_ppm) / 1e6)?;
-            d.set_item("share_ppm", share_ppm)?;
-        }
-        EventKind::Throttled {
-            until_ms,
-            retry_after,
-        } => {
-            d.set_item("until_ms", until_ms)?;
-            d.set_item("retry_after", retry_after)?;
-        }
-        EventKind::BackoffDecayed { strikes } => {
-            d.set_item("strikes", strikes)?;
-        }
-        EventKind::Benched { until_ms, cause } => {
-            d.set_item("until_ms", until_ms)?;
-            d.set_item("cause", cause.name())?;
-        }
-        EventKind::Probing
-        | EventKind::ProbeExpired
-        | EventKind::Recovered
-        | EventKind::Unthrottled => {}
-    }
-    Ok(d)
-}
-
 #[pymethods]
 impl Router {
     /// `Router(providers, policy=None, /, **policy_fields)`: providers in priority order (the
@@ -639,6 +543,13 @@ impl Router {
         self.with("poll_timeout", |r| r.poll_timeout())
     }
 
+    /// When a caller whose request every provider failed may try again: ms from the latest time
+    /// the router has seen until the soonest provider is expected to take traffic (0 when one
+    /// already can). Read-only: it changes no state and reads no clock.
+    fn retry_hint(&self) -> PyResult<u64> {
+        self.with("retry_hint", |r| r.retry_hint())
+    }
+
     /// The next health check to send, as a ticket of kind `"health_check"`, or `None`: for each
     /// free probe permit of a probing provider (with `probe_mode="health_checks"`), and for each
     /// healthy provider idle for `health_check_interval_ms` (when set). Call until `None`; record
@@ -655,7 +566,7 @@ impl Router {
     /// The oldest queued event as a dict (the scenario files' shape), or `None`.
     fn _poll_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         match self.with("poll_event", |r| r.poll_event())? {
-            Some(e) => Ok(Some(event_dict(py, &e, &self.names[e.provider.index()])?)),
+            Some(e) => Ok(Some(convert::to_dict(py, &e, &self.names)?)),
             None => Ok(None),
         }
     }
@@ -667,7 +578,7 @@ impl Router {
         })?;
         let out = PyList::empty(py);
         for e in &events {
-            out.append(event_dict(py, e, &self.names[e.provider.index()])?)?;
+            out.append(convert::to_dict(py, e, &self.names)?)?;
         }
         Ok(out)
     }
@@ -679,14 +590,20 @@ impl Router {
         provider: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let i = self.provider_index("provider", provider)?;
-        let guard_result = self.with("view", |r| {
-            r.view(self.ids[i]).map(|v| {
-                // Copy out what the dict needs, so no Python object is built under the lock.
-                OwnedView::from(&v)
-            })
+        // Copied out without its name (which borrows the router), so no Python object is built
+        // under the lock; `plain_names` has the name.
+        let view = self.with("view", |r| {
+            r.view(self.ids[i]).map(|v| ProviderView { name: "", ..v })
         })?;
-        match guard_result {
-            Some(v) => view_dict(py, &v.as_view()),
+        match view {
+            Some(v) => convert::to_dict(
+                py,
+                &ProviderView {
+                    name: &self.plain_names[i],
+                    ..v
+                },
+                &self.names,
+            ),
             None => Err(error::unknown_provider("provider", "?", &self.plain_names)),
         }
     }
@@ -707,29 +624,5 @@ impl Router {
 
     fn __repr__(&self) -> String {
         format!("Router({:?})", self.plain_names)
-    }
-}
-
-/// A `ProviderView` copied out of the lock (its name borrows the router).
-struct OwnedView {
-    view: ProviderView<'static>,
-    name: String,
-}
-
-impl From<&ProviderView<'_>> for OwnedView {
-    fn from(v: &ProviderView<'_>) -> Self {
-        OwnedView {
-            view: ProviderView { name: "", ..*v },
-            name: v.name.to_owned(),
-        }
-    }
-}
-
-impl OwnedView {
-    fn as_view(&self) -> ProviderView<'_> {
-        ProviderView {
-            name: &self.name,
-            ..self.view
-        }
     }
 }

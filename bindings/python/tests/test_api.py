@@ -72,7 +72,8 @@ def test_config_error_carries_the_core_code_and_message() -> None:
         ({"ramp": 5}, "wrong_type"),
         ({"ramp": [{"share": 0.5, "dwell_ms": 1}]}, "ramp_not_ending_at_full"),
         ({"ramp": [{"share": 0.5}]}, "wrong_type"),
-        ({"ramp": [[0.5, 10], [1.0, 0]]}, "wrong_type"),
+        ({"ramp": [[0.5, 10], [1.0]]}, "wrong_type"),
+        ({"ramp": [0.5, 1.0]}, "wrong_type"),
         ({"ramp": [{"share": 1.0, "dwell_ms": 0}] * 9}, "ramp_too_long"),
         ({"open_multiplier": 0.5}, "multiplier_out_of_range"),
         ({"probe_max_in_flight": 0}, "probe_limit_out_of_range"),
@@ -94,6 +95,8 @@ def test_a_valid_ramp_and_integral_floats_are_accepted() -> None:
         consecutive_failures=None,
     )
     fc.validate_policy(window_ms=30_000)
+    # Stages may also be [share, dwell_ms] pairs (lists or tuples).
+    fc.validate_policy(ramp=[[0.5, 10], (1.0, 0)])
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,8 @@
 //! The pieces each live in a module named after them: `window` (the rolling window), `triggers`,
 //! `circuit`, `ramp`, `provider` (one provider's state and transitions), `router` (routing
 //! between providers and the event queue), [`policy`] and [`outcome`]; the public data types in
-//! `ticket`, `view` and `event`.
+//! `ticket`, `view` and `event`, and in `fields` the one description of their fields
+//! ([`Fields`], [`Visitor`]) from which every binding builds its dicts, objects and JSON.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -46,6 +47,7 @@ mod circuit;
 mod compiled;
 mod error;
 mod event;
+mod fields;
 pub mod outcome;
 pub mod policy;
 mod provider;
@@ -58,8 +60,9 @@ mod view;
 mod window;
 
 pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
+pub use fields::{Field, Fields, Visitor};
 pub use outcome::{Outcome, OutcomeKind, classify_status, parse_retry_after};
-pub use policy::{AllDown, ConfigError, Policy, ProbeMode, RampStage, Value};
+pub use policy::{AllDown, ConfigError, Entries, Items, Policy, ProbeMode, RampStage, Value};
 pub use ramp::{FULL_SHARE, hash_key, key_position};
 pub use request::{Attempt, Finish, GiveUp, Report, Request, RequestError, RequestOptions, Step};
 pub use router::Router;

@@ -273,7 +273,7 @@ impl Default for Policy {
 }
 
 /// A value given to [`Policy::set`] by a binding or a policy file.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 pub enum Value<'a> {
     /// `null` / `None`: disables an optional trigger.
     Null,
@@ -285,13 +285,118 @@ pub enum Value<'a> {
     Float(f64),
     /// A string (enumerations such as `probe_mode`).
     Str(&'a str),
-    /// A list (JSON array, Python list or tuple, JS array). No field set by [`Policy::set`] takes
-    /// one; it says so, naming the field, like any other wrong type (`ramp` is set stage by stage).
+    /// A list given without its elements (JSON array, Python list or tuple, JS array): every
+    /// field refuses it by its type alone, naming the field. Give `ramp` a [`Value::ListOf`].
     List,
-    /// A mapping (JSON object, Python dict, JS object). No field set by [`Policy::set`] takes one.
+    /// A mapping given without its entries (JSON object, Python dict, JS object): every field
+    /// refuses it by its type alone.
     Map,
+    /// A list with its elements, handed over one at a time: `ramp` takes one (a list of stages);
+    /// every other field refuses it as [`Value::List`].
+    ListOf(&'a dyn Items),
+    /// A mapping with its entries (a ramp stage `{share, dwell_ms}`); a field refuses it as
+    /// [`Value::Map`].
+    MapOf(&'a dyn Entries),
     /// Any other value a language has (a function, a symbol, an arbitrary object).
     Unsupported,
+}
+
+/// The elements of a [`Value::ListOf`]: a binding implements it over its native list (converting
+/// each element when asked, so nothing is copied up front); `[Value]` implements it for Rust.
+pub trait Items {
+    /// How many elements the list has.
+    fn len(&self) -> usize;
+
+    /// Whether the list is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` once with element `index` converted to a [`Value`] ([`Value::Null`] past the
+    /// end; [`Value::Unsupported`] if the element cannot be read).
+    fn item(&self, index: usize, f: &mut dyn FnMut(Value<'_>));
+}
+
+/// The entries of a [`Value::MapOf`]; `[(&str, Value)]` implements it for Rust.
+pub trait Entries {
+    /// Calls `f` once with the value under `key` ([`Value::Null`] when the key is missing).
+    fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>));
+}
+
+/// For bindings implementing [`Items`] and [`Entries`] over native values whose reading can fail:
+/// hands `f` the `element` (`None`, a missing one, as [`Value::Null`]) through `convert`, or,
+/// when reading or converting it fails, keeps the first failure in `pending` (for the binding to
+/// report instead of the core's error) and hands `f` [`Value::Unsupported`].
+pub fn hand_over<T, E>(
+    element: Result<Option<T>, E>,
+    pending: &core::cell::Cell<Option<E>>,
+    f: &mut dyn FnMut(Value<'_>),
+    convert: impl FnOnce(T, &mut dyn FnMut(Value<'_>)) -> Result<(), E>,
+) {
+    let read = element.and_then(|e| match e {
+        Some(t) => convert(t, &mut *f),
+        None => {
+            f(Value::Null);
+            Ok(())
+        }
+    });
+    if let Err(e) = read {
+        let first = pending.take().unwrap_or(e);
+        pending.set(Some(first));
+        f(Value::Unsupported);
+    }
+}
+
+impl Items for [Value<'_>] {
+    fn len(&self) -> usize {
+        <[Value<'_>]>::len(self)
+    }
+
+    fn item(&self, index: usize, f: &mut dyn FnMut(Value<'_>)) {
+        f(self.get(index).copied().unwrap_or(Value::Null));
+    }
+}
+
+impl Entries for [(&str, Value<'_>)] {
+    fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>)) {
+        f(self
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(Value::Null, |(_, v)| *v));
+    }
+}
+
+impl<const N: usize> Items for [Value<'_>; N] {
+    fn len(&self) -> usize {
+        N
+    }
+
+    fn item(&self, index: usize, f: &mut dyn FnMut(Value<'_>)) {
+        self[..].item(index, f);
+    }
+}
+
+impl<const N: usize> Entries for [(&str, Value<'_>); N] {
+    fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>)) {
+        self[..].entry(key, f);
+    }
+}
+
+impl core::fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Value::Null => f.write_str("Null"),
+            Value::Bool(b) => f.debug_tuple("Bool").field(b).finish(),
+            Value::Int(i) => f.debug_tuple("Int").field(i).finish(),
+            Value::Float(x) => f.debug_tuple("Float").field(x).finish(),
+            Value::Str(s) => f.debug_tuple("Str").field(s).finish(),
+            Value::List => f.write_str("List"),
+            Value::Map => f.write_str("Map"),
+            Value::ListOf(l) => write!(f, "ListOf(<{} items>)", l.len()),
+            Value::MapOf(_) => f.write_str("MapOf(..)"),
+            Value::Unsupported => f.write_str("Unsupported"),
+        }
+    }
 }
 
 impl Value<'_> {
@@ -303,16 +408,46 @@ impl Value<'_> {
             Value::Int(_) => "an integer",
             Value::Float(_) => "a fractional number",
             Value::Str(_) => "a string",
-            Value::List => "a list",
-            Value::Map => "a mapping",
+            Value::List | Value::ListOf(_) => "a list",
+            Value::Map | Value::MapOf(_) => "a mapping",
             Value::Unsupported => "an unsupported value",
         }
     }
 }
 
-/// Every policy field name, as policy files and the bindings spell them. All but `ramp` are set
-/// with [`Policy::set`]; `ramp` is a list of `{share, dwell_ms}` stages set with
-/// [`Policy::clear_ramp`] and [`Policy::push_ramp_stage`].
+/// What `ramp` takes, as its errors say.
+const RAMP_TAKES: &str = "a list of {share, dwell_ms} stages";
+/// What one ramp stage is, as its errors say.
+const STAGE_TAKES: &str = "a ramp stage ({share, dwell_ms} or [share, dwell_ms])";
+
+/// One ramp stage: a mapping `{share, dwell_ms}` or a pair `[share, dwell_ms]`.
+fn ramp_stage(v: Value<'_>) -> Result<RampStage, ConfigError> {
+    let (mut s, mut d) = (Ok(0.0), Ok(0));
+    match v {
+        Value::ListOf(pair) if pair.len() == 2 => {
+            pair.item(0, &mut |v| s = as_f64("ramp.share", v));
+            pair.item(1, &mut |v| d = as_u64("ramp.dwell_ms", v));
+        }
+        Value::MapOf(m) => {
+            m.entry("share", &mut |v| s = as_f64("ramp.share", v));
+            m.entry("dwell_ms", &mut |v| d = as_u64("ramp.dwell_ms", v));
+        }
+        other => {
+            return Err(ConfigError::WrongType {
+                field: "ramp",
+                expected: STAGE_TAKES,
+                got: other.type_name(),
+            });
+        }
+    }
+    Ok(RampStage {
+        share: s?,
+        dwell_ms: d?,
+    })
+}
+
+/// Every policy field name, as policy files and the bindings spell them, all set with
+/// [`Policy::set`] (`ramp` as a [`Value::ListOf`] stages).
 pub const FIELDS: [&str; 40] = [
     "bucket_ms",
     "window_ms",
@@ -411,8 +546,9 @@ fn as_str<'a>(field: &'static str, v: Value<'a>) -> Result<&'a str, ConfigError>
 impl Policy {
     /// Sets one field by its name (the names in [`FIELDS`], as used by policy files and the
     /// bindings). Checks the value's type and sign here; rules between fields are checked when the
-    /// router is built. `ramp` is a list: use [`Policy::clear_ramp`] and
-    /// [`Policy::push_ramp_stage`].
+    /// router is built. `ramp` takes a [`Value::ListOf`] stages, each a mapping `{share,
+    /// dwell_ms}` or a pair `[share, dwell_ms]`; it replaces the whole ramp, or on an error leaves
+    /// it as it was. Cost: O(1), O(stages) for `ramp`.
     pub fn set(&mut self, field: &str, value: Value<'_>) -> Result<(), ConfigError> {
         macro_rules! field {
             ($name:literal, $conv:expr, $slot:expr) => {{
@@ -530,18 +666,31 @@ impl Policy {
                 };
                 Ok(())
             }
-            "ramp" => Err(ConfigError::WrongType {
-                field: "ramp",
-                expected: "a list of {share, dwell_ms} stages",
-                got: value.type_name(),
-            }),
+            "ramp" => {
+                let Value::ListOf(stages) = value else {
+                    return Err(ConfigError::WrongType {
+                        field: "ramp",
+                        expected: RAMP_TAKES,
+                        got: value.type_name(),
+                    });
+                };
+                let mut ramp = heapless::Vec::new();
+                for i in 0..stages.len() {
+                    let mut stage = Err(ConfigError::RampTooLong);
+                    stages.item(i, &mut |v| stage = ramp_stage(v));
+                    ramp.push(stage?).map_err(|_| ConfigError::RampTooLong)?;
+                }
+                self.ramp = ramp;
+                Ok(())
+            }
             other => Err(ConfigError::UnknownField {
                 field: truncated(other),
             }),
         }
     }
 
-    /// Removes every ramp stage (before pushing new ones).
+    /// Removes every ramp stage (before pushing new ones). [`Policy::set`] with `ramp` sets the
+    /// whole ramp at once.
     pub fn clear_ramp(&mut self) {
         self.ramp.clear();
     }
@@ -740,6 +889,83 @@ mod tests {
     }
 
     #[test]
+    fn ramp_is_set_whole_from_pairs_or_mappings() {
+        let mut p = Policy::default();
+        let pair = [Value::Float(0.5), Value::Int(1_000)];
+        let full: [(&str, Value<'_>); 2] = [("dwell_ms", Value::Int(0)), ("share", Value::Int(1))];
+        let stages = [Value::ListOf(&pair), Value::MapOf(&full)];
+        p.set("ramp", Value::ListOf(&stages)).unwrap();
+        assert_eq!(
+            p.ramp[..],
+            [
+                RampStage {
+                    share: 0.5,
+                    dwell_ms: 1_000
+                },
+                RampStage {
+                    share: 1.0,
+                    dwell_ms: 0
+                }
+            ]
+        );
+        p.compile(120).unwrap();
+        // A refused ramp leaves the old one; the error names the stage's field.
+        let bad: [(&str, Value<'_>); 1] = [("share", Value::Str("x"))];
+        let e = p
+            .set(
+                "ramp",
+                Value::ListOf(&[Value::ListOf(&pair), Value::MapOf(&bad)]),
+            )
+            .unwrap_err();
+        assert_eq!(e.to_string(), "`ramp.share` takes a number, got a string");
+        assert_eq!(e.field(), Some("ramp"));
+        let missing: [(&str, Value<'_>); 1] = [("share", Value::Float(1.0))];
+        let e = p.set("ramp", Value::ListOf(&[Value::MapOf(&missing)]));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "`ramp.dwell_ms` takes a non-negative integer, got null"
+        );
+        assert_eq!(p.ramp.len(), 2);
+        for shape in [Value::Int(1), Value::ListOf(&[pair[0]]), Value::List] {
+            let e = p.set("ramp", Value::ListOf(&[shape])).unwrap_err();
+            assert_eq!(
+                (e.code(), e.field()),
+                ("wrong_type", Some("ramp")),
+                "{shape:?}"
+            );
+        }
+        let e = p.set("ramp", Value::Int(3)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`ramp` takes a list of {share, dwell_ms} stages, got an integer"
+        );
+        let nine = [Value::ListOf(&pair); MAX_RAMP_STAGES + 1];
+        assert_eq!(
+            p.set("ramp", Value::ListOf(&nine)).unwrap_err(),
+            ConfigError::RampTooLong
+        );
+        p.set("ramp", Value::ListOf(&[Value::Null; 0])).unwrap();
+        assert_eq!(err(&p), "empty_ramp");
+    }
+
+    #[test]
+    fn hand_over_keeps_the_first_failure() {
+        let pending = core::cell::Cell::new(None);
+        let mut seen = std::vec::Vec::new();
+        let mut f = |v: Value<'_>| seen.push(std::format!("{v:?}"));
+        let ok = |x: i128, f: &mut dyn FnMut(Value<'_>)| -> Result<(), &str> {
+            f(Value::Int(x));
+            Ok(())
+        };
+        hand_over(Ok(Some(1)), &pending, &mut f, ok);
+        hand_over(Ok(None), &pending, &mut f, ok);
+        hand_over(Err("first"), &pending, &mut f, ok);
+        hand_over(Ok(Some(2)), &pending, &mut f, |_, _| Err("second"));
+        assert_eq!(seen, ["Int(1)", "Null", "Unsupported", "Unsupported"]);
+        assert_eq!(pending.into_inner(), Some("first"));
+    }
+
+    #[test]
     fn set_by_name() {
         let mut p = Policy::default();
         p.set("consecutive_failures", Value::Null).unwrap();
@@ -776,11 +1002,15 @@ mod tests {
         );
         assert_eq!(p.set("ramp", Value::Map).unwrap_err().field(), Some("ramp"));
         assert_eq!(
+            p.set("seed", Value::ListOf(&[Value::Null; 0])).unwrap_err(),
+            e
+        );
+        assert_eq!(
             p.set("probe_mode", Value::Str("x")).unwrap_err().code(),
             "invalid_value"
         );
         assert_eq!(p.set("when_all_down", Value::Str("fail")), Ok(()));
-        for f in FIELDS.iter().filter(|f| !f.starts_with("ramp")) {
+        for f in FIELDS.iter().filter(|f| **f != "ramp") {
             // Every listed field is known (its value may be of the wrong type).
             let e = p.clone().set(f, Value::Null);
             assert!(!matches!(e, Err(ConfigError::UnknownField { .. })), "{f}");

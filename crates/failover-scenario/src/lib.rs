@@ -5,14 +5,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use failover_core::{
-    Action, ConfigError, DefaultRouter, Event, EventKind, Outcome, OutcomeKind, PickRequest,
-    Policy, ProviderSet, ProviderView, Recorded, Ticket, Value, classify_status, hash_key,
-    parse_retry_after,
+    Action, ConfigError, DefaultRouter, Entries, Event, Field, Fields, Items, Outcome, OutcomeKind,
+    PickRequest, Policy, ProviderId, ProviderSet, ProviderView, Recorded, Ticket, Value, Visitor,
+    classify_status, hash_key, parse_retry_after,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -62,24 +64,57 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Converts a JSON value into a core policy value.
-fn to_value(v: &Json) -> Option<Value<'_>> {
-    Some(match v {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::Int(i128::from(i))
-            } else if let Some(u) = n.as_u64() {
-                Value::Int(i128::from(u))
-            } else {
-                Value::Float(n.as_f64()?)
-            }
+/// Calls `f` with a JSON value as a core policy value. Arrays and objects are handed over on
+/// demand ([`Value::ListOf`], [`Value::MapOf`]); `asked`, if given, keeps the index of the last
+/// element of this (outermost) array the core asked for, so an error can name the ramp stage.
+fn with_value<R>(
+    v: &Json,
+    asked: Option<&Cell<Option<usize>>>,
+    f: impl FnOnce(Value<'_>) -> R,
+) -> R {
+    match v {
+        Json::Null => f(Value::Null),
+        Json::Bool(b) => f(Value::Bool(*b)),
+        Json::Number(n) => f(if let Some(i) = n.as_i64() {
+            Value::Int(i128::from(i))
+        } else if let Some(u) = n.as_u64() {
+            Value::Int(i128::from(u))
+        } else {
+            // Only a number JSON cannot represent as f64 is unsupported.
+            n.as_f64().map_or(Value::Unsupported, Value::Float)
+        }),
+        Json::String(s) => f(Value::Str(s)),
+        Json::Array(items) => f(Value::ListOf(&JsonItems { items, asked })),
+        Json::Object(map) => f(Value::MapOf(&JsonEntries(map))),
+    }
+}
+
+/// A JSON array as the core's [`Items`].
+struct JsonItems<'a> {
+    items: &'a [Json],
+    asked: Option<&'a Cell<Option<usize>>>,
+}
+
+impl Items for JsonItems<'_> {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn item(&self, index: usize, f: &mut dyn FnMut(Value<'_>)) {
+        if let Some(a) = self.asked {
+            a.set(Some(index));
         }
-        Json::String(s) => Value::Str(s),
-        Json::Array(_) => Value::List,
-        Json::Object(_) => Value::Map,
-    })
+        with_value(self.items.get(index).unwrap_or(&Json::Null), None, f);
+    }
+}
+
+/// A JSON object as the core's [`Entries`].
+struct JsonEntries<'a>(&'a Map<String, Json>);
+
+impl Entries for JsonEntries<'_> {
+    fn entry(&self, key: &str, f: &mut dyn FnMut(Value<'_>)) {
+        with_value(self.0.get(key).unwrap_or(&Json::Null), None, f);
+    }
 }
 
 /// Builds a policy from a JSON object with the field names `Policy::set` accepts; `ramp` is a list
@@ -124,111 +159,71 @@ pub fn policy_from_json_at(obj: &Json) -> Result<Policy, PolicyError> {
         }));
     };
     for (k, v) in map {
-        if k == "ramp" {
-            let Some(stages) = v.as_array() else {
-                return Err(at(Some(k), None)(ConfigError::WrongType {
-                    field: "ramp",
-                    expected: "a list of {share, dwell_ms} stages",
-                    got: "another JSON type",
-                }));
-            };
-            p.clear_ramp();
-            for (i, st) in stages.iter().enumerate() {
-                let share = st.get("share").and_then(to_value).unwrap_or(Value::Null);
-                let dwell = st.get("dwell_ms").and_then(to_value).unwrap_or(Value::Null);
-                p.push_ramp_stage(share, dwell)
-                    .map_err(at(Some(k), Some(i)))?;
-            }
-            continue;
-        }
-        // Only a number JSON cannot represent as f64 fails here; the core judges everything else.
-        let value = to_value(v).unwrap_or(Value::Unsupported);
-        p.set(k, value).map_err(at(Some(k), None))?;
+        let asked = Cell::new(None);
+        with_value(v, Some(&asked), |value| p.set(k, value)).map_err(|e| {
+            // A refused element of `ramp` is the stage the core asked for last.
+            let stage = asked.get().filter(|_| e.field() == Some("ramp"));
+            at(Some(k), stage)(e)
+        })?;
     }
     Ok(p)
+}
+
+/// Builds a JSON object from a core value's [`Fields`], writing providers by name.
+struct JsonOut<'n> {
+    map: Map<String, Json>,
+    names: &'n dyn Fn(ProviderId) -> String,
+}
+
+impl Visitor for JsonOut<'_> {
+    type Error = Infallible;
+
+    fn field(&mut self, name: &'static str, value: Field<'_>) -> Result<(), Infallible> {
+        let v = match value {
+            Field::Null => Json::Null,
+            Field::U64(x) => json!(x),
+            Field::U32(x) => json!(x),
+            Field::Bool(b) => json!(b),
+            Field::Str(s) => json!(s),
+            Field::Ppm(ppm) => json!(Field::fraction(ppm)),
+            Field::Provider(id) => json!((self.names)(id)),
+        };
+        self.map.insert(name.into(), v);
+        Ok(())
+    }
+
+    fn nested<F: Fields + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &F,
+    ) -> Result<(), Infallible> {
+        let v = fields_to_json(value, self.names);
+        self.map.insert(name.into(), v);
+        Ok(())
+    }
+}
+
+/// Any core value that describes its [`Fields`] as a JSON object; `names` gives a provider's name.
+pub fn fields_to_json<F: Fields + ?Sized>(value: &F, names: &dyn Fn(ProviderId) -> String) -> Json {
+    let mut out = JsonOut {
+        map: Map::new(),
+        names,
+    };
+    let Ok(()) = value.visit(&mut out);
+    Json::Object(out.map)
 }
 
 /// The JSON shape of a provider view (see `fixtures/README.md`).
 #[must_use]
 pub fn view_to_json(v: &ProviderView<'_>) -> Json {
-    json!({
-        "name": v.name,
-        "state": v.state.name(),
-        "share": f64::from(v.share_ppm) / 1e6,
-        "throttled_until_ms": v.throttled_until_ms,
-        "open_until_ms": v.open_until_ms,
-        "ramp_stage": v.ramp_stage,
-        "strikes": v.strikes,
-        "trips": v.trips,
-        "generation": v.generation,
-        "probes_in_flight": v.probes_in_flight,
-        "probe_successes": v.probe_successes,
-        "consecutive_failures": v.consecutive_failures,
-        "latency_ms": v.latency_ms,
-        "baseline_ms": v.baseline_ms,
-        "next_transition_ms": v.next_transition_ms,
-        "window": {
-            "volume": v.window.volume,
-            "successes": v.window.successes,
-            "failures": v.window.failures,
-            "timeouts": v.window.timeouts,
-            "slow": v.window.slow,
-            "rate_limited": v.window.rate_limited,
-            "client_errors": v.window.client_errors,
-        },
-    })
+    // A view names itself; it has no provider field.
+    fields_to_json(v, &|_| String::new())
 }
 
 /// The JSON shape of an event, with the provider's name.
 #[must_use]
 pub fn event_to_json(e: &Event, provider_name: &str) -> Json {
-    let mut m = Map::new();
-    m.insert("at_ms".into(), json!(e.at_ms));
-    m.insert("provider".into(), json!(provider_name));
-    m.insert("kind".into(), json!(e.kind.name()));
-    match e.kind {
-        EventKind::Opened {
-            reason,
-            from,
-            until_ms,
-            strikes,
-        } => {
-            m.insert("trigger".into(), json!(reason.trigger.name()));
-            m.insert("observed".into(), json!(reason.observed));
-            m.insert("threshold".into(), json!(reason.threshold));
-            m.insert("volume".into(), json!(reason.volume));
-            m.insert(
-                "outcome".into(),
-                json!(reason.outcome.map(OutcomeKind::name)),
-            );
-            m.insert("from".into(), json!(from.name()));
-            m.insert("until_ms".into(), json!(until_ms));
-            m.insert("strikes".into(), json!(strikes));
-        }
-        EventKind::RampStage { stage, share_ppm } => {
-            m.insert("stage".into(), json!(stage));
-            m.insert("share".into(), json!(f64::from(share_ppm) / 1e6));
-        }
-        EventKind::Throttled {
-            until_ms,
-            retry_after,
-        } => {
-            m.insert("until_ms".into(), json!(until_ms));
-            m.insert("retry_after".into(), json!(retry_after));
-        }
-        EventKind::BackoffDecayed { strikes } => {
-            m.insert("strikes".into(), json!(strikes));
-        }
-        EventKind::Benched { until_ms, cause } => {
-            m.insert("until_ms".into(), json!(until_ms));
-            m.insert("cause".into(), json!(cause.name()));
-        }
-        EventKind::Probing
-        | EventKind::ProbeExpired
-        | EventKind::Recovered
-        | EventKind::Unthrottled => {}
-    }
-    Json::Object(m)
+    fields_to_json(e, &|_| provider_name.to_string())
 }
 
 /// `expected` matches `observed`: objects by the expected keys only (recursively), arrays element
@@ -560,12 +555,7 @@ impl Scenario {
 }
 
 fn ticket_json(r: &DefaultRouter, t: &Ticket) -> Json {
-    json!({
-        "provider": r.name(t.provider),
-        "kind": t.kind.name(),
-        "degraded": t.degraded,
-        "retry_after_ms": t.retry_after_ms,
-    })
+    fields_to_json(t, &|id| r.name(id).to_string())
 }
 
 fn outcome(obj: &Json) -> Result<Outcome, String> {

@@ -171,14 +171,8 @@ class Router(_native.Router):
 
     def _exhausted(self, attempts: List[Attempt], hint: Optional[int]) -> AllAttemptsFailed:
         if hint is None:
-            # Every provider tried: the core answers with the soonest one's hint and changes
-            # nothing else.
-            try:
-                self.pick(tried=self.providers)
-            except Unavailable as u:
-                hint = u.retry_after_ms
-            else:  # pragma: no cover - the core never picks a tried provider
-                hint = 0
+            # Every provider tried: the soonest one's hint, read without a pick.
+            hint = self.retry_hint()
         err = AllAttemptsFailed(attempts, hint)
         err.__cause__ = attempts[-1].error
         return err

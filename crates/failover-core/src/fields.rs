@@ -1,0 +1,334 @@
+//! The one description of the data the core hands out: events, their reasons, provider views,
+//! window figures and tickets list their fields here, by the stable snake_case names of the
+//! scenario files (`fixtures/README.md`), in a fixed order. The Python dicts, the JS objects and
+//! the scenario JSON are all built from it by one small [`Visitor`] each, so a new event kind or a
+//! new view field is written once, here, and reaches every language.
+//!
+//! No allocation: a visit is a sequence of calls on the visitor.
+
+use crate::event::{Event, EventKind, ProviderId, Reason};
+use crate::ticket::Ticket;
+use crate::view::ProviderView;
+use crate::window::WindowStats;
+
+/// One field's value, as a visitor receives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field<'a> {
+    /// No value (`None` / `null`).
+    Null,
+    /// A count or a timestamp in ms.
+    U64(u64),
+    /// A smaller count.
+    U32(u32),
+    /// A flag.
+    Bool(bool),
+    /// A name (a state, a trigger, an outcome kind, a provider's name in a view).
+    Str(&'a str),
+    /// A fraction given in parts per million (a share of traffic). The scenario files write it as
+    /// the number `ppm / 1e6` ([`Field::fraction`]).
+    Ppm(u32),
+    /// A provider, by id: the visitor writes its name (it knows the router's names).
+    Provider(ProviderId),
+}
+
+impl Field<'_> {
+    /// A fraction in parts per million as the number the scenario files write: `ppm / 1e6`.
+    #[must_use]
+    pub fn fraction(ppm: u32) -> f64 {
+        f64::from(ppm) / 1e6
+    }
+}
+
+impl From<u64> for Field<'_> {
+    fn from(v: u64) -> Self {
+        Field::U64(v)
+    }
+}
+
+impl From<u32> for Field<'_> {
+    fn from(v: u32) -> Self {
+        Field::U32(v)
+    }
+}
+
+impl From<u8> for Field<'_> {
+    fn from(v: u8) -> Self {
+        Field::U32(u32::from(v))
+    }
+}
+
+impl From<bool> for Field<'_> {
+    fn from(v: bool) -> Self {
+        Field::Bool(v)
+    }
+}
+
+impl<'a> From<&'a str> for Field<'a> {
+    fn from(v: &'a str) -> Self {
+        Field::Str(v)
+    }
+}
+
+impl<'a, T: Into<Field<'a>>> From<Option<T>> for Field<'a> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Field::Null, Into::into)
+    }
+}
+
+/// Receives the fields of a [`Fields`] value, in order. A binding implements it once to build its
+/// native object (a dict, a JS object, a JSON map).
+pub trait Visitor {
+    /// What a failed write returns (a Python or JS exception; `Infallible` for JSON).
+    type Error;
+
+    /// One field.
+    fn field(&mut self, name: &'static str, value: Field<'_>) -> Result<(), Self::Error>;
+
+    /// A field whose value is itself a record (the view's `window`): the visitor builds a nested
+    /// object from `value`'s fields.
+    fn nested<F: Fields + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &F,
+    ) -> Result<(), Self::Error>;
+}
+
+/// A value that describes itself field by field.
+pub trait Fields {
+    /// Calls `v` once per field, in the documented order. Cost: O(fields).
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error>;
+}
+
+impl Fields for WindowStats {
+    /// `volume`, `successes`, `failures`, `timeouts`, `slow`, `rate_limited`, `client_errors`.
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("volume", self.volume.into())?;
+        v.field("successes", self.successes.into())?;
+        v.field("failures", self.failures.into())?;
+        v.field("timeouts", self.timeouts.into())?;
+        v.field("slow", self.slow.into())?;
+        v.field("rate_limited", self.rate_limited.into())?;
+        v.field("client_errors", self.client_errors.into())
+    }
+}
+
+impl Fields for ProviderView<'_> {
+    /// `name`, `state`, `share` (ppm), `throttled_until_ms`, `open_until_ms`, `ramp_stage`,
+    /// `strikes`, `trips`, `generation`, `probes_in_flight`, `probe_successes`,
+    /// `consecutive_failures`, `latency_ms`, `baseline_ms`, `next_transition_ms`, `window`.
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("name", self.name.into())?;
+        v.field("state", self.state.name().into())?;
+        v.field("share", Field::Ppm(self.share_ppm))?;
+        v.field("throttled_until_ms", self.throttled_until_ms.into())?;
+        v.field("open_until_ms", self.open_until_ms.into())?;
+        v.field("ramp_stage", self.ramp_stage.into())?;
+        v.field("strikes", self.strikes.into())?;
+        v.field("trips", self.trips.into())?;
+        v.field("generation", self.generation.into())?;
+        v.field("probes_in_flight", self.probes_in_flight.into())?;
+        v.field("probe_successes", self.probe_successes.into())?;
+        v.field("consecutive_failures", self.consecutive_failures.into())?;
+        v.field("latency_ms", self.latency_ms.into())?;
+        v.field("baseline_ms", self.baseline_ms.into())?;
+        v.field("next_transition_ms", self.next_transition_ms.into())?;
+        v.nested("window", &self.window)
+    }
+}
+
+impl Fields for Reason {
+    /// `trigger`, `observed`, `threshold`, `volume`, `outcome` (a kind or null). An `opened` event
+    /// carries these at its own level.
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("trigger", self.trigger.name().into())?;
+        v.field("observed", self.observed.into())?;
+        v.field("threshold", self.threshold.into())?;
+        v.field("volume", self.volume.into())?;
+        v.field("outcome", self.outcome.map(|o| o.name()).into())
+    }
+}
+
+impl Fields for EventKind {
+    /// `kind` (its name), then the kind's own fields (see `fixtures/README.md`, "Events").
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("kind", self.name().into())?;
+        match *self {
+            EventKind::Opened {
+                reason,
+                from,
+                until_ms,
+                strikes,
+            } => {
+                reason.visit(v)?;
+                v.field("from", from.name().into())?;
+                v.field("until_ms", until_ms.into())?;
+                v.field("strikes", strikes.into())
+            }
+            EventKind::RampStage { stage, share_ppm } => {
+                v.field("stage", stage.into())?;
+                v.field("share", Field::Ppm(share_ppm))
+            }
+            EventKind::Throttled {
+                until_ms,
+                retry_after,
+            } => {
+                v.field("until_ms", until_ms.into())?;
+                v.field("retry_after", retry_after.into())
+            }
+            EventKind::Benched { until_ms, cause } => {
+                v.field("until_ms", until_ms.into())?;
+                v.field("cause", cause.name().into())
+            }
+            EventKind::BackoffDecayed { strikes } => v.field("strikes", strikes.into()),
+            EventKind::Probing
+            | EventKind::ProbeExpired
+            | EventKind::Recovered
+            | EventKind::Unthrottled => Ok(()),
+        }
+    }
+}
+
+impl Fields for Event {
+    /// `at_ms`, `provider`, then the kind's fields ([`EventKind`]'s visit).
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("at_ms", self.at_ms.into())?;
+        v.field("provider", Field::Provider(self.provider))?;
+        self.kind.visit(v)
+    }
+}
+
+impl Fields for Ticket {
+    /// What a caller acts on, as the scenario files' `pick` expects it: `provider`, `kind`,
+    /// `degraded`, `retry_after_ms`. (`generation`, `probe_seq` and `issued_at_ms` identify the
+    /// decision for `record` and are not part of this shape.)
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("provider", Field::Provider(self.provider))?;
+        v.field("kind", self.kind.name().into())?;
+        v.field("degraded", self.degraded.into())?;
+        v.field("retry_after_ms", self.retry_after_ms.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CircuitState, Trigger};
+    use crate::outcome::OutcomeKind;
+    use core::convert::Infallible;
+    use std::format;
+    use std::string::String;
+    use std::vec::Vec;
+
+    /// Writes `name=value` lines, nesting with a prefix.
+    struct Lines(Vec<String>, &'static str);
+    type Done = Result<(), Infallible>;
+
+    impl Visitor for Lines {
+        type Error = Infallible;
+        fn field(&mut self, name: &'static str, value: Field<'_>) -> Done {
+            self.0.push(format!("{}{name}={value:?}", self.1));
+            Ok(())
+        }
+        fn nested<F: Fields + ?Sized>(&mut self, name: &'static str, value: &F) -> Done {
+            let mut inner = Lines(Vec::new(), "  ");
+            value.visit(&mut inner)?;
+            self.0.push(format!("{name}:"));
+            self.0.extend(inner.0);
+            Ok(())
+        }
+    }
+
+    fn lines(f: &impl Fields) -> Vec<String> {
+        let mut l = Lines(Vec::new(), "");
+        let Ok(()) = f.visit(&mut l);
+        l.0
+    }
+
+    #[test]
+    fn an_opened_event_flattens_its_reason() {
+        let e = Event {
+            at_ms: 50,
+            provider: ProviderId(1),
+            kind: EventKind::Opened {
+                reason: Reason {
+                    trigger: Trigger::ConsecutiveFailures,
+                    observed: 5,
+                    threshold: 5,
+                    volume: 5,
+                    outcome: Some(OutcomeKind::ServerError),
+                },
+                from: CircuitState::Healthy,
+                until_ms: 30_050,
+                strikes: 1,
+            },
+        };
+        assert_eq!(
+            lines(&e),
+            [
+                "at_ms=U64(50)",
+                "provider=Provider(ProviderId(1))",
+                "kind=Str(\"opened\")",
+                "trigger=Str(\"consecutive_failures\")",
+                "observed=U64(5)",
+                "threshold=U64(5)",
+                "volume=U64(5)",
+                "outcome=Str(\"server_error\")",
+                "from=Str(\"healthy\")",
+                "until_ms=U64(30050)",
+                "strikes=U32(1)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_benched_event_names_its_cause() {
+        let e = Event {
+            at_ms: 10,
+            provider: ProviderId(0),
+            kind: EventKind::Benched {
+                until_ms: 600_010,
+                cause: OutcomeKind::CredentialsRejected,
+            },
+        };
+        assert_eq!(
+            lines(&e),
+            [
+                "at_ms=U64(10)",
+                "provider=Provider(ProviderId(0))",
+                "kind=Str(\"benched\")",
+                "until_ms=U64(600010)",
+                "cause=Str(\"credentials_rejected\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_view_nests_its_window_last() {
+        let v = ProviderView {
+            id: ProviderId(0),
+            name: "a",
+            state: CircuitState::Ramping,
+            share_ppm: 250_000,
+            throttled_until_ms: None,
+            open_until_ms: None,
+            ramp_stage: Some(1),
+            strikes: 1,
+            trips: 1,
+            generation: 2,
+            probes_in_flight: 0,
+            probe_successes: 0,
+            consecutive_failures: 0,
+            window: WindowStats::default(),
+            latency_ms: Some(900),
+            baseline_ms: None,
+            next_transition_ms: Some(7),
+        };
+        let l = lines(&v);
+        assert_eq!(l.len(), 16 + 7);
+        assert_eq!(l[2], "share=Ppm(250000)");
+        assert_eq!(l[5], "ramp_stage=U32(1)");
+        assert_eq!(l[15], "window:");
+        assert_eq!(l[22], "  client_errors=U64(0)");
+        assert_eq!(Field::fraction(250_000), 0.25);
+    }
+}
