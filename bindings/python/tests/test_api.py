@@ -208,7 +208,8 @@ def test_outcome_names() -> None:
     assert r.record(r.pick(0), "".join(["suc", "cess"]), 1, 0) == "accepted"
     assert fc.OUTCOMES == (
         "success", "rate_limited", "server_error", "connection_error", "timeout",
-        "client_error", "cancelled",
+        "client_error", "cancelled", "refused", "credentials_rejected", "quota_exhausted",
+        "stream_cut", "stalled",
     )
 
 
