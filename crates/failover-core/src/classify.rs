@@ -565,6 +565,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_shows_this_table() {
+        let readme = include_str!("../../../README.md");
+        let rows = include_str!("classify.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! "))
+            .filter(|l| l.starts_with("| "));
+        for row in rows {
+            assert!(readme.lines().any(|r| r == row), "the README lacks {row}");
+        }
+    }
+
+    #[test]
     fn classification_outcome() {
         let c = classify(&Facts {
             status: Some(503),
