@@ -44,16 +44,10 @@ export declare class NativeRouter {
   pollEvent(): NativeEvent | null
   /** Takes every queued event, oldest first. */
   drainEvents(): NativeEvent[]
-  /** Provider `index`'s view (the shape of `fixtures/README.md`, "The view"), or null. */
-  view(index: number): Record<string, unknown> | null
+  /** Provider `index`'s view, or null. */
+  view(index: number): NativeView | null
   /** Every provider's view, in priority order. */
-  views(): Array<Record<string, unknown>>
-  /**
-   * When a caller whose request every provider failed may try again: ms from the latest time
-   * seen until the soonest provider is expected to take traffic (0 when one already can).
-   * Read-only.
-   */
-  retryHint(): number
+  views(): Array<NativeView>
   /** The latest time the engine has seen, ms. */
   now(): number
   /** Events dropped because the queue was full. */
@@ -78,7 +72,16 @@ export declare class NativeRouter {
  */
 export declare function calibrateClock(jsNowMs: number): void
 
-/** The core's `classify_status`: the outcome kind name of an HTTP status (an integer 0..=65535). */
+/**
+ * The core's `classify`: the outcome kind and retry hint of one attempt, from the facts read off
+ * its answer or error (see the table in the core's `classify` module).
+ */
+export declare function classify(facts: NativeFacts): NativeClassification
+
+/**
+ * The core's `classify_status` (the status column of the core's classification table): the
+ * outcome kind name of an HTTP status (an integer 0..=65535).
+ */
 export declare function classifyStatusCode(status: number): string
 
 /** The shared buffer of this thread, as a `Float64Array` over memory that is never freed. */
@@ -114,6 +117,14 @@ export interface IoLayout {
 /** The default clock, [`clock_ms`]. */
 export declare function monotonicNow(): number
 
+/** The verdict: an outcome kind name and the provider's retry hint in ms (or null). */
+export interface NativeClassification {
+  /** The outcome kind name, e.g. `"rate_limited"`. */
+  outcome: string
+  /** The provider's retry hint in milliseconds from now, or null. */
+  retry_after_ms: number | null
+}
+
 /**
  * The shape of an event object (see `fixtures/README.md`, "Events"); fields beyond `at_ms`,
  * `provider` and `kind` depend on the kind.
@@ -122,6 +133,66 @@ export interface NativeEvent {
   at_ms: number
   provider: string
   kind: string
+}
+
+/**
+ * What the JS layer read off one attempt's answer or error. Every field is optional: missing,
+ * `undefined` and `null` all mean "not known" (`headers.get()` answers `null`). Hence the
+ * `Option<Option<_>>`: the outer `Option` is a missing field, the inner one `null`.
+ */
+export interface NativeFacts {
+  /** The HTTP status, an integer 0..=65535. */
+  status?: number | undefined | null
+  /** The body's `error.code`, e.g. `"context_length_exceeded"`, `"insufficient_quota"`. */
+  error_code?: string | undefined | null
+  /** The body's `error.type`, e.g. `"overloaded_error"`, `"rate_limit_error"`. */
+  error_type?: string | undefined | null
+  /** The error message, searched for context-length wording. */
+  message?: string | undefined | null
+  /**
+   * What went wrong on the wire: `"timeout"`, `"connection"`, `"malformed"`, `"protocol"` or
+   * `"aborted"`.
+   */
+  transport?: string | undefined | null
+  /** The raw `retry-after` header: seconds or an HTTP-date. */
+  retry_after?: string | undefined | null
+  /** The raw `retry-after-ms` header. */
+  retry_after_ms?: string | undefined | null
+  /** The raw `x-ms-retry-after-ms` header (Azure). */
+  x_ms_retry_after_ms?: string | undefined | null
+  /** The wall clock as Unix milliseconds (`Date.now()`), for a `retry-after` HTTP-date. */
+  now_unix_ms?: number | undefined | null
+}
+
+/** A provider's state, in the shape of `fixtures/README.md` ("The view"). */
+export interface NativeView {
+  name: string
+  state: string
+  share: number
+  throttled_until_ms: number | null
+  open_until_ms: number | null
+  ramp_stage: number | null
+  strikes: number
+  trips: number
+  generation: number
+  probes_in_flight: number
+  probe_successes: number
+  consecutive_failures: number
+  latency_ms: number | null
+  baseline_ms: number | null
+  next_transition_ms: number | null
+  window: NativeWindow
+}
+
+/** A provider's window figures. */
+export interface NativeWindow {
+  volume: number
+  successes: number
+  failures: number
+  timeouts: number
+  slow: number
+  rate_limited: number
+  client_errors: number
 }
 
 /** Outcome kind names by code (the core's `OutcomeKind::ALL` order). */
@@ -150,3 +221,6 @@ export declare function throwPending(): void
 
 /** Ticket kind names by code. */
 export declare function ticketKinds(): Array<string>
+
+/** Transport problem names, in the core's `Transport::ALL` order. */
+export declare function transports(): Array<string>

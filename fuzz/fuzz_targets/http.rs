@@ -24,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
         408 | 504 | 524 | 598 => OutcomeKind::Timeout,
         429 => OutcomeKind::RateLimited,
         499 => OutcomeKind::Cancelled,
+        401 | 403 => OutcomeKind::CredentialsRejected,
+        404 | 413 => OutcomeKind::Refused,
         400..=499 => OutcomeKind::ClientError,
         _ => OutcomeKind::ServerError,
     };

@@ -11,6 +11,7 @@
 //! - `error`: every conversion of a core error, a panic or a bad argument into a JS error.
 //! - `convert`: policy objects in (through the core's `Policy::set`), views and events out.
 //! - `hot`: this thread's routers, the default clock and the fast path.
+//! - `classify`: the core's one classification table, `classify(facts)`.
 //!
 //! No call can crash the process: every entry point runs the engine under `catch_unwind`, and a
 //! router that panicked is closed (later calls throw `InternalError` with code
@@ -28,6 +29,7 @@ use failover_core::{
 use napi::bindgen_prelude::{Env, Object, Unknown};
 use napi_derive::napi;
 
+mod classify;
 mod convert;
 mod error;
 mod hot;
@@ -274,7 +276,8 @@ impl NativeRouter {
     }
 }
 
-/// The core's `classify_status`: the outcome kind name of an HTTP status (an integer 0..=65535).
+/// The core's `classify_status` (the status column of the core's classification table): the
+/// outcome kind name of an HTTP status (an integer 0..=65535).
 #[napi]
 pub fn classify_status_code(env: Env, status: f64) -> napi::Result<&'static str> {
     let r = if let Some(s) = hot::int_in(status, 65535.0) {

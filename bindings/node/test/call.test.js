@@ -22,7 +22,7 @@ class APIConnectionTimeoutError extends APIConnectionError {}
 class APIUserAbortError extends Error {}
 
 test('classifyStatus and parseRetryAfter are the core functions', () => {
-  const cases = { 200: 'success', 302: 'success', 400: 'client_error', 401: 'client_error', 408: 'timeout', 429: 'rate_limited', 499: 'cancelled', 500: 'server_error', 504: 'timeout', 529: 'server_error', 100: 'server_error', 0: 'server_error', 600: 'server_error' };
+  const cases = { 200: 'success', 302: 'success', 400: 'client_error', 401: 'credentials_rejected', 403: 'credentials_rejected', 404: 'refused', 413: 'refused', 422: 'client_error', 408: 'timeout', 429: 'rate_limited', 499: 'cancelled', 500: 'server_error', 504: 'timeout', 529: 'server_error', 100: 'server_error', 0: 'server_error', 600: 'server_error' };
   for (const [status, kind] of Object.entries(cases)) assert.equal(fc.classifyStatus(Number(status)), kind, status);
   assert.throws(() => fc.classifyStatus(1.5), RangeError);
   assert.throws(() => fc.classifyStatus('500'), TypeError);
@@ -47,7 +47,8 @@ test('fetch Responses: status, Retry-After in seconds or as an HTTP-date, retry-
   assert.deepEqual(classifyResponse(fixed, 784111767000), { outcome: 'rate_limited', retry_after_ms: 10_000 });
   assert.deepEqual(classifyResponse(new Response(null, { status: 429, headers: { 'retry-after-ms': '1500.2', 'retry-after': '9' } })), { outcome: 'rate_limited', retry_after_ms: 1501 });
   assert.deepEqual(classifyResponse({ status: 504, headers: { 'Retry-After': ['3'] } }), { outcome: 'timeout', retry_after_ms: 3000 });
-  assert.deepEqual(classify(new Response(null, { status: 404 })), { outcome: 'client_error', retry_after_ms: null });
+  assert.deepEqual(classify(new Response(null, { status: 404 })), { outcome: 'refused', retry_after_ms: null });
+  assert.deepEqual(classify(new Response(null, { status: 400 })), { outcome: 'client_error', retry_after_ms: null });
   assert.throws(() => classifyResponse({}), TypeError);
 });
 
@@ -56,7 +57,7 @@ test('errors of common clients, by duck typing', () => {
   assert.deepEqual(classifyError(new APIError(429, h)), { outcome: 'rate_limited', retry_after_ms: 7000 });
   assert.deepEqual(classifyError(new APIError(429, { 'retry-after-ms': '250' })), { outcome: 'rate_limited', retry_after_ms: 250 });
   assert.equal(classifyError(new APIError(400, {})).outcome, 'client_error');
-  assert.equal(classifyError(new APIError(401)).outcome, 'client_error');
+  assert.equal(classifyError(new APIError(401)).outcome, 'credentials_rejected');
   assert.equal(classifyError(new APIError(529, {})).outcome, 'server_error');
   assert.equal(classifyError(Object.assign(new Error('axios'), { response: { status: 503, headers: { 'retry-after': '1' } } })).retry_after_ms, 1000);
   assert.equal(classifyError(new APIConnectionTimeoutError('Request timed out.')).outcome, 'timeout');
@@ -220,8 +221,8 @@ test('call: returned Responses are classified; failing statuses fail over', asyn
   const out = await router.call(async (p) => (p === 'primary' ? new Response('busy', { status: 503 }) : new Response('ok')));
   assert.equal(await out.text(), 'ok');
   assert.equal(router.view('primary').window.failures, 1);
-  const notFound = await router.call(async () => new Response('nope', { status: 404 }));
-  assert.equal(notFound.status, 404);
+  const bad = await router.call(async () => new Response('nope', { status: 400 }));
+  assert.equal(bad.status, 400);
   const e = await router.call(async () => new Response(null, { status: 500 })).catch((x) => x);
   assert.ok(e.errors[0] instanceof HttpStatusError);
   assert.equal(e.errors[0].status, 500);

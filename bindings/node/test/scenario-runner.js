@@ -9,6 +9,9 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const fc = require('..');
+// The native module's `classify(facts)`: the core's one classification table (index.js does not
+// expose it yet).
+const native = require('../native.js');
 
 /** The repository's scenario directory (found from this file; the suite is never copied). */
 const SCENARIO_DIR = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'scenarios');
@@ -244,13 +247,7 @@ function apply(r, tickets, step, at) {
     const name = providerName(r, step.observe?.provider ?? null);
     return r.observe(name, outcomeOf(step.observe), at);
   }
-  if (step.http !== undefined) {
-    const h = step.http ?? {};
-    if (!Number.isInteger(h.status) || h.status < 0 || h.status > 65535) throw new Error('`status` must be an integer 0–65535');
-    const now = Number.isInteger(h.now_unix_ms) && h.now_unix_ms >= 0 ? h.now_unix_ms : undefined;
-    const ra = typeof h.retry_after === 'string' ? fc.parseRetryAfter(h.retry_after, now) : null;
-    return { outcome: fc.classifyStatus(h.status), retry_after_ms: ra };
-  }
+  if (step.http !== undefined) return classifyStep(step.http);
   if (step.tick !== undefined) {
     r.handleTimeout(at);
     return null;
@@ -269,6 +266,34 @@ function apply(r, tickets, step, at) {
   }
   if (step.traffic !== undefined) return traffic(r, step.traffic ?? {}, at);
   throw new Error('the step has no action (pick, record, observe, http, tick, poll, view, traffic)');
+}
+
+const HTTP_TEXT = ['error_code', 'error_type', 'message', 'transport', 'retry_after', 'retry_after_ms', 'x_ms_retry_after_ms'];
+
+/** The Rust runner's `http` step: the facts (every field optional) through the native `classify`. */
+function classifyStep(h) {
+  if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new Error('`http` must be an object');
+  const unknown = Object.keys(h).filter((k) => k !== 'status' && k !== 'now_unix_ms' && !HTTP_TEXT.includes(k)).sort();
+  if (unknown.length > 0) throw new Error(`unknown \`http\` field \`${unknown[0]}\``);
+  const facts = {};
+  if (h.status !== undefined && h.status !== null) {
+    if (!Number.isInteger(h.status) || h.status < 0 || h.status > 65535) throw new Error('`status` must be an integer 0–65535');
+    facts.status = h.status;
+  }
+  if (h.now_unix_ms !== undefined && h.now_unix_ms !== null) {
+    if (!Number.isSafeInteger(h.now_unix_ms) || h.now_unix_ms < 0) throw new Error('`now_unix_ms` must be an integer ≥ 0');
+    facts.now_unix_ms = h.now_unix_ms;
+  }
+  for (const name of HTTP_TEXT) {
+    const v = h[name];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') throw new Error(`\`${name}\` must be a string`);
+    facts[name] = v;
+  }
+  if (facts.transport !== undefined && !native.transports().includes(facts.transport)) {
+    throw new Error(`unknown transport \`${facts.transport}\``);
+  }
+  return native.classify(facts);
 }
 
 function traffic(r, tr, from) {

@@ -11,18 +11,130 @@ mod error;
 mod router;
 
 use failover_core::policy::FIELDS;
-use failover_core::{OutcomeKind, classify_status as core_classify, hash_key as core_hash_key};
+use failover_core::{
+    Facts, OutcomeKind, Transport, classify as core_classify,
+    classify_status as core_classify_status, hash_key as core_hash_key,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
-/// Classifies an HTTP status with the core's `classify_status`: one of `"success"`,
-/// `"rate_limited"`, `"server_error"`, `"timeout"`, `"client_error"`, `"cancelled"`.
+/// Classifies an HTTP status with the core's `classify_status` (the status column of the core's
+/// classification table): an outcome kind name such as `"success"` or `"credentials_rejected"`.
 #[pyfunction]
 fn classify_status(status: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    Ok(core_classify_status(status_arg(status)?).name())
+}
+
+fn status_arg(status: &Bound<'_, PyAny>) -> PyResult<u16> {
     let s = convert::u64_arg("status", "an int HTTP status code", status)?;
-    let s = u16::try_from(s)
-        .map_err(|_| error::arg_value_u64("status", "an int HTTP status code in 0..=65535", s))?;
-    Ok(core_classify(s).name())
+    u16::try_from(s)
+        .map_err(|_| error::arg_value_u64("status", "an int HTTP status code in 0..=65535", s))
+}
+
+/// A `str` argument, or `None`.
+fn text_arg(arg: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => match v.cast::<PyString>() {
+            Ok(s) => Ok(Some(s.to_cow()?.into_owned())),
+            Err(_) => Err(error::arg_type(arg, "a str", v)),
+        },
+    }
+}
+
+/// A header value (`str`, or `bytes` read as UTF-8 with replacement), or `None`.
+fn header_arg(arg: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => {
+            if let Ok(s) = v.cast::<PyString>() {
+                Ok(Some(s.to_cow()?.into_owned()))
+            } else if let Ok(b) = v.cast::<PyBytes>() {
+                Ok(Some(String::from_utf8_lossy(b.as_bytes()).into_owned()))
+            } else {
+                Err(error::arg_type(arg, "a header value (str or bytes)", v))
+            }
+        }
+    }
+}
+
+/// Classifies one attempt with the core's `classify`, the one classification table every
+/// language shares, from the facts read off its answer or error (every argument optional):
+/// `status`, the body's `error_code` and `error_type`, the error `message`, the `transport`
+/// problem (`"timeout"`, `"connection"`, `"malformed"`, `"protocol"`, `"aborted"`), the raw
+/// `retry_after`, `retry_after_ms` and `x_ms_retry_after_ms` headers, and `now_unix_ms` (the wall
+/// clock, for a `retry-after` HTTP-date). Returns `(outcome kind name, retry_after_ms or None)`.
+#[pyfunction]
+#[pyo3(signature = (
+    *,
+    status=None,
+    error_code=None,
+    error_type=None,
+    message=None,
+    transport=None,
+    retry_after=None,
+    retry_after_ms=None,
+    x_ms_retry_after_ms=None,
+    now_unix_ms=None,
+))]
+#[allow(clippy::too_many_arguments)]
+fn classify(
+    status: Option<&Bound<'_, PyAny>>,
+    error_code: Option<&Bound<'_, PyAny>>,
+    error_type: Option<&Bound<'_, PyAny>>,
+    message: Option<&Bound<'_, PyAny>>,
+    transport: Option<&Bound<'_, PyAny>>,
+    retry_after: Option<&Bound<'_, PyAny>>,
+    retry_after_ms: Option<&Bound<'_, PyAny>>,
+    x_ms_retry_after_ms: Option<&Bound<'_, PyAny>>,
+    now_unix_ms: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(&'static str, Option<u64>)> {
+    let status = match status {
+        Some(s) if !s.is_none() => Some(status_arg(s)?),
+        _ => None,
+    };
+    let transport = match (text_arg("transport", transport)?, transport) {
+        (Some(name), Some(obj)) => Some(Transport::from_name(&name).ok_or_else(|| {
+            error::arg_value(
+                "transport",
+                "one of 'timeout', 'connection', 'malformed', 'protocol', 'aborted'",
+                obj,
+            )
+        })?),
+        _ => None,
+    };
+    let now_unix_ms = match now_unix_ms {
+        Some(n) if !n.is_none() => Some(convert::u64_arg(
+            "now_unix_ms",
+            "an int of Unix milliseconds",
+            n,
+        )?),
+        _ => None,
+    };
+    let (code, ty, msg) = (
+        text_arg("error_code", error_code)?,
+        text_arg("error_type", error_type)?,
+        text_arg("message", message)?,
+    );
+    let (ra, ra_ms, x_ms) = (
+        header_arg("retry_after", retry_after)?,
+        header_arg("retry_after_ms", retry_after_ms)?,
+        header_arg("x_ms_retry_after_ms", x_ms_retry_after_ms)?,
+    );
+    let c = core_classify(&Facts {
+        status,
+        error_code: code.as_deref(),
+        error_type: ty.as_deref(),
+        message: msg.as_deref(),
+        transport,
+        retry_after: ra.as_deref(),
+        retry_after_ms: ra_ms.as_deref(),
+        x_ms_retry_after_ms: x_ms.as_deref(),
+        now_unix_ms,
+    });
+    Ok((c.kind.name(), c.retry_after_ms))
 }
 
 /// Parses a `Retry-After` header value with the core's `parse_retry_after`: milliseconds from now,
@@ -95,6 +207,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router::Router>()?;
     m.add_class::<router::Ticket>()?;
     m.add_class::<router::Failure>()?;
+    m.add_function(wrap_pyfunction!(classify, m)?)?;
     m.add_function(wrap_pyfunction!(classify_status, m)?)?;
     m.add_function(wrap_pyfunction!(parse_retry_after, m)?)?;
     m.add_function(wrap_pyfunction!(hash_key, m)?)?;
@@ -105,6 +218,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         PyTuple::new(py, OutcomeKind::ALL.iter().map(|k| k.name()))?,
     )?;
     m.add("POLICY_FIELDS", PyTuple::new(py, FIELDS)?)?;
+    m.add(
+        "TRANSPORTS",
+        PyTuple::new(py, Transport::ALL.iter().map(|t| t.name()))?,
+    )?;
     m.add("MAX_PROVIDERS", 16)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 __all__ = ["BuildError", "Failure", "Scenario", "compact", "matches", "scenario_dir", "scenario_files"]
 
 import failover_core
-from failover_core import ConfigError, Router, Ticket, Unavailable
+from failover_core import ConfigError, Router, Ticket, Unavailable, _native
 
 U64_MAX = 2**64 - 1
 U32_MAX = 2**32 - 1
@@ -108,6 +108,43 @@ class StepResult:
             "events": self.events,
             "next_deadline": self.next_deadline,
         }
+
+
+_HTTP_TEXT = (
+    "error_code",
+    "error_type",
+    "message",
+    "transport",
+    "retry_after",
+    "retry_after_ms",
+    "x_ms_retry_after_ms",
+)
+
+
+def _classify_step(h: Any) -> Dict[str, Any]:
+    """The Rust runner's `http` step: the facts (every field optional) through the native
+    ``classify``, the core's one classification table."""
+    if not isinstance(h, dict):
+        raise StepError("`http` must be an object")
+    unknown = sorted(set(h) - {"status", "now_unix_ms", *_HTTP_TEXT})
+    if unknown:
+        raise StepError(f"unknown `http` field `{unknown[0]}`")
+    status = h.get("status")
+    if status is not None and not (_is_u64(status) and status <= 65535):
+        raise StepError("`status` must be an integer 0–65535")
+    now_unix = h.get("now_unix_ms")
+    if now_unix is not None and not _is_u64(now_unix):
+        raise StepError("`now_unix_ms` must be an integer ≥ 0")
+    facts: Dict[str, Any] = {"status": status, "now_unix_ms": now_unix}
+    for name in _HTTP_TEXT:
+        v = h.get(name)
+        if v is not None and not isinstance(v, str):
+            raise StepError(f"`{name}` must be a string")
+        facts[name] = v
+    if facts["transport"] is not None and facts["transport"] not in _native.TRANSPORTS:
+        raise StepError(f"unknown transport `{facts['transport']}`")
+    outcome, ra = _native.classify(**facts)
+    return {"outcome": outcome, "retry_after_ms": ra}
 
 
 def _outcome(obj: Any) -> Dict[str, Any]:
@@ -240,18 +277,7 @@ class Scenario:
             o = _outcome(obs)
             return r.observe(p, o["outcome"], o["latency_ms"], at, retry_after_ms=o["retry_after_ms"])
         if "http" in step:
-            h = step["http"] if isinstance(step["http"], dict) else {}
-            status = h.get("status")
-            if not (_is_u64(status) and status <= 65535):
-                raise StepError("`status` must be an integer 0–65535")
-            value = h.get("retry_after")
-            now_unix = h.get("now_unix_ms")
-            ra = (
-                failover_core.parse_retry_after(value, now_unix if _is_u64(now_unix) else None)
-                if isinstance(value, str)
-                else None
-            )
-            return {"outcome": failover_core.classify_status(status), "retry_after_ms": ra}
+            return _classify_step(step["http"])
         if "tick" in step:
             r.handle_timeout(at)
             return None

@@ -242,7 +242,7 @@ def test_client_errors_are_reraised_at_once() -> None:
 
     def fn(p: str) -> None:
         seen.append(p)
-        raise APIStatusError(401)
+        raise APIStatusError(400)
 
     with pytest.raises(APIStatusError):
         r.call(fn)

@@ -18,13 +18,49 @@ from failover_core import Classification, classify_exception, classify_http, cla
 
 @pytest.mark.parametrize(
     "status, kind",
-    [(200, "success"), (304, "success"), (400, "client_error"), (401, "client_error"),
-     (404, "client_error"), (408, "timeout"), (429, "rate_limited"), (499, "cancelled"),
+    [(200, "success"), (304, "success"), (400, "client_error"), (401, "credentials_rejected"),
+     (403, "credentials_rejected"), (404, "refused"), (413, "refused"), (422, "client_error"),
+     (408, "timeout"), (429, "rate_limited"), (499, "cancelled"),
      (500, "server_error"), (503, "server_error"), (504, "timeout"), (524, "timeout"),
      (529, "server_error"), (0, "server_error"), (100, "server_error"), (65535, "server_error")],
 )
 def test_classify_status_is_the_core_table(status: int, kind: str) -> None:
     assert fc.classify_status(status) == kind
+
+
+def test_native_classify_is_the_core_table() -> None:
+    from failover_core import _native
+
+    assert _native.classify() == ("cancelled", None)
+    assert _native.classify(status=401) == ("credentials_rejected", None)
+    assert _native.classify(status=429, error_code="insufficient_quota") == ("quota_exhausted", None)
+    assert _native.classify(status=429, error_type="rate_limit_error", retry_after=b"3") == (
+        "rate_limited",
+        3000,
+    )
+    assert _native.classify(transport="timeout", status=200) == ("timeout", None)
+    assert _native.classify(status=400, message="maximum context length is 8192") == ("refused", None)
+    assert _native.classify(status=429, retry_after_ms="1500.2", retry_after="9") == (
+        "rate_limited",
+        1501,
+    )
+    assert _native.TRANSPORTS == ("timeout", "connection", "malformed", "protocol", "aborted")
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [({"status": 65536}, ValueError), ({"status": "429"}, TypeError),
+     ({"transport": "socket"}, ValueError), ({"transport": 1}, TypeError),
+     ({"error_code": b"x"}, TypeError), ({"retry_after": 5}, TypeError),
+     ({"now_unix_ms": -1}, ValueError)],
+)
+def test_native_classify_refuses_bad_facts(kwargs: Any, exc: type) -> None:
+    from failover_core import _native
+
+    with pytest.raises(exc, match=next(iter(kwargs))):
+        _native.classify(**kwargs)
+    with pytest.raises(TypeError):
+        _native.classify(429)  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("bad, exc", [(-1, ValueError), (65536, ValueError), (True, TypeError),
@@ -151,7 +187,7 @@ def test_sdk_like_exceptions() -> None:
     assert classify_exception(APIStatusError(500)).kind == "server_error"
     assert classify_exception(APIStatusError(529)).kind == "server_error"
     assert classify_exception(APIStatusError(400)).kind == "client_error"
-    assert classify_exception(APIStatusError(401)).kind == "client_error"
+    assert classify_exception(APIStatusError(401)).kind == "credentials_rejected"
     assert classify_exception(HTTPStatusError(Response(504))).kind == "timeout"
     c = classify_exception(HTTPStatusError(Response(503, {"Retry-After": "7"})))
     assert (c.kind, c.retry_after_ms) == ("server_error", 7000)

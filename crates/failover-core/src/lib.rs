@@ -32,7 +32,8 @@
 //!
 //! The pieces each live in a module named after them: `window` (the rolling window), `triggers`,
 //! `circuit`, `ramp`, `provider` (one provider's state and transitions), `router` (routing
-//! between providers and the event queue), [`policy`] and [`outcome`]; the public data types in
+//! between providers and the event queue), [`policy`], [`outcome`] and [`classify`](mod@classify) (the one
+//! table that turns a provider's answer or error into an outcome kind); the public data types in
 //! `ticket`, `view` and `event`, and in `fields` the one description of their fields
 //! ([`Fields`], [`Visitor`]) from which every binding builds its dicts, objects and JSON.
 #![no_std]
@@ -44,6 +45,7 @@
 extern crate std;
 
 mod circuit;
+pub mod classify;
 mod compiled;
 mod error;
 mod event;
@@ -59,9 +61,10 @@ mod triggers;
 mod view;
 mod window;
 
+pub use classify::{Classification, Facts, Transport, classify, classify_status};
 pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
 pub use fields::{Field, Fields, Visitor};
-pub use outcome::{Outcome, OutcomeKind, classify_status, parse_retry_after};
+pub use outcome::{Outcome, OutcomeKind, parse_retry_after};
 pub use policy::{AllDown, ConfigError, Entries, Items, Policy, ProbeMode, RampStage, Value};
 pub use ramp::{FULL_SHARE, hash_key, key_position};
 pub use request::{Attempt, Finish, GiveUp, Report, Request, RequestError, RequestOptions, Step};

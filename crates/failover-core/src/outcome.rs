@@ -1,5 +1,8 @@
-//! What happened to one call: the outcome kinds, the HTTP classification every binding shares,
-//! and the `Retry-After` parser.
+//! What happened to one call: the outcome kinds and the `Retry-After` parser. The classification
+//! every binding shares is in [`crate::classify`](mod@crate::classify); [`classify_status`] is
+//! re-exported here.
+
+pub use crate::classify::classify_status;
 
 /// The kind of result a call to a provider had.
 ///
@@ -19,9 +22,8 @@ pub enum OutcomeKind {
     /// The call timed out (HTTP 408, 504, or the caller's own deadline). Counted by the sustained
     /// timeout trigger, not by the consecutive-failure trigger.
     Timeout = 4,
-    /// The caller's fault (400, 401, 403, 404, 413, 422, context length, content policy). Says
-    /// nothing about the provider's health and is not counted unless the policy's
-    /// `count_client_errors` is set.
+    /// The caller's fault (400, 422, content policy). Says nothing about the provider's health
+    /// and is not counted unless the policy's `count_client_errors` is set.
     ClientError = 5,
     /// The caller gave up before an answer (HTTP 499, an aborted request), or the call failed in a
     /// way nobody can attribute to the provider (a bug in the caller's own code). Ignored, but it
@@ -198,30 +200,6 @@ impl Outcome {
     }
 }
 
-/// Classifies an HTTP status code into an [`OutcomeKind`]. Every binding calls this one function,
-/// so Rust, Python and Node agree.
-///
-/// | status | kind |
-/// |---|---|
-/// | 200–399 | `Success` |
-/// | 408, 504, 524, 598 | `Timeout` (request, gateway and proxy timeouts) |
-/// | 429 | `RateLimited` |
-/// | 499 | `Cancelled` (client closed the request) |
-/// | other 400–499 | `ClientError` (bad request, auth, not found, too large, content policy) |
-/// | 500–599 other than the timeouts, including 529 overloaded | `ServerError` |
-/// | anything else (1xx as a final status, 0, ≥ 600) | `ServerError`: the provider answered nonsense |
-#[must_use]
-pub const fn classify_status(status: u16) -> OutcomeKind {
-    match status {
-        200..=399 => OutcomeKind::Success,
-        408 | 504 | 524 | 598 => OutcomeKind::Timeout,
-        429 => OutcomeKind::RateLimited,
-        499 => OutcomeKind::Cancelled,
-        400..=498 => OutcomeKind::ClientError,
-        _ => OutcomeKind::ServerError,
-    }
-}
-
 /// Parses an HTTP `Retry-After` header value into milliseconds from now.
 ///
 /// Accepts delta-seconds (`"120"`, also a decimal such as `"1.5"` as some providers send) and an
@@ -324,26 +302,6 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses() {
-        assert_eq!(classify_status(200), OutcomeKind::Success);
-        assert_eq!(classify_status(304), OutcomeKind::Success);
-        assert_eq!(classify_status(400), OutcomeKind::ClientError);
-        assert_eq!(classify_status(401), OutcomeKind::ClientError);
-        assert_eq!(classify_status(403), OutcomeKind::ClientError);
-        assert_eq!(classify_status(404), OutcomeKind::ClientError);
-        assert_eq!(classify_status(408), OutcomeKind::Timeout);
-        assert_eq!(classify_status(429), OutcomeKind::RateLimited);
-        assert_eq!(classify_status(499), OutcomeKind::Cancelled);
-        assert_eq!(classify_status(500), OutcomeKind::ServerError);
-        assert_eq!(classify_status(503), OutcomeKind::ServerError);
-        assert_eq!(classify_status(504), OutcomeKind::Timeout);
-        assert_eq!(classify_status(529), OutcomeKind::ServerError);
-        assert_eq!(classify_status(100), OutcomeKind::ServerError);
-        assert_eq!(classify_status(0), OutcomeKind::ServerError);
-        assert_eq!(classify_status(u16::MAX), OutcomeKind::ServerError);
-    }
 
     #[test]
     fn names_round_trip() {

@@ -12,9 +12,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use failover_core::{
-    Action, ConfigError, DefaultRouter, Entries, Event, Field, Fields, Items, Outcome, OutcomeKind,
-    PickRequest, Policy, ProviderId, ProviderSet, ProviderView, Recorded, Ticket, Value, Visitor,
-    classify_status, hash_key, parse_retry_after,
+    Action, ConfigError, DefaultRouter, Entries, Event, Facts, Field, Fields, Items, Outcome,
+    OutcomeKind, PickRequest, Policy, ProviderId, ProviderSet, ProviderView, Recorded, Ticket,
+    Transport, Value, Visitor, classify, hash_key,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -450,16 +450,8 @@ impl Scenario {
             return Ok(json!(r.observe(id, o, at).name()));
         }
         if let Some(h) = step.get("http") {
-            let status = h
-                .get("status")
-                .and_then(Json::as_u64)
-                .and_then(|s| u16::try_from(s).ok())
-                .ok_or("`status` must be an integer 0–65535")?;
-            let ra = h
-                .get("retry_after")
-                .and_then(Json::as_str)
-                .and_then(|v| parse_retry_after(v, h.get("now_unix_ms").and_then(Json::as_u64)));
-            return Ok(json!({"outcome": classify_status(status).name(), "retry_after_ms": ra}));
+            let c = classify(&facts(h)?);
+            return Ok(json!({"outcome": c.kind.name(), "retry_after_ms": c.retry_after_ms}));
         }
         if step.get("tick").is_some() {
             r.handle_timeout(at);
@@ -556,6 +548,65 @@ impl Scenario {
 
 fn ticket_json(r: &DefaultRouter, t: &Ticket) -> Json {
     fields_to_json(t, &|id| r.name(id).to_string())
+}
+
+/// The [`Facts`] of an `http` step: every field optional, strings as given, `now_unix_ms` any
+/// u64. An unknown field, a field of the wrong type or an unknown `transport` is an error in the
+/// scenario.
+fn facts(h: &Json) -> Result<Facts<'_>, String> {
+    const FIELDS: [&str; 9] = [
+        "status",
+        "error_code",
+        "error_type",
+        "message",
+        "transport",
+        "retry_after",
+        "retry_after_ms",
+        "x_ms_retry_after_ms",
+        "now_unix_ms",
+    ];
+    if let Some(k) = h
+        .as_object()
+        .ok_or("`http` must be an object")?
+        .keys()
+        .find(|k| !FIELDS.contains(&k.as_str()))
+    {
+        return Err(format!("unknown `http` field `{k}`"));
+    }
+    let text = |name: &str| -> Result<Option<&str>, String> {
+        match h.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("`{name}` must be a string")),
+        }
+    };
+    let status = match h.get("status") {
+        None | Some(Json::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or("`status` must be an integer 0–65535")?,
+        ),
+    };
+    let transport = match text("transport")? {
+        None => None,
+        Some(t) => Some(Transport::from_name(t).ok_or_else(|| format!("unknown transport `{t}`"))?),
+    };
+    let now_unix_ms = match h.get("now_unix_ms") {
+        None | Some(Json::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or("`now_unix_ms` must be an integer ≥ 0")?),
+    };
+    Ok(Facts {
+        status,
+        error_code: text("error_code")?,
+        error_type: text("error_type")?,
+        message: text("message")?,
+        transport,
+        retry_after: text("retry_after")?,
+        retry_after_ms: text("retry_after_ms")?,
+        x_ms_retry_after_ms: text("x_ms_retry_after_ms")?,
+        now_unix_ms,
+    })
 }
 
 fn outcome(obj: &Json) -> Result<Outcome, String> {

@@ -12,6 +12,7 @@ __all__ = [
     "Router",
     "Ticket",
     "_Failure",
+    "classify",
     "classify_status",
     "parse_retry_after",
     "hash_key",
@@ -19,6 +20,7 @@ __all__ = [
     "validate_policy",
     "OUTCOMES",
     "POLICY_FIELDS",
+    "TRANSPORTS",
     "MAX_PROVIDERS",
     "__version__",
 ]
@@ -37,6 +39,7 @@ _OutcomeName = Literal[
     "stream_cut",
     "stalled",
 ]
+_TransportName = Literal["timeout", "connection", "malformed", "protocol", "aborted"]
 _RecordedName = Literal["accepted", "stale", "unknown_provider"]
 _TicketKindName = Literal["request", "probe", "health_check"]
 _PolicyValue = Union[None, bool, int, float, str, List[Mapping[str, Union[int, float]]]]
@@ -44,6 +47,7 @@ _PolicyValue = Union[None, bool, int, float, str, List[Mapping[str, Union[int, f
 __version__: str
 OUTCOMES: Tuple[str, ...]
 POLICY_FIELDS: Tuple[str, ...]
+TRANSPORTS: Tuple[str, ...]
 MAX_PROVIDERS: int
 
 class FailoverError(Exception): ...
@@ -148,6 +152,18 @@ class Router:
     def invariant_violation(self) -> Optional[str]: ...
     def _debug_panic(self) -> None: ...
 
+def classify(
+    *,
+    status: Optional[int] = None,
+    error_code: Optional[str] = None,
+    error_type: Optional[str] = None,
+    message: Optional[str] = None,
+    transport: Optional[_TransportName] = None,
+    retry_after: Union[str, bytes, None] = None,
+    retry_after_ms: Union[str, bytes, None] = None,
+    x_ms_retry_after_ms: Union[str, bytes, None] = None,
+    now_unix_ms: Optional[int] = None,
+) -> Tuple[_OutcomeName, Optional[int]]: ...
 def classify_status(status: int) -> _OutcomeName: ...
 def parse_retry_after(value: Union[str, bytes], now_unix_ms: Optional[int] = None) -> Optional[int]: ...
 def hash_key(key: Union[str, bytes]) -> int: ...
