@@ -44,10 +44,16 @@ export declare class NativeRouter {
   pollEvent(): NativeEvent | null
   /** Takes every queued event, oldest first. */
   drainEvents(): NativeEvent[]
-  /** Provider `index`'s view, or null. */
-  view(index: number): NativeView | null
+  /** Provider `index`'s view (the shape of `fixtures/README.md`, "The view"), or null. */
+  view(index: number): Record<string, unknown> | null
   /** Every provider's view, in priority order. */
-  views(): Array<NativeView>
+  views(): Array<Record<string, unknown>>
+  /**
+   * When a caller whose request every provider failed may try again: ms from the latest time
+   * seen until the soonest provider is expected to take traffic (0 when one already can).
+   * Read-only.
+   */
+  retryHint(): number
   /** The latest time the engine has seen, ms. */
   now(): number
   /** Events dropped because the queue was full. */
@@ -162,37 +168,6 @@ export interface NativeFacts {
   x_ms_retry_after_ms?: string | undefined | null
   /** The wall clock as Unix milliseconds (`Date.now()`), for a `retry-after` HTTP-date. */
   now_unix_ms?: number | undefined | null
-}
-
-/** A provider's state, in the shape of `fixtures/README.md` ("The view"). */
-export interface NativeView {
-  name: string
-  state: string
-  share: number
-  throttled_until_ms: number | null
-  open_until_ms: number | null
-  ramp_stage: number | null
-  strikes: number
-  trips: number
-  generation: number
-  probes_in_flight: number
-  probe_successes: number
-  consecutive_failures: number
-  latency_ms: number | null
-  baseline_ms: number | null
-  next_transition_ms: number | null
-  window: NativeWindow
-}
-
-/** A provider's window figures. */
-export interface NativeWindow {
-  volume: number
-  successes: number
-  failures: number
-  timeouts: number
-  slow: number
-  rate_limited: number
-  client_errors: number
 }
 
 /** Outcome kind names by code (the core's `OutcomeKind::ALL` order). */

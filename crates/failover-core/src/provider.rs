@@ -177,17 +177,29 @@ impl<const B: usize> Provider<B> {
             self.circuit.note_success();
         }
         let judged = self.circuit.takes_traffic();
+        // A success too slow to show recovery: it fails a probe and counts against a ramp.
+        let degraded = outcome.kind == OutcomeKind::Success
+            && state != CircuitState::Healthy
+            && self.health.degraded_latency(outcome.latency_ms);
         let mut reason: Option<Reason> = self.health.record(p, &outcome, now, judged);
         if state == CircuitState::Ramping {
-            self.circuit.ramp.count(p, outcome.kind);
+            let ramp = &mut self.circuit.ramp;
+            ramp.count(p, outcome.kind);
+            ramp.degraded = ramp.degraded.saturating_add(u32::from(degraded));
             if reason.is_none() {
-                reason = crate::ramp::rollback(p, &self.health.stats(p), outcome.kind);
+                reason = crate::ramp::rollback(
+                    p,
+                    &self.health.stats(p),
+                    outcome.kind,
+                    ramp.degraded,
+                    p.is_failure(outcome.kind) || degraded,
+                );
             }
         }
         if let Some(r) = reason {
             self.trip(p, id, r, now, events);
         } else if state == CircuitState::Probing && probe {
-            if p.is_failure(outcome.kind) {
+            if p.is_failure(outcome.kind) || degraded {
                 self.circuit.probe_failed(p, id, outcome.kind, now, events);
             } else if outcome.kind == OutcomeKind::Success
                 && self.circuit.probe_succeeded(p, id, now, events)

@@ -397,6 +397,15 @@ impl<const B: usize> Health<B> {
         self.check_latency_slow(p, limit_milli_ms)
     }
 
+    /// A success at least `latency_factor` × the established baseline: too slow to confirm a
+    /// recovery (a probe's) or to count as a good call of a ramp's traffic. False before the
+    /// baseline is established.
+    #[inline]
+    pub(crate) fn degraded_latency(&self, latency_ms: u32) -> bool {
+        self.latency_limit
+            .is_some_and(|l| u128::from(latency_ms) * 1000 >= l)
+    }
+
     #[cold]
     fn check_latency_slow(&self, p: &Compiled, limit_milli_ms: u128) -> Option<Reason> {
         let samples = self.window.latency_samples();

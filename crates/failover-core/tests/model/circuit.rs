@@ -100,6 +100,7 @@ impl Model {
         p.stage = stage;
         p.stage_since = now;
         p.stage_samples = 0;
+        p.stage_degraded = 0;
         let share_ppm = self.s.ramp[stage].0;
         self.emit(
             i,
@@ -113,15 +114,22 @@ impl Model {
     /// Counts a ramped call toward the stage's minimum sample; judges the rollback on a failure:
     /// failures (hard failures and timeouts) / counted calls in the rolling window (which holds
     /// only ramped traffic), with at least `ramp_min_samples` calls.
-    pub(crate) fn ramp_record(&mut self, i: usize, kind: OutcomeKind) -> Option<Reason> {
-        let failed = is_hard(&self.s, kind) || kind == OutcomeKind::Timeout;
+    pub(crate) fn ramp_record(
+        &mut self,
+        i: usize,
+        kind: OutcomeKind,
+        degraded: bool,
+    ) -> Option<Reason> {
+        let failed = is_hard(&self.s, kind) || kind == OutcomeKind::Timeout || degraded;
         if !(failed || kind == OutcomeKind::Success) {
             return None;
         }
         let p = &mut self.provs[i];
         p.stage_samples = p.stage_samples.saturating_add(1);
+        p.stage_degraded = p.stage_degraded.saturating_add(u32::from(degraded));
+        let d = u64::from(p.stage_degraded);
         let w = self.stats(i);
-        let (f, n) = (w.failures + w.timeouts, w.volume);
+        let (f, n) = ((w.failures + w.timeouts + d).min(w.volume), w.volume);
         (failed && n >= u64::from(self.s.ramp_min_samples) && reaches(f, n, self.s.rollback))
             .then_some(Reason {
                 trigger: Trigger::RampRollback,
@@ -294,9 +302,11 @@ impl Model {
             self.provs[i].throttle_streak = 0;
         }
         let judged = matches!(state, CircuitState::Healthy | CircuitState::Ramping);
+        let degraded =
+            state != CircuitState::Healthy && self.degraded_success(i, o.kind, o.latency_ms);
         let mut reason = self.health_record(i, o, now, judged);
         if state == CircuitState::Ramping {
-            let rollback = self.ramp_record(i, o.kind);
+            let rollback = self.ramp_record(i, o.kind, degraded);
             // The first trigger that fires wins.
             reason = reason.or(rollback);
         }
@@ -304,7 +314,7 @@ impl Model {
             self.provs[i].breach_since = None;
             self.trip(i, r, now);
         } else if state == CircuitState::Probing && probe {
-            let failed = is_hard(&self.s, o.kind) || o.kind == OutcomeKind::Timeout;
+            let failed = is_hard(&self.s, o.kind) || o.kind == OutcomeKind::Timeout || degraded;
             if failed {
                 let p = &self.provs[i];
                 let r = Reason {

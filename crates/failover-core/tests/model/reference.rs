@@ -66,6 +66,9 @@ pub(crate) struct MProv {
     pub(crate) stage: usize,
     pub(crate) stage_since: u64,
     pub(crate) stage_samples: u32,
+    /// Successes of this stage slower than the degradation limit ("count as failures of the
+    /// ramped traffic").
+    pub(crate) stage_degraded: u32,
     pub(crate) credit: u64,
     pub(crate) throttled_until: Option<u64>,
     pub(crate) throttle_streak: u32,
@@ -100,6 +103,7 @@ impl MProv {
             stage: 0,
             stage_since: 0,
             stage_samples: 0,
+            stage_degraded: 0,
             credit: 0,
             throttled_until: None,
             throttle_streak: 0,
@@ -311,6 +315,17 @@ impl Model {
             }
         }
         unreachable!()
+    }
+
+    /// "A success at least `latency_factor` × the established baseline": too slow to confirm a
+    /// recovery or to count as a good ramped call.
+    pub(crate) fn degraded_success(&self, i: usize, kind: OutcomeKind, latency_ms: u32) -> bool {
+        match (self.s.latency_factor_milli, self.baseline_established(i)) {
+            (Some(k), Some(base)) if kind == OutcomeKind::Success => {
+                u128::from(latency_ms) * 1000 >= u128::from(k) * u128::from(base) / 1000
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn baseline_established(&self, i: usize) -> Option<u64> {
