@@ -44,6 +44,8 @@ pub(crate) struct Circuit {
     probes: [ProbeSlot; MAX_PROBES],
     /// Successful probes in this probing phase.
     pub probe_ok: u32,
+    /// Of those, successes slower than the latency-degradation limit.
+    probe_slow: u32,
     next_seq: u32,
     pub ramp: Ramp,
     pub throttled: bool,
@@ -62,6 +64,7 @@ impl Circuit {
             healthy_since: 0,
             probes: [ProbeSlot::default(); MAX_PROBES],
             probe_ok: 0,
+            probe_slow: 0,
             next_seq: 0,
             ramp: Ramp::default(),
             throttled: false,
@@ -223,6 +226,7 @@ impl Circuit {
         self.state = CircuitState::Open;
         self.probes = [ProbeSlot::default(); MAX_PROBES];
         self.probe_ok = 0;
+        self.probe_slow = 0;
         ev.push(
             now,
             id,
@@ -312,15 +316,35 @@ impl Circuit {
 
     /// Counts a successful probe; starts the ramp when enough have succeeded. Returns true when the
     /// ramp started (the caller resets the window).
+    ///
+    /// `slow`: it succeeded slower than the latency-degradation limit. Recovery needs
+    /// `probe_successes` successful probes of which more than half were faster than that limit:
+    /// a provider that answers, but mostly at several times its usual latency, has not recovered,
+    /// and the phase fails like a failed probe (reopen with the next backoff). A majority, not
+    /// every probe, because LLM latencies are heavy-tailed: one healthy call in ten can take 3x
+    /// the median.
     pub(crate) fn probe_succeeded<const E: usize>(
         &mut self,
         p: &Compiled,
         id: ProviderId,
+        slow: bool,
         now: u64,
         ev: &mut Events<E>,
     ) -> bool {
         self.probe_ok = self.probe_ok.saturating_add(1);
+        self.probe_slow = self.probe_slow.saturating_add(u32::from(slow));
         if self.probe_ok < p.probe_successes {
+            return false;
+        }
+        if self.probe_slow.saturating_mul(2) > self.probe_ok {
+            let reason = Reason {
+                trigger: Trigger::ProbeFailed,
+                observed: u64::from(self.probe_ok - self.probe_slow),
+                threshold: u64::from(p.probe_successes),
+                volume: u64::from(self.probe_ok),
+                outcome: Some(OutcomeKind::Success),
+            };
+            self.trip(p, id, reason, now, ev);
             return false;
         }
         self.generation = self.generation.wrapping_add(1);
@@ -410,6 +434,7 @@ impl Circuit {
             CircuitState::Open if now >= self.open_until => {
                 self.state = CircuitState::Probing;
                 self.probe_ok = 0;
+                self.probe_slow = 0;
                 ev.push(now, id, EventKind::Probing);
             }
             CircuitState::Ramping => {

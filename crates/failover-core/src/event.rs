@@ -64,12 +64,13 @@ pub enum Trigger {
     /// Figures: `observed` the quantile in ms, `threshold` factor × baseline in ms, `volume` the
     /// latency samples.
     LatencyDegradation,
-    /// A probe failed (server or connection error, timeout, or a success slower than the
-    /// latency-degradation limit: too slow to confirm recovery).
+    /// A probe failed (server or connection error, or timeout), or the probes succeeded but most
+    /// of them slower than the latency-degradation limit (outcome `success`: too slow to confirm
+    /// recovery). Figures: `observed` successful (fast enough) probes so far, `threshold` those
+    /// required.
     /// Figures: `observed` successful probes so far, `threshold` those required.
     ProbeFailed,
-    /// The failure rate (hard failures, timeouts and successes slower than the latency-degradation
-    /// limit) of the ramped traffic in the window reached
+    /// The failure rate (hard failures and timeouts) of the ramped traffic in the window reached
     /// `ramp_rollback_threshold`. Figures: rates in ppm, `volume` the window's counted calls.
     RampRollback,
 }

@@ -177,32 +177,23 @@ impl<const B: usize> Provider<B> {
             self.circuit.note_success();
         }
         let judged = self.circuit.takes_traffic();
-        // A success too slow to show recovery: it fails a probe and counts against a ramp.
-        let degraded = outcome.kind == OutcomeKind::Success
-            && state != CircuitState::Healthy
-            && self.health.degraded_latency(outcome.latency_ms);
         let mut reason: Option<Reason> = self.health.record(p, &outcome, now, judged);
         if state == CircuitState::Ramping {
-            let ramp = &mut self.circuit.ramp;
-            ramp.count(p, outcome.kind);
-            ramp.degraded = ramp.degraded.saturating_add(u32::from(degraded));
+            self.circuit.ramp.count(p, outcome.kind);
             if reason.is_none() {
-                reason = crate::ramp::rollback(
-                    p,
-                    &self.health.stats(p),
-                    outcome.kind,
-                    ramp.degraded,
-                    p.is_failure(outcome.kind) || degraded,
-                );
+                reason = crate::ramp::rollback(p, &self.health.stats(p), outcome.kind);
             }
         }
         if let Some(r) = reason {
             self.trip(p, id, r, now, events);
         } else if state == CircuitState::Probing && probe {
-            if p.is_failure(outcome.kind) || degraded {
+            // A probe that succeeds slower than the degradation limit answers, but too slowly to
+            // show recovery on its own.
+            let slow = self.health.degraded_latency(outcome.latency_ms);
+            if p.is_failure(outcome.kind) {
                 self.circuit.probe_failed(p, id, outcome.kind, now, events);
             } else if outcome.kind == OutcomeKind::Success
-                && self.circuit.probe_succeeded(p, id, now, events)
+                && self.circuit.probe_succeeded(p, id, slow, now, events)
             {
                 self.health.reset(p);
             }

@@ -7,21 +7,15 @@ use crate::policy::Compiled;
 use crate::triggers::{rate_ppm, reaches};
 use crate::window::WindowStats;
 
-/// The rollback rule: while ramping, failures (hard failures, timeouts, and successes slower than
-/// the latency-degradation limit in this stage) / counted calls in the provider's rolling window
-/// reach `ramp_rollback_threshold`, with at least `ramp_min_samples` calls. The window holds only
-/// ramped traffic (it is cleared when the ramp starts), and it rolls, so a relapse late in a long
-/// stage is not diluted by the stage's earlier successes. Judged on an outcome that counts as a
-/// failure (`failed`): a hard failure, a timeout or a degraded success.
-pub(crate) fn rollback(
-    p: &Compiled,
-    s: &WindowStats,
-    kind: OutcomeKind,
-    degraded: u32,
-    failed_now: bool,
-) -> Option<Reason> {
-    let failed = (s.failures + s.timeouts + u64::from(degraded)).min(s.volume);
-    if failed_now
+/// The rollback rule: while ramping, failures (hard failures and timeouts) / counted calls in the
+/// provider's rolling window reach `ramp_rollback_threshold`, with at least `ramp_min_samples`
+/// calls. The window holds only ramped traffic (it is cleared when the ramp starts), and it rolls,
+/// so a relapse late in a long stage is not diluted by the stage's earlier successes. (Ramped
+/// traffic that succeeds but slowly is caught by the latency-degradation trigger, which judges
+/// the same window: its median, not single calls, since LLM latencies are heavy-tailed.)
+pub(crate) fn rollback(p: &Compiled, s: &WindowStats, kind: OutcomeKind) -> Option<Reason> {
+    let failed = s.failures + s.timeouts;
+    if p.is_failure(kind)
         && s.volume >= u64::from(p.ramp_min_samples)
         && reaches(failed, s.volume, p.ramp_rollback_ppm)
     {
@@ -48,9 +42,6 @@ pub(crate) struct Ramp {
     pub since: u64,
     /// Counted calls in this stage.
     pub samples: u32,
-    /// Successes in this stage slower than the latency-degradation limit: they count as failures
-    /// of the ramped traffic (a recovered provider must also be as fast as it was).
-    pub degraded: u32,
     /// Split accumulator in ppm: every request offered adds the share; a request is taken when it
     /// reaches one million. Exactly `share` of the offered requests are taken over any run.
     pub credit: u32,

@@ -71,6 +71,7 @@ impl Model {
         p.state = CircuitState::Open;
         p.probes.clear();
         p.probe_ok = 0;
+        p.probe_slow = 0;
         self.emit(
             i,
             EventKind::Opened {
@@ -100,7 +101,6 @@ impl Model {
         p.stage = stage;
         p.stage_since = now;
         p.stage_samples = 0;
-        p.stage_degraded = 0;
         let share_ppm = self.s.ramp[stage].0;
         self.emit(
             i,
@@ -114,22 +114,15 @@ impl Model {
     /// Counts a ramped call toward the stage's minimum sample; judges the rollback on a failure:
     /// failures (hard failures and timeouts) / counted calls in the rolling window (which holds
     /// only ramped traffic), with at least `ramp_min_samples` calls.
-    pub(crate) fn ramp_record(
-        &mut self,
-        i: usize,
-        kind: OutcomeKind,
-        degraded: bool,
-    ) -> Option<Reason> {
-        let failed = is_hard(&self.s, kind) || kind == OutcomeKind::Timeout || degraded;
+    pub(crate) fn ramp_record(&mut self, i: usize, kind: OutcomeKind) -> Option<Reason> {
+        let failed = is_hard(&self.s, kind) || kind == OutcomeKind::Timeout;
         if !(failed || kind == OutcomeKind::Success) {
             return None;
         }
         let p = &mut self.provs[i];
         p.stage_samples = p.stage_samples.saturating_add(1);
-        p.stage_degraded = p.stage_degraded.saturating_add(u32::from(degraded));
-        let d = u64::from(p.stage_degraded);
         let w = self.stats(i);
-        let (f, n) = ((w.failures + w.timeouts + d).min(w.volume), w.volume);
+        let (f, n) = (w.failures + w.timeouts, w.volume);
         (failed && n >= u64::from(self.s.ramp_min_samples) && reaches(f, n, self.s.rollback))
             .then_some(Reason {
                 trigger: Trigger::RampRollback,
@@ -222,6 +215,7 @@ impl Model {
             CircuitState::Open if now >= p.open_until => {
                 self.provs[i].state = CircuitState::Probing;
                 self.provs[i].probe_ok = 0;
+                self.provs[i].probe_slow = 0;
                 self.emit(i, EventKind::Probing);
             }
             CircuitState::Ramping
@@ -302,11 +296,11 @@ impl Model {
             self.provs[i].throttle_streak = 0;
         }
         let judged = matches!(state, CircuitState::Healthy | CircuitState::Ramping);
-        let degraded =
-            state != CircuitState::Healthy && self.degraded_success(i, o.kind, o.latency_ms);
+        // "A probe that succeeds slower than the degradation limit answers, but too slowly".
+        let slow = self.degraded_success(i, o.kind, o.latency_ms);
         let mut reason = self.health_record(i, o, now, judged);
         if state == CircuitState::Ramping {
-            let rollback = self.ramp_record(i, o.kind, degraded);
+            let rollback = self.ramp_record(i, o.kind);
             // The first trigger that fires wins.
             reason = reason.or(rollback);
         }
@@ -314,7 +308,7 @@ impl Model {
             self.provs[i].breach_since = None;
             self.trip(i, r, now);
         } else if state == CircuitState::Probing && probe {
-            let failed = is_hard(&self.s, o.kind) || o.kind == OutcomeKind::Timeout || degraded;
+            let failed = is_hard(&self.s, o.kind) || o.kind == OutcomeKind::Timeout;
             if failed {
                 let p = &self.provs[i];
                 let r = Reason {
@@ -328,7 +322,18 @@ impl Model {
             } else if o.kind == OutcomeKind::Success {
                 let p = &mut self.provs[i];
                 p.probe_ok = p.probe_ok.saturating_add(1);
-                if p.probe_ok >= self.s.probe_successes {
+                p.probe_slow = p.probe_slow.saturating_add(u32::from(slow));
+                // "more than half were faster than that limit", else the phase fails.
+                if p.probe_ok >= self.s.probe_successes && p.probe_slow * 2 > p.probe_ok {
+                    let r = Reason {
+                        trigger: Trigger::ProbeFailed,
+                        observed: u64::from(p.probe_ok - p.probe_slow),
+                        threshold: u64::from(self.s.probe_successes),
+                        volume: u64::from(p.probe_ok),
+                        outcome: Some(OutcomeKind::Success),
+                    };
+                    self.trip(i, r, now);
+                } else if p.probe_ok >= self.s.probe_successes {
                     // Recovery confirmed: a new generation, and a fresh window for the ramp.
                     p.generation = p.generation.wrapping_add(1);
                     p.probes.clear();

@@ -49,7 +49,7 @@ pub(crate) fn default_spec() -> Spec {
         buckets: 60,
         min_volume: 20,
         error_rate: Some(500_000),
-        consecutive: Some(5),
+        consecutive: Some(3),
         timeout_rate: Some(300_000),
         timeout_sustain_ms: 30_000,
         slow_call_ms: 30_000,

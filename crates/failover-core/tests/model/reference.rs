@@ -62,13 +62,12 @@ pub(crate) struct MProv {
     /// Outstanding probes: (sequence number, expiry; `None` when it cannot expire).
     pub(crate) probes: Vec<(u32, Option<u64>)>,
     pub(crate) probe_ok: u32,
+    pub(crate) probe_slow: u32,
     pub(crate) next_seq: u32,
     pub(crate) stage: usize,
     pub(crate) stage_since: u64,
     pub(crate) stage_samples: u32,
-    /// Successes of this stage slower than the degradation limit ("count as failures of the
-    /// ramped traffic").
-    pub(crate) stage_degraded: u32,
+
     pub(crate) credit: u64,
     pub(crate) throttled_until: Option<u64>,
     pub(crate) throttle_streak: u32,
@@ -99,11 +98,12 @@ impl MProv {
             healthy_since: 0,
             probes: Vec::new(),
             probe_ok: 0,
+            probe_slow: 0,
             next_seq: 0,
             stage: 0,
             stage_since: 0,
             stage_samples: 0,
-            stage_degraded: 0,
+
             credit: 0,
             throttled_until: None,
             throttle_streak: 0,
