@@ -1,0 +1,238 @@
+//! The request engine's public data: what a caller asks of a request, and what the request
+//! answers (an attempt to make, a wait, a finish) and reports.
+
+use crate::event::ProviderId;
+use crate::outcome::{Outcome, OutcomeKind};
+use crate::ticket::{Recorded, Ticket};
+
+/// What the caller asks of one request; every field left `None` takes the policy's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// Attempts at most, counting same-provider retries. Default: one per provider plus the
+    /// policy's `same_provider_retries`, at most 255. 0 is treated as 1.
+    pub max_attempts: Option<u8>,
+    /// The request's deadline, in the engine's time (ms). Default: its start plus the policy's
+    /// `request_timeout_ms`. No attempt starts at or after it, and no attempt's deadline is past it.
+    pub deadline_ms: Option<u64>,
+    /// The longest wait for a provider to come back, ms. Default: the policy's `max_wait_ms`.
+    pub max_wait_ms: Option<u64>,
+    /// The request is streamed: attempts get a first-token deadline and an idle deadline, and
+    /// only the time to the first token is recorded as latency.
+    pub stream: bool,
+    /// A sticky key (from [`crate::hash_key`]), as in [`PickRequest::key`].
+    pub key: Option<u64>,
+}
+
+/// One attempt to make: call `ticket.provider` and report what happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The router's ticket (the provider, whether the call is also a probe).
+    pub ticket: Ticket,
+    /// 1 for the request's first attempt, 2 for the next, ….
+    pub number: u8,
+    /// When the attempt must have answered (non-streamed) or produced its first token (streamed),
+    /// in the engine's time (ms). The binding enforces it: it cancels the call then and calls
+    /// [`Request::poll`], which records a timeout.
+    pub deadline_ms: u64,
+    /// `deadline_ms` as a duration from the attempt's start, ms: the timeout to give the SDK.
+    pub timeout_ms: u64,
+    /// For a stream: the longest gap between chunks once content has started, ms.
+    pub idle_ms: Option<u64>,
+    /// Whether this is the request's last candidate (it was given all the remaining time).
+    pub last: bool,
+}
+
+/// What the request recorded at the router for one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The attempt's provider.
+    pub provider: ProviderId,
+    /// The outcome recorded (its latency is the request's own measure).
+    pub outcome: Outcome,
+    /// What the router did with it.
+    pub recorded: Recorded,
+}
+
+/// Why a request gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GiveUp {
+    /// No provider can take the request, and none is expected back within the wait limit and
+    /// the deadline.
+    NoProvider,
+    /// The attempt budget is spent.
+    Attempts,
+    /// The request's deadline passed.
+    Deadline,
+    /// The stream failed after content reached the caller: failing over now would repeat or mix
+    /// answers, so the error goes to the caller (who holds what was already delivered).
+    StreamBroken,
+}
+
+impl GiveUp {
+    /// The stable snake_case name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            GiveUp::NoProvider => "no_provider",
+            GiveUp::Attempts => "attempts",
+            GiveUp::Deadline => "deadline",
+            GiveUp::StreamBroken => "stream_broken",
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// An attempt succeeded (for a stream: it ended with its terminal event).
+    Success {
+        /// Who answered.
+        provider: ProviderId,
+    },
+    /// The caller's fault (400, 422, a content-policy refusal): the provider's error goes back to
+    /// the caller unchanged, with no retry.
+    CallerError {
+        /// Who answered.
+        provider: ProviderId,
+    },
+    /// The caller cancelled, or the attempt failed in a way nobody can attribute to the provider
+    /// (a bug in the caller's code): re-raise the caller's error unchanged.
+    Cancelled,
+    /// The request gave up.
+    GaveUp {
+        /// Why.
+        reason: GiveUp,
+        /// The last attempt's outcome, if there was an attempt.
+        last: Option<OutcomeKind>,
+        /// When a provider is expected to take traffic again, ms from the time the request gave
+        /// up (0: one can now).
+        retry_after_ms: u64,
+    },
+}
+
+impl Finish {
+    /// The stable snake_case name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Finish::Success { .. } => "success",
+            Finish::CallerError { .. } => "caller_error",
+            Finish::Cancelled => "cancelled",
+            Finish::GaveUp { .. } => "gave_up",
+        }
+    }
+}
+
+/// What to do next; see [`Request::poll`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Start this attempt now. Returned once per attempt.
+    Attempt(Attempt),
+    /// An attempt is in flight: report its result, or call [`Request::poll`] again by
+    /// `deadline_ms` (then the attempt is recorded as timed out or stalled).
+    InFlight {
+        /// The in-flight attempt's current deadline (first token, idle gap or whole call), ms.
+        deadline_ms: u64,
+    },
+    /// No provider can take the request now; `provider` is expected back at `until_ms`, which
+    /// fits the caller's wait limit and the request's deadline. Sleep until then and poll again
+    /// (polling earlier decides again: it may find a provider back sooner, or wait again).
+    Wait {
+        /// When to poll again, ms.
+        until_ms: u64,
+        /// The provider expected back then.
+        provider: ProviderId,
+    },
+    /// The request is over.
+    Done(Finish),
+}
+
+/// A [`Finish`] packed into one word, so that writing it and reading it back are one store and
+/// one load of the same width (a value written piecewise and read back whole stalls on store
+/// forwarding, several ns per request). Bits 0–7: the finish (0 success, 1 caller error,
+/// 2 cancelled, 3 gave up); 8–15: the provider; 16–23: the give-up reason; 24–31: the last
+/// outcome + 1 (0 for none). The give-up hint is kept beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct End(pub(crate) u64);
+
+const GIVE_UPS: [GiveUp; 4] = [
+    GiveUp::NoProvider,
+    GiveUp::Attempts,
+    GiveUp::Deadline,
+    GiveUp::StreamBroken,
+];
+
+impl End {
+    #[inline(always)]
+    pub(crate) fn pack(f: Finish) -> (End, u64) {
+        match f {
+            Finish::Success { provider } => (End(u64::from(provider.0) << 8), 0),
+            Finish::CallerError { provider } => (End(1 | u64::from(provider.0) << 8), 0),
+            Finish::Cancelled => (End(2), 0),
+            Finish::GaveUp {
+                reason,
+                last,
+                retry_after_ms,
+            } => {
+                let r = GIVE_UPS.iter().position(|g| *g == reason).unwrap_or(0) as u64;
+                let l = last.map_or(0, |k| k as u64 + 1);
+                (End(3 | r << 16 | l << 24), retry_after_ms)
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn unpack(self, retry_after_ms: u64) -> Finish {
+        let provider = ProviderId((self.0 >> 8) as u8);
+        match self.0 & 0xff {
+            0 => Finish::Success { provider },
+            1 => Finish::CallerError { provider },
+            2 => Finish::Cancelled,
+            _ => Finish::GaveUp {
+                reason: GIVE_UPS[((self.0 >> 16) & 0xff) as usize % GIVE_UPS.len()],
+                last: match (self.0 >> 24) & 0xff {
+                    0 => None,
+                    k => OutcomeKind::ALL.get(k as usize - 1).copied(),
+                },
+                retry_after_ms,
+            },
+        }
+    }
+}
+
+/// An input the request cannot take in its current state. The input changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No attempt is in flight: the result was already reported (or recorded as a timeout when
+    /// its deadline passed), or no attempt was started.
+    NoAttempt,
+    /// A stream input (first token, chunk, end) for a request that is not streamed.
+    NotStreamed,
+    /// The request is over.
+    Finished,
+}
+
+impl RequestError {
+    /// The stable snake_case name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            RequestError::NoAttempt => "no_attempt",
+            RequestError::NotStreamed => "not_streamed",
+            RequestError::Finished => "finished",
+        }
+    }
+}
+
+impl core::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            RequestError::NoAttempt => "no attempt is in flight",
+            RequestError::NotStreamed => "the request is not streamed",
+            RequestError::Finished => "the request is over",
+        })
+    }
+}
+
+impl core::error::Error for RequestError {}
