@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 // `Rng` (xorshift64*) does not allocate either.
 use failover_core::{
-    Action, EventKind, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode, ProviderId,
-    ProviderSet, RampStage, Router, Value, classify_status, hash_key, parse_retry_after,
+    Action, EventKind, Facts, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode, ProviderId,
+    ProviderSet, RampStage, Request, RequestOptions, Router, Step, Value, classify,
+    classify_status, hash_key, parse_retry_after,
 };
 use failover_testkit::{NAMES, Rng};
 
@@ -207,7 +208,10 @@ fn workload<const P: usize, const B: usize, const E: usize>(
                 } else {
                     ProviderSet::new()
                 };
-                if let Ok(ticket) = r.pick_with(t, &PickRequest { key, tried }) {
+                if rng.below(4) == 0 {
+                    // A whole request through the request engine, streamed or not.
+                    t = request(r, rng, key, t, step);
+                } else if let Ok(ticket) = r.pick_with(t, &PickRequest { key, tried }) {
                     let o = outcome(rng, ticket.provider.index(), step);
                     // Some results come back late, after other requests.
                     let done = t.saturating_add(rng.below(40));
@@ -270,6 +274,59 @@ fn workload<const P: usize, const B: usize, const E: usize>(
         }
     }
     tally.dropped += r.dropped_events();
+    t
+}
+
+/// Drives one request to its end (at most a few steps): attempts answered with random outcomes,
+/// streams with first tokens, chunks, cuts and stalls, waits slept through, provider errors
+/// classified from facts. Returns the time reached.
+fn request<const P: usize, const B: usize, const E: usize>(
+    r: &mut Router<P, B, E>,
+    rng: &mut Rng,
+    key: Option<u64>,
+    mut t: u64,
+    step: u64,
+) -> u64 {
+    let options = RequestOptions {
+        stream: rng.below(2) == 0,
+        key,
+        max_wait_ms: (rng.below(3) == 0).then(|| rng.below(2_000)),
+        ..RequestOptions::default()
+    };
+    let mut req = Request::new(r, &options, t);
+    for _ in 0..8 {
+        match req.poll(r, t) {
+            Step::Attempt(a) => {
+                t = t.saturating_add(rng.below(50));
+                if options.stream && rng.below(3) != 0 {
+                    let _ = req.handle_first_token(t);
+                    let _ = req.handle_chunk(t.saturating_add(1));
+                    let _ = req.handle_end(r, rng.below(8) != 0, t.saturating_add(2));
+                } else if rng.below(5) == 0 {
+                    let facts = Facts {
+                        status: Some([400, 401, 404, 429, 500, 529][rng.below(6) as usize]),
+                        error_code: Some("insufficient_quota").filter(|_| rng.below(4) == 0),
+                        retry_after: Some("2").filter(|_| rng.below(2) == 0),
+                        ..Facts::default()
+                    };
+                    let c = classify(&facts);
+                    let _ = req.handle_outcome(r, c.outcome(0), t);
+                } else {
+                    let o = outcome(rng, a.ticket.provider.index(), step);
+                    let _ = req.handle_outcome(r, o, t);
+                }
+            }
+            Step::InFlight { deadline_ms }
+            | Step::Wait {
+                until_ms: deadline_ms,
+                ..
+            } => t = t.max(deadline_ms),
+            Step::Done(_) => break,
+        }
+    }
+    if req.finish().is_none() {
+        let _ = req.handle_cancel(r, t);
+    }
     t
 }
 
