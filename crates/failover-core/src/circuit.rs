@@ -162,26 +162,30 @@ impl Circuit {
     }
 
     /// The earliest time at which [`Circuit::maintain`] has something to do (`u64::MAX`: never).
-    pub(crate) fn deadline(&self, p: &Compiled) -> u64 {
-        let mut d = u64::MAX;
+    /// The earliest time [`Circuit::maintain`] has something to do, if anything is scheduled
+    /// (possibly at `u64::MAX`: a deadline that saturated there is still a deadline, performed by
+    /// an input at `u64::MAX`).
+    pub(crate) fn due(&self, p: &Compiled) -> Option<u64> {
+        let mut d: Option<u64> = None;
+        let mut at = |x: u64| d = Some(d.map_or(x, |y| y.min(x)));
         if self.throttled {
-            d = d.min(self.throttled_until);
+            at(self.throttled_until);
         }
         match self.state {
-            CircuitState::Open => d = d.min(self.open_until),
+            CircuitState::Open => at(self.open_until),
             CircuitState::Probing => {
                 for e in self.probes.iter().filter_map(ProbeSlot::expiry) {
-                    d = d.min(e);
+                    at(e);
                 }
             }
             CircuitState::Ramping => {
                 if let Some(end) = self.ramp.stage_end(p) {
-                    d = d.min(end);
+                    at(end);
                 }
             }
             CircuitState::Healthy => {
                 if self.strikes > 0 {
-                    d = d.min(self.healthy_since.saturating_add(p.backoff_decay_ms));
+                    at(self.healthy_since.saturating_add(p.backoff_decay_ms));
                 }
             }
         }

@@ -62,11 +62,19 @@ impl<const B: usize> Provider<B> {
     /// The earliest time [`Provider::maintain`] has something to do (`u64::MAX`: never): the
     /// circuit's timers and, while the provider takes traffic, the timeout breach's sustain end.
     pub(crate) fn due_at(&self, p: &Compiled) -> u64 {
-        let d = self.circuit.deadline(p);
-        match self.circuit.state {
-            CircuitState::Healthy | CircuitState::Ramping => {
-                d.min(self.health.timeout_deadline(p).unwrap_or(u64::MAX))
-            }
+        self.due(p).unwrap_or(u64::MAX)
+    }
+
+    /// [`Provider::due_at`] as an option: `None` when nothing is scheduled, `Some(u64::MAX)` for a
+    /// transition scheduled at the end of time (an input at `u64::MAX` performs it). What the view
+    /// and `poll_timeout` report, so that both say the same thing.
+    pub(crate) fn due(&self, p: &Compiled) -> Option<u64> {
+        let d = self.circuit.due(p);
+        match (
+            self.circuit.takes_traffic(),
+            self.health.timeout_deadline(p),
+        ) {
+            (true, Some(t)) => Some(d.map_or(t, |d| d.min(t))),
             _ => d,
         }
     }
@@ -295,7 +303,7 @@ impl<const B: usize> Provider<B> {
                 .window
                 .latency_quantile_at(now, p.latency_quantile_ppm),
             baseline_ms: self.health.baseline.value_ms(),
-            next_transition_ms: (self.deadline != u64::MAX).then_some(self.deadline),
+            next_transition_ms: self.due(p),
         }
     }
 

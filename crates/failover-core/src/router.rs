@@ -225,16 +225,24 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
 
     /// When [`Router::handle_timeout`] next has something to do, or when the next health check is
     /// due ([`Router::poll_action`]; the latest time seen if one is due already). `None` when
-    /// nothing is scheduled. Changes only after an input. Cost: O(P).
+    /// nothing is scheduled; `Some(u64::MAX)` when something is scheduled at the end of time (a
+    /// deadline that saturated there: an input at `u64::MAX` performs it), the same as the views'
+    /// `next_transition_ms`. Changes only after an input. Cost: O(P).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        let mut d = self.next_deadline;
+        let mut d = (self.next_deadline != u64::MAX).then_some(self.next_deadline);
+        let mut at = |x: u64| d = Some(d.map_or(x, |y| y.min(x)));
         for pr in &self.providers {
             if let Some(due) = pr.check_due_at(&self.policy, self.now) {
-                d = d.min(due.max(self.now));
+                at(due.max(self.now));
+            }
+            if self.next_deadline == u64::MAX
+                && let Some(due) = pr.due(&self.policy)
+            {
+                at(due);
             }
         }
-        (d != u64::MAX).then_some(d)
+        d
     }
 
     /// The next thing the application should do at `now`: a health check for each free probe

@@ -208,8 +208,8 @@ impl Model {
         let timers = (0..self.provs.len()).filter_map(|i| self.due(i));
         let checks =
             (0..self.provs.len()).filter_map(|i| self.check_due_at(i).map(|d| d.max(self.now)));
-        let d = timers.chain(checks).min().unwrap_or(u64::MAX);
-        (d != u64::MAX).then_some(d)
+        // "`Some(u64::MAX)` when something is scheduled at the end of time".
+        timers.chain(checks).min()
     }
 
     pub(crate) fn view(&self, i: usize) -> MView {
@@ -249,7 +249,7 @@ impl Model {
             latency_ms: self.quantile_at(i, self.s.latency_quantile, cur),
             baseline_ms: (p.baseline_updates > 0)
                 .then_some((p.baseline_milli / 1000).min(u64::from(u32::MAX)) as u32),
-            next_transition_ms: self.due(i).filter(|&d| d != u64::MAX),
+            next_transition_ms: self.due(i),
         }
     }
 }
