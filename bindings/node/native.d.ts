@@ -10,6 +10,52 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * One request from start to finish (the core's `Request`): `poll` says what to do next, the
+ * `handle*` methods report what happened. Started on a router, and driven with that router
+ * only. An input the request cannot take throws an `Error` named `RequestError` whose `code` is
+ * the core's name, and changes nothing. Internal: no public API yet.
+ */
+export declare class NativeRequest {
+  /**
+   * Starts a request at `nowMs` (-1: the default clock) on `router` (the core's
+   * `Request::new`); options left out take the policy's defaults.
+   */
+  constructor(router: NativeRouter, options: NativeRequestOptions | undefined | null, nowMs: number)
+  /**
+   * What to do next at `nowMs` (the core's `poll`): `{attempt: {...}}` (start it now),
+   * `{in_flight: {deadline_ms}}`, `{wait: {until_ms, provider}}` or `{done: {finish, ...}}`.
+   */
+  poll(router: NativeRouter, nowMs: number): Record<string, Record<string, unknown>>
+  /**
+   * Reports the in-flight attempt's outcome kind (a name, e.g. `"server_error"`) and the
+   * provider's `Retry-After` in ms (or null) at `nowMs`; the latency is the request's own
+   * measure.
+   */
+  handleOutcome(router: NativeRouter, outcome: string, retryAfterMs: number | undefined | null, nowMs: number): void
+  /** The stream's first content reached the caller at `nowMs`. */
+  handleFirstToken(nowMs: number): void
+  /** A chunk of the stream arrived at `nowMs`. */
+  handleChunk(nowMs: number): void
+  /** The stream ended at `nowMs`: `complete` (with its terminal event) or cut. */
+  handleEnd(router: NativeRouter, complete: boolean, nowMs: number): void
+  /** The caller's own error, or the caller gave up: ends the request as cancelled. */
+  handleCancel(router: NativeRouter, nowMs: number): void
+  /**
+   * `[report, count]`: what the request last recorded at the router (`{provider, outcome,
+   * latency_ms, result}`, or null) and how many outcomes it has recorded in all.
+   */
+  lastReport(): [Record<string, unknown> | null, number]
+  /** How the request ended (`{finish, ...}`, as in `poll`'s `done`), or null. */
+  finish(): Record<string, unknown> | null
+  /** The attempt in flight (its ticket: `{provider, kind, degraded, retry_after_ms}`), or null. */
+  inFlight(): Record<string, unknown> | null
+  /** The request's deadline, ms. */
+  deadlineMs(): number
+  /** Attempts started so far. */
+  attempts(): number
+}
+
+/**
  * A failover router over up to 16 providers (the capacity of `DefaultRouter`). Internal: use
  * `Router` from the package's `index.js`.
  */
@@ -168,6 +214,23 @@ export interface NativeFacts {
   x_ms_retry_after_ms?: string | undefined | null
   /** The wall clock as Unix milliseconds (`Date.now()`), for a `retry-after` HTTP-date. */
   now_unix_ms?: number | undefined | null
+}
+
+/**
+ * A request's options; every field is optional (missing, `undefined` or `null`: the policy's
+ * default). Snake_case, like the other data objects of this package.
+ */
+export interface NativeRequestOptions {
+  /** Attempts at most (0..=255), counting same-provider retries. */
+  max_attempts?: number | undefined | null
+  /** The request's deadline, ms of the engine's time. */
+  deadline_ms?: number | undefined | null
+  /** The longest wait for a provider to come back, ms. */
+  max_wait_ms?: number | undefined | null
+  /** The request is streamed. */
+  stream?: boolean | undefined | null
+  /** A sticky key (hashed with the core's `hash_key`), as in `pickKeyed`. */
+  key?: string | undefined | null
 }
 
 /** Outcome kind names by code (the core's `OutcomeKind::ALL` order). */

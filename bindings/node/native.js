@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeRequest = nativeBinding.NativeRequest
 module.exports.NativeRouter = nativeBinding.NativeRouter
 module.exports.calibrateClock = nativeBinding.calibrateClock
 module.exports.classify = nativeBinding.classify

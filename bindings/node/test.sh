@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests of the Node package, from a fresh clone: installs the npm dependencies (`npm ci`, whose
 # `install` script builds the native addon once with the napi CLI), runs every test with
-# `node --test` (the scenario suite, API, router.call and property tests), then type-checks the
+# `node --test` (the scenario and request suites, the latter compared line by line with the Rust
+# runner's `observe` example, API, router.call and property tests), then type-checks the
 # TypeScript consumer with `tsc --noEmit`. Needs only Rust and Node 20 + npm. Idempotent.
 #
 # Outside CI, an existing node_modules that matches package-lock.json is kept and only the
@@ -18,6 +19,16 @@ if [ "${CI:-}" = "true" ] || [ ! -f node_modules/.package-lock.json ] ||
 else
   step "npm run build (dependencies already installed)"
   npm run --silent build
+fi
+
+# The Rust runner's compact lines, to compare with the request runner's step by step.
+step "building the Rust scenario runner (observe example) for the line-by-line comparison"
+root="$(cd ../.. && pwd)"
+if cargo build --quiet -p failover-scenario --example observe; then
+  export FAILOVER_RUST_OBSERVE="${CARGO_TARGET_DIR:-$root/target}/debug/examples/observe"
+else
+  echo "warning: the Rust observe example did not build; the request runner still checks every" \
+       "expectation, but its lines are not compared with Rust's" >&2
 fi
 
 step "node --test"

@@ -47,6 +47,12 @@ function outcomeParts(o, arg) {
 }
 
 /**
+ * The `NativeRouter` behind a Router: package-internal (not exported by index.js), for the request
+ * engine (`NativeRequest`), which is driven against it, and the request scenario runner.
+ */
+let nativeRouter;
+
+/**
  * The failover engine over up to 16 providers in priority order (the first is the primary).
  *
  * Per request: `pick()`, call the provider, `record(ticket, outcome)` — or let `call(fn)` do all
@@ -56,6 +62,10 @@ function outcomeParts(o, arg) {
 class Router {
   /** The native side (engine.js). */
   #e;
+
+  static {
+    nativeRouter = (router) => router.#e.n;
+  }
 
   /**
    * @param providers provider names in priority order
@@ -260,4 +270,4 @@ class Router {
   }
 }
 
-module.exports = { Router };
+module.exports = { Router, nativeRouter };

@@ -1,13 +1,16 @@
 //! Every conversion of a failure into a JavaScript error happens in this file: the core's
-//! [`ConfigError`] and [`Unavailable`], panics caught at the boundary, and bad arguments.
+//! [`ConfigError`], [`Unavailable`] and [`RequestError`], panics caught at the boundary, and bad
+//! arguments.
 //!
 //! | failure | JavaScript error | `code` |
 //! |---|---|---|
 //! | [`ConfigError`] | `ConfigError` (the JS layer's `Error` subclass) | the core's `ConfigError::code()`, e.g. `"unknown_field"` |
 //! | [`Unavailable`] | `UnavailableError` | `"unavailable"`, plus `retry_after_ms` |
+//! | [`RequestError`] | an `Error` named `RequestError` (no JS class yet) | the core's name: `"no_attempt"`, `"not_streamed"`, `"finished"` |
 //! | a Rust panic | `InternalError` | `"internal_panic"`; the router is closed afterwards |
 //! | a call on a router closed by a panic | `InternalError` | `"router_poisoned"` |
 //! | a bad argument type | `TypeError` | `"ERR_INVALID_ARG_TYPE"` |
+//! | a request driven with another router than its own | `TypeError` | `"ERR_INVALID_ARG_VALUE"` |
 //! | an argument out of range (timestamps, counts, names) | `RangeError` | `"ERR_OUT_OF_RANGE"` |
 //!
 //! The message is always the core's `Display` text for core errors, so Rust, Python and Node
@@ -18,7 +21,7 @@
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
 
-use failover_core::{ConfigError, Unavailable};
+use failover_core::{ConfigError, RequestError, Unavailable};
 use napi::bindgen_prelude::{Env, FromNapiValue, Function, FunctionRef, Object, Unknown};
 use napi::{Status, ValueType};
 use napi_derive::napi;
@@ -32,6 +35,10 @@ pub(crate) enum Failure {
     Config(ConfigError),
     /// No provider may be called.
     Unavailable(Unavailable),
+    /// A request (`NativeRequest`) cannot take this input in its current state.
+    Request(RequestError),
+    /// A request driven with a router other than the one it was started on.
+    ForeignRouter,
     /// The engine panicked inside this call (the message of the panic).
     Panic(String),
     /// The router panicked earlier and is closed.
@@ -53,6 +60,9 @@ enum Class {
     Config = 0,
     Unavailable = 1,
     Internal = 2,
+    /// Not registered by the JS layer (no public class until the request drivers exist): always
+    /// a plain `Error` with this name.
+    Request = 3,
 }
 
 impl Class {
@@ -61,6 +71,7 @@ impl Class {
             Class::Config => "ConfigError",
             Class::Unavailable => "UnavailableError",
             Class::Internal => "InternalError",
+            Class::Request => "RequestError",
         }
     }
 }
@@ -73,8 +84,8 @@ thread_local! {
     /// environment lives on its own thread, so thread-local is per environment. The references
     /// are never dropped with the thread (`ManuallyDrop`): the environment is gone by then and
     /// frees them itself; deleting them afterwards would touch a dead environment.
-    static CLASSES: RefCell<[Option<ClassRef>; 3]> =
-        const { RefCell::new([None, None, None]) };
+    static CLASSES: RefCell<[Option<ClassRef>; 4]> =
+        const { RefCell::new([None, None, None, None]) };
     /// A failure of a zero-argument hot call (`hotPick`, `hotRecord`), thrown by `throwPending`.
     static PENDING: RefCell<Option<Failure>> = const { RefCell::new(None) };
 }
@@ -101,6 +112,14 @@ impl Failure {
         match self {
             Failure::Config(e) => (Some(Class::Config), e.code(), e.to_string()),
             Failure::Unavailable(u) => (Some(Class::Unavailable), "unavailable", u.to_string()),
+            Failure::Request(e) => (Some(Class::Request), e.name(), e.to_string()),
+            Failure::ForeignRouter => (
+                None,
+                "ERR_INVALID_ARG_VALUE",
+                "the request was started on another router: drive it with the router it was \
+                 started on"
+                    .to_string(),
+            ),
             Failure::Panic(m) => (
                 Some(Class::Internal),
                 "internal_panic",
@@ -132,7 +151,9 @@ impl Failure {
     pub(crate) fn throw(self, env: &Env) -> napi::Error {
         let (class, code, message) = self.parts();
         let thrown = match (&self, class) {
-            (Failure::Type(..), _) => env.throw_type_error(&message, Some(code)),
+            (Failure::Type(..) | Failure::ForeignRouter, _) => {
+                env.throw_type_error(&message, Some(code))
+            }
             (_, None) => env.throw_range_error(&message, Some(code)),
             (_, Some(c)) => self
                 .class_error(env, c, code, &message)

@@ -12,6 +12,8 @@
 //! - `convert`: policy objects in (through the core's `Policy::set`), views and events out.
 //! - `hot`: this thread's routers, the default clock and the fast path.
 //! - `classify`: the core's one classification table, `classify(facts)`.
+//! - `request`: `NativeRequest`, the core's request engine for one request (internal until the
+//!   call and stream drivers are built on it).
 //!
 //! No call can crash the process: every entry point runs the engine under `catch_unwind`, and a
 //! router that panicked is closed (later calls throw `InternalError` with code
@@ -21,6 +23,8 @@
 #![cfg_attr(test, allow(dead_code))]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use failover_core::{
     Action, DefaultRouter, OutcomeKind, ProviderView, Recorded, classify_status, hash_key,
@@ -33,6 +37,7 @@ mod classify;
 mod convert;
 mod error;
 mod hot;
+mod request;
 
 use convert::{js_num, to_js};
 use error::{Failure, Res, panic_failure};
@@ -48,8 +53,14 @@ fn guarded<T>(f: impl FnOnce() -> Res<T>) -> Res<T> {
 #[napi]
 pub struct NativeRouter {
     slot: u32,
-    names: Vec<String>,
+    names: Arc<[String]>,
+    /// Unique in the process (slots are reused): a `NativeRequest` checks it is driven with the
+    /// router it was started on.
+    id: u64,
 }
+
+/// The next `NativeRouter::id`.
+static NEXT_ROUTER_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Drop for NativeRouter {
     fn drop(&mut self) {
@@ -86,7 +97,8 @@ impl NativeRouter {
         let slot = hot::insert(router);
         Ok(NativeRouter {
             slot: slot as u32,
-            names,
+            names: names.into(),
+            id: NEXT_ROUTER_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -99,7 +111,7 @@ impl NativeRouter {
     /// Provider names in priority order.
     #[napi]
     pub fn names(&self) -> Vec<String> {
-        self.names.clone()
+        self.names.to_vec()
     }
 
     /// `pick_with` with a sticky key (hashed with the core's `hash_key`) and a tried mask; writes

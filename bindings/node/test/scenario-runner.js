@@ -2,6 +2,9 @@
 // Replays fixtures/scenarios/*.json through the public JS API and checks every expectation with
 // the semantics of the Rust reference runner (crates/failover-scenario/src/lib.rs): the same
 // actions, the same JSON shapes, the same matching rule. The format is in fixtures/README.md.
+// fixtures/requests/*.json add request steps, which drive the native request engine
+// (`NativeRequest`) against the router's native side as crates/failover-scenario/src/requests.rs
+// does.
 //
 // As a script: `node test/scenario-runner.js FILE...` prints one compact JSON line per step, the
 // lines `cargo run -p failover-scenario --example observe -- FILE` prints, for diffing.
@@ -12,9 +15,13 @@ const fc = require('..');
 // The native module's `classify(facts)`: the core's one classification table (index.js does not
 // expose it yet).
 const native = require('../native.js');
+// The NativeRouter behind a public Router, which a NativeRequest is driven against (internal).
+const { nativeRouter } = require('../lib/router.js');
 
 /** The repository's scenario directory (found from this file; the suite is never copied). */
 const SCENARIO_DIR = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'scenarios');
+/** The repository's request scenario directory. */
+const REQUEST_DIR = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'requests');
 
 // ---------------------------------------------------------------------------------------------
 // JSON with exact integers: an integer literal beyond 2^53 − 1 becomes a BigInt, so the runner
@@ -215,7 +222,73 @@ function providerName(r, name) {
   return name;
 }
 
-function apply(r, tickets, step, at) {
+const REQUEST_ACTIONS = ['next', 'report', 'first_token', 'chunk', 'end', 'cancel'];
+
+function optU64(obj, key) {
+  const v = obj[key];
+  if (v === undefined || v === null) return null;
+  if (!Number.isInteger(v) || v < 0) throw new Error(`\`${key}\` must be a non-negative integer`);
+  return v;
+}
+
+/** The Rust runner's request steps (requests.rs): `begin` starts a NativeRequest under the name in
+ * `as`; the others drive it. The shapes are the native module's (built from the core's field
+ * list), wrapped as the Rust runner wraps them. */
+function requestStep(r, requests, step, at) {
+  const n = nativeRouter(r);
+  if (step.begin !== undefined) {
+    const b = step.begin !== null && typeof step.begin === 'object' && !Array.isArray(step.begin) ? step.begin : {};
+    const name = step.as;
+    if (typeof name !== 'string') throw new Error("`begin` needs `as`: the request's name");
+    const key = b.key ?? null;
+    if (key !== null && typeof key !== 'string') throw new Error('`key` must be a string');
+    const maxAttempts = optU64(b, 'max_attempts');
+    if (maxAttempts !== null && maxAttempts > 255) throw new Error('`max_attempts` must be 0–255');
+    const options = {
+      max_attempts: maxAttempts,
+      deadline_ms: optU64(b, 'deadline_ms'),
+      max_wait_ms: optU64(b, 'max_wait_ms'),
+      stream: typeof b.stream === 'boolean' ? b.stream : false,
+      key,
+    };
+    const req = new native.NativeRequest(n, options, at);
+    requests.set(name, req);
+    return { deadline_ms: req.deadlineMs() };
+  }
+  const action = REQUEST_ACTIONS.find((a) => step[a] !== undefined);
+  const v = step[action];
+  const name = typeof v === 'string' ? v : v !== null && typeof v === 'object' ? v.request : undefined;
+  if (typeof name !== 'string') throw new Error(`\`${action}\` needs a request name`);
+  const req = requests.get(name);
+  if (req === undefined) throw new Error(`no request named \`${name}\``);
+  if (action === 'next') return req.poll(n, at);
+  const [, before] = req.lastReport();
+  try {
+    if (action === 'report') {
+      const o = outcomeOf(v);
+      req.handleOutcome(n, o.outcome, o.retry_after_ms, at);
+    } else if (action === 'first_token') {
+      req.handleFirstToken(at);
+    } else if (action === 'chunk') {
+      req.handleChunk(at);
+    } else if (action === 'end') {
+      if (typeof v?.complete !== 'boolean') throw new Error('`end` needs `complete`: true or false');
+      req.handleEnd(n, v.complete, at);
+    } else {
+      req.handleCancel(n, at);
+    }
+  } catch (e) {
+    if (e instanceof Error && e.name === 'RequestError') return { error: e.code };
+    throw e;
+  }
+  const [report, after] = req.lastReport();
+  return { recorded: report !== null && after !== before ? report : null };
+}
+
+function apply(r, tickets, requests, step, at) {
+  if (step.begin !== undefined || REQUEST_ACTIONS.some((a) => step[a] !== undefined)) {
+    return requestStep(r, requests, step, at);
+  }
   if (step.pick !== undefined) {
     const pick = step.pick ?? {};
     const opts = { nowMs: at };
@@ -265,7 +338,9 @@ function apply(r, tickets, step, at) {
     return r.view(providerName(r, step.view));
   }
   if (step.traffic !== undefined) return traffic(r, step.traffic ?? {}, at);
-  throw new Error('the step has no action (pick, record, observe, http, tick, poll, view, traffic)');
+  throw new Error(
+    'the step has no action (pick, record, observe, http, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)',
+  );
 }
 
 const HTTP_TEXT = ['error_code', 'error_type', 'message', 'transport', 'retry_after', 'retry_after_ms', 'x_ms_retry_after_ms'];
@@ -347,12 +422,13 @@ function observe(s) {
   const steps = s.doc.steps;
   if (!Array.isArray(steps)) throw new ScenarioFailure(s.file, null, '`steps` must be a list');
   const tickets = new Map();
+  const requests = new Map();
   return steps.map((step, i) => {
     const at = step?.at;
     if (!Number.isInteger(at) || at < 0) throw new ScenarioFailure(s.file, i, '`at` must be a non-negative integer');
     let result;
     try {
-      result = apply(r, tickets, step, at);
+      result = apply(r, tickets, requests, step, at);
     } catch (e) {
       throw new ScenarioFailure(s.file, i, e.message);
     }
@@ -398,7 +474,7 @@ function line(res) {
   return compact({ step: res.step, at: res.at, result: res.result, events: res.events, next_deadline: res.next_deadline });
 }
 
-module.exports = { SCENARIO_DIR, parseJson, matches, compact, load, loadDir, skipReason, observe, check, line, ScenarioFailure };
+module.exports = { SCENARIO_DIR, REQUEST_DIR, parseJson, matches, compact, load, loadDir, skipReason, observe, check, line, ScenarioFailure };
 
 if (require.main === module) {
   const files = process.argv.slice(2);

@@ -11,13 +11,13 @@ use std::time::Instant;
 use failover_core::policy::hand_over;
 use failover_core::{
     ConfigError as CoreConfigError, Entries, Field, Fields, Items, OutcomeKind, Policy, Value,
-    Visitor,
+    Visitor, hash_key,
 };
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::error;
 
@@ -89,6 +89,17 @@ pub fn u64_arg(arg: &'static str, expected: &str, obj: &Bound<'_, PyAny>) -> PyR
             Err(error::arg_type(arg, expected, obj))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A sticky key (`str` or `bytes`), hashed with the core's `hash_key`.
+pub fn key(k: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if let Ok(s) = k.cast::<PyString>() {
+        Ok(hash_key(s.to_cow()?.as_bytes()))
+    } else if let Ok(b) = k.cast::<PyBytes>() {
+        Ok(hash_key(b.as_bytes()))
+    } else {
+        Err(error::arg_type("key", "str or bytes", k))
     }
 }
 
@@ -318,7 +329,8 @@ impl Visitor for DictOut<'_, '_> {
     }
 }
 
-/// A core event, view or ticket as a dict; `names` are the router's provider names by index.
+/// A core event, view, ticket, request step, finish or report as a dict; `names` are the
+/// router's provider names by index.
 pub fn to_dict<'py, F: Fields + ?Sized>(
     py: Python<'py>,
     value: &F,

@@ -1,9 +1,12 @@
 //! Every Python exception the native module raises is made here: the exception types, the
 //! conversion of the core's errors ([`failover_core::ConfigError`], [`failover_core::Unavailable`],
-//! a panic inside the engine), and the `TypeError`/`ValueError` messages for bad arguments, so the
-//! wording is the same for every method.
+//! [`failover_core::RequestError`], a panic inside the engine), and the `TypeError`/`ValueError`
+//! messages for bad arguments, so the wording is the same for every method.
 
-use failover_core::{ConfigError as CoreConfigError, Unavailable as CoreUnavailable};
+use failover_core::{
+    ConfigError as CoreConfigError, RequestError as CoreRequestError,
+    Unavailable as CoreUnavailable,
+};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -31,6 +34,13 @@ create_exception!(
 );
 create_exception!(
     failover_core,
+    RequestError,
+    FailoverError,
+    "A request (`_native.Request`) cannot take this input in its current state; the input changed \
+     nothing. `code` is the core's name: `no_attempt`, `not_streamed` or `finished`."
+);
+create_exception!(
+    failover_core,
     InternalError,
     FailoverError,
     "The engine panicked (a bug in failover-core). The interpreter keeps running; the router \
@@ -44,6 +54,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("Unavailable", py.get_type::<Unavailable>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
+    m.add("RequestError", py.get_type::<RequestError>())?;
     Ok(())
 }
 
@@ -89,6 +100,30 @@ pub fn unavailable(py: Python<'_>, u: &CoreUnavailable) -> PyErr {
         py.get_type::<Unavailable>(),
         u.to_string(),
         &[("retry_after_ms", ms)],
+    )
+}
+
+/// A request refused an input: `RequestError(message)` with `.code` (the core's name).
+pub fn request(py: Python<'_>, e: CoreRequestError) -> PyErr {
+    let code = pyo3::types::PyString::new(py, e.name()).into_any();
+    with_attrs(
+        py.get_type::<RequestError>(),
+        e.to_string(),
+        &[("code", code)],
+    )
+}
+
+/// A request used with a router other than the one it was started on.
+pub fn foreign_request() -> PyErr {
+    PyValueError::new_err(
+        "the request was started on another router: drive it with the router it was started on",
+    )
+}
+
+/// A request whose state was left half-updated by a panic inside the engine.
+pub fn request_poisoned() -> PyErr {
+    InternalError::new_err(
+        "this request is poisoned: an earlier call panicked inside failover-core; start a new one",
     )
 }
 

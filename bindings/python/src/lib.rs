@@ -1,6 +1,7 @@
 //! `failover_core._native`: the Python extension module of failover-core. A thin layer over the
-//! core's `DefaultRouter`; the idiomatic API (`call`, `acall`, typed events, views as dataclasses,
-//! exception classification) is the Python package around it (`python/failover_core`).
+//! core's `DefaultRouter` and its request engine (`Request`, internal until the drivers are built
+//! on it); the idiomatic API (`call`, `acall`, typed events, views as dataclasses, exception
+//! classification) is the Python package around it (`python/failover_core`).
 //!
 //! Every conversion of a core error into a Python exception is in [`error`]; every conversion of
 //! a Python value into a core value is in [`convert`]. Validation is the core's.
@@ -8,6 +9,7 @@
 
 mod convert;
 mod error;
+mod request;
 mod router;
 
 use failover_core::policy::FIELDS;
@@ -207,6 +209,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router::Router>()?;
     m.add_class::<router::Ticket>()?;
     m.add_class::<router::Failure>()?;
+    m.add_class::<request::Request>()?;
     m.add_function(wrap_pyfunction!(classify, m)?)?;
     m.add_function(wrap_pyfunction!(classify_status, m)?)?;
     m.add_function(wrap_pyfunction!(parse_retry_after, m)?)?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use failover_core::{
     Action, DefaultRouter, Event, Outcome, PickRequest, Policy, ProviderId, ProviderSet,
-    ProviderView, Recorded, Ticket as CoreTicket, TicketKind, hash_key,
+    ProviderView, Recorded, Ticket as CoreTicket, TicketKind,
 };
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
@@ -139,18 +139,18 @@ impl Failure {
 pub struct Router {
     inner: Mutex<Box<DefaultRouter>>,
     poisoned: AtomicBool,
-    names: Arc<[Py<PyString>]>,
+    pub(crate) names: Arc<[Py<PyString>]>,
     plain_names: Box<[String]>,
     /// The core's ids of the providers, by index (from `provider_at`).
     ids: Box<[ProviderId]>,
-    id: u64,
+    pub(crate) id: u64,
 }
 
 impl Router {
     /// Runs `f` on the engine under the lock; a panic poisons this router and becomes
     /// `InternalError` instead of unwinding into Python.
     #[inline]
-    fn with<R>(
+    pub(crate) fn with<R>(
         &self,
         method: &'static str,
         f: impl FnOnce(&mut DefaultRouter) -> R,
@@ -166,6 +166,11 @@ impl Router {
                 Err(error::panicked(method, &*payload))
             }
         }
+    }
+
+    /// Whether an engine panic has poisoned this router.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed)
     }
 
     fn ticket(&self, t: CoreTicket) -> Ticket {
@@ -202,13 +207,7 @@ impl Router {
     ) -> PyResult<PickRequest> {
         let mut req = PickRequest::default();
         if let Some(k) = key {
-            req.key = Some(if let Ok(s) = k.cast::<PyString>() {
-                hash_key(s.to_cow()?.as_bytes())
-            } else if let Ok(b) = k.cast::<PyBytes>() {
-                hash_key(b.as_bytes())
-            } else {
-                return Err(error::arg_type("key", "str or bytes", k));
-            });
+            req.key = Some(convert::key(k)?);
         }
         if let Some(tr) = tried {
             if tr.is_instance_of::<PyString>() {

@@ -1,5 +1,7 @@
 """Replays ``fixtures/scenarios/*.json`` through the public Python API and checks every expectation,
-with the semantics of the Rust reference runner (``crates/failover-scenario/src/lib.rs``).
+with the semantics of the Rust reference runner (``crates/failover-scenario/src/lib.rs``); and
+``fixtures/requests/*.json``, whose request steps drive the native request engine
+(``_native.Request``) as ``crates/failover-scenario/src/requests.rs`` does.
 
 As a script it prints the compact JSON line of every step, like
 ``cargo run -p failover-scenario --example observe -- FILE``, so the two can be diffed::
@@ -16,7 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-__all__ = ["BuildError", "Failure", "Scenario", "compact", "matches", "scenario_dir", "scenario_files"]
+__all__ = [
+    "BuildError",
+    "Failure",
+    "Scenario",
+    "compact",
+    "matches",
+    "request_dir",
+    "request_files",
+    "scenario_dir",
+    "scenario_files",
+]
 
 import failover_core
 from failover_core import ConfigError, Router, Ticket, Unavailable, _native
@@ -35,6 +47,18 @@ def scenario_dir() -> Path:
 
 def scenario_files() -> List[Path]:
     return sorted(p for p in scenario_dir().glob("*.json") if p.is_file())
+
+
+def request_dir() -> Path:
+    """The repository's ``fixtures/requests`` (``FAILOVER_REQUEST_DIR`` overrides it)."""
+    env = os.environ.get("FAILOVER_REQUEST_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "fixtures" / "requests"
+
+
+def request_files() -> List[Path]:
+    return sorted(p for p in request_dir().glob("*.json") if p.is_file())
 
 
 class Failure(Exception):
@@ -165,6 +189,79 @@ def _outcome(obj: Any) -> Dict[str, Any]:
     return {"outcome": kind, "latency_ms": latency, "retry_after_ms": retry}
 
 
+def _opt_u64(obj: Dict[str, Any], key: str) -> Optional[int]:
+    v = obj.get(key)
+    if v is None:
+        return None
+    if not _is_u64(v):
+        raise StepError(f"`{key}` must be a non-negative integer")
+    return int(v)
+
+
+_REQUEST_ACTIONS = ("next", "report", "first_token", "chunk", "end", "cancel")
+
+
+def _request_step(
+    r: Router, requests: Dict[str, _native.Request], step: Dict[str, Any], at: int
+) -> Any:
+    """The Rust runner's request steps (``requests.rs``): ``begin`` starts a native request under
+    the name in ``as``; the others drive it. The shapes are the native module's (built from the
+    core's field list), wrapped as the Rust runner wraps them."""
+    if "begin" in step:
+        b = step["begin"] if isinstance(step["begin"], dict) else {}
+        name = step.get("as")
+        if not isinstance(name, str):
+            raise StepError("`begin` needs `as`: the request's name")
+        key = b.get("key")
+        if key is not None and not isinstance(key, str):
+            raise StepError("`key` must be a string")
+        max_attempts = _opt_u64(b, "max_attempts")
+        if max_attempts is not None and max_attempts > 255:
+            raise StepError("`max_attempts` must be 0–255")
+        stream = b.get("stream")
+        req = _native.Request(
+            r,
+            at,
+            max_attempts=max_attempts,
+            deadline_ms=_opt_u64(b, "deadline_ms"),
+            max_wait_ms=_opt_u64(b, "max_wait_ms"),
+            stream=stream if isinstance(stream, bool) else False,
+            key=key,
+        )
+        requests[name] = req
+        return {"deadline_ms": req.deadline_ms()}
+    action = next(a for a in _REQUEST_ACTIONS if a in step)
+    v = step[action]
+    name = v if isinstance(v, str) else v.get("request") if isinstance(v, dict) else None
+    if not isinstance(name, str):
+        raise StepError(f"`{action}` needs a request name")
+    if name not in requests:
+        raise StepError(f"no request named `{name}`")
+    req = requests[name]
+    if action == "next":
+        return req.poll(r, at)
+    _, before = req.last_report()
+    try:
+        if action == "report":
+            o = _outcome(v)
+            req.handle_outcome(r, o["outcome"], at, retry_after_ms=o["retry_after_ms"])
+        elif action == "first_token":
+            req.handle_first_token(at)
+        elif action == "chunk":
+            req.handle_chunk(at)
+        elif action == "end":
+            complete = v.get("complete") if isinstance(v, dict) else None
+            if not isinstance(complete, bool):
+                raise StepError("`end` needs `complete`: true or false")
+            req.handle_end(r, complete, at)
+        else:
+            req.handle_cancel(r, at)
+    except _native.RequestError as e:
+        return {"error": e.code}
+    report, after = req.last_report()
+    return {"recorded": report if report is not None and after != before else None}
+
+
 def _ticket_json(t: Ticket) -> Dict[str, Any]:
     return {
         "provider": t.provider,
@@ -220,20 +317,31 @@ class Scenario:
         if not isinstance(steps, list):
             raise self.fail(None, "`steps` must be a list")
         tickets: Dict[str, Ticket] = {}
+        requests: Dict[str, _native.Request] = {}
         out: List[StepResult] = []
         for i, step in enumerate(steps):
             at = step.get("at") if isinstance(step, dict) else None
             if not _is_u64(at):
                 raise self.fail(i, "`at` must be a non-negative integer")
             try:
-                result = self.apply(router, tickets, step, at)
+                result = self.apply(router, tickets, requests, step, at)
             except StepError as e:
                 raise self.fail(i, str(e)) from None
             events = [e.to_dict() for e in router.events()]
             out.append(StepResult(i, at, result, events, router.poll_timeout()))
         return out
 
-    def apply(self, r: Router, tickets: Dict[str, Ticket], step: Dict[str, Any], at: int) -> Any:
+    def apply(
+        self,
+        r: Router,
+        tickets: Dict[str, Ticket],
+        requests: Dict[str, _native.Request],
+        step: Dict[str, Any],
+        at: int,
+    ) -> Any:
+        if "begin" in step or any(a in step for a in _REQUEST_ACTIONS):
+            return _request_step(r, requests, step, at)
+
         def provider(name: Any) -> str:
             if not isinstance(name, str):
                 raise StepError("provider must be a name")
@@ -298,7 +406,8 @@ class Scenario:
         if "traffic" in step:
             return self.traffic(r, step["traffic"], at)
         raise StepError(
-            "the step has no action (pick, record, observe, http, tick, poll, view, traffic)"
+            "the step has no action (pick, record, observe, http, tick, poll, view, traffic, "
+            "begin, next, report, first_token, chunk, end, cancel)"
         )
 
     def traffic(self, r: Router, tr: Any, start: int) -> Dict[str, Any]:

@@ -1,5 +1,6 @@
 //! The one description of the data the core hands out: events, their reasons, provider views,
-//! window figures and tickets list their fields here, by the stable snake_case names of the
+//! window figures, tickets and the request engine's steps, finishes and reports list their fields
+//! here, by the stable snake_case names of the
 //! scenario files (`fixtures/README.md`), in a fixed order. The Python dicts, the JS objects and
 //! the scenario JSON are all built from it by one small [`Visitor`] each, so a new event kind or a
 //! new view field is written once, here, and reaches every language.
@@ -7,6 +8,7 @@
 //! No allocation: a visit is a sequence of calls on the visitor.
 
 use crate::event::{Event, EventKind, ProviderId, Reason};
+use crate::request::{Attempt, Finish, Report, Step};
 use crate::ticket::Ticket;
 use crate::view::ProviderView;
 use crate::window::WindowStats;
@@ -209,6 +211,97 @@ impl Fields for Ticket {
     }
 }
 
+impl Fields for Attempt {
+    /// `provider`, `kind` (the ticket's), `number`, `deadline_ms`, `timeout_ms`, `idle_ms` (a
+    /// number or null), `last`.
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("provider", Field::Provider(self.ticket.provider))?;
+        v.field("kind", self.ticket.kind.name().into())?;
+        v.field("number", self.number.into())?;
+        v.field("deadline_ms", self.deadline_ms.into())?;
+        v.field("timeout_ms", self.timeout_ms.into())?;
+        v.field("idle_ms", self.idle_ms.into())?;
+        v.field("last", self.last.into())
+    }
+}
+
+impl Fields for Finish {
+    /// `finish` (its name), then for `success` and `caller_error` the `provider`; for `gave_up`
+    /// the `reason`, `last` (an outcome kind or null) and `retry_after_ms`; nothing more for
+    /// `cancelled`.
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("finish", self.name().into())?;
+        match *self {
+            Finish::Success { provider } | Finish::CallerError { provider } => {
+                v.field("provider", Field::Provider(provider))
+            }
+            Finish::Cancelled => Ok(()),
+            Finish::GaveUp {
+                reason,
+                last,
+                retry_after_ms,
+            } => {
+                v.field("reason", reason.name().into())?;
+                v.field("last", last.map(|k| k.name()).into())?;
+                v.field("retry_after_ms", retry_after_ms.into())
+            }
+        }
+    }
+}
+
+/// The record of [`Step::InFlight`].
+struct InFlightFields {
+    deadline_ms: u64,
+}
+
+impl Fields for InFlightFields {
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("deadline_ms", self.deadline_ms.into())
+    }
+}
+
+/// The record of [`Step::Wait`].
+struct WaitFields {
+    until_ms: u64,
+    provider: ProviderId,
+}
+
+impl Fields for WaitFields {
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("until_ms", self.until_ms.into())?;
+        v.field("provider", Field::Provider(self.provider))
+    }
+}
+
+impl Fields for Step {
+    /// One field naming the step, whose value is its record: `attempt` ([`Attempt`]'s fields),
+    /// `in_flight` (`deadline_ms`), `wait` (`until_ms`, `provider`) or `done` ([`Finish`]'s
+    /// fields) — the scenario files' `next` (`fixtures/README.md`, "Request scenarios").
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        match *self {
+            Step::Attempt(a) => v.nested("attempt", &a),
+            Step::InFlight { deadline_ms } => {
+                v.nested("in_flight", &InFlightFields { deadline_ms })
+            }
+            Step::Wait { until_ms, provider } => {
+                v.nested("wait", &WaitFields { until_ms, provider })
+            }
+            Step::Done(f) => v.nested("done", &f),
+        }
+    }
+}
+
+impl Fields for Report {
+    /// `provider`, `outcome` (the kind recorded), `latency_ms` (the request's own measure),
+    /// `result` (what the router did with it: `accepted`, `stale`, `unknown_provider`).
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("provider", Field::Provider(self.provider))?;
+        v.field("outcome", self.outcome.kind.name().into())?;
+        v.field("latency_ms", self.outcome.latency_ms.into())?;
+        v.field("result", self.recorded.name().into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +423,62 @@ mod tests {
         assert_eq!(l[15], "window:");
         assert_eq!(l[22], "  client_errors=U64(0)");
         assert_eq!(Field::fraction(250_000), 0.25);
+    }
+
+    #[test]
+    fn a_step_is_one_field_holding_its_record() {
+        let wait = Step::Wait {
+            until_ms: 1_500,
+            provider: ProviderId(1),
+        };
+        assert_eq!(
+            lines(&wait),
+            [
+                "wait:",
+                "  until_ms=U64(1500)",
+                "  provider=Provider(ProviderId(1))"
+            ]
+        );
+        let gave_up = Step::Done(Finish::GaveUp {
+            reason: crate::request::GiveUp::Deadline,
+            last: Some(OutcomeKind::Timeout),
+            retry_after_ms: 0,
+        });
+        assert_eq!(
+            lines(&gave_up),
+            [
+                "done:",
+                "  finish=Str(\"gave_up\")",
+                "  reason=Str(\"deadline\")",
+                "  last=Str(\"timeout\")",
+                "  retry_after_ms=U64(0)",
+            ]
+        );
+        assert_eq!(
+            lines(&Step::Done(Finish::Cancelled)),
+            ["done:", "  finish=Str(\"cancelled\")"]
+        );
+    }
+
+    #[test]
+    fn a_report_names_its_outcome_and_result() {
+        let r = Report {
+            provider: ProviderId(0),
+            outcome: crate::outcome::Outcome {
+                kind: OutcomeKind::ServerError,
+                latency_ms: 250,
+                retry_after_ms: None,
+            },
+            recorded: crate::ticket::Recorded::Stale,
+        };
+        assert_eq!(
+            lines(&r),
+            [
+                "provider=Provider(ProviderId(0))",
+                "outcome=Str(\"server_error\")",
+                "latency_ms=U32(250)",
+                "result=Str(\"stale\")",
+            ]
+        );
     }
 }

@@ -4,10 +4,7 @@
 
 use std::collections::HashMap;
 
-use failover_core::{
-    DefaultRouter, Finish, Outcome, OutcomeKind, Request, RequestError, RequestOptions, Step,
-    hash_key,
-};
+use failover_core::{DefaultRouter, Outcome, Request, RequestError, RequestOptions, hash_key};
 use serde_json::{Value as Json, json};
 
 /// Where the request scenario files live, from the workspace root.
@@ -35,43 +32,9 @@ fn opt_u64(obj: &Json, key: &str) -> Result<Option<u64>, String> {
     }
 }
 
-/// The JSON shape of a step of the request engine.
-fn step_json(r: &DefaultRouter, s: &Step) -> Json {
-    match *s {
-        Step::Attempt(a) => json!({"attempt": {
-            "provider": r.name(a.ticket.provider),
-            "kind": a.ticket.kind.name(),
-            "number": a.number,
-            "deadline_ms": a.deadline_ms,
-            "timeout_ms": a.timeout_ms,
-            "idle_ms": a.idle_ms,
-            "last": a.last,
-        }}),
-        Step::InFlight { deadline_ms } => json!({"in_flight": {"deadline_ms": deadline_ms}}),
-        Step::Wait { until_ms, provider } => {
-            json!({"wait": {"until_ms": until_ms, "provider": r.name(provider)}})
-        }
-        Step::Done(f) => json!({ "done": finish_json(r, &f) }),
-    }
-}
-
-fn finish_json(r: &DefaultRouter, f: &Finish) -> Json {
-    match *f {
-        Finish::Success { provider } | Finish::CallerError { provider } => {
-            json!({"finish": f.name(), "provider": r.name(provider)})
-        }
-        Finish::Cancelled => json!({"finish": f.name()}),
-        Finish::GaveUp {
-            reason,
-            last,
-            retry_after_ms,
-        } => json!({
-            "finish": f.name(),
-            "reason": reason.name(),
-            "last": last.map(OutcomeKind::name),
-            "retry_after_ms": retry_after_ms,
-        }),
-    }
+/// Any value the core describes by its [`failover_core::Fields`], with this router's names.
+fn to_json<F: failover_core::Fields>(r: &DefaultRouter, value: &F) -> Json {
+    crate::fields_to_json(value, &|id| r.name(id).to_string())
 }
 
 impl Requests {
@@ -97,7 +60,7 @@ impl Requests {
                 .ok_or_else(|| format!("no request named `{name}`"))?;
             if action == "next" {
                 let s = req.poll(r, at);
-                return Ok(step_json(r, &s));
+                return Ok(to_json(r, &s));
             }
             let (_, before) = req.last_report();
             let res: Result<(), RequestError> = match action {
@@ -118,12 +81,7 @@ impl Requests {
             }
             let (report, after) = req.last_report();
             Ok(match report {
-                Some(rep) if after != before => json!({"recorded": {
-                    "provider": r.name(rep.provider),
-                    "outcome": rep.outcome.kind.name(),
-                    "latency_ms": rep.outcome.latency_ms,
-                    "result": rep.recorded.name(),
-                }}),
+                Some(rep) if after != before => json!({"recorded": to_json(r, &rep)}),
                 _ => json!({"recorded": null}),
             })
         })())

@@ -9,7 +9,9 @@ __all__ = [
     "ConfigError",
     "Unavailable",
     "InternalError",
+    "RequestError",
     "Router",
+    "Request",
     "Ticket",
     "_Failure",
     "classify",
@@ -62,6 +64,10 @@ class Unavailable(FailoverError):
     message: str
 
 class InternalError(FailoverError): ...
+
+class RequestError(FailoverError):
+    code: Literal["no_attempt", "not_streamed", "finished"]
+    message: str
 
 @final
 class Ticket:
@@ -151,6 +157,40 @@ class Router:
     def _view(self, provider: str) -> Dict[str, Any]: ...
     def invariant_violation(self) -> Optional[str]: ...
     def _debug_panic(self) -> None: ...
+
+@final
+class Request:
+    # Internal until the call and stream drivers are built on it. Steps, finishes, reports and
+    # tickets are dicts in the request scenario files' shapes (fixtures/README.md).
+    def __new__(
+        cls,
+        router: Router,
+        now_ms: Optional[int] = None,
+        *,
+        max_attempts: Optional[int] = None,
+        deadline_ms: Optional[int] = None,
+        max_wait_ms: Optional[int] = None,
+        stream: Optional[bool] = None,
+        key: Union[str, bytes, None] = None,
+    ) -> "Request": ...
+    def poll(self, router: Router, now_ms: Optional[int] = None) -> Dict[str, Any]: ...
+    def handle_outcome(
+        self,
+        router: Router,
+        outcome: str,
+        now_ms: Optional[int] = None,
+        *,
+        retry_after_ms: Union[int, float, None] = None,
+    ) -> None: ...
+    def handle_first_token(self, now_ms: Optional[int] = None) -> None: ...
+    def handle_chunk(self, now_ms: Optional[int] = None) -> None: ...
+    def handle_end(self, router: Router, complete: bool, now_ms: Optional[int] = None) -> None: ...
+    def handle_cancel(self, router: Router, now_ms: Optional[int] = None) -> None: ...
+    def last_report(self) -> Tuple[Optional[Dict[str, Any]], int]: ...
+    def finish(self) -> Optional[Dict[str, Any]]: ...
+    def in_flight(self) -> Optional[Dict[str, Any]]: ...
+    def deadline_ms(self) -> int: ...
+    def attempts(self) -> int: ...
 
 def classify(
     *,
