@@ -31,8 +31,8 @@
 //! ```
 //!
 //! The pieces each live in a module named after them: `window` (the rolling window), `triggers`,
-//! `circuit`, `ramp`, `provider` (one provider's state and transitions), `router` (routing
-//! between providers and the event queue), [`policy`], [`outcome`] and [`classify`](mod@classify) (the one
+//! `circuit`, `ramp`, `provider` (one provider's state and transitions), `router` (the engine: its inputs, timers and event queue; `router/pick` routes between
+//! providers), [`policy`], [`outcome`] and [`classify`](mod@classify) (the one
 //! table that turns a provider's answer or error into an outcome kind); the public data types in
 //! `ticket`, `view` and `event`, and in `fields` the one description of their fields
 //! ([`Fields`], [`Visitor`]) from which every binding builds its dicts, objects and JSON.
