@@ -64,7 +64,7 @@ pub enum TicketKind {
     Request,
     /// A real request that also probes a recovering provider (it holds a probe permit).
     Probe,
-    /// An active health check asked for by [`Router::poll_action`] (it holds a probe permit).
+    /// An active health check asked for by [`crate::Router::poll_action`] (it holds a probe permit).
     HealthCheck,
 }
 
@@ -80,7 +80,7 @@ impl TicketKind {
     }
 }
 
-/// A decision: which provider to call. Hand it back to [`Router::record`] with the outcome.
+/// A decision: which provider to call. Hand it back to [`crate::Router::record`] with the outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ticket {
     /// The provider to call.
@@ -140,7 +140,7 @@ pub struct PickRequest {
     pub tried: ProviderSet,
 }
 
-/// What [`Router::record`] did with an outcome.
+/// What [`crate::Router::record`] did with an outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Recorded {
     /// Counted (or, for cancelled calls, released its permit and ignored).
@@ -163,9 +163,9 @@ impl Recorded {
     }
 }
 
-/// Something the application should do; see [`Router::poll_action`].
+/// Something the application should do; see [`crate::Router::poll_action`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Send a health check to `ticket.provider` and report its outcome with [`Router::record`].
+    /// Send a health check to `ticket.provider` and report its outcome with [`crate::Router::record`].
     HealthCheck(Ticket),
 }

@@ -19,7 +19,7 @@ pub struct RequestOptions {
     /// The request is streamed: attempts get a first-token deadline and an idle deadline, and
     /// only the time to the first token is recorded as latency.
     pub stream: bool,
-    /// A sticky key (from [`crate::hash_key`]), as in [`PickRequest::key`].
+    /// A sticky key (from [`crate::hash_key`]), as in [`crate::PickRequest::key`].
     pub key: Option<u64>,
 }
 
@@ -32,7 +32,7 @@ pub struct Attempt {
     pub number: u8,
     /// When the attempt must have answered (non-streamed) or produced its first token (streamed),
     /// in the engine's time (ms). The binding enforces it: it cancels the call then and calls
-    /// [`Request::poll`], which records a timeout.
+    /// [`crate::Request::poll`], which records a timeout.
     pub deadline_ms: u64,
     /// `deadline_ms` as a duration from the attempt's start, ms: the timeout to give the SDK.
     pub timeout_ms: u64,
@@ -123,12 +123,12 @@ impl Finish {
     }
 }
 
-/// What to do next; see [`Request::poll`].
+/// What to do next; see [`crate::Request::poll`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Start this attempt now. Returned once per attempt.
     Attempt(Attempt),
-    /// An attempt is in flight: report its result, or call [`Request::poll`] again by
+    /// An attempt is in flight: report its result, or call [`crate::Request::poll`] again by
     /// `deadline_ms` (then the attempt is recorded as timed out or stalled).
     InFlight {
         /// The in-flight attempt's current deadline (first token, idle gap or whole call), ms.
