@@ -93,6 +93,14 @@ export interface Policy {
   throttle_max_ms?: Int;
   max_retry_after_ms?: Int;
   when_all_down?: 'soonest' | 'fail';
+  request_timeout_ms?: Int;
+  attempt_timeout_ms?: Int;
+  max_wait_ms?: Int;
+  same_provider_retries?: Int;
+  first_token_timeout_ms?: Int;
+  first_token_min_ms?: Int;
+  first_token_factor?: Int;
+  stream_idle_ms?: Int;
 }
 
 /** An outcome to record: a kind, or a kind with its latency and the provider's Retry-After. */
@@ -252,27 +260,37 @@ export interface RouterOptions {
   clock?: () => number;
 }
 
-/** What `Router.call` passes to the function with the provider name. */
-export interface CallContext {
-  ticket: Ticket;
-  /** 0 for the first attempt. */
-  attempt: number;
-  /** Aborted when the attempt times out (`timeoutMs`) or the caller's `signal` aborts. */
-  signal: AbortSignal | undefined;
+/**
+ * What `Router.call` passes to its function.
+ */
+export interface Attempt {
+  /** The provider to call. */
+  readonly provider: string;
+  /** The attempt's number in this call, 1 for the first. */
+  readonly attempt: number;
+  /**
+   * Aborts at the attempt's deadline (reason: a `TimeoutError` DOMException; the attempt counts
+   * as a timeout) or when the caller's `signal` aborts. Made on first read.
+   */
+  readonly signal: AbortSignal;
+  /** Time left until the attempt's deadline when it started, ms: give it to the client's own timeout. */
+  readonly timeoutMs: number;
+  /** Whether this attempt is a probe of a recovering provider. */
+  readonly probe: boolean;
 }
 
-/** Options of `Router.call`. */
+/** Options of `Router.call`; every other decision comes from the policy. */
 export interface CallOptions {
   /** A sticky key (see `PickOptions.key`). */
   key?: string | null;
-  /** At most this many attempts (default: every provider once). */
+  /** At most this many attempts, counting same-provider retries (default: providers + `same_provider_retries`). */
   maxAttempts?: number;
-  /** Per attempt, ms: on expiry the attempt's signal aborts and it counts as a timeout. */
-  timeoutMs?: number;
-  /** The caller's signal: aborting stops the call (the attempt counts as cancelled). */
+  /** The whole call's time budget, ms (default: the policy's `request_timeout_ms`). */
+  requestTimeoutMs?: number;
+  /** The longest wait for a throttled provider to come back, ms (default: the policy's `max_wait_ms`). */
+  maxWaitMs?: number;
+  /** The caller's signal: aborting stops the call; its reason is re-thrown and nothing is counted. */
   signal?: AbortSignal;
-  /** Classifies a thrown error (default `classifyError`). */
-  classify?: (error: unknown) => Classification;
 }
 
 /** What a health check may resolve to (anything else counts as success). */
@@ -346,11 +364,13 @@ export declare class Router {
   /** The core's internal consistency check: null when every invariant holds. For tests. */
   invariantViolation(): string | null;
   /**
-   * Picks, awaits `fn`, measures, classifies, records and fails over within the attempt budget.
-   * Client errors and cancellations are re-thrown at once.
-   * @throws AllProvidersFailedError when every attempt failed or no provider could be tried.
+   * One request on the core's request engine: calls `fn` with each attempt the engine decides,
+   * enforces the attempt's deadline, and reports what came back. A provider's client error
+   * (400, 422, content filter) is re-thrown at once; an error nothing attributes to a provider
+   * (a bug in `fn`) is re-thrown unchanged and counted nowhere.
+   * @throws AllProvidersFailedError when the request gives up (`reason`).
    */
-  call<T>(fn: (provider: string, ctx: CallContext) => T | PromiseLike<T>, options?: CallOptions): Promise<T>;
+  call<T>(fn: (attempt: Attempt) => T | PromiseLike<T>, options?: CallOptions): Promise<T>;
   /** Starts the active health-check loop (`probe_mode: "health_checks"`). */
   startHealthChecks(
     check: (provider: string, ctx: { ticket: Ticket; signal: AbortSignal }) => HealthCheckResult | Promise<HealthCheckResult>,
@@ -394,13 +414,21 @@ export declare class HttpStatusError extends FailoverError {
 export interface AttemptRecord {
   provider: string;
   outcome: OutcomeKind;
+  /** What the attempt threw (an `HttpStatusError` for a returned Response, a `TimeoutError` at the deadline). */
+  error: unknown;
+  /** The engine's own measure, ms. */
   latency_ms: number;
-  retry_after_ms: number | null;
 }
 
-/** Every attempt of `Router.call` failed; `errors` holds every cause. */
+/** Why a request gave up (the core's names). */
+export type GiveUpReason = 'no_provider' | 'attempts' | 'deadline' | 'stream_broken';
+
+/**
+ * `Router.call` gave up (Python: `AllAttemptsFailed`); `errors` holds every attempt's error.
+ */
 export declare class AllProvidersFailedError extends AggregateError {
   readonly code: 'all_providers_failed';
+  readonly reason: GiveUpReason | null;
   /**
    * When the soonest provider is expected to take traffic again, ms from now, or null
    * (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`).

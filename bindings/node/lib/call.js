@@ -1,295 +1,310 @@
 'use strict';
-// `router.call`: the request driver. Picks, awaits the caller's function, measures, classifies,
-// records, and fails over while the attempt budget lasts.
+// `router.call`: the request driver on the core's request engine (`NativeRequest`). The engine
+// decides everything — which provider, whether to retry or wait or give up, each attempt's
+// deadline; this file only performs I/O: it calls the caller's function with an `Attempt`,
+// enforces the attempt's deadline, sleeps through the engine's waits, reads facts off what came
+// back (facts.js) and reports the core's classification of them.
 
-const { UnavailableError, HttpStatusError, AllProvidersFailedError } = require('./errors.js');
+const native = require('../native.js');
+const { AllProvidersFailedError, HttpStatusError, InternalError } = require('./errors.js');
 const { typeError, checkPositive, checkTime } = require('./errors.js');
-const { OUTCOME_KINDS, OUTCOME_CODE, CLOCK, indexOf, pick, pickedIndex, usedNow, record, elapsed } = require('./io.js');
-const { classifyError, classifyResponse, isResponseLike } = require('./classify.js');
-const { Ticket } = require('./ticket.js');
+const { CLOCK } = require('./io.js');
+const { errorFacts, responseFacts, isResponseLike } = require('./facts.js');
 
-const SUCCESS = OUTCOME_CODE.get('success');
-const CLIENT_ERROR = OUTCOME_CODE.get('client_error');
-const CANCELLED = OUTCOME_CODE.get('cancelled');
-const SERVER_ERROR = OUTCOME_CODE.get('server_error');
-const TIMEOUT = OUTCOME_CODE.get('timeout');
+const { NativeRequest, classify: classifyFacts, monotonicNow } = native;
 
-/** Records the outcome of the attempt `ctx` belongs to (see io.js `record`). */
-let recordAttempt;
-/** The clock reading of the pick of the attempt `ctx` belongs to. */
-let pickedAt;
-/** The provider index of the attempt `ctx` belongs to. */
-let providerIndex;
+// How an attempt ended (the driver's own view, before classification).
+const PENDING = 0;
+const RETURNED = 1;
+const THREW = 2;
+const TIMED_OUT = 3;
+const ABORTED = 4;
 
-/**
- * What `router.call` passes to its function with the provider name: `attempt`, `signal` and the
- * attempt's `ticket` (made on first use from the fields kept here).
- */
-class CallContext {
-  #ticket = null;
-  /** As a Ticket's (io.js). */
-  #h;
-  #provider;
-  #generation;
-  #probeSeq;
-  #degraded;
-  #retryAfter;
-  #issuedAt;
-  /** The clock reading of the pick (the native clock's, or the router's clock). */
-  #t0;
+// Attempts in flight, with one shared timer for their deadlines: an attempt costs a Set insert
+// and delete, not a timer of its own (the timer is re-armed only for an earlier deadline). The
+// timer keeps the process alive only while an attempt is in flight, as a timer per attempt would.
+const inFlight = new Set();
+let timer = null;
+let timerAt = Infinity;
+let timerRefed = false;
 
-  /** Built by `readTicket` (io.js), whose argument order it shares with Ticket. */
-  constructor(h, provider, generation, probeSeq, degraded, retryAfter, issuedAt, t0, attempt, signal) {
-    /** 0 for the first attempt. */
-    this.attempt = attempt;
-    /** Aborted when the attempt times out (`timeoutMs`) or the caller's signal aborts. */
-    this.signal = signal;
-    this.#h = h;
-    this.#provider = provider;
-    this.#generation = generation;
-    this.#probeSeq = probeSeq;
-    this.#degraded = degraded;
-    this.#retryAfter = retryAfter;
-    this.#issuedAt = issuedAt;
-    this.#t0 = t0;
-  }
-
-  static {
-    recordAttempt = (ctx, code, ra, now, latency) =>
-      record(ctx.#h, ctx.#generation, ctx.#probeSeq, code, latency, ra, now, ctx.#t0);
-    pickedAt = (ctx) => ctx.#t0;
-    providerIndex = (ctx) => indexOf(ctx.#h);
-  }
-
-  /** The attempt's ticket (made on first use). */
-  get ticket() {
-    this.#ticket ??= new Ticket(
-      this.#h,
-      this.#provider,
-      this.#generation,
-      this.#probeSeq,
-      this.#degraded,
-      this.#retryAfter,
-      this.#issuedAt,
-    );
-    return this.#ticket;
+function arm(at) {
+  if (at < timerAt) {
+    if (timer !== null) clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(expireDue, Math.max(1, Math.ceil(at - performance.now())));
+    timerRefed = true;
+  } else if (!timerRefed) {
+    timer.ref();
+    timerRefed = true;
   }
 }
 
-/** Validates `router.call` options. */
-function callOptions(fn, options, providers) {
-  if (typeof fn !== 'function') throw typeError('fn', 'a function (provider) => Promise', fn);
-  const o = { maxAttempts: providers, classify: classifyError, timeoutMs: undefined, signal: undefined, key: undefined };
-  if (options === undefined || options === null) return o;
+/** The last attempt in flight settled: a pending (later) deadline no longer holds the process. */
+function idle() {
+  if (timerRefed && timer !== null) {
+    timer.unref();
+    timerRefed = false;
+  }
+}
+
+/** Fires every deadline due (timers may wake a little early: 1 ms of slack). */
+function expireDue() {
+  timer = null;
+  timerAt = Infinity;
+  const t = performance.now() + 1;
+  let next = Infinity;
+  for (const a of inFlight) {
+    if (deadlineOf(a) <= t) expire(a);
+    else if (deadlineOf(a) < next) next = deadlineOf(a);
+  }
+  if (next !== Infinity) arm(next);
+}
+
+let settle;
+let expire;
+let abortAttempt;
+let deadlineOf;
+let stateOf;
+let valueOf;
+
+/**
+ * What `router.call` passes to its function: the provider to call, the attempt's number (1 for
+ * the first), whether it is a probe of a recovering provider, the timeout to give the client
+ * (`timeoutMs`, the time left until the attempt's deadline when it started) and an `AbortSignal`
+ * that aborts at the deadline or when the caller's signal aborts (made on first read).
+ */
+class Attempt {
+  #state = PENDING;
+  #value = undefined;
+  #resolve = null;
+  /** performance.now() of the deadline. */
+  #at;
+  #ac = null;
+  #reason = undefined;
+
+  constructor(provider, attempt, timeoutMs, probe, at) {
+    this.provider = provider;
+    this.attempt = attempt;
+    this.timeoutMs = timeoutMs;
+    this.probe = probe;
+    this.#at = at;
+  }
+
+  /** Aborts at the attempt's deadline (a `TimeoutError`) or with the caller's signal's reason. */
+  get signal() {
+    if (this.#ac === null) {
+      this.#ac = new AbortController();
+      if (this.#state === TIMED_OUT || this.#state === ABORTED) this.#ac.abort(this.#reason);
+    }
+    return this.#ac.signal;
+  }
+
+  static {
+    settle = (a, state, value) => {
+      if (a.#state !== PENDING) return;
+      a.#state = state;
+      a.#value = value;
+      if (inFlight.delete(a) && inFlight.size === 0) idle();
+      a.#resolve();
+    };
+    expire = (a) => {
+      if (a.#state !== PENDING) return;
+      a.#reason = new DOMException(`attempt ${a.attempt} on ${a.provider} passed its deadline (${a.timeoutMs} ms)`, 'TimeoutError');
+      settle(a, TIMED_OUT, a.#reason);
+      a.#ac?.abort(a.#reason);
+    };
+    abortAttempt = (a, reason) => {
+      if (a.#state !== PENDING) return;
+      a.#reason = reason;
+      settle(a, ABORTED, reason);
+      a.#ac?.abort(reason);
+    };
+    deadlineOf = (a) => a.#at;
+    stateOf = (a) => a.#state;
+    valueOf = (a) => a.#value;
+    /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
+    Attempt.run = (fn, a) =>
+      new Promise((resolve) => {
+        a.#resolve = resolve;
+        let p;
+        try {
+          p = fn(a);
+        } catch (error) {
+          settle(a, THREW, error);
+          return;
+        }
+        if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
+          Promise.resolve(p).then(
+            (v) => settle(a, RETURNED, v),
+            (err) => settle(a, THREW, err),
+          );
+          if (a.#state === PENDING) {
+            inFlight.add(a);
+            arm(a.#at);
+          }
+        } else settle(a, RETURNED, p);
+      });
+  }
+}
+
+const OPTION_KEYS = new Set(['key', 'maxAttempts', 'requestTimeoutMs', 'maxWaitMs', 'signal']);
+
+/** Validates `router.call` options into the engine's request options (or null: the policy's). */
+function callOptions(options) {
+  if (options === undefined || options === null) return null;
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  const { timeoutMs, signal, key } = options;
-  o.maxAttempts = checkPositive(options.maxAttempts ?? providers, 'options.maxAttempts');
-  o.classify = options.classify ?? classifyError;
-  if (typeof o.classify !== 'function') throw typeError('options.classify', 'a function', o.classify);
-  if (timeoutMs !== undefined) checkPositive(timeoutMs, 'options.timeoutMs');
+  for (const k of Object.keys(options)) {
+    if (OPTION_KEYS.has(k)) continue;
+    if (k === 'timeoutMs') {
+      throw typeError('options.timeoutMs', 'absent: attempt deadlines come from the policy (`attempt_timeout_ms`), the whole call\'s from `requestTimeoutMs`', options[k]);
+    }
+    if (k === 'classify') throw typeError('options.classify', 'absent: the core classifies every attempt', options[k]);
+    throw typeError(`options.${k}`, `absent (not an option of call; options are ${[...OPTION_KEYS].join(', ')})`, options[k]);
+  }
+  const { key, signal, maxAttempts, requestTimeoutMs, maxWaitMs } = options;
   if (key !== undefined && key !== null && typeof key !== 'string') throw typeError('options.key', 'a string', key);
   if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
     throw typeError('options.signal', 'an AbortSignal', signal);
   }
-  o.timeoutMs = timeoutMs;
-  o.signal = signal ?? undefined;
-  o.key = key ?? undefined;
-  return o;
+  if (maxAttempts !== undefined) checkPositive(maxAttempts, 'options.maxAttempts');
+  if (requestTimeoutMs !== undefined) checkPositive(requestTimeoutMs, 'options.requestTimeoutMs');
+  if (maxWaitMs !== undefined) checkTime(maxWaitMs, 'options.maxWaitMs');
+  return {
+    key: key ?? null,
+    max_attempts: maxAttempts ?? null,
+    requestTimeoutMs,
+    max_wait_ms: maxWaitMs ?? null,
+    deadline_ms: null,
+    signal: signal ?? undefined,
+  };
 }
 
-/** What happened to one attempt (`failure`: its pick failed). */
-const attempt = (provider, ctx) => ({
-  provider,
-  ctx,
-  result: undefined,
-  error: undefined,
-  failed: false,
-  timedOut: false,
-  failure: null,
-});
-
-function failedWith(a, error) {
-  a.error = error;
-  a.failed = true;
-  return a;
+/** Sleeps `ms`, or until the caller's signal aborts. */
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**
- * `router.call` on engine `e` (engine.js), which may also throw. The common case (default
- * options and clock) runs straight-line: not as an async function but chaining the attempt's
- * promise with one `then`, which costs less than an async frame and settles in as many microtask
- * turns. Any other outcome of that attempt (a throw, a rejection, a fetch-like Response) goes to
- * callLoop.
+ * `router.call` on engine `e` (engine.js): a promise of `fn`'s result. Errors: the caller's own
+ * (re-thrown unchanged), a provider's client error (re-thrown), `AllProvidersFailedError`.
  */
 function call(e, fn, options) {
-  if (options !== undefined || e.clock !== undefined || typeof fn !== 'function') {
-    return callLoop(e, fn, callOptions(fn, options, e.names.length), null);
-  }
-  const failure = pick(e.slot, CLOCK, 0);
-  if (failure !== null) return failover(e, fn, { failure });
-  const provider = e.byIndex[pickedIndex()];
-  const ctx = e.ticket(CallContext, 0, undefined);
-  let p;
+  if (typeof fn !== 'function') return Promise.reject(typeError('fn', 'a function (attempt) => Promise', fn));
+  let o;
   try {
-    p = fn(provider, ctx);
-  } catch (error) {
-    return failover(e, fn, failedWith(attempt(provider, ctx), error));
+    o = callOptions(options);
+  } catch (err) {
+    return Promise.reject(err);
   }
-  return Promise.resolve(p).then(
-    (result) => {
-      if (typeof result === 'object' && result !== null && isResponseLike(result)) {
-        const a = attempt(provider, ctx);
-        a.result = result;
-        return failover(e, fn, a);
-      }
-      recordAttempt(ctx, SUCCESS, -1, CLOCK, -1);
-      return result;
-    },
-    (error) => failover(e, fn, failedWith(attempt(provider, ctx), error)),
-  );
+  return drive(e, fn, o);
 }
 
-/** Hands the fast path's first attempt `a` to callLoop. */
-function failover(e, fn, a) {
-  return callLoop(e, fn, callOptions(fn, undefined, e.names.length), a);
-}
-
-/**
- * The general path of `call`: attempts until one succeeds, a client error or cancellation ends
- * the call, or the budget or the providers run out. `first` is an attempt the fast path already
- * made (or its failed pick), or null.
- */
-async function callLoop(e, fn, o, first) {
-  const { maxAttempts, classify: classifyFn, timeoutMs, signal, key } = o;
+async function drive(e, fn, o) {
+  const n = e.n;
   const clock = e.clock;
-  const errors = [];
-  const attempts = [];
-  let tried = 0;
-  let hint = null;
-  let unavailable = false;
-  for (let n = 0; n < maxAttempts; n++) {
-    let a;
-    if (n === 0 && first !== null) a = first;
-    else {
-      if (signal !== undefined && signal.aborted) throw signal.reason;
-      const failure = e.tryPick(e.now(), key, tried);
-      if (failure !== null) a = { failure };
-      else {
-        a = attempt(e.byIndex[pickedIndex()], e.ticket(CallContext, n, signal));
-        if (timeoutMs === undefined && signal === undefined) {
-          try {
-            a.result = await fn(a.provider, a.ctx);
-          } catch (error) {
-            failedWith(a, error);
-          }
-        } else {
-          Object.assign(a, await guardedAttempt(fn, a.provider, a.ctx, timeoutMs, signal));
-        }
-      }
-    }
-    if (a.failure !== null) {
-      if (!(a.failure instanceof UnavailableError)) throw a.failure;
-      hint = a.failure.retry_after_ms;
-      unavailable = true;
-      if (errors.length === 0) errors.push(a.failure);
-      break;
-    }
-    const { result, error, failed, timedOut, ctx } = a;
-    // Classify.
-    let code = SUCCESS;
-    let ra = -1;
-    let cls;
-    if (timedOut) code = TIMEOUT;
-    else if (failed) {
-      cls = classifyFn(error);
-      code = cls === null || typeof cls !== 'object' ? undefined : OUTCOME_CODE.get(cls.outcome);
-      if (code === undefined || code === SUCCESS) code = SERVER_ERROR;
-      const r = cls?.retry_after_ms;
-      if (Number.isSafeInteger(r) && r >= 0) ra = r;
-    } else if (isResponseLike(result)) {
-      cls = classifyResponse(result);
-      code = OUTCOME_CODE.get(cls.outcome);
-      if (cls.retry_after_ms !== null) ra = cls.retry_after_ms;
-    }
-    // Record: with the default clock the native side reads it and measures from the pick.
-    let now = CLOCK;
-    let latency = -1;
-    if (clock !== undefined) {
-      now = checkTime(clock(), 'nowMs');
-      latency = elapsed(pickedAt(ctx), now);
-    }
-    recordAttempt(ctx, code, ra, now, latency);
-    if (!failed && !timedOut && (code === SUCCESS || code === CLIENT_ERROR || code === CANCELLED)) {
-      return result;
-    }
-    if (failed && !timedOut && (code === CLIENT_ERROR || code === CANCELLED)) throw error;
-    if (signal !== undefined && signal.aborted) throw signal.reason;
-    errors.push(failed || timedOut ? error : new HttpStatusError(result, cls));
-    attempts.push({
-      provider: a.provider,
-      outcome: OUTCOME_KINDS[code],
-      latency_ms: clock === undefined ? usedNow() - pickedAt(ctx) : latency,
-      retry_after_ms: ra < 0 ? null : ra,
-    });
-    tried |= 1 << providerIndex(ctx);
-  }
-  if (!unavailable) hint = retryHint(e);
-  throw new AllProvidersFailedError(
-    errors,
-    hint,
-    attempts,
-    attempts.length === 0
-      ? `no provider available${hint === null ? '' : `; retry after ${hint} ms`}`
-      : undefined,
-  );
-}
-
-/** The engine's hint after every provider was tried: when the soonest is expected back. */
-function retryHint(e) {
-  const failure = e.tryPick(e.now(), null, (1 << e.names.length) - 1);
-  if (failure === null) return null;
-  if (failure instanceof UnavailableError) return failure.retry_after_ms;
-  throw failure;
-}
-
-/**
- * One attempt of `call` with a timeout and/or the caller's signal: resolves with what happened,
- * never rejects. On timeout it stops waiting (the attempt's signal aborts with a TimeoutError).
- */
-async function guardedAttempt(fn, provider, ctx, timeoutMs, signal) {
-  const ac = new AbortController();
-  ctx.signal = ac.signal;
-  let timer;
+  /** The engine's time now: the router's clock, or CLOCK (the native clock read natively). */
+  const now = clock === undefined ? () => CLOCK : () => checkTime(clock(), 'nowMs');
+  const read = clock === undefined ? monotonicNow : now;
+  const signal = o?.signal;
+  if (signal?.aborted) throw signal.reason;
+  if (o !== null && o.requestTimeoutMs !== undefined) o.deadline_ms = read() + o.requestTimeoutMs;
+  const req = new NativeRequest(n, o ?? undefined, now());
+  let current = null;
   let onAbort;
-  let timedOut = false;
-  const stop = new Promise((resolve) => {
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        const e = new DOMException(`attempt on ${provider} timed out after ${timeoutMs} ms`, 'TimeoutError');
-        ac.abort(e);
-        resolve({ error: e, failed: true, timedOut: true });
-      }, timeoutMs);
-    }
-    if (signal !== undefined) {
-      onAbort = () => {
-        ac.abort(signal.reason);
-        resolve({ error: signal.reason, failed: true, timedOut: false });
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    }
-  });
-  const run = (async () => fn(provider, ctx))().then(
-    (result) => ({ result, failed: false, timedOut: false }),
-    (error) => ({ error, failed: true, timedOut }),
-  );
+  if (signal !== undefined) {
+    onAbort = () => {
+      if (current !== null) abortAttempt(current, signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
   try {
-    return await Promise.race([run, stop]);
+    let errors = null;
+    let attempts = null;
+    let last; // the last attempt's result or error
+    for (;;) {
+      const step = req.poll(n, now());
+      const s = step.attempt;
+      if (s !== undefined) {
+        const a = new Attempt(s.provider, s.number, s.timeout_ms, s.kind === 'probe', performance.now() + s.timeout_ms);
+        current = a;
+        await Attempt.run(fn, a);
+        current = null;
+        const state = stateOf(a);
+        last = valueOf(a);
+        let outcome = 'success';
+        let ra = null;
+        let error = null;
+        if (state === RETURNED) {
+          if (isResponseLike(last)) {
+            ({ outcome, retry_after_ms: ra } = classifyFacts(responseFacts(last)));
+            if (outcome !== 'success' && outcome !== 'client_error') error = new HttpStatusError(last, { outcome, retry_after_ms: ra });
+          }
+        } else if (state === TIMED_OUT) {
+          outcome = 'timeout';
+          error = last;
+        } else {
+          const facts = state === ABORTED ? null : errorFacts(last);
+          // Nothing attributable to the provider (a bug in the caller's callback), or the
+          // caller's own abort: the request ends as cancelled and the error goes back unchanged.
+          if (facts === null) outcome = 'cancelled';
+          else ({ outcome, retry_after_ms: ra } = classifyFacts(facts));
+          error = last;
+        }
+        if (outcome === 'cancelled') {
+          req.handleCancel(n, now());
+          throw last;
+        }
+        req.handleOutcome(n, outcome, ra, now());
+        // A success always finishes a (non-streamed) request: skip the poll that would say so.
+        if (outcome === 'success') return last;
+        {
+          const [rep] = req.lastReport();
+          (attempts ??= []).push({
+            provider: a.provider,
+            outcome,
+            error,
+            latency_ms: rep === null ? 0 : rep.latency_ms,
+          });
+          if (error !== null) (errors ??= []).push(error);
+        }
+        continue;
+      }
+      const d = step.done;
+      if (d !== undefined) {
+        if (d.finish === 'success') return last;
+        if (d.finish === 'caller_error') {
+          if (last instanceof Error || !isResponseLike(last)) throw last;
+          return last;
+        }
+        if (d.finish === 'gave_up') {
+          const hint = d.retry_after_ms;
+          throw new AllProvidersFailedError(errors ?? [], hint, attempts ?? [], undefined, d.reason);
+        }
+        throw new InternalError(`the request ended as ${d.finish} with no error to re-throw`, 'internal_panic');
+      }
+      const w = step.wait;
+      if (w !== undefined) {
+        await sleep(Math.max(0, w.until_ms - read()), signal);
+        if (signal?.aborted) {
+          req.handleCancel(n, now());
+          throw signal.reason;
+        }
+        continue;
+      }
+      throw new InternalError(`unexpected step ${JSON.stringify(step)}`, 'internal_panic');
+    }
   } finally {
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }
 
-module.exports = { call };
+module.exports = { call, Attempt };

@@ -35,20 +35,26 @@ class HttpStatusError extends FailoverError {
   }
 }
 
-/** Every attempt of `router.call` failed (or no provider could be tried). */
+/**
+ * The request gave up (Python: `AllAttemptsFailed`): every attempt failed, the attempt budget or
+ * the request's deadline ran out, or no provider could be tried. `reason` is the core's name.
+ */
 class AllProvidersFailedError extends AggregateError {
-  constructor(errors, retryAfterMs, attempts, message) {
+  constructor(errors, retryAfterMs, attempts, message, reason = null) {
     super(
       errors,
       message ??
-        `all ${attempts.length} attempt(s) failed` +
+        (attempts.length === 0 ? 'no provider available' : `all ${attempts.length} attempt(s) failed`) +
+          (reason === null ? '' : ` (${reason})`) +
           (retryAfterMs === null ? '' : `; retry after ${retryAfterMs} ms`),
     );
     this.name = 'AllProvidersFailedError';
     this.code = 'all_providers_failed';
+    /** Why the request gave up: `no_provider`, `attempts`, `deadline` (the core's names). */
+    this.reason = reason;
     /** When the soonest provider is expected to take traffic again, ms from now (or null). */
     this.retry_after_ms = retryAfterMs;
-    /** One entry per attempt: provider, outcome, latency_ms, retry_after_ms. */
+    /** One entry per failed attempt: provider, outcome, error, latency_ms. */
     this.attempts = attempts;
   }
 }

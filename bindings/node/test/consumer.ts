@@ -1,6 +1,8 @@
 // A small consumer of the public API, type-checked with `tsc --noEmit` (CommonJS resolution:
 // `require` condition, index.d.ts). It is not run: it proves the types are usable.
 import {
+  type Attempt,
+  type GiveUpReason,
   AllProvidersFailedError,
   ConfigError,
   Router,
@@ -63,21 +65,24 @@ once(1_000);
 
 async function complete(prompt: string): Promise<string> {
   return router.call(
-    async (provider, { signal, attempt, ticket }) => {
-      const res = await fetch(`https://${provider}.invalid/v1`, { method: 'POST', body: prompt, ...(signal ? { signal } : {}) });
+    async ({ provider, signal, attempt, timeoutMs, probe }: Attempt) => {
+      const res = await fetch(`https://${provider}.invalid/v1`, { method: 'POST', body: prompt, signal });
       if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}`), { status: res.status, headers: res.headers });
-      return `${attempt} ${ticket.kind} ${await res.text()}`;
+      return `${attempt} ${probe} ${timeoutMs} ${await res.text()}`;
     },
-    { maxAttempts: 2, timeoutMs: 30_000, key: 'user-1' },
+    { maxAttempts: 2, requestTimeoutMs: 30_000, maxWaitMs: 1_000, key: 'user-1' },
   );
 }
 
 complete('hi').catch((e: unknown) => {
   if (e instanceof AllProvidersFailedError) {
     const hint: number | null = e.retry_after_ms;
-    console.log(hint, e.errors.length, e.attempts.map((a) => a.outcome));
+    const reason: GiveUpReason | null = e.reason;
+    console.log(hint, reason, e.errors.length, e.attempts.map((a) => [a.outcome, a.latency_ms, a.error]));
   }
 });
+// @ts-expect-error: attempt deadlines come from the policy, not from call's options
+void router.call(async () => 1, { timeoutMs: 5 });
 
 const c: Classification = classifyResponse(new Response(null, { status: 429 }));
 const c2: Classification = classify(new Error('x'));

@@ -17,7 +17,7 @@ test('import gives the same classes as require', () => {
 
 test('a router through import', async () => {
   const r = new Router(['a', 'b']);
-  assert.equal(await r.call(async (p) => p), 'a');
+  assert.equal(await r.call(async ({ provider }) => provider), 'a');
   assert.equal(classifyResponse(new Response(null, { status: 429 })).outcome, 'rate_limited');
   assert.throws(() => new Router(['a'], { nope: 1 }), ConfigError);
 });
