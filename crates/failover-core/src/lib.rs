@@ -47,6 +47,7 @@ extern crate std;
 mod circuit;
 pub mod classify;
 mod compiled;
+mod describe;
 mod error;
 mod event;
 mod fields;
@@ -62,6 +63,7 @@ mod view;
 mod window;
 
 pub use classify::{Classification, Facts, Transport, classify, classify_status};
+pub use describe::Description;
 pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
 pub use fields::{Field, Fields, Visitor};
 pub use outcome::{Outcome, OutcomeKind, parse_retry_after};

@@ -14,110 +14,11 @@ const TIMELINE_WIDTH: usize = 118;
 /// Characters for eight levels of a bar (index 0 is empty).
 const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-fn ppm_pct(x: u64) -> String {
-    pct(x as f64 / 1e6)
-}
-
-/// Why and what, in words, for one event (the name of the provider not included).
+/// Why and what, in words, for one event (the name of the provider not included): the core's
+/// one description of every event.
 #[must_use]
 pub fn describe(e: &Event) -> String {
-    match e.kind {
-        EventKind::Opened {
-            reason,
-            until_ms,
-            strikes,
-            ..
-        } => {
-            let why = match reason.trigger {
-                Trigger::ConsecutiveFailures => format!(
-                    "{} {} in a row (limit {})",
-                    reason.observed,
-                    reason.outcome.map_or("failures", |k| match k.name() {
-                        "server_error" => "server errors",
-                        "connection_error" => "connection errors",
-                        _ => "failures",
-                    }),
-                    reason.threshold
-                ),
-                Trigger::ConsecutiveTimeouts => format!(
-                    "{} timeouts in a row, no answer (limit {})",
-                    reason.observed, reason.threshold
-                ),
-                Trigger::ErrorRate => format!(
-                    "error rate {} over {} calls (limit {})",
-                    ppm_pct(reason.observed),
-                    reason.volume,
-                    ppm_pct(reason.threshold)
-                ),
-                Trigger::SustainedTimeouts => format!(
-                    "timeouts at {} sustained (limit {})",
-                    ppm_pct(reason.observed),
-                    ppm_pct(reason.threshold)
-                ),
-                Trigger::SlowCalls => format!(
-                    "slow calls {} of {} (limit {})",
-                    ppm_pct(reason.observed),
-                    reason.volume,
-                    ppm_pct(reason.threshold)
-                ),
-                Trigger::LatencyDegradation => format!(
-                    "latency {} against a limit of {} (factor × baseline)",
-                    dur(reason.observed),
-                    dur(reason.threshold)
-                ),
-                Trigger::ProbeFailed => format!(
-                    "probe failed ({}) after {} of {} successes",
-                    reason.outcome.map_or("failure", |k| k.name()),
-                    reason.observed,
-                    reason.threshold
-                ),
-                Trigger::RampRollback => format!(
-                    "{} of {} ramped calls failed (limit {})",
-                    ppm_pct(reason.observed),
-                    reason.volume,
-                    ppm_pct(reason.threshold)
-                ),
-            };
-            format!(
-                "{why} → open {} (strike {strikes})",
-                dur(until_ms.saturating_sub(e.at_ms))
-            )
-        }
-        EventKind::Probing => "open period over: probing".to_string(),
-        EventKind::ProbeExpired => "a probe went unanswered: its permit is free again".to_string(),
-        EventKind::RampStage {
-            stage: 0,
-            share_ppm,
-        } => format!(
-            "recovery confirmed by probes → ramp to {}",
-            ppm_pct(u64::from(share_ppm))
-        ),
-        EventKind::RampStage { share_ppm, .. } => {
-            format!("ramp to {}", ppm_pct(u64::from(share_ppm)))
-        }
-        EventKind::Recovered => "ramp complete: full traffic, healthy".to_string(),
-        EventKind::Throttled {
-            until_ms,
-            retry_after,
-        } => format!(
-            "rate limited → benched {} ({})",
-            dur(until_ms.saturating_sub(e.at_ms)),
-            if retry_after {
-                "Retry-After"
-            } else {
-                "backoff"
-            }
-        ),
-        EventKind::Benched { until_ms, cause } => format!(
-            "{} → benched {} (not a trip)",
-            cause.name().replace('_', " "),
-            dur(until_ms.saturating_sub(e.at_ms))
-        ),
-        EventKind::Unthrottled => "throttle over: full share again, no ramp".to_string(),
-        EventKind::BackoffDecayed { strikes } => {
-            format!("healthy long enough: strikes down to {strikes}")
-        }
-    }
+    e.describe().to_string()
 }
 
 /// A short upper-case tag for the timeline.
