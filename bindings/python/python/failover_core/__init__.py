@@ -44,8 +44,10 @@ from .errors import (
     FailoverError,
     InternalError,
     ProviderResponseError,
+    StreamBroken,
     Unavailable,
 )
+from ._stream import AsyncStream, Stream, is_content, is_terminal
 from .events import (
     BackoffDecayed,
     Event,
@@ -86,6 +88,11 @@ __all__ = [
     "Reason",
     "Recovered",
     "Router",
+    "Stream",
+    "AsyncStream",
+    "StreamBroken",
+    "is_content",
+    "is_terminal",
     "Throttled",
     "Ticket",
     "Unavailable",

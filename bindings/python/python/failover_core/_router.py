@@ -13,6 +13,7 @@ from typing import (
     Callable,
     Dict,
     Generator,
+    Iterable,
     List,
     Optional,
     TypeVar,
@@ -30,6 +31,9 @@ from .errors import (
 )
 from .events import Event, event_from_dict
 from .view import ProviderView
+from ._stream import AsyncStream, Stream, _Driver, async_chunks, sync_chunks
+from ._stream import is_content as _is_content
+from ._stream import is_terminal as _is_terminal
 
 if TYPE_CHECKING:
     from .health import HealthChecker
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Attempt", "Router", "Ticket"]
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 Ticket = _native.Ticket
 #: One attempt, as ``Router.call``/``acall`` hand it to the caller's function (a frozen native
@@ -532,6 +537,65 @@ class Router(_native.Router):
                     return result  # type: ignore[no-any-return]
             req.handle_outcome(self, "success" if rc is None else rc.kind)
             return result  # type: ignore[no-any-return]
+
+    # -- streams ----------------------------------------------------------------------------------
+
+    def stream(
+        self,
+        fn: Callable[[Attempt], Iterable[C]],
+        /,
+        *,
+        key: Union[str, bytes, None] = None,
+        max_attempts: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        max_wait_ms: Optional[int] = None,
+        classify: Optional[ClassifyException] = None,
+        is_content: Callable[[Any], bool] = _is_content,
+        is_terminal: Callable[[Any], bool] = _is_terminal,
+    ) -> "Stream[C]":
+        """A streamed request with failover: ``with router.stream(fn) as chunks: for c in
+        chunks: ...``. ``fn(attempt)`` opens the provider's stream (an iterable of chunks, such
+        as ``client.chat.completions.create(..., stream=True, timeout=attempt.timeout_s)``).
+
+        Chunks that are not content (``is_content``: OpenAI deltas with text, tool calls or a
+        refusal, Anthropic ``content_block_delta``; not role-only deltas, ``message_start`` or
+        ``ping``) are held back until the first content chunk, so a stream that fails before it
+        (an error, a cut, no content by the first-token deadline) is replaced by the next
+        provider's unseen. It ends complete with its terminal chunk (``is_terminal``: a
+        ``finish_reason``, ``message_stop``); ended without one, it was cut. After the first
+        content a cut, a stall (no chunk within the idle deadline) or an error raises
+        :class:`StreamBroken` with the chunks already delivered.
+
+        A synchronous read cannot be interrupted: the first-token and idle deadlines are checked
+        as chunks arrive; pass ``attempt.timeout_s`` to the SDK so a silent read ends. Leaving the
+        ``with`` block early closes the provider's stream and records ``cancelled``.
+        """
+        d = _Driver(self, key, max_attempts, timeout_ms, max_wait_ms, classify, is_content,
+                    is_terminal)
+        return Stream(sync_chunks(d, fn))
+
+    def astream(
+        self,
+        fn: Callable[[Attempt], Any],
+        /,
+        *,
+        key: Union[str, bytes, None] = None,
+        max_attempts: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        max_wait_ms: Optional[int] = None,
+        classify: Optional[ClassifyException] = None,
+        is_content: Callable[[Any], bool] = _is_content,
+        is_terminal: Callable[[Any], bool] = _is_terminal,
+    ) -> "AsyncStream[Any]":
+        """The asyncio form of :meth:`stream`: ``async with router.astream(fn) as chunks: async
+        for c in chunks: ...``. ``fn(attempt)`` returns an async iterator of chunks, or a
+        coroutine that opens one (``await client.chat.completions.create(..., stream=True)``).
+        Every read is cancelled at the engine's current deadline (the first-token deadline, then
+        the idle deadline from the last chunk), which records a timeout (before content: the
+        request fails over) or a stall (after: :class:`StreamBroken`)."""
+        d = _Driver(self, key, max_attempts, timeout_ms, max_wait_ms, classify, is_content,
+                    is_terminal)
+        return AsyncStream(async_chunks(d, fn))
 
     # -- active health checks ---------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ __all__ = [
     "FailoverError",
     "InternalError",
     "ProviderResponseError",
+    "StreamBroken",
     "Unavailable",
 ]
 
@@ -100,6 +101,33 @@ class AllAttemptsFailed(Unavailable):
     def retry_after(self) -> Optional[float]:
         """``retry_after_ms`` in seconds."""
         return None if self.retry_after_ms is None else self.retry_after_ms / 1000
+
+
+class StreamBroken(FailoverError):
+    """A stream failed after its first content reached the caller (``Router.stream``/``astream``;
+    Node: ``StreamBrokenError``). Failing over then would repeat or mix answers, so the error is
+    the caller's: ``chunks`` holds every chunk already delivered, ``provider`` who sent them,
+    ``outcome`` what the engine recorded (``"stream_cut"``: the stream ended without its terminal
+    event; ``"stalled"``: no chunk within the idle deadline; or the kind of the error the stream
+    raised), ``error`` that exception (also ``__cause__``) or ``None``; ``code`` is
+    ``"stream_broken"``."""
+
+    code = "stream_broken"
+    provider: str
+    outcome: str
+    chunks: List[Any]
+    error: Optional[BaseException]
+
+    def __init__(
+        self, provider: str, outcome: str, chunks: Sequence[Any], error: Optional[BaseException]
+    ) -> None:
+        self.provider = provider
+        self.outcome = outcome
+        self.chunks = list(chunks)
+        self.error = error
+        super().__init__(
+            f"{provider}'s stream broke after {len(self.chunks)} chunks were delivered ({outcome})"
+        )
 
 
 class ProviderResponseError(FailoverError):
