@@ -40,6 +40,7 @@ C = TypeVar("C")
 
 _Attempt = _native.Attempt
 _monotonic_ms = _native.monotonic_ms
+_INF = float("inf")
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -72,6 +73,14 @@ def is_content(chunk: Any) -> bool:
 def is_terminal(chunk: Any) -> bool:
     """Whether a chunk ends the stream complete: an OpenAI chunk with a ``finish_reason``, or
     Anthropic's ``message_stop`` event."""
+    if type(chunk) is dict:  # the common raw shape, without the duck typing's getattr calls
+        kind = chunk.get("type")
+        if kind is not None:
+            return bool(kind == "message_stop")
+        for choice in chunk.get("choices") or ():
+            if type(choice) is dict and choice.get("finish_reason") is not None:
+                return True
+        return False
     if _get(chunk, "type") == "message_stop":
         return True
     for choice in _get(chunk, "choices") or ():
@@ -212,11 +221,14 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
             try:
                 it = iter(fn(a))
                 complete = False
+                last = 0
                 for chunk in it:
                     now = _monotonic_ms()
                     if now >= deadline:
                         # A synchronous read cannot be interrupted: the deadline is checked when
                         # a chunk arrives (the SDK's own timeout ends a silent read).
+                        if last:
+                            req.handle_chunk(last)
                         nxt = d.late(a, now, started)
                         if type(nxt) is _Attempt or "in_flight" not in nxt:
                             break
@@ -225,7 +237,9 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                     if terminal(chunk):
                         complete = True
                     if started:
-                        req.handle_chunk(now)
+                        # The engine learns of chunk arrivals only when it must decide (before a
+                        # poll): its idle deadline is the last arrival's, as if told each time.
+                        last = now
                         deadline = now + idle
                         delivered.append(chunk)
                         yield chunk
@@ -244,6 +258,8 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                         break
                 if nxt is not None:
                     continue
+                if last:
+                    req.handle_chunk(last)
                 if complete and not started:  # complete with no content: deliver what it sent
                     for h in held:
                         delivered.append(h)
@@ -301,35 +317,40 @@ async def async_chunks(
             deadline = a.deadline_ms
             idle = a.idle_ms or 0
             it: Any = None
-            entry: List[Any] = [0.0, task, False]
+            # The watchdog's entry for this attempt: armed (its deadline in loop time) only while
+            # a read is awaited, never while the caller's code runs between chunks.
+            entry: List[Any] = [_INF, task, False]
+            wd.inflight[a] = entry
+            offset = loop.time() - _monotonic_ms() / 1000
+            last = 0
             try:
-
-                async def bounded(aw: Awaitable[Any]) -> Any:
-                    entry[0] = loop.time() + max(0, deadline - _monotonic_ms()) / 1000
-                    entry[2] = False
-                    wd.inflight[a] = entry
-                    if entry[0] < wd.armed_at:
-                        wd.arm(entry[0])
-                    try:
-                        return await aw
-                    finally:
-                        del wd.inflight[a]
-
                 src: Any = fn(a)
                 if not hasattr(src, "__anext__") and not hasattr(src, "__aiter__"):
-                    src = await bounded(src)  # a coroutine that opens the stream (the SDKs')
+                    # A coroutine that opens the stream (the SDKs'), bounded by the same deadline.
+                    entry[0] = deadline / 1000 + offset
+                    if entry[0] < wd.armed_at:
+                        wd.arm(entry[0])
+                    src = await src
+                    entry[0] = _INF
                 it = src if hasattr(src, "__anext__") else src.__aiter__()
+                anext = it.__anext__
                 complete = False
                 while True:
+                    when = deadline / 1000 + offset
+                    entry[0] = when
+                    if when < wd.armed_at:
+                        wd.arm(when)
                     try:
-                        chunk = await bounded(it.__anext__())
+                        chunk = await anext()
                     except StopAsyncIteration:
+                        entry[0] = _INF
                         break
+                    entry[0] = _INF
                     now = _monotonic_ms()
                     if terminal(chunk):
                         complete = True
                     if started:
-                        req.handle_chunk(now)
+                        last = now
                         deadline = now + idle
                         delivered.append(chunk)
                         yield chunk
@@ -346,6 +367,8 @@ async def async_chunks(
                         held.append(chunk)
                     if complete:
                         break
+                if last:
+                    req.handle_chunk(last)
                 if complete and not started:
                     for h in held:
                         delivered.append(h)
@@ -359,9 +382,12 @@ async def async_chunks(
                 finished = True
                 raise
             except BaseException as exc:
+                entry[0] = _INF
                 if entry[2]:
                     # The watchdog cancelled the read at the deadline.
                     _uncancel(task)
+                    if last:
+                        req.handle_chunk(last)
                     try:
                         nxt = d.late(a, max(_monotonic_ms(), deadline), started)
                     except BaseException:
@@ -376,6 +402,7 @@ async def async_chunks(
                     finished = True
                     raise
             finally:
+                wd.inflight.pop(a, None)
                 if it is not None:
                     aclose = getattr(it, "aclose", None) or getattr(it, "close", None)
                     if aclose is not None:
