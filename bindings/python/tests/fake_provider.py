@@ -1,7 +1,8 @@
 """A fake LLM provider for the tests: one local HTTP server (127.0.0.1, a free port) that speaks
 the OpenAI chat completions API (``POST /{provider}/v1/chat/completions``) and Anthropic's
-Messages API (``POST /{provider}/v1/messages``), non-streaming, for any number of provider names,
-with scripted faults.
+Messages API (``POST /{provider}/v1/messages``), plain and streamed (SSE, with Anthropic's event
+types and ``ping``, OpenAI's ``[DONE]`` and a keep-alive comment), for any number of provider
+names, with scripted faults.
 
 ``fake.script("primary", "503", "503")`` makes the next two requests to ``primary`` fail with a
 503; after its script, a provider answers. Every request is logged (``fake.calls``). Bounded: a
@@ -66,6 +67,57 @@ FAULTS: Dict[str, Tuple[int, Dict[str, Any], str, str, Dict[str, str]]] = {
 }
 
 
+#: Faults of a streamed answer (after a 200): a first token later than 1 s, the connection
+#: closed after one token, a stall after one token (up to ``HANG_S``), an unparseable event
+#: before any content, every token but no terminal event.
+STREAM_FAULTS = {"slow_first_token", "cut_after_tokens", "stall", "malformed_chunk",
+                 "missing_terminal"}
+
+
+def _sse(data: Dict[str, Any], event: Optional[str] = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+def _openai_sse(provider: str, model: str) -> Tuple[List[bytes], List[bytes], List[bytes]]:
+    def chunk(delta: Dict[str, Any], finish: Optional[str] = None) -> bytes:
+        return _sse({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+                     "model": model,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    return (
+        [b": keep-alive\n\n", chunk({"role": "assistant", "content": ""})],
+        [chunk({"content": "Hel"}), chunk({"content": "lo"})],
+        [chunk({}, "stop"), b"data: [DONE]\n\n"],
+    )
+
+
+def _anthropic_sse(model: str) -> Tuple[List[bytes], List[bytes], List[bytes]]:
+    def delta(text: str) -> bytes:
+        return _sse({"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "text_delta", "text": text}}, "content_block_delta")
+
+    return (
+        [
+            _sse({"type": "message_start", "message": {
+                "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": None, "stop_sequence": None,
+                "usage": {"input_tokens": 1, "output_tokens": 1}}}, "message_start"),
+            _sse({"type": "content_block_start", "index": 0,
+                  "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+            _sse({"type": "ping"}, "ping"),
+        ],
+        [delta("Hel"), delta("lo")],
+        [
+            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                     "stop_sequence": None},
+                  "usage": {"output_tokens": 3}}, "message_delta"),
+            _sse({"type": "message_stop"}, "message_stop"),
+        ],
+    )
+
+
 class FakeProvider:
     """The server; use as a context manager (or ``start()``/``stop()``)."""
 
@@ -82,7 +134,7 @@ class FakeProvider:
 
     def script(self, provider: str, *faults: str) -> None:
         for f in faults:
-            assert f == "ok" or f == "hang" or f in FAULTS, f"unknown fault {f!r}"
+            assert f in ("ok", "hang") or f in FAULTS or f in STREAM_FAULTS, f"unknown fault {f!r}"
         with self._lock:
             self._scripts.setdefault(provider, []).extend(faults)
 
@@ -162,6 +214,8 @@ class FakeProvider:
         if fault == "hang":
             self._stopping.wait(HANG_S)
             fault = "ok"
+        if body.get("stream") and (fault == "ok" or fault in STREAM_FAULTS):
+            return self._stream(h, api, provider, body, fault)
         if fault == "ok":
             return self._send(h, 200, self._answer(api, provider, body))
         status, oai, atype, message, headers = FAULTS[fault]
@@ -170,6 +224,46 @@ class FakeProvider:
         else:
             err = {"type": "error", "error": {"type": atype, "message": message}}
         self._send(h, status, err, headers)
+
+    def _stream(
+        self, h: BaseHTTPRequestHandler, api: str, provider: str, req: Dict[str, Any], fault: str
+    ) -> None:
+        """An SSE answer ("Hel", "lo"), or one with a stream fault (see ``STREAM_FAULTS``)."""
+        model = req.get("model", "m")
+        h.close_connection = True
+        try:
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("connection", "close")
+            h.end_headers()
+            events = _openai_sse(provider, model) if api == "openai" else _anthropic_sse(model)
+            head, tokens, tail = events
+            for e in head:
+                h.wfile.write(e)
+            h.wfile.flush()
+            if fault == "slow_first_token":
+                self._stopping.wait(1.0)
+            if fault == "malformed_chunk":
+                h.wfile.write(b"data: {not json\n\n" if api == "openai"
+                              else b"event: content_block_delta\ndata: {not json\n\n")
+                h.wfile.flush()
+                return
+            for i, e in enumerate(tokens):
+                h.wfile.write(e)
+                h.wfile.flush()
+                if fault == "stall" and i == 0:
+                    self._stopping.wait(HANG_S)
+                if fault == "cut_after_tokens" and i == 0:
+                    return  # the connection closes mid-answer
+            if fault == "missing_terminal":
+                if api == "openai":
+                    h.wfile.write(b"data: [DONE]\n\n")  # [DONE] but no finish_reason
+                return
+            for e in tail:
+                h.wfile.write(e)
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     @staticmethod
     def _answer(api: str, provider: str, req: Dict[str, Any]) -> Dict[str, Any]:

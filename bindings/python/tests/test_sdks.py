@@ -279,3 +279,114 @@ def test_facts_of_sdk_exceptions() -> None:
         assert fc.classify_exception(j).kind == "server_error"
     assert fc.facts_of_exception(ValueError("a bug")) is None
     assert fc.facts_of_exception(KeyboardInterrupt()) is None
+
+
+# -- streams ---------------------------------------------------------------------------------------
+
+def stream_text(fake: FakeProvider, router: Router, client: str) -> Any:
+    """One streamed request through `router.stream`/`astream` with the SDK as a user writes it:
+    the text delivered, or (the exception, the text delivered before it)."""
+    sdk, is_async = CLIENTS[client]
+    got: List[str] = []
+
+    def text_of(chunk: Any) -> str:
+        if sdk == "openai":
+            return "".join(c.delta.content or "" for c in chunk.choices)
+        return chunk.delta.text if chunk.type == "content_block_delta" else ""
+
+    if not is_async:
+        if sdk == "openai":
+            oc = {p: openai.OpenAI(base_url=fake.openai_url(p), api_key="k", max_retries=0)
+                  for p in PROVIDERS}
+
+            def fn(attempt: Attempt) -> Any:
+                return oc[attempt.provider].chat.completions.create(
+                    model="gpt-test", messages=MESSAGES, stream=True, timeout=attempt.timeout_s)
+        else:
+            ac = {p: anthropic.Anthropic(base_url=fake.anthropic_url(p), api_key="k",
+                                         max_retries=0) for p in PROVIDERS}
+
+            def fn(attempt: Attempt) -> Any:
+                return ac[attempt.provider].messages.create(
+                    model="claude-test", max_tokens=16, messages=MESSAGES, stream=True,
+                    timeout=attempt.timeout_s)
+        try:
+            with router.stream(fn) as chunks:
+                for c in chunks:
+                    got.append(text_of(c))
+            return "".join(got)
+        except Exception as e:
+            return e, "".join(got)
+
+    async def main() -> Any:
+        if sdk == "openai":
+            oc = {p: openai.AsyncOpenAI(base_url=fake.openai_url(p), api_key="k",
+                                        max_retries=0) for p in PROVIDERS}
+
+            def afn(attempt: Attempt) -> Any:
+                return oc[attempt.provider].chat.completions.create(
+                    model="gpt-test", messages=MESSAGES, stream=True, timeout=attempt.timeout_s)
+        else:
+            ac = {p: anthropic.AsyncAnthropic(base_url=fake.anthropic_url(p), api_key="k",
+                                              max_retries=0) for p in PROVIDERS}
+
+            def afn(attempt: Attempt) -> Any:
+                return ac[attempt.provider].messages.create(
+                    model="claude-test", max_tokens=16, messages=MESSAGES, stream=True,
+                    timeout=attempt.timeout_s)
+        try:
+            async with router.astream(afn) as chunks:
+                async for c in chunks:
+                    got.append(text_of(c))
+            return "".join(got)
+        except Exception as e:
+            return e, "".join(got)
+
+    return asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def stream_router() -> Router:
+    # First-token deadline 300 ms (no latency baseline yet), idle deadline 200 ms.
+    return Router(PROVIDERS, first_token_min_ms=100, first_token_timeout_ms=300,
+                  stream_idle_ms=200, open_jitter=0)
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_stream_complete(fake: FakeProvider, client: str) -> None:
+    r = stream_router()
+    assert stream_text(fake, r, client) == "Hello"
+    assert fake.counts() == {"primary": 1}
+    assert r.view("primary").window.successes == 1
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("fault", ["503", "slow_first_token", "malformed_chunk"])
+def test_stream_fault_before_content_fails_over(fake: FakeProvider, client: str,
+                                                fault: str) -> None:
+    r = stream_router()
+    fake.script("primary", fault)
+    assert stream_text(fake, r, client) == "Hello"
+    assert fake.counts() == {"primary": 1, "secondary": 1}
+    w = r.view("primary").window
+    if fault == "slow_first_token":
+        assert w.timeouts == 1
+    else:  # a 503 at open; an unparseable event before content is the provider's fault
+        assert w.failures == 1
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("fault", ["cut_after_tokens", "stall", "missing_terminal"])
+def test_stream_broken_after_content(fake: FakeProvider, client: str, fault: str) -> None:
+    r = stream_router()
+    fake.script("primary", fault)
+    out = stream_text(fake, r, client)
+    assert isinstance(out, tuple), out
+    e, text = out
+    assert isinstance(e, fc.StreamBroken), repr(e)
+    assert e.provider == "primary" and text.startswith("Hel")
+    expected = {"cut_after_tokens": {"stream_cut"}, "missing_terminal": {"stream_cut"},
+                # sync: the SDK's read timeout (the attempt's timeout) ends the silent read first
+                "stall": {"stalled", "timeout"}}[fault]
+    assert e.outcome in expected, e.outcome
+    assert fake.counts() == {"primary": 1}  # no failover after content
+    assert r.invariant_violation() is None
