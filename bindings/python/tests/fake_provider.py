@@ -69,9 +69,10 @@ FAULTS: Dict[str, Tuple[int, Dict[str, Any], str, str, Dict[str, str]]] = {
 
 #: Faults of a streamed answer (after a 200): a first token later than 1 s, the connection
 #: closed after one token, a stall after one token (up to ``HANG_S``), an unparseable event
-#: before any content, every token but no terminal event.
+#: before any content, every token but no terminal event, an in-band SSE error event (OpenAI's
+#: ``{"error": ...}`` data, Anthropic's ``event: error`` with ``overloaded_error``).
 STREAM_FAULTS = {"slow_first_token", "cut_after_tokens", "stall", "malformed_chunk",
-                 "missing_terminal"}
+                 "missing_terminal", "error_event"}
 
 
 def _sse(data: Dict[str, Any], event: Optional[str] = None) -> bytes:
@@ -243,6 +244,14 @@ class FakeProvider:
             h.wfile.flush()
             if fault == "slow_first_token":
                 self._stopping.wait(1.0)
+            if fault == "error_event":  # an in-band error after the 200, before content
+                h.wfile.write(
+                    _sse({"error": {"message": "Overloaded", "type": "server_error",
+                                    "code": None}}) if api == "openai"
+                    else _sse({"type": "error", "error": {"type": "overloaded_error",
+                                                          "message": "Overloaded"}}, "error"))
+                h.wfile.flush()
+                return
             if fault == "malformed_chunk":
                 h.wfile.write(b"data: {not json\n\n" if api == "openai"
                               else b"event: content_block_delta\ndata: {not json\n\n")

@@ -360,7 +360,7 @@ def test_stream_complete(fake: FakeProvider, client: str) -> None:
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))
-@pytest.mark.parametrize("fault", ["503", "slow_first_token", "malformed_chunk"])
+@pytest.mark.parametrize("fault", ["503", "slow_first_token", "malformed_chunk", "error_event"])
 def test_stream_fault_before_content_fails_over(fake: FakeProvider, client: str,
                                                 fault: str) -> None:
     r = stream_router()
@@ -370,8 +370,8 @@ def test_stream_fault_before_content_fails_over(fake: FakeProvider, client: str,
     w = r.view("primary").window
     if fault == "slow_first_token":
         assert w.timeouts == 1
-    else:  # a 503 at open; an unparseable event before content is the provider's fault
-        assert w.failures == 1
+    else:  # a 503 at open; an unparseable event or an in-band error event before content is
+        assert w.failures == 1  # the provider's fault
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))

@@ -14,7 +14,8 @@ LLM clients produce (:func:`facts_of_exception`), without importing any of them:
   like a client's transport error (``ConnectError``, ``APIConnectionError``,
   ``RemoteProtocolError``, …);
 * the body of an ``APIStatusError`` (openai: ``.code``, ``.type``, ``.body``; anthropic: ``.body``
-  ``{"error": {"type", "message"}}``) gives ``error_code``, ``error_type`` and ``message``;
+  ``{"error": {"type", "message"}}``) gives ``error_code``, ``error_type`` and ``message``; so
+  does an SDK ``APIError`` without a status (openai's in-band SSE error event);
 * malformed answers: ``json.JSONDecodeError`` and classes named like a decoding or response
   validation error (``DecodingError``, ``APIResponseValidationError``): transport ``malformed``;
 * ``asyncio.CancelledError``, ``KeyboardInterrupt`` and other ``BaseException``\\ s that are not
@@ -97,6 +98,7 @@ _PROTOCOL_NAMES = frozenset(
         "IncompleteRead",
     }
 )
+_API_ERROR_NAMES = frozenset({"APIError"})  # openai, anthropic: the base of their API errors
 _MALFORMED_NAMES = frozenset(
     {
         "JSONDecodeError",  # json, requests
@@ -304,7 +306,10 @@ def facts_of_exception(exc: BaseException) -> Optional[Dict[str, Any]]:
     elif isinstance(exc, _CONNECTION_TYPES) or _named(exc, _CONNECTION_NAMES):
         facts["transport"] = "connection"
     code, etype, message = _body_facts(exc)
-    if status is not None or "transport" in facts:
+    # A code or type counts when the error came with an answer: a status, a transport problem,
+    # or an SDK's API error carrying the body (openai's in-band SSE `{"error": ...}` event is an
+    # `APIError` with no status). Another exception's `.code` (an errno, ...) says nothing.
+    if status is not None or "transport" in facts or _named(exc, _API_ERROR_NAMES):
         if code is not None:
             facts["error_code"] = code
         if etype is not None:
