@@ -33,7 +33,6 @@ from typing import (
 )
 
 from . import _native
-from .classify import facts_of_exception
 from .errors import FailedAttempt, StreamBroken
 
 C = TypeVar("C")
