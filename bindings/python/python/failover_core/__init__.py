@@ -24,6 +24,7 @@ from ._native import (
     validate_policy,
 )
 from ._native import __version__ as __version__
+from ._policy import OutcomeName, Policy, RampStageSpec
 from ._router import Attempt, Router
 from .classify import (
     FAILURE_KINDS,
@@ -78,6 +79,9 @@ __all__ = [
     "InternalError",
     "MAX_PROVIDERS",
     "OUTCOMES",
+    "OutcomeName",
+    "Policy",
+    "RampStageSpec",
     "Opened",
     "POLICY_FIELDS",
     "ProbeExpired",

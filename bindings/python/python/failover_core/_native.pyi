@@ -15,7 +15,10 @@ from typing import (
     final,
 )
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, Unpack, disjoint_base
+
+from failover_core._policy import OutcomeName as _PublicOutcome
+from failover_core._policy import Policy as _Policy
 
 __all__ = [
     "FailoverError",
@@ -108,10 +111,10 @@ class Router:
     def __new__(
         cls,
         providers: Iterable[str],
-        policy: Optional[Mapping[str, _PolicyValue]] = None,
+        policy: Optional[_Policy] = None,
         /,
-        **policy_fields: _PolicyValue,
-    ) -> "Router": ...
+        **policy_fields: Unpack[_Policy],
+    ) -> Self: ...
     @property
     def providers(self) -> Tuple[str, ...]: ...
     def __len__(self) -> int: ...
@@ -131,7 +134,7 @@ class Router:
     def record(
         self,
         ticket: Ticket,
-        outcome: str,
+        outcome: _PublicOutcome,
         latency_ms: Union[int, float, None] = None,
         now_ms: Optional[int] = None,
         *,
@@ -140,7 +143,7 @@ class Router:
     def observe(
         self,
         provider: str,
-        outcome: str,
+        outcome: _PublicOutcome,
         latency_ms: Union[int, float, None] = None,
         now_ms: Optional[int] = None,
         *,
@@ -270,5 +273,5 @@ def parse_retry_after(value: Union[str, bytes], now_unix_ms: Optional[int] = Non
 def hash_key(key: Union[str, bytes]) -> int: ...
 def monotonic_ms() -> int: ...
 def validate_policy(
-    policy: Optional[Mapping[str, _PolicyValue]] = None, /, **policy_fields: _PolicyValue
+    policy: Optional[_Policy] = None, /, **policy_fields: Unpack[_Policy]
 ) -> None: ...

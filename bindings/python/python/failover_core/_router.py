@@ -18,9 +18,11 @@ from typing import (
     Optional,
     TypeVar,
     Union,
+    cast,
 )
 
 from . import _native
+from ._policy import OutcomeName
 from .classify import Classification, facts_of_exception
 from .errors import (
     AllAttemptsFailed,
@@ -72,7 +74,7 @@ def _as_classification(c: Union[Classification, str, None]) -> Optional[Classifi
     if c is None or isinstance(c, Classification):
         return c
     if isinstance(c, str):
-        return Classification(c)
+        return Classification(cast(OutcomeName, c))  # the engine checks the name
     raise TypeError(
         f"a classifier must return a Classification, an outcome name or None, not {type(c).__name__}"
     )

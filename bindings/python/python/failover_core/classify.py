@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple, Union
 
 from . import _native
+from ._policy import OutcomeName
 
 __all__ = [
     "Classification",
@@ -126,7 +127,7 @@ class Classification:
     """An outcome for :meth:`Router.record`: its ``kind``, the provider's ``Retry-After`` in ms if
     it sent one, and the HTTP status it came from, if any."""
 
-    kind: str
+    kind: OutcomeName
     retry_after_ms: Optional[int] = None
     status: Optional[int] = None
 

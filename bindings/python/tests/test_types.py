@@ -1,0 +1,61 @@
+"""The README's Python examples pass `mypy --strict`, and the types reject what the core would
+refuse at run time: a misspelt policy field (keyword or dict key), a policy value of the wrong
+type, a misspelt outcome."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from test_readme import blocks
+
+api = pytest.importorskip("mypy.api")
+
+
+def mypy(tmp_path: Path, sources: List[str]) -> str:
+    files = []
+    for i, src in enumerate(sources):
+        f = tmp_path / f"example_{i}.py"
+        f.write_text(src, encoding="utf-8")
+        files.append(str(f))
+    out, err, status = api.run(["--strict", "--no-error-summary", "--show-error-codes", *files])
+    return out + err if status else ""
+
+
+def test_the_readme_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    assert mypy(tmp_path, blocks()) == ""
+
+
+@pytest.mark.parametrize(
+    "code, error",
+    [
+        ('Router(["a"], consecutive_failure=3)', 'Unexpected keyword argument "consecutive_failure"'),
+        ('Router(["a"], {"consecutive_failure": 3})', 'expected "Policy | None"'),
+        ('Router(["a"], probe_mode="health_check")', "probe_mode"),
+        ('Router(["a"], window_ms="60s")', "window_ms"),
+        ('r = Router(["a"])\nr.record(r.pick(), "sucess")', '"record" of "Router" has incompatible'),
+        ('r = Router(["a"])\nr.observe("a", "timed_out")', '"observe" of "Router" has incompatible'),
+    ],
+)
+def test_the_types_reject_misspelt_fields_and_outcomes(tmp_path: Path, code: str, error: str) -> None:
+    src = "from failover_core import Router\n" + textwrap.dedent(code) + "\n"
+    assert error in mypy(tmp_path, [src])
+
+
+def test_a_subclass_is_its_own_type(tmp_path: Path) -> None:
+    src = textwrap.dedent(
+        """
+        from failover_core import Router
+
+        class MyRouter(Router):
+            def extra(self) -> int:
+                return 1
+
+        r = MyRouter(["a"], consecutive_failures=2)
+        n: int = r.extra()
+        """
+    )
+    assert mypy(tmp_path, [src]) == ""
