@@ -59,3 +59,48 @@ def test_a_subclass_is_its_own_type(tmp_path: Path) -> None:
         """
     )
     assert mypy(tmp_path, [src]) == ""
+
+
+def pyright(tmp_path: Path, sources: List[str]) -> "tuple[int, str]":
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("pyright", path=str(Path(sys.executable).parent)) or shutil.which("pyright")
+    if exe is None:
+        pytest.skip("pyright is not installed (test.sh installs it)")
+    for i, src in enumerate(sources):
+        (tmp_path / f"example_{i}.py").write_text(src, encoding="utf-8")
+    p = subprocess.run([exe, "--pythonpath", sys.executable, str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_pyright_accepts_the_readme_examples_and_rejects_the_mistakes(tmp_path: Path) -> None:
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    rc, out = pyright(ok, blocks())
+    assert rc == 0, out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    rc, out = pyright(bad, [textwrap.dedent(
+        """
+        from failover_core import Router
+
+        class MyRouter(Router):
+            def extra(self) -> int:
+                return 1
+
+        Router(["a"], consecutive_failure=3)
+        Router(["a"], {"consecutive_failure": 3})
+        r = Router(["a"])
+        r.record(r.pick(), "sucess")
+        reveal_type(MyRouter(["a"]))
+        """
+    )])
+    assert rc != 0
+    assert 'No parameter named "consecutive_failure"' in out
+    assert '"consecutive_failure" is an undefined item in "Policy"' in out or "Policy" in out
+    assert "\"Literal['sucess']\" cannot be assigned" in out or "sucess" in out
+    assert 'is "MyRouter"' in out
+    assert out.count(" - error:") == 3, out
