@@ -8,7 +8,8 @@ Not a test: a benchmark to run by hand and copy into the README. In one run, on 
 * pybreaker's ``breaker.call(noop)``;
 * circuitbreaker's ``@circuit``-decorated ``noop()``;
 * purgatory's async guard (its ``@breaker("name")``-decorated coroutine, which enters
-  ``async with breaker`` on every call).
+  ``async with breaker`` on every call);
+* the per-chunk overhead of ``router.stream``/``astream`` over iterating the same chunks.
 
 Each figure is the median over ``--repeat`` runs of ``--iterations`` calls, per call, in ns;
 "overhead" subtracts the cost of calling the bare ``noop`` in the same loop (for ``pick`` +
@@ -237,7 +238,63 @@ def main(argv: List[str]) -> int:
         print(f"router.call vs circuitbreaker: {cb / call:.2f}x ({'ok' if call <= cb else 'SLOWER'})")
     if acall is not None and pg is not None:
         print(f"router.acall vs purgatory: {pg / acall:.2f}x faster")
+    if call is not None and cb is not None and pb is not None:
+        bars = cb / call >= 2 and pb / call >= 4
+        ok &= bars
+        print(f"issue 13's bars (call >= 2x circuitbreaker, >= 4x pybreaker): "
+              f"{'ok' if bars else 'MISSED'}")
+    sync_chunk, async_chunk = stream_overhead(args.repeat)
+    print(f"router.stream per-chunk overhead over iterating the same chunks: {sync_chunk:,.0f} ns; "
+          f"router.astream: {async_chunk:,.0f} ns (1,000-chunk streams, median)")
     return 0 if ok else 1
+
+
+def stream_overhead(repeat: int, chunks: int = 1_000, streams: int = 100) -> "tuple[float, float]":
+    """ns per chunk that ``router.stream``/``astream`` add to iterating the same OpenAI-shaped
+    chunks directly (the request's start and end are spread over ``chunks``)."""
+    data = [{"choices": [{"delta": {"content": "x"}, "finish_reason": None}]}] * (chunks - 1)
+    data.append({"choices": [{"delta": {}, "finish_reason": "stop"}]})
+    r = failover_core.Router(["primary", "secondary"])
+
+    def direct() -> None:
+        for _ in range(streams):
+            for c in iter(data):
+                pass
+
+    def streamed() -> None:
+        for _ in range(streams):
+            with r.stream(lambda a: iter(data)) as it:
+                for c in it:
+                    pass
+
+    async def agen() -> Any:
+        for c in data:
+            yield c
+
+    async def adirect() -> None:
+        for _ in range(streams):
+            async for c in agen():
+                pass
+
+    async def astreamed() -> None:
+        for _ in range(streams):
+            async with r.astream(lambda a: agen()) as it:
+                async for c in it:
+                    pass
+
+    def timed(f: Callable[[], Any], is_async: bool) -> float:
+        t0 = time.perf_counter_ns()
+        if is_async:
+            asyncio.run(f())
+        else:
+            f()
+        return (time.perf_counter_ns() - t0) / (streams * chunks)
+
+    s, a = [], []
+    for _ in range(repeat):
+        s.append(timed(streamed, False) - timed(direct, False))
+        a.append(timed(astreamed, True) - timed(adirect, True))
+    return statistics.median(s), statistics.median(a)
 
 
 if __name__ == "__main__":

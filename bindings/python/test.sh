@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Python package exactly as the README installs it (`pip install ./bindings/python`)
 # into a virtual environment of its own, then runs the Python tests: every scenario in
-# fixtures/scenarios, the API, classification and call/acall tests (with hypothesis), the type
-# stub against the built module (mypy.stubtest), and mypy --strict on the package.
+# fixtures/scenarios, the API, classification and call/acall tests (with hypothesis), call/acall
+# with the real openai and anthropic SDKs against a local fake provider (tests/fake_provider.py,
+# 127.0.0.1 only), pyright and mypy --strict on the README's examples, the type stub against the built module (mypy.stubtest), and mypy --strict on
+# the package.
 #
 # Needs only Rust and Python >= 3.9 with pip; installs the rest itself. Safe to run again: the
 # venv (bindings/python/.venv-test, ignored by git) is reused and the package rebuilt.
@@ -20,8 +22,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 
-step "installing test tools"
-"$py" -m pip install --quiet --disable-pip-version-check "pytest>=8" "hypothesis>=6.100" "mypy>=2.4,<3"
+step "installing test tools (with the openai and anthropic SDKs, used against a local fake provider, and pyright)"
+"$py" -m pip install --quiet --disable-pip-version-check "pytest>=8" "hypothesis>=6.100" "mypy>=2.4,<3" \
+  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400"
 
 step "pip install ./bindings/python (builds the wheel with maturin)"
 cd "$root"

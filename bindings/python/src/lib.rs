@@ -208,8 +208,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     m.add_class::<router::Router>()?;
     m.add_class::<router::Ticket>()?;
-    m.add_class::<router::Failure>()?;
     m.add_class::<request::Request>()?;
+    m.add_class::<request::PyAttempt>()?;
+    m.add_class::<request::Pending>()?;
     m.add_function(wrap_pyfunction!(classify, m)?)?;
     m.add_function(wrap_pyfunction!(classify_status, m)?)?;
     m.add_function(wrap_pyfunction!(parse_retry_after, m)?)?;

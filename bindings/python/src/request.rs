@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use failover_core::{
-    DefaultRouter, Outcome, Request as CoreRequest, RequestError as CoreRequestError,
-    RequestOptions,
+    DefaultRouter, Outcome, OutcomeKind, Request as CoreRequest, RequestError as CoreRequestError,
+    RequestOptions, Step, TicketKind,
 };
+use pyo3::PyTraverseError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString};
 
@@ -52,7 +54,282 @@ fn bool_arg(arg: &'static str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
         .map_err(|_| error::arg_type(arg, "a bool", v))
 }
 
+/// One attempt to make, as handed to the caller's function by `Router.call`/`acall`: the
+/// provider, the attempt's number, whether it is also a probe, and its deadline (in the router's
+/// clock, ms of `time.monotonic()`) and timeout (the time left until it, for the SDK call).
+#[pyclass(frozen, module = "failover_core._native", name = "Attempt")]
+pub struct PyAttempt {
+    /// The provider to call.
+    #[pyo3(get)]
+    provider: Py<PyString>,
+    /// 1 for the request's first attempt, 2 for the next, ...
+    #[pyo3(get)]
+    number: u8,
+    /// Whether the attempt also probes a recovering provider.
+    #[pyo3(get)]
+    is_probe: bool,
+    /// When the attempt must have answered (or, streamed, produced its first token), ms.
+    #[pyo3(get)]
+    deadline_ms: u64,
+    /// `deadline_ms` from the attempt's start, ms: the timeout to give the SDK.
+    #[pyo3(get)]
+    timeout_ms: u64,
+    /// For a stream: the longest gap between chunks once content has started, ms.
+    #[pyo3(get)]
+    idle_ms: Option<u64>,
+    /// Whether this is the request's last candidate (given all the remaining time).
+    #[pyo3(get)]
+    last: bool,
+}
+
+#[pymethods]
+impl PyAttempt {
+    /// `timeout_ms` in seconds (what the openai, anthropic and httpx clients take).
+    #[getter]
+    fn timeout_s(&self) -> f64 {
+        self.timeout_ms as f64 / 1000.0
+    }
+
+    /// `deadline_ms` in seconds of `time.monotonic()` (and of asyncio's `loop.time()`).
+    #[getter]
+    fn deadline_s(&self) -> f64 {
+        self.deadline_ms as f64 / 1000.0
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Attempt(provider={:?}, number={}, is_probe={}, timeout_ms={}, deadline_ms={}, last={})",
+            self.provider.bind(py).to_string(),
+            self.number,
+            if self.is_probe { "True" } else { "False" },
+            self.timeout_ms,
+            self.deadline_ms,
+            if self.last { "True" } else { "False" },
+        )
+    }
+}
+
+/// What `Request._call`/`_call_first` return when they cannot return the function's value: the
+/// request, and either the attempt whose call raised `error` (still in flight: classify and
+/// report it) or the step that is not an attempt (`wait`, `in_flight` or `done`, as a dict).
+#[pyclass(frozen, module = "failover_core._native", name = "_Pending")]
+pub struct Pending {
+    #[pyo3(get)]
+    request: Py<Request>,
+    #[pyo3(get)]
+    attempt: Option<Py<PyAttempt>>,
+    #[pyo3(get)]
+    error: Option<Py<PyAny>>,
+    #[pyo3(get)]
+    step: Option<Py<PyDict>>,
+}
+
+#[pymethods]
+impl Pending {
+    /// The exception's traceback holds the caller's frame, whose locals hold this object.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(e) = &self.error {
+            visit.call(e)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `Request::start` came to.
+pub(crate) enum Started {
+    /// The first attempt's value (recorded as a success).
+    Value(Py<PyAny>),
+    /// A `_Pending`.
+    Pending(Py<PyAny>),
+}
+
+/// What one native attempt came to.
+enum Called {
+    /// The function returned: recorded as a success.
+    Value(Py<PyAny>),
+    /// The function raised; the attempt is still in flight.
+    Raised(Py<PyAttempt>, Py<PyAny>),
+    /// The step was not an attempt.
+    Step(Step),
+}
+
 impl Request {
+    fn attempt_obj(
+        py: Python<'_>,
+        names: &[Py<PyString>],
+        a: &failover_core::Attempt,
+    ) -> PyResult<Py<PyAttempt>> {
+        Py::new(
+            py,
+            PyAttempt {
+                provider: names[a.ticket.provider.index()].clone_ref(py),
+                number: a.number,
+                is_probe: a.ticket.kind == TicketKind::Probe,
+                deadline_ms: a.deadline_ms,
+                timeout_ms: a.timeout_ms,
+                idle_ms: a.idle_ms,
+                last: a.last,
+            },
+        )
+    }
+
+    /// Polls `q` at the native clock; on an attempt calls `fn_(attempt)` (with no lock held) and
+    /// records a returned value as a success.
+    fn call_with(
+        py: Python<'_>,
+        q: &Mutex<CoreRequest>,
+        poisoned: &AtomicBool,
+        router: &Router,
+        names: &[Py<PyString>],
+        fn_: &Bound<'_, PyAny>,
+    ) -> PyResult<Called> {
+        let lock = || {
+            if poisoned.load(Ordering::Relaxed) {
+                return Err(error::request_poisoned());
+            }
+            q.lock().map_err(|_| error::request_poisoned())
+        };
+        let now = convert::monotonic_ms();
+        let step = {
+            let mut g = lock()?;
+            router.with("Request.poll", |r| g.poll(r, now))
+        };
+        let step = match step {
+            Ok(s) => s,
+            Err(e) => {
+                if router.is_poisoned() {
+                    poisoned.store(true, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+        };
+        let Step::Attempt(a) = step else {
+            return Ok(Called::Step(step));
+        };
+        let attempt = Self::attempt_obj(py, names, &a)?;
+        match fn_.call1((attempt.clone_ref(py),)) {
+            Ok(v) => {
+                let end = convert::monotonic_ms();
+                let o = Outcome {
+                    kind: OutcomeKind::Success,
+                    latency_ms: 0,
+                    retry_after_ms: None,
+                };
+                let r = {
+                    let mut g = lock()?;
+                    router.with("Request.handle_outcome", |r| g.handle_outcome(r, o, end))
+                };
+                if r.is_err() && router.is_poisoned() {
+                    poisoned.store(true, Ordering::Relaxed);
+                }
+                Self::input(py, r?)?;
+                Ok(Called::Value(v.unbind()))
+            }
+            Err(e) => Ok(Called::Raised(attempt, e.into_value(py).into_any())),
+        }
+    }
+
+    fn pending(self_: Py<Request>, py: Python<'_>, c: Called) -> PyResult<Py<PyAny>> {
+        let p = match c {
+            Called::Value(v) => return Ok(v),
+            Called::Raised(a, e) => Pending {
+                request: self_,
+                attempt: Some(a),
+                error: Some(e),
+                step: None,
+            },
+            Called::Step(s) => {
+                let d = convert::to_dict(py, &s, &self_.get().names)?.unbind();
+                Pending {
+                    request: self_,
+                    attempt: None,
+                    error: None,
+                    step: Some(d),
+                }
+            }
+        };
+        Ok(Py::new(py, p)?.into_any())
+    }
+
+    /// Starts a request on `r` at the native clock, polls it in the same engine call, and makes
+    /// its first attempt: a returned value is recorded as a success and handed back (no request
+    /// object is created); otherwise the request becomes a Python object inside a `_Pending`.
+    pub(crate) fn start(
+        py: Python<'_>,
+        r: &Router,
+        options: &RequestOptions,
+        fn_: &Bound<'_, PyAny>,
+    ) -> PyResult<Started> {
+        let now = convert::monotonic_ms();
+        let (mut q, step) = r.with("Request", |core| {
+            let mut q = CoreRequest::new(core, options, now);
+            let step = q.poll(core, now);
+            (q, step)
+        })?;
+        let c = match step {
+            Step::Attempt(a) => {
+                let attempt = Self::attempt_obj(py, &r.names, &a)?;
+                match fn_.call1((attempt.clone_ref(py),)) {
+                    Ok(v) => {
+                        let end = convert::monotonic_ms();
+                        let o = Outcome {
+                            kind: OutcomeKind::Success,
+                            latency_ms: 0,
+                            retry_after_ms: None,
+                        };
+                        let res = r.with("Request.handle_outcome", |core| {
+                            q.handle_outcome(core, o, end)
+                        })?;
+                        Self::input(py, res)?;
+                        return Ok(Started::Value(v.unbind()));
+                    }
+                    Err(e) => Called::Raised(attempt, e.into_value(py).into_any()),
+                }
+            }
+            s => Called::Step(s),
+        };
+        let obj = Py::new(
+            py,
+            Request {
+                inner: Mutex::new(q),
+                poisoned: AtomicBool::new(false),
+                router: r.id,
+                names: Arc::clone(&r.names),
+            },
+        )?;
+        Ok(Started::Pending(Self::pending(obj, py, c)?))
+    }
+
+    /// The request options from the constructor's arguments.
+    fn options(
+        max_attempts: Option<&Bound<'_, PyAny>>,
+        deadline_ms: Option<&Bound<'_, PyAny>>,
+        max_wait_ms: Option<&Bound<'_, PyAny>>,
+        stream: Option<&Bound<'_, PyAny>>,
+        key: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<RequestOptions> {
+        let max_attempts =
+            match max_attempts {
+                None => None,
+                Some(v) => {
+                    let n = convert::u64_arg("max_attempts", "an int number of attempts", v)?;
+                    Some(u8::try_from(n).map_err(|_| {
+                        error::arg_value_u64("max_attempts", "an int in 0..=255", n)
+                    })?)
+                }
+            };
+        Ok(RequestOptions {
+            max_attempts,
+            deadline_ms: opt_ms("deadline_ms", deadline_ms)?,
+            max_wait_ms: opt_ms("max_wait_ms", max_wait_ms)?,
+            stream: stream
+                .map(|s| bool_arg("stream", s))
+                .transpose()?
+                .unwrap_or(false),
+            key: key.map(convert::key).transpose()?,
+        })
+    }
+
     fn lock(&self) -> PyResult<MutexGuard<'_, CoreRequest>> {
         if self.poisoned.load(Ordering::Relaxed) {
             return Err(error::request_poisoned());
@@ -123,26 +400,7 @@ impl Request {
         key: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let r = router_arg(router)?.get();
-        let max_attempts =
-            match max_attempts {
-                None => None,
-                Some(v) => {
-                    let n = convert::u64_arg("max_attempts", "an int number of attempts", v)?;
-                    Some(u8::try_from(n).map_err(|_| {
-                        error::arg_value_u64("max_attempts", "an int in 0..=255", n)
-                    })?)
-                }
-            };
-        let options = RequestOptions {
-            max_attempts,
-            deadline_ms: opt_ms("deadline_ms", deadline_ms)?,
-            max_wait_ms: opt_ms("max_wait_ms", max_wait_ms)?,
-            stream: stream
-                .map(|s| bool_arg("stream", s))
-                .transpose()?
-                .unwrap_or(false),
-            key: key.map(convert::key).transpose()?,
-        };
+        let options = Self::options(max_attempts, deadline_ms, max_wait_ms, stream, key)?;
         let now = convert::timestamp("now_ms", now_ms)?;
         let req = r.with("Request", |core| CoreRequest::new(core, &options, now))?;
         Ok(Request {
@@ -276,6 +534,96 @@ impl Request {
     /// Attempts started so far.
     fn attempts(&self) -> PyResult<u8> {
         self.alone("Request.attempts", |q| q.attempts())
+    }
+
+    /// Starts a request on `router` at the native clock and makes its first attempt: calls
+    /// `fn_(attempt)` and records a returned value as a success, returning that value (the
+    /// request object is never created then). Otherwise a `_Pending` with the request.
+    #[staticmethod]
+    #[pyo3(signature = (router, fn_, key=None, max_attempts=None, deadline_ms=None, max_wait_ms=None))]
+    fn _call_first(
+        py: Python<'_>,
+        router: &Bound<'_, PyAny>,
+        fn_: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        max_attempts: Option<&Bound<'_, PyAny>>,
+        deadline_ms: Option<&Bound<'_, PyAny>>,
+        max_wait_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let r = router_arg(router)?.get();
+        let options = Self::options(max_attempts, deadline_ms, max_wait_ms, None, key)?;
+        match Self::start(py, r, &options, fn_)? {
+            Started::Value(v) | Started::Pending(v) => Ok(v),
+        }
+    }
+
+    /// `(request, step)`: starts a request on `router` at the native clock and polls it, in one
+    /// engine call; the step is as `_next` gives it (an `Attempt`, or `poll`'s dict).
+    #[staticmethod]
+    #[pyo3(signature = (router, key=None, max_attempts=None, deadline_ms=None, max_wait_ms=None))]
+    fn _begin(
+        py: Python<'_>,
+        router: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        max_attempts: Option<&Bound<'_, PyAny>>,
+        deadline_ms: Option<&Bound<'_, PyAny>>,
+        max_wait_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(Py<Request>, Py<PyAny>)> {
+        let r = router_arg(router)?.get();
+        let options = Self::options(max_attempts, deadline_ms, max_wait_ms, None, key)?;
+        let now = convert::monotonic_ms();
+        let (q, step) = r.with("Request", |core| {
+            let mut q = CoreRequest::new(core, &options, now);
+            let step = q.poll(core, now);
+            (q, step)
+        })?;
+        let step = match step {
+            Step::Attempt(a) => Self::attempt_obj(py, &r.names, &a)?.into_any(),
+            s => convert::to_dict(py, &s, &r.names)?.into_any().unbind(),
+        };
+        let obj = Py::new(
+            py,
+            Request {
+                inner: Mutex::new(q),
+                poisoned: AtomicBool::new(false),
+                router: r.id,
+                names: Arc::clone(&r.names),
+            },
+        )?;
+        Ok((obj, step))
+    }
+
+    /// The next attempt of this request at the native clock, as `_call_first` does it.
+    fn _call(
+        slf: &Bound<'_, Self>,
+        router: &Bound<'_, PyAny>,
+        fn_: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let r = router_arg(router)?.get();
+        if r.id != this.router {
+            return Err(error::foreign_request());
+        }
+        let c = Self::call_with(py, &this.inner, &this.poisoned, r, &this.names, fn_)?;
+        Self::pending(slf.clone().unbind(), py, c)
+    }
+
+    /// `poll`, with an attempt handed out as an `Attempt` object (any other step as `poll`'s
+    /// dict).
+    #[pyo3(signature = (router, now_ms=None))]
+    fn _next(
+        &self,
+        py: Python<'_>,
+        router: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let now = convert::timestamp("now_ms", now_ms)?;
+        let step = self.drive(router, "Request.poll", |q, r| q.poll(r, now))?;
+        match step {
+            Step::Attempt(a) => Ok(Self::attempt_obj(py, &self.names, &a)?.into_any()),
+            s => Ok(convert::to_dict(py, &s, &self.names)?.into_any().unbind()),
+        }
     }
 
     fn __repr__(&self) -> PyResult<String> {

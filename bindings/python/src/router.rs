@@ -3,16 +3,14 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use failover_core::{
     Action, DefaultRouter, Event, Outcome, PickRequest, Policy, ProviderId, ProviderSet,
     ProviderView, Recorded, Ticket as CoreTicket, TicketKind,
 };
-use pyo3::gc::PyVisit;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use pyo3::{PyTraverseError, intern};
 
 use crate::convert::{self, PolicyError};
 use crate::error;
@@ -100,35 +98,6 @@ impl Ticket {
                 .map_or_else(|| "None".to_owned(), |v| v.to_string()),
             self.t.issued_at_ms,
         )
-    }
-}
-
-/// What `Router._attempt` returns when the call raised: the ticket (not yet recorded), the
-/// exception, and the measured latency and end time, for the Python layer to classify and record.
-#[pyclass(frozen, module = "failover_core._native", name = "_Failure")]
-pub struct Failure {
-    /// The attempt's ticket.
-    #[pyo3(get)]
-    ticket: Py<Ticket>,
-    /// What the call raised.
-    #[pyo3(get)]
-    error: Py<PyAny>,
-    /// How long the call took, ms.
-    #[pyo3(get)]
-    latency_ms: f64,
-    /// When it ended, ms of the monotonic clock.
-    #[pyo3(get)]
-    end_ms: u64,
-}
-
-#[pymethods]
-impl Failure {
-    /// The exception's traceback holds the frame of `Router.call`, whose locals hold this object:
-    /// the collector must see the edge to the exception to free that cycle (the exception, the
-    /// traceback and the frame clear it).
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.ticket)?;
-        visit.call(&self.error)
     }
 }
 
@@ -483,49 +452,36 @@ impl Router {
         Ok(recorded(py, rec))
     }
 
-    /// One attempt of `Router.call`, natively: picks (on the monotonic clock), calls
-    /// `fn(provider)` without holding the lock, and on success records it with the measured
-    /// latency and returns `fn`'s result. When `fn` raises, records nothing and returns a
-    /// `_Failure` for the Python layer to classify and record. Raises `Unavailable` when no
-    /// provider may be called.
-    #[pyo3(signature = (fn_, key=None, tried=None))]
-    fn _attempt(
-        &self,
-        py: Python<'_>,
+    /// `call(fn, /, *, key=None, max_attempts=None, timeout_ms=None, max_wait_ms=None,
+    /// classify=None, classify_result=None)`: one request with failover, driven by the core's
+    /// request engine; see the Python `Router.call` documentation (`Router._call_with_options`).
+    /// Without options, the first attempt is made here (start the request, poll, call
+    /// `fn(attempt)`, record a returned value as a success) and only a failed attempt or a step
+    /// that is not an attempt goes on in Python (`Router._call_rest`).
+    #[pyo3(signature = (fn_, /, **options))]
+    fn call(
+        slf: &Bound<'_, Self>,
         fn_: &Bound<'_, PyAny>,
-        key: Option<&Bound<'_, PyAny>>,
-        tried: Option<&Bound<'_, PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let req = self.pick_request(key, tried)?;
-        let start = Instant::now();
-        let now = convert::ms_at(start);
-        let picked = self.with("pick", |r| r.pick_with(now, &req))?;
-        let t = match picked {
-            Ok(t) => t,
-            Err(u) => return Err(error::unavailable(py, &u)),
-        };
-        let name = self.names[t.provider.index()].bind(py);
-        let result = fn_.call1((name,));
-        let end = Instant::now();
-        let elapsed_ns = end.saturating_duration_since(start).as_nanos();
-        let end_ms = convert::ms_at(end);
-        match result {
-            Ok(v) => {
-                let latency = u32::try_from((elapsed_ns + 500_000) / 1_000_000).unwrap_or(u32::MAX);
-                self.with("record", |r| {
-                    r.record(&t, Outcome::success(latency), end_ms)
-                })?;
-                Ok(v.unbind())
-            }
-            Err(e) => {
-                let failure = Failure {
-                    ticket: Py::new(py, self.ticket(t))?,
-                    error: e.into_value(py).into_any(),
-                    latency_ms: elapsed_ns as f64 / 1e6,
-                    end_ms,
-                };
-                Ok(Py::new(py, failure)?.into_any())
-            }
+        let py = slf.py();
+        if let Some(o) = options
+            && !o.is_empty()
+        {
+            return Ok(slf
+                .call_method(intern!(py, "_call_with_options"), (fn_,), Some(o))?
+                .unbind());
+        }
+        match crate::request::Request::start(
+            py,
+            slf.get(),
+            &failover_core::RequestOptions::default(),
+            fn_,
+        )? {
+            crate::request::Started::Value(v) => Ok(v),
+            crate::request::Started::Pending(p) => Ok(slf
+                .call_method1(intern!(py, "_call_rest"), (p, fn_))?
+                .unbind()),
         }
     }
 

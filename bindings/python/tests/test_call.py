@@ -1,13 +1,13 @@
-"""`Router.call` / `Router.acall` and the health-check task.
+"""`Router.call` / `Router.acall` (drivers of the native request engine) and the health-check task.
 
-Hypothesis drives random sequences of provider failures and checks that the helper never calls a
-provider the engine did not pick, never exceeds its attempt budget, and records every attempt
-exactly once."""
+Hypothesis drives random sequences of provider failures and checks that every attempt is numbered
+and within the budget, that each is recorded exactly once against the provider called, and what
+the caller gets."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,24 +24,11 @@ class APIStatusError(Exception):
         self.headers = {"retry-after": retry_after} if retry_after else {}
 
 
-class SpyRouter(Router):
-    """Logs every pick and record, to check what call/acall do."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.picked: List[fc.Ticket] = []
-        self.recorded: List[Tuple[fc.Ticket, str]] = []
-
-    def pick(self, *args: Any, **kwargs: Any) -> fc.Ticket:  # type: ignore[override]
-        t = super().pick(*args, **kwargs)
-        self.picked.append(t)
-        return t
-
-    def record(self, ticket: fc.Ticket, outcome: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        self.recorded.append((ticket, outcome))
-        return super().record(ticket, outcome, *args, **kwargs)
+BEHAVIOURS = ["ok", "server", "conn", "timeout", "ratelimit", "client", "bug"]
 
 
-BEHAVIOURS = ["ok", "server", "conn", "timeout", "ratelimit", "client"]
+class Bug(Exception):
+    """An exception nothing ties to the provider: re-raised, recorded nowhere."""
 
 
 def raise_for(behaviour: str) -> None:
@@ -55,24 +42,8 @@ def raise_for(behaviour: str) -> None:
         raise APIStatusError(429, "1")
     if behaviour == "client":
         raise APIStatusError(400)
-
-
-def check_invariants(r: SpyRouter, calls: List[str], budget: int, outcome: Any) -> None:
-    # fn was only ever called with the provider of the ticket picked just before.
-    tickets = r.picked
-    assert len(calls) == len(tickets), "one call per picked ticket"
-    for provider, t in zip(calls, tickets):
-        assert provider == t.provider
-    # Never more attempts than the budget, never the same provider twice in one request.
-    assert len(calls) <= budget
-    assert len(set(calls)) == len(calls)
-    # Every attempt recorded exactly once, against its own ticket.
-    assert [t for t, _ in r.recorded] == tickets
-    if isinstance(outcome, AllAttemptsFailed):
-        assert len(outcome.attempts) == len(calls)
-        assert [a.provider for a in outcome.attempts] == calls
-        assert outcome.__cause__ is outcome.attempts[-1].error
-        assert outcome.retry_after_ms is not None and outcome.retry_after_ms >= 0
+    if behaviour == "bug":
+        raise Bug("a bug in the caller's function")
 
 
 SCRIPTS = st.lists(st.lists(st.sampled_from(BEHAVIOURS), min_size=1, max_size=6), min_size=1,
@@ -82,105 +53,75 @@ WINDOW_FIELD = {"ok": "successes", "server": "failures", "conn": "failures", "ti
                 "ratelimit": "rate_limited", "client": "client_errors"}
 
 
-class NativeSpyRouter(Router):
-    """Sees each native attempt's failure ticket (successes are recorded inside `_attempt`)."""
+def check_request(r: Router, calls: List[Tuple[fc.Attempt, str]], budget: int, outcome: Any,
+                  expected: Dict[str, Dict[str, int]]) -> None:
+    """What one request did: attempts numbered 1.. within the budget, each recorded once (the
+    windows count exactly the calls made), and the caller got what the last attempt says."""
+    assert [a.number for a, _ in calls] == list(range(1, len(calls) + 1))
+    assert len(calls) <= budget
+    for a, b in calls:
+        assert isinstance(a, fc.Attempt) and a.timeout_ms > 0 and a.provider in r.providers
+        if b in WINDOW_FIELD:
+            expected[a.provider][WINDOW_FIELD[b]] += 1
+    last = calls[-1][1] if calls else None
+    if isinstance(outcome, AllAttemptsFailed):
+        assert [(x.provider, x.number) for x in outcome.attempts] == [
+            (a.provider, a.number) for a, _ in calls
+        ]
+        assert outcome.__cause__ is outcome.attempts[-1].error
+        assert outcome.reason in ("attempts", "no_provider", "deadline")
+        assert outcome.retry_after_ms is not None and outcome.retry_after_ms >= 0
+    elif isinstance(outcome, Unavailable):
+        assert not calls
+    elif isinstance(outcome, APIStatusError):
+        assert outcome.status_code == 400 and last == "client"
+    elif isinstance(outcome, Bug):
+        assert last == "bug"
+    else:
+        assert last == "ok" and outcome == f"answer from {calls[-1][0].provider}"
+    for n in r.providers:
+        w = r.view(n).window
+        for field, count in expected[n].items():
+            assert getattr(w, field) == count, (n, field)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.failures: List[fc.Ticket] = []
 
-    def _attempt(self, fn_: Any, key: Any = None, tried: Any = None) -> Any:
-        r = super()._attempt(fn_, key, tried)
-        if type(r) is fc._native._Failure:
-            self.failures.append(r.ticket)
-        return r
+def budget_of(n_providers: int, max_attempts: Optional[int]) -> int:
+    # One attempt per provider plus the policy's same_provider_retries (default 1).
+    return n_providers + 1 if max_attempts is None else max_attempts
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scripts=SCRIPTS, n_providers=st.integers(1, 4),
-       max_attempts=st.one_of(st.none(), st.integers(1, 5)))
+       max_attempts=st.one_of(st.none(), st.integers(1, 5)),
+       classified=st.booleans())
 def test_call_under_random_failures(scripts: List[List[str]], n_providers: int,
-                                    max_attempts: Optional[int]) -> None:
-    """The native path: every call of `fn` is for the provider the engine picked (its failure
-    ticket names it, its success is recorded against it), within the budget, each provider at most
-    once per request, and every attempt is recorded exactly once."""
+                                    max_attempts: Optional[int], classified: bool) -> None:
+    """The native path (and, ``classified``, the Python path with ``classify_result``): every
+    attempt is numbered, within the budget, recorded exactly once against the provider called,
+    and the caller gets the value, the caller's error, the unattributable error unchanged, or one
+    AllAttemptsFailed/Unavailable."""
     names = [f"p{i}" for i in range(n_providers)]
-    r = NativeSpyRouter(names, consecutive_failures=2, open_jitter=0)
-    budget = n_providers if max_attempts is None else max_attempts
+    r = Router(names, consecutive_failures=2, open_jitter=0)
     expected = {n: {f: 0 for f in set(WINDOW_FIELD.values())} for n in names}
     for script in scripts:
-        r.failures.clear()
-        calls: List[Tuple[str, str]] = []
+        calls: List[Tuple[fc.Attempt, str]] = []
         behaviours = iter(script)
 
-        def fn(provider: str) -> str:
+        def fn(attempt: fc.Attempt) -> str:
             b = next(behaviours, "ok")
-            calls.append((provider, b))
-            expected[provider][WINDOW_FIELD[b]] += 1
+            calls.append((attempt, b))
             raise_for(b)
-            return f"answer from {provider}"
+            return f"answer from {attempt.provider}"
 
         try:
-            outcome: Any = r.call(fn, max_attempts=max_attempts)
-        except AllAttemptsFailed as e:
+            if classified:
+                outcome: Any = r.call(fn, max_attempts=max_attempts, max_wait_ms=0,
+                                      classify_result=lambda v: None)
+            else:
+                outcome = r.call(fn, max_attempts=max_attempts, max_wait_ms=0)
+        except (AllAttemptsFailed, Unavailable, APIStatusError, Bug) as e:
             outcome = e
-            assert [a.provider for a in e.attempts] == [p for p, _ in calls]
-            assert e.__cause__ is e.attempts[-1].error
-            assert e.retry_after_ms is not None and e.retry_after_ms >= 0
-        except Unavailable:
-            outcome = None
-            assert not calls
-        except APIStatusError as e:
-            assert e.status_code == 400 and calls[-1][1] == "client"
-        else:
-            assert outcome == f"answer from {calls[-1][0]}" and calls[-1][1] == "ok"
-        providers = [p for p, _ in calls]
-        assert len(providers) <= budget
-        assert len(set(providers)) == len(providers)
-        failed = [p for p, b in calls if b != "ok"]
-        assert [t.provider for t in r.failures] == failed
-        # Every attempt recorded once, against the provider called (all within one window).
-        for n in names:
-            w = r.view(n).window
-            for field, count in expected[n].items():
-                assert getattr(w, field) == count, (n, field)
-    assert r.invariant_violation() is None
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scripts=SCRIPTS, n_providers=st.integers(1, 4),
-       max_attempts=st.one_of(st.none(), st.integers(1, 5)))
-def test_call_classified_path_under_random_failures(
-    scripts: List[List[str]], n_providers: int, max_attempts: Optional[int]
-) -> None:
-    """The Python path (with `classify_result`): checked ticket by ticket."""
-    r = SpyRouter([f"p{i}" for i in range(n_providers)], consecutive_failures=2, open_jitter=0)
-    budget = n_providers if max_attempts is None else max_attempts
-    for script in scripts:
-        r.picked.clear()
-        r.recorded.clear()
-        calls: List[str] = []
-        behaviours = iter(script)
-
-        def fn(provider: str) -> str:
-            calls.append(provider)
-            raise_for(next(behaviours, "ok"))
-            return f"answer from {provider}"
-
-        try:
-            outcome: Any = r.call(fn, max_attempts=max_attempts, classify_result=lambda v: None)
-        except AllAttemptsFailed as e:
-            outcome = e
-        except Unavailable as e:
-            outcome = e
-            assert not calls
-        except APIStatusError as e:
-            outcome = e
-            assert e.status_code == 400
-            assert r.recorded[-1][1] == "client_error"
-        else:
-            assert outcome == f"answer from {calls[-1]}"
-            assert r.recorded[-1][1] == "success"
-        check_invariants(r, calls, budget, outcome)
+        check_request(r, calls, budget_of(n_providers, max_attempts), outcome, expected)
     assert r.invariant_violation() is None
 
 
@@ -193,45 +134,47 @@ def test_call_classified_path_under_random_failures(
 )
 def test_acall_under_random_failures(scripts: List[List[str]], n_providers: int,
                                      max_attempts: Optional[int]) -> None:
-    r = SpyRouter([f"p{i}" for i in range(n_providers)], consecutive_failures=2, open_jitter=0)
-    budget = n_providers if max_attempts is None else max_attempts
+    names = [f"p{i}" for i in range(n_providers)]
+    r = Router(names, consecutive_failures=2, open_jitter=0)
+    expected = {n: {f: 0 for f in set(WINDOW_FIELD.values())} for n in names}
 
     async def main() -> None:
         for script in scripts:
-            r.picked.clear()
-            r.recorded.clear()
-            calls: List[str] = []
+            calls: List[Tuple[fc.Attempt, str]] = []
             behaviours = iter(script)
 
-            async def fn(provider: str) -> str:
-                calls.append(provider)
+            async def fn(attempt: fc.Attempt) -> str:
+                b = next(behaviours, "ok")
+                calls.append((attempt, b))
                 await asyncio.sleep(0)
-                raise_for(next(behaviours, "ok"))
-                return provider
+                raise_for(b)
+                return f"answer from {attempt.provider}"
 
             try:
-                outcome: Any = await r.acall(fn, max_attempts=max_attempts)
-            except (AllAttemptsFailed, Unavailable, APIStatusError) as e:
+                outcome: Any = await r.acall(fn, max_attempts=max_attempts, max_wait_ms=0)
+            except (AllAttemptsFailed, Unavailable, APIStatusError, Bug) as e:
                 outcome = e
-            else:
-                assert outcome == calls[-1]
-            check_invariants(r, calls, budget, outcome)
+            check_request(r, calls, budget_of(n_providers, max_attempts), outcome, expected)
 
     asyncio.run(main())
+    assert r.invariant_violation() is None
 
 
 def test_call_fails_over_and_returns() -> None:
     r = Router(["a", "b"])
-    seen: List[str] = []
+    seen: List[fc.Attempt] = []
 
-    def fn(p: str) -> str:
-        seen.append(p)
-        if p == "a":
+    def fn(a: fc.Attempt) -> str:
+        seen.append(a)
+        if a.provider == "a":
             raise APIStatusError(503)
         return "ok"
 
     assert r.call(fn) == "ok"
-    assert seen == ["a", "b"]
+    assert [(a.provider, a.number, a.is_probe) for a in seen] == [("a", 1, False), ("b", 2, False)]
+    assert seen[0].timeout_ms == 60_000 and seen[0].timeout_s == 60.0
+    assert seen[0].deadline_s == seen[0].deadline_ms / 1000
+    assert "provider=\"a\"" in repr(seen[0])
     assert r.view("a").window.failures == 1
     assert r.view("b").window.successes == 1
 
@@ -240,8 +183,8 @@ def test_client_errors_are_reraised_at_once() -> None:
     r = Router(["a", "b"])
     seen: List[str] = []
 
-    def fn(p: str) -> None:
-        seen.append(p)
+    def fn(a: fc.Attempt) -> None:
+        seen.append(a.provider)
         raise APIStatusError(400)
 
     with pytest.raises(APIStatusError):
@@ -250,10 +193,17 @@ def test_client_errors_are_reraised_at_once() -> None:
     assert r.view("a").window.client_errors == 1
 
 
+def test_unattributable_exceptions_are_reraised_and_recorded_nowhere() -> None:
+    r = Router(["a", "b"])
+    with pytest.raises(ZeroDivisionError):
+        r.call(lambda a: 1 / 0)
+    assert r.view("a").window.volume == 0 and r.view("b").window.volume == 0
+
+
 def test_all_attempts_failed_chains_errors_and_carries_retry_after() -> None:
     r = Router(["a", "b"], open_jitter=0)
 
-    def fn(p: str) -> None:
+    def fn(a: fc.Attempt) -> None:
         raise APIStatusError(429, "30")
 
     with pytest.raises(AllAttemptsFailed) as info:
@@ -261,40 +211,63 @@ def test_all_attempts_failed_chains_errors_and_carries_retry_after() -> None:
     e = info.value
     assert isinstance(e, Unavailable) and isinstance(e, fc.FailoverError)
     assert [a.provider for a in e.attempts] == ["a", "b"]
-    assert [a.kind for a in e.attempts] == ["rate_limited", "rate_limited"]
+    assert [a.outcome for a in e.attempts] == ["rate_limited", "rate_limited"]
+    assert [a.kind for a in e.attempts] == ["rate_limited", "rate_limited"]  # deprecated name
+    assert [a.retry_after_ms for a in e.attempts] == [30_000, 30_000]
     assert all(isinstance(x, APIStatusError) for x in e.errors)
     assert e.__cause__ is e.errors[-1]
-    # Both are throttled for 30 s: the engine's hint says so.
+    # Both are throttled for 30 s, more than the wait limit: the engine gives up with its hint.
+    assert e.reason == "no_provider" and e.code == "all_providers_failed"
     assert e.retry_after_ms is not None and 29_000 <= e.retry_after_ms <= 30_000
     assert e.retry_after == e.retry_after_ms / 1000
     assert "all 2 attempts failed" in str(e)
-    # Now both are throttled: the next call gets a degraded ticket and still tries.
-    with pytest.raises(AllAttemptsFailed):
-        r.call(fn, max_attempts=1)
+    # Both are still throttled: the next request sends nothing.
+    with pytest.raises(Unavailable) as u:
+        r.call(fn)
+    assert not isinstance(u.value, AllAttemptsFailed)
+    assert u.value.retry_after_ms is not None and u.value.retry_after_ms > 25_000
+
+
+def test_a_short_retry_after_is_waited_out() -> None:
+    r = Router(["a"], same_provider_retries=0)  # one attempt per provider...
+    seen: List[int] = []
+
+    def fn(a: fc.Attempt) -> str:
+        seen.append(a.number)
+        if a.number == 1:
+            raise APIStatusError(429, "0.05")
+        return "ok"
+
+    assert r.call(fn, max_attempts=2) == "ok"  # ...but two allowed: the second after the wait
+    assert seen == [1, 2]
 
 
 def test_unavailable_before_any_attempt_is_raised_as_is() -> None:
-    r = Router(["a"], consecutive_failures=1, when_all_down="fail")
+    r = Router(["a"], consecutive_failures=1)
     with pytest.raises(AllAttemptsFailed):
-        r.call(lambda p: (_ for _ in ()).throw(ConnectionResetError()))
+        r.call(lambda a: (_ for _ in ()).throw(ConnectionResetError()))
     with pytest.raises(Unavailable) as info:
-        r.call(lambda p: "never")
+        r.call(lambda a: "never")
     assert not isinstance(info.value, AllAttemptsFailed)
-    assert info.value.retry_after_ms > 0
+    assert info.value.retry_after_ms is not None and info.value.retry_after_ms > 0
 
 
-def test_max_attempts_is_checked() -> None:
+def test_arguments_are_checked() -> None:
     r = Router(["a"])
     with pytest.raises(ValueError, match="max_attempts"):
-        r.call(lambda p: p, max_attempts=0)
+        r.call(lambda a: a, max_attempts=0)
     with pytest.raises(TypeError, match="max_attempts"):
-        r.call(lambda p: p, max_attempts=True)
+        r.call(lambda a: a, max_attempts=True)
+    with pytest.raises(ValueError, match="timeout_ms"):
+        r.call(lambda a: a, timeout_ms=-1)
+    with pytest.raises(TypeError, match="max_wait_ms"):
+        r.call(lambda a: a, max_wait_ms=1.5)  # type: ignore[arg-type]
 
 
 def test_keyboard_interrupt_is_recorded_as_cancelled_and_reraised() -> None:
     r = Router(["a", "b"])
 
-    def fn(p: str) -> None:
+    def fn(a: fc.Attempt) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -306,25 +279,26 @@ def test_custom_classifiers_and_unraised_error_responses() -> None:
     class Resp:
         def __init__(self, status_code: int) -> None:
             self.status_code = status_code
-            self.headers = {}
+            self.headers: Dict[str, str] = {}
 
     r = Router(["a", "b"])
-    got = r.call(lambda p: Resp(500 if p == "a" else 200), classify_result=fc.classify_response)
+    got = r.call(lambda a: Resp(500 if a.provider == "a" else 200),
+                 classify_result=fc.classify_response)
     assert got.status_code == 200
     assert r.view("a").window.failures == 1
     # A 400 response is returned to the caller as is.
-    got = r.call(lambda p: Resp(400), classify_result=fc.classify_response)
+    got = r.call(lambda a: Resp(400), classify_result=fc.classify_response)
     assert got.status_code == 400
     with pytest.raises(AllAttemptsFailed) as info:
-        r.call(lambda p: Resp(503), classify_result=fc.classify_response)
+        r.call(lambda a: Resp(503), classify_result=fc.classify_response, max_wait_ms=0)
     assert isinstance(info.value.errors[0], fc.ProviderResponseError)
     assert info.value.errors[0].status == 503
     # A classifier may say any exception is a provider failure.
     seen: List[str] = []
 
-    def boom(p: str) -> str:
-        seen.append(p)
-        if p == "a":
+    def boom(a: fc.Attempt) -> str:
+        seen.append(a.provider)
+        if a.provider == "a":
             raise RuntimeError("provider-specific failure")
         return "ok"
 
@@ -332,7 +306,25 @@ def test_custom_classifiers_and_unraised_error_responses() -> None:
     assert r2.call(boom, classify=lambda e: "server_error") == "ok"
     assert seen == ["a", "b"]
     with pytest.raises(TypeError, match="classifier"):
-        r2.call(lambda p: 1 / 0, classify=lambda e: 42)  # type: ignore[arg-type,return-value]
+        r2.call(lambda a: 1 / 0, classify=lambda e: 42)  # type: ignore[arg-type,return-value]
+
+
+def test_acall_cancels_an_attempt_at_its_deadline_and_records_a_timeout() -> None:
+    r = Router(["a", "b"], attempt_timeout_ms=100)
+    seen: List[fc.Attempt] = []
+
+    async def fn(a: fc.Attempt) -> str:
+        seen.append(a)
+        if a.provider == "a":
+            await asyncio.sleep(10)
+        return a.provider
+
+    async def main() -> str:
+        return await asyncio.wait_for(r.acall(fn), 5)
+
+    assert asyncio.run(main()) == "b"
+    assert [a.timeout_ms for a in seen][0] == 100
+    assert r.view("a").window.timeouts == 1 and r.view("b").window.successes == 1
 
 
 def test_acall_cancellation_records_cancelled() -> None:
@@ -341,7 +333,7 @@ def test_acall_cancellation_records_cancelled() -> None:
     async def main() -> None:
         started = asyncio.Event()
 
-        async def fn(p: str) -> None:
+        async def fn(a: fc.Attempt) -> None:
             started.set()
             await asyncio.sleep(10)
 
@@ -358,7 +350,7 @@ def test_acall_cancellation_records_cancelled() -> None:
 
 def test_call_with_key_stays_on_one_provider() -> None:
     r = Router(["a", "b"])
-    assert r.call(lambda p: p, key="conversation-7") == "a"
+    assert r.call(lambda a: a.provider, key="conversation-7") == "a"
 
 
 # -- health checks ---------------------------------------------------------------------------------
@@ -449,11 +441,11 @@ def test_failed_calls_leave_no_uncollectable_cycle() -> None:
     refs = []
     for _ in range(3):
         try:
-            r.call(lambda p: (_ for _ in ()).throw(Refused()))
+            r.call(lambda a: (_ for _ in ()).throw(Refused()))
         except Refused as e:
             refs.append(weakref.ref(e))
         try:
-            r.call(lambda p: (_ for _ in ()).throw(Reset()))
+            r.call(lambda a: (_ for _ in ()).throw(Reset()), max_wait_ms=0)
         except AllAttemptsFailed as e:
             refs.append(weakref.ref(e))
             refs.append(weakref.ref(e.errors[0]))

@@ -242,4 +242,6 @@ def test_responses() -> None:
     c = classify_response(Response(429, {"retry-after": "1"}))
     assert c is not None and c.kind == "rate_limited" and c.retry_after_ms == 1000 and c.is_failure
     assert not Classification("client_error").is_failure
-    assert fc.FAILURE_KINDS == {"server_error", "connection_error", "timeout", "rate_limited"}
+    assert fc.FAILURE_KINDS == {"server_error", "connection_error", "timeout", "rate_limited",
+                                "refused", "credentials_rejected", "quota_exhausted",
+                                "stream_cut", "stalled"}

@@ -6,7 +6,7 @@ package use); this package adds the Python conveniences around it::
     from failover_core import Router
 
     router = Router(["openai", "anthropic"], consecutive_failures=3)
-    answer = router.call(lambda provider: clients[provider].complete(prompt))
+    answer = router.call(lambda attempt: clients[attempt.provider].complete(prompt))
 
 See :class:`Router` for the run loop, :mod:`failover_core.classify` for how exceptions and HTTP
 responses become outcomes, and :mod:`failover_core.events` for the typed events.
@@ -24,11 +24,14 @@ from ._native import (
     validate_policy,
 )
 from ._native import __version__ as __version__
-from ._router import Router
+from ._policy import OutcomeName, Policy, RampStageSpec
+from ._router import Attempt, Router
 from .classify import (
     FAILURE_KINDS,
     Classification,
     classify_exception,
+    classify_facts,
+    facts_of_exception,
     classify_http,
     classify_response,
     classify_status,
@@ -37,13 +40,15 @@ from .classify import (
 )
 from .errors import (
     AllAttemptsFailed,
-    Attempt,
     ConfigError,
+    FailedAttempt,
     FailoverError,
     InternalError,
     ProviderResponseError,
+    StreamBroken,
     Unavailable,
 )
+from ._stream import AsyncStream, Stream, is_content, is_terminal
 from .events import (
     BackoffDecayed,
     Event,
@@ -68,11 +73,15 @@ __all__ = [
     "ConfigError",
     "Event",
     "FAILURE_KINDS",
+    "FailedAttempt",
     "FailoverError",
     "HealthChecker",
     "InternalError",
     "MAX_PROVIDERS",
     "OUTCOMES",
+    "OutcomeName",
+    "Policy",
+    "RampStageSpec",
     "Opened",
     "POLICY_FIELDS",
     "ProbeExpired",
@@ -83,6 +92,11 @@ __all__ = [
     "Reason",
     "Recovered",
     "Router",
+    "Stream",
+    "AsyncStream",
+    "StreamBroken",
+    "is_content",
+    "is_terminal",
     "Throttled",
     "Ticket",
     "Unavailable",
@@ -90,9 +104,11 @@ __all__ = [
     "Benched",
     "WindowStats",
     "classify_exception",
+    "classify_facts",
     "classify_http",
     "classify_response",
     "classify_status",
+    "facts_of_exception",
     "hash_key",
     "monotonic_ms",
     "parse_retry_after",

@@ -1,8 +1,24 @@
 # Stub of the native extension module (bindings/python/src). Checked against the built module by
 # `python -m mypy.stubtest failover_core._native` in bindings/python/test.sh.
-from typing import Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, Union, final
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+    final,
+)
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, Unpack, disjoint_base
+
+from failover_core._policy import OutcomeName as _PublicOutcome
+from failover_core._policy import Policy as _Policy
 
 __all__ = [
     "FailoverError",
@@ -12,8 +28,9 @@ __all__ = [
     "RequestError",
     "Router",
     "Request",
+    "Attempt",
     "Ticket",
-    "_Failure",
+    "_Pending",
     "classify",
     "classify_status",
     "parse_retry_after",
@@ -44,6 +61,7 @@ _OutcomeName = Literal[
 _TransportName = Literal["timeout", "connection", "malformed", "protocol", "aborted"]
 _RecordedName = Literal["accepted", "stale", "unknown_provider"]
 _TicketKindName = Literal["request", "probe", "health_check"]
+_T = TypeVar("_T")
 _PolicyValue = Union[None, bool, int, float, str, List[Mapping[str, Union[int, float]]]]
 
 __version__: str
@@ -88,26 +106,15 @@ class Ticket:
     @property
     def generation(self) -> int: ...
 
-@final
-class _Failure:
-    @property
-    def ticket(self) -> Ticket: ...
-    @property
-    def error(self) -> BaseException: ...
-    @property
-    def latency_ms(self) -> float: ...
-    @property
-    def end_ms(self) -> int: ...
-
 @disjoint_base
 class Router:
     def __new__(
         cls,
         providers: Iterable[str],
-        policy: Optional[Mapping[str, _PolicyValue]] = None,
+        policy: Optional[_Policy] = None,
         /,
-        **policy_fields: _PolicyValue,
-    ) -> "Router": ...
+        **policy_fields: Unpack[_Policy],
+    ) -> Self: ...
     @property
     def providers(self) -> Tuple[str, ...]: ...
     def __len__(self) -> int: ...
@@ -127,7 +134,7 @@ class Router:
     def record(
         self,
         ticket: Ticket,
-        outcome: str,
+        outcome: _PublicOutcome,
         latency_ms: Union[int, float, None] = None,
         now_ms: Optional[int] = None,
         *,
@@ -136,18 +143,24 @@ class Router:
     def observe(
         self,
         provider: str,
-        outcome: str,
+        outcome: _PublicOutcome,
         latency_ms: Union[int, float, None] = None,
         now_ms: Optional[int] = None,
         *,
         retry_after_ms: Union[int, float, None] = None,
     ) -> _RecordedName: ...
-    def _attempt(
+    def call(
         self,
-        fn_: Callable[[str], Any],
-        key: Union[str, bytes, None] = None,
-        tried: Optional[Iterable[str]] = None,
-    ) -> Any: ...
+        fn_: Callable[[Attempt], _T],
+        /,
+        *,
+        key: Union[str, bytes, None] = ...,
+        max_attempts: Optional[int] = ...,
+        timeout_ms: Optional[int] = ...,
+        max_wait_ms: Optional[int] = ...,
+        classify: Optional[Callable[[BaseException], Any]] = ...,
+        classify_result: Optional[Callable[[Any], Any]] = ...,
+    ) -> _T: ...
     def handle_timeout(self, now_ms: Optional[int] = None) -> None: ...
     def poll_timeout(self) -> Optional[int]: ...
     def retry_hint(self) -> int: ...
@@ -157,6 +170,38 @@ class Router:
     def _view(self, provider: str) -> Dict[str, Any]: ...
     def invariant_violation(self) -> Optional[str]: ...
     def _debug_panic(self) -> None: ...
+
+@final
+class Attempt:
+    @property
+    def provider(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def is_probe(self) -> bool: ...
+    @property
+    def deadline_ms(self) -> int: ...
+    @property
+    def timeout_ms(self) -> int: ...
+    @property
+    def idle_ms(self) -> Optional[int]: ...
+    @property
+    def last(self) -> bool: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def deadline_s(self) -> float: ...
+
+@final
+class _Pending:
+    @property
+    def request(self) -> Request: ...
+    @property
+    def attempt(self) -> Optional[Attempt]: ...
+    @property
+    def error(self) -> Optional[BaseException]: ...
+    @property
+    def step(self) -> Optional[Dict[str, Any]]: ...
 
 @final
 class Request:
@@ -191,6 +236,25 @@ class Request:
     def in_flight(self) -> Optional[Dict[str, Any]]: ...
     def deadline_ms(self) -> int: ...
     def attempts(self) -> int: ...
+    @staticmethod
+    def _call_first(
+        router: Router,
+        fn_: Callable[[Attempt], Any],
+        key: Union[str, bytes, None] = None,
+        max_attempts: Optional[int] = None,
+        deadline_ms: Optional[int] = None,
+        max_wait_ms: Optional[int] = None,
+    ) -> Any: ...
+    @staticmethod
+    def _begin(
+        router: Router,
+        key: Union[str, bytes, None] = None,
+        max_attempts: Optional[int] = None,
+        deadline_ms: Optional[int] = None,
+        max_wait_ms: Optional[int] = None,
+    ) -> Tuple[Request, Any]: ...
+    def _call(self, router: Router, fn_: Callable[[Attempt], Any]) -> Any: ...
+    def _next(self, router: Router, now_ms: Optional[int] = None) -> Any: ...
 
 def classify(
     *,
@@ -209,5 +273,5 @@ def parse_retry_after(value: Union[str, bytes], now_unix_ms: Optional[int] = Non
 def hash_key(key: Union[str, bytes]) -> int: ...
 def monotonic_ms() -> int: ...
 def validate_policy(
-    policy: Optional[Mapping[str, _PolicyValue]] = None, /, **policy_fields: _PolicyValue
+    policy: Optional[_Policy] = None, /, **policy_fields: Unpack[_Policy]
 ) -> None: ...

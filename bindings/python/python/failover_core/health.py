@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Set, Union, cast
 
 from ._native import monotonic_ms
+from ._policy import OutcomeName
 from .classify import Classification, classify_exception
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def _as_kind(c: Union[Classification, str, None]) -> Classification:
     if c is None:
         return Classification("success")
     if isinstance(c, str):
-        return Classification(c)
+        return Classification(cast(OutcomeName, c))  # the engine checks the name
     return c
 
 
