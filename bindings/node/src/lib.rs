@@ -37,6 +37,7 @@ mod classify;
 mod convert;
 mod error;
 mod hot;
+mod hot_request;
 mod request;
 
 use convert::{js_num, to_js};
