@@ -128,28 +128,32 @@ class Attempt {
     deadlineOf = (a) => a.#at;
     stateOf = (a) => a.#state;
     valueOf = (a) => a.#value;
-    /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
-    Attempt.run = (fn, a) =>
-      new Promise((resolve) => {
-        a.#resolve = resolve;
-        let p;
-        try {
-          p = fn(a);
-        } catch (error) {
-          settle(a, THREW, error);
-          return;
+    /**
+     * Runs `fn(a)`; calls `done()` once it settled, timed out or was aborted — synchronously when
+     * `fn` throws or returns a plain value.
+     */
+    Attempt.start = (fn, a, done) => {
+      a.#resolve = done;
+      let p;
+      try {
+        p = fn(a);
+      } catch (error) {
+        settle(a, THREW, error);
+        return;
+      }
+      if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
+        Promise.resolve(p).then(
+          (v) => settle(a, RETURNED, v),
+          (err) => settle(a, THREW, err),
+        );
+        if (a.#state === PENDING) {
+          inFlight.add(a);
+          arm(a.#at);
         }
-        if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
-          Promise.resolve(p).then(
-            (v) => settle(a, RETURNED, v),
-            (err) => settle(a, THREW, err),
-          );
-          if (a.#state === PENDING) {
-            inFlight.add(a);
-            arm(a.#at);
-          }
-        } else settle(a, RETURNED, p);
-      });
+      } else settle(a, RETURNED, p);
+    };
+    /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
+    Attempt.run = (fn, a) => new Promise((resolve) => Attempt.start(fn, a, resolve));
   }
 }
 
@@ -228,23 +232,38 @@ function call(e, fn, options) {
   if (!live() || step() !== STEP_ATTEMPT) return drive(e, fn, null, h, null);
   const timeoutMs = stepTimeout();
   const a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), performance.now() + timeoutMs);
-  return Attempt.run(fn, a).then(() => {
+  // One promise for the caller, settled from the attempt's settlement (no promise per attempt).
+  return new Promise((resolve, reject) => {
+    let sync = true;
+    Attempt.start(fn, a, () => {
+      // Settled within `fn`'s call: go on in a microtask, as after an await.
+      if (sync) queueMicrotask(() => afterFirst(e, fn, h, a, resolve, reject));
+      else afterFirst(e, fn, h, a, resolve, reject);
+    });
+    sync = false;
+  });
+}
+
+/** The fast path's first attempt `a` (of request `h`) settled: report a plain success, or drive. */
+function afterFirst(e, fn, h, a, resolve, reject) {
+  try {
     if (stateOf(a) === RETURNED) {
       const v = valueOf(a);
       if (!isResponseLike(v)) {
-        try {
-          outcome(h, SUCCESS, -1, CLOCK, NO_POLL);
-        } catch (err) {
-          free(h); // idempotent: the failed report left the request live
-          throw err;
-        }
+        outcome(h, SUCCESS, -1, CLOCK, NO_POLL);
         // A success always finishes a (non-streamed) request: no poll to say so.
         if (live()) free(h);
-        return v;
+        resolve(v);
+        return;
       }
     }
-    return drive(e, fn, null, h, a);
-  });
+  } catch (err) {
+    // A throwing getter on the result, or a failed report: the request is dropped (idempotent).
+    free(h);
+    reject(err);
+    return;
+  }
+  resolve(drive(e, fn, null, h, a));
 }
 
 /**
