@@ -233,7 +233,10 @@ const giveUpReason = () => GIVE_UP_NAMES[io[REASON]];
 const giveUpHint = () => io[HINT];
 const reportLatency = () => (io[RECORDED_AT] === -1 ? 0 : io[REPORT_LATENCY]);
 
-/** The step in the buffer as `NativeRequest.poll` gives it (for messages; `names` by index). */
+/**
+ * The step in the buffer as `NativeRequest.poll` gives it (for messages and tests; `names` by
+ * index). The attempt's ticket also left DEGRADED and TICKET_RETRY_AFTER in the buffer.
+ */
 function stepObject(names) {
   const opt = (x) => (x === -1 ? null : x);
   switch (STEP_NAMES[io[STEP]]) {
@@ -242,8 +245,6 @@ function stepObject(names) {
         attempt: {
           provider: names[io[PROVIDER]],
           kind: TICKET_KINDS[io[KIND]],
-          degraded: io[DEGRADED] === 1,
-          retry_after_ms: opt(io[TICKET_RA]),
           number: io[NUMBER],
           deadline_ms: io[DEADLINE],
           timeout_ms: io[TIMEOUT],
