@@ -25,10 +25,13 @@ const THREW = 2;
 const TIMED_OUT = 3;
 const ABORTED = 4;
 
-// Attempts in flight, with one shared timer for their deadlines: an attempt costs a Set insert
-// and delete, not a timer of its own (the timer is re-armed only for an earlier deadline). The
-// timer keeps the process alive only while an attempt is in flight, as a timer per attempt would.
-const inFlight = new Set();
+// Attempts in flight, with one shared timer for their deadlines: an attempt costs an array push
+// and a swap-remove (its index kept on it: no identity hash, as a Set would make for each fresh
+// attempt), not a timer of its own (the timer is re-armed only for an earlier deadline). The timer
+// keeps the process alive only while an attempt is in flight, as a timer per attempt would.
+const inFlight = [];
+/** Start order of the attempts in flight (deadlines due together expire in that order). */
+let started = 0;
 let timer = null;
 let timerAt = Infinity;
 let timerRefed = false;
@@ -59,7 +62,8 @@ function expireDue() {
   timerAt = Infinity;
   const t = performance.now() + 1;
   let next = Infinity;
-  for (const a of inFlight) {
+  const due = inFlight.slice().sort((x, y) => seqOf(x) - seqOf(y));
+  for (const a of due) {
     if (deadlineOf(a) <= t) expire(a);
     else if (deadlineOf(a) < next) next = deadlineOf(a);
   }
@@ -70,6 +74,7 @@ let settle;
 let expire;
 let abortAttempt;
 let deadlineOf;
+let seqOf;
 let stateOf;
 let valueOf;
 
@@ -87,6 +92,9 @@ class Attempt {
   #at;
   #ac = null;
   #reason = undefined;
+  /** Index in `inFlight` (-1: not in it), and start order. */
+  #index = -1;
+  #seq = 0;
 
   constructor(provider, attempt, timeoutMs, probe, at) {
     this.provider = provider;
@@ -106,12 +114,21 @@ class Attempt {
   }
 
   static {
-    settle = (a, state, value) => {
+    /** `fromThen`: settled by `fn`'s promise, in a reaction of its own (nothing follows). */
+    settle = (a, state, value, fromThen) => {
       if (a.#state !== PENDING) return;
       a.#state = state;
       a.#value = value;
-      if (inFlight.delete(a) && inFlight.size === 0) idle();
-      a.#resolve();
+      if (a.#index !== -1) {
+        const moved = inFlight.pop();
+        if (moved !== a) {
+          inFlight[a.#index] = moved;
+          moved.#index = a.#index;
+        }
+        a.#index = -1;
+        if (inFlight.length === 0) idle();
+      }
+      a.#resolve(fromThen === true);
     };
     expire = (a) => {
       if (a.#state !== PENDING) return;
@@ -126,11 +143,13 @@ class Attempt {
       a.#ac?.abort(reason);
     };
     deadlineOf = (a) => a.#at;
+    seqOf = (a) => a.#seq;
     stateOf = (a) => a.#state;
     valueOf = (a) => a.#value;
     /**
-     * Runs `fn(a)`; calls `done()` once it settled, timed out or was aborted — synchronously when
-     * `fn` throws or returns a plain value.
+     * Runs `fn(a)`; calls `done(fromThen)` once it settled, timed out or was aborted: `fromThen`
+     * is true in a reaction to `fn`'s promise, false when `fn` threw or returned a plain value
+     * (within this call) or the attempt timed out or was aborted (the abort follows the call).
      */
     Attempt.start = (fn, a, done) => {
       a.#resolve = done;
@@ -143,11 +162,13 @@ class Attempt {
       }
       if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
         Promise.resolve(p).then(
-          (v) => settle(a, RETURNED, v),
-          (err) => settle(a, THREW, err),
+          (v) => settle(a, RETURNED, v, true),
+          (err) => settle(a, THREW, err, true),
         );
         if (a.#state === PENDING) {
-          inFlight.add(a);
+          a.#index = inFlight.length;
+          a.#seq = started++;
+          inFlight.push(a);
           arm(a.#at);
         }
       } else settle(a, RETURNED, p);
@@ -234,13 +255,12 @@ function call(e, fn, options) {
   const a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), performance.now() + timeoutMs);
   // One promise for the caller, settled from the attempt's settlement (no promise per attempt).
   return new Promise((resolve, reject) => {
-    let sync = true;
-    Attempt.start(fn, a, () => {
-      // Settled within `fn`'s call: go on in a microtask, as after an await.
-      if (sync) queueMicrotask(() => afterFirst(e, fn, h, a, resolve, reject));
-      else afterFirst(e, fn, h, a, resolve, reject);
+    Attempt.start(fn, a, (fromThen) => {
+      // Otherwise go on in a microtask, as after an await: not inside `fn`'s call, and after the
+      // attempt's signal aborted.
+      if (fromThen) afterFirst(e, fn, h, a, resolve, reject);
+      else queueMicrotask(() => afterFirst(e, fn, h, a, resolve, reject));
     });
-    sync = false;
   });
 }
 
