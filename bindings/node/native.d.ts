@@ -251,6 +251,48 @@ export declare function recordedNames(): Array<string>
  */
 export declare function registerErrorClasses(configError: Function, unavailableError: Function, internalError: Function): void
 
+/** The names behind STEP, FINISH and REASON codes. */
+export declare function requestCodes(): RequestCodes
+
+/** The names behind the fast path's codes. */
+export interface RequestCodes {
+  steps: Array<string>
+  finishes: Array<string>
+  giveUps: Array<string>
+}
+
+/**
+ * Writes the core's hash of a sticky key (as in `pickKeyed`) into KEY_HI / KEY_LO for the next
+ * `hotBegin`.
+ */
+export declare function requestKey(key: string): void
+
+/** Where the fast path's inputs and outputs sit in the shared buffer. */
+export declare function requestLayout(): RequestLayout
+
+/** Positions of the fast path's slots in the shared buffer. */
+export interface RequestLayout {
+  request: number
+  pollNow: number
+  maxAttempts: number
+  requestDeadline: number
+  maxWait: number
+  keyHi: number
+  live: number
+  step: number
+  number: number
+  deadline: number
+  timeout: number
+  idle: number
+  last: number
+  finish: number
+  reason: number
+  lastOutcome: number
+  hint: number
+  recorded: number
+  reportLatency: number
+}
+
 /**
  * Throws the failure the last hot call parked (the JS layer calls this when `hotPick` or
  * `hotRecord` leaves a status of -1 in the shared buffer).

@@ -1,5 +1,6 @@
 'use strict';
-// `router.call`: the request driver on the core's request engine (`NativeRequest`). The engine
+// `router.call`: the request driver on the core's request engine (driven natively through the
+// shared buffer, io.js; `NativeRequest` is the same engine behind objects). The engine
 // decides everything — which provider, whether to retry or wait or give up, each attempt's
 // deadline; this file only performs I/O: it calls the caller's function with an `Attempt`,
 // enforces the attempt's deadline, sleeps through the engine's waits, reads facts off what came
@@ -8,10 +9,14 @@
 const native = require('../native.js');
 const { AllProvidersFailedError, HttpStatusError, InternalError } = require('./errors.js');
 const { typeError, checkPositive, checkTime } = require('./errors.js');
-const { CLOCK } = require('./io.js');
+const { CLOCK, OUTCOME_CODE, NO_POLL, STEP_ATTEMPT, STEP_WAIT, STEP_DONE } = require('./io.js');
+const { FINISH_SUCCESS, FINISH_CALLER_ERROR, FINISH_GAVE_UP } = require('./io.js');
+const { begin, poll, outcome, cancel, free, live, step, stepProvider, stepNumber, stepTimeout } = require('./io.js');
+const { stepProbe, stepUntil, finishCode, finishName, giveUpReason, giveUpHint, reportLatency, stepObject } = require('./io.js');
 const { errorFacts, responseFacts, isResponseLike } = require('./facts.js');
 
-const { NativeRequest, classify: classifyFacts, monotonicNow } = native;
+const { classify: classifyFacts, monotonicNow } = native;
+const SUCCESS = OUTCOME_CODE.get('success');
 
 // How an attempt ended (the driver's own view, before classification).
 const PENDING = 0;
@@ -20,10 +25,13 @@ const THREW = 2;
 const TIMED_OUT = 3;
 const ABORTED = 4;
 
-// Attempts in flight, with one shared timer for their deadlines: an attempt costs a Set insert
-// and delete, not a timer of its own (the timer is re-armed only for an earlier deadline). The
-// timer keeps the process alive only while an attempt is in flight, as a timer per attempt would.
-const inFlight = new Set();
+// Attempts in flight, with one shared timer for their deadlines: an attempt costs an array push
+// and a swap-remove (its index kept on it: no identity hash, as a Set would make for each fresh
+// attempt), not a timer of its own (the timer is re-armed only for an earlier deadline). The timer
+// keeps the process alive only while an attempt is in flight, as a timer per attempt would.
+const inFlight = [];
+/** Start order of the attempts in flight (deadlines due together expire in that order). */
+let started = 0;
 let timer = null;
 let timerAt = Infinity;
 let timerRefed = false;
@@ -54,7 +62,8 @@ function expireDue() {
   timerAt = Infinity;
   const t = performance.now() + 1;
   let next = Infinity;
-  for (const a of inFlight) {
+  const due = inFlight.slice().sort((x, y) => seqOf(x) - seqOf(y));
+  for (const a of due) {
     if (deadlineOf(a) <= t) expire(a);
     else if (deadlineOf(a) < next) next = deadlineOf(a);
   }
@@ -65,6 +74,7 @@ let settle;
 let expire;
 let abortAttempt;
 let deadlineOf;
+let seqOf;
 let stateOf;
 let valueOf;
 
@@ -82,6 +92,9 @@ class Attempt {
   #at;
   #ac = null;
   #reason = undefined;
+  /** Index in `inFlight` (-1: not in it), and start order. */
+  #index = -1;
+  #seq = 0;
 
   constructor(provider, attempt, timeoutMs, probe, at) {
     this.provider = provider;
@@ -101,12 +114,21 @@ class Attempt {
   }
 
   static {
-    settle = (a, state, value) => {
+    /** `fromThen`: settled by `fn`'s promise, in a reaction of its own (nothing follows). */
+    settle = (a, state, value, fromThen) => {
       if (a.#state !== PENDING) return;
       a.#state = state;
       a.#value = value;
-      if (inFlight.delete(a) && inFlight.size === 0) idle();
-      a.#resolve();
+      if (a.#index !== -1) {
+        const moved = inFlight.pop();
+        if (moved !== a) {
+          inFlight[a.#index] = moved;
+          moved.#index = a.#index;
+        }
+        a.#index = -1;
+        if (inFlight.length === 0) idle();
+      }
+      a.#resolve(fromThen === true);
     };
     expire = (a) => {
       if (a.#state !== PENDING) return;
@@ -121,30 +143,38 @@ class Attempt {
       a.#ac?.abort(reason);
     };
     deadlineOf = (a) => a.#at;
+    seqOf = (a) => a.#seq;
     stateOf = (a) => a.#state;
     valueOf = (a) => a.#value;
-    /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
-    Attempt.run = (fn, a) =>
-      new Promise((resolve) => {
-        a.#resolve = resolve;
-        let p;
-        try {
-          p = fn(a);
-        } catch (error) {
-          settle(a, THREW, error);
-          return;
+    /**
+     * Runs `fn(a)`; calls `done(fromThen)` once it settled, timed out or was aborted: `fromThen`
+     * is true in a reaction to `fn`'s promise, false when `fn` threw or returned a plain value
+     * (within this call) or the attempt timed out or was aborted (the abort follows the call).
+     */
+    Attempt.start = (fn, a, done) => {
+      a.#resolve = done;
+      let p;
+      try {
+        p = fn(a);
+      } catch (error) {
+        settle(a, THREW, error);
+        return;
+      }
+      if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
+        Promise.resolve(p).then(
+          (v) => settle(a, RETURNED, v, true),
+          (err) => settle(a, THREW, err, true),
+        );
+        if (a.#state === PENDING) {
+          a.#index = inFlight.length;
+          a.#seq = started++;
+          inFlight.push(a);
+          arm(a.#at);
         }
-        if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
-          Promise.resolve(p).then(
-            (v) => settle(a, RETURNED, v),
-            (err) => settle(a, THREW, err),
-          );
-          if (a.#state === PENDING) {
-            inFlight.add(a);
-            arm(a.#at);
-          }
-        } else settle(a, RETURNED, p);
-      });
+      } else settle(a, RETURNED, p);
+    };
+    /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
+    Attempt.run = (fn, a) => new Promise((resolve) => Attempt.start(fn, a, resolve));
   }
 }
 
@@ -196,28 +226,89 @@ function sleep(ms, signal) {
 /**
  * `router.call` on engine `e` (engine.js): a promise of `fn`'s result. Errors: the caller's own
  * (re-thrown unchanged), a provider's client error (re-thrown), `AllProvidersFailedError`.
+ *
+ * The common case (no options, the native clock) starts straight-line, not as an async function:
+ * one native crossing begins the request and polls its first step; the first attempt's promise is
+ * chained with one `then`; a plain result (not a Response) is reported as a success in one more
+ * crossing, which finishes the request. Anything else goes on in `drive` with the same request.
  */
 function call(e, fn, options) {
   if (typeof fn !== 'function') return Promise.reject(typeError('fn', 'a function (attempt) => Promise', fn));
-  let o;
+  if ((options !== undefined && options !== null) || e.clock !== undefined) {
+    let o;
+    try {
+      o = callOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return drive(e, fn, o, -1, null);
+  }
+  let h;
   try {
-    o = callOptions(options);
+    h = begin(e.slot, CLOCK, CLOCK, null);
   } catch (err) {
     return Promise.reject(err);
   }
-  return drive(e, fn, o);
+  // Not an attempt (a wait, or done): `drive` reads the step from the buffer before any await.
+  if (!live() || step() !== STEP_ATTEMPT) return drive(e, fn, null, h, null);
+  const timeoutMs = stepTimeout();
+  const a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), performance.now() + timeoutMs);
+  // One promise for the caller, settled from the attempt's settlement (no promise per attempt).
+  return new Promise((resolve, reject) => {
+    Attempt.start(fn, a, (fromThen) => {
+      // Otherwise go on in a microtask, as after an await: not inside `fn`'s call, and after the
+      // attempt's signal aborted.
+      if (fromThen) afterFirst(e, fn, h, a, resolve, reject);
+      else queueMicrotask(() => afterFirst(e, fn, h, a, resolve, reject));
+    });
+  });
 }
 
-async function drive(e, fn, o) {
-  const n = e.n;
+/** The fast path's first attempt `a` (of request `h`) settled: report a plain success, or drive. */
+function afterFirst(e, fn, h, a, resolve, reject) {
+  try {
+    if (stateOf(a) === RETURNED) {
+      const v = valueOf(a);
+      if (!isResponseLike(v)) {
+        outcome(h, SUCCESS, -1, CLOCK, NO_POLL);
+        // A success always finishes a (non-streamed) request: no poll to say so.
+        if (live()) free(h);
+        resolve(v);
+        return;
+      }
+    }
+  } catch (err) {
+    // A throwing getter on the result, or a failed report: the request is dropped (idempotent).
+    free(h);
+    reject(err);
+    return;
+  }
+  resolve(drive(e, fn, null, h, a));
+}
+
+/**
+ * The general driver: `h` is the request (-1: start one with options `o`) and `first` its first
+ * attempt if it already settled (else the step to act on is in the buffer when `h` is given).
+ */
+async function drive(e, fn, o, h, first) {
   const clock = e.clock;
   /** The engine's time now: the router's clock, or CLOCK (the native clock read natively). */
   const now = clock === undefined ? () => CLOCK : () => checkTime(clock(), 'nowMs');
   const read = clock === undefined ? monotonicNow : now;
+  /** With the native clock, a call that reports also polls (both read the clock natively). */
+  const pollNow = clock === undefined ? CLOCK : NO_POLL;
   const signal = o?.signal;
-  if (signal?.aborted) throw signal.reason;
-  if (o !== null && o.requestTimeoutMs !== undefined) o.deadline_ms = read() + o.requestTimeoutMs;
-  const req = new NativeRequest(n, o ?? undefined, now());
+  let isLive = true;
+  let have = true; // the step to act on is in the buffer
+  let a = first;
+  if (h === -1) {
+    if (signal?.aborted) throw signal.reason;
+    if (o !== null && o.requestTimeoutMs !== undefined) o.deadline_ms = read() + o.requestTimeoutMs;
+    h = begin(e.slot, now(), pollNow, o);
+    have = pollNow !== NO_POLL || !live();
+  }
+  // A first attempt that already settled belongs to a live request (the buffer may have moved on).
+  isLive = first !== null || live();
   let current = null;
   let onAbort;
   if (signal !== undefined) {
@@ -231,79 +322,88 @@ async function drive(e, fn, o) {
     let attempts = null;
     let last; // the last attempt's result or error
     for (;;) {
-      const step = req.poll(n, now());
-      const s = step.attempt;
-      if (s !== undefined) {
-        const a = new Attempt(s.provider, s.number, s.timeout_ms, s.kind === 'probe', performance.now() + s.timeout_ms);
-        current = a;
-        await Attempt.run(fn, a);
-        current = null;
-        const state = stateOf(a);
-        last = valueOf(a);
-        let outcome = 'success';
-        let ra = null;
-        let error = null;
-        if (state === RETURNED) {
-          if (isResponseLike(last)) {
-            ({ outcome, retry_after_ms: ra } = classifyFacts(responseFacts(last)));
-            if (outcome !== 'success' && outcome !== 'client_error') error = new HttpStatusError(last, { outcome, retry_after_ms: ra });
+      if (a === null) {
+        if (!have) {
+          poll(h, now());
+          isLive = live();
+        }
+        have = false;
+        const s = step();
+        if (s === STEP_ATTEMPT) {
+          const timeoutMs = stepTimeout();
+          a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), performance.now() + timeoutMs);
+          current = a;
+          await Attempt.run(fn, a);
+          current = null;
+        } else if (s === STEP_DONE) {
+          const f = finishCode();
+          if (f === FINISH_SUCCESS) return last;
+          if (f === FINISH_CALLER_ERROR) {
+            if (last instanceof Error || !isResponseLike(last)) throw last;
+            return last;
           }
-        } else if (state === TIMED_OUT) {
-          outcome = 'timeout';
-          error = last;
+          if (f === FINISH_GAVE_UP) {
+            throw new AllProvidersFailedError(errors ?? [], giveUpHint(), attempts ?? [], undefined, giveUpReason());
+          }
+          throw new InternalError(`the request ended as ${finishName()} with no error to re-throw`, 'internal_panic');
+        } else if (s === STEP_WAIT) {
+          await sleep(Math.max(0, stepUntil() - read()), signal);
+          if (signal?.aborted) {
+            cancel(h, now());
+            isLive = live();
+            throw signal.reason;
+          }
+          continue;
         } else {
-          const facts = state === ABORTED ? null : errorFacts(last);
-          // Nothing attributable to the provider (a bug in the caller's callback), or the
-          // caller's own abort: the request ends as cancelled and the error goes back unchanged.
-          if (facts === null) outcome = 'cancelled';
-          else ({ outcome, retry_after_ms: ra } = classifyFacts(facts));
-          error = last;
+          throw new InternalError(`unexpected step ${JSON.stringify(stepObject(e.byIndex))}`, 'internal_panic');
         }
-        if (outcome === 'cancelled') {
-          req.handleCancel(n, now());
-          throw last;
-        }
-        req.handleOutcome(n, outcome, ra, now());
-        // A success always finishes a (non-streamed) request: skip the poll that would say so.
-        if (outcome === 'success') return last;
-        {
-          const [rep] = req.lastReport();
-          (attempts ??= []).push({
-            provider: a.provider,
-            outcome,
-            error,
-            latency_ms: rep === null ? 0 : rep.latency_ms,
-          });
-          if (error !== null) (errors ??= []).push(error);
-        }
-        continue;
       }
-      const d = step.done;
-      if (d !== undefined) {
-        if (d.finish === 'success') return last;
-        if (d.finish === 'caller_error') {
-          if (last instanceof Error || !isResponseLike(last)) throw last;
-          return last;
+      const state = stateOf(a);
+      last = valueOf(a);
+      let kind = 'success';
+      let ra = null;
+      let error = null;
+      if (state === RETURNED) {
+        if (isResponseLike(last)) {
+          ({ outcome: kind, retry_after_ms: ra } = classifyFacts(responseFacts(last)));
+          if (kind !== 'success' && kind !== 'client_error') error = new HttpStatusError(last, { outcome: kind, retry_after_ms: ra });
         }
-        if (d.finish === 'gave_up') {
-          const hint = d.retry_after_ms;
-          throw new AllProvidersFailedError(errors ?? [], hint, attempts ?? [], undefined, d.reason);
-        }
-        throw new InternalError(`the request ended as ${d.finish} with no error to re-throw`, 'internal_panic');
+      } else if (state === TIMED_OUT) {
+        kind = 'timeout';
+        error = last;
+      } else {
+        const facts = state === ABORTED ? null : errorFacts(last);
+        // Nothing attributable to the provider (a bug in the caller's callback), or the
+        // caller's own abort: the request ends as cancelled and the error goes back unchanged.
+        if (facts === null) kind = 'cancelled';
+        else ({ outcome: kind, retry_after_ms: ra } = classifyFacts(facts));
+        error = last;
       }
-      const w = step.wait;
-      if (w !== undefined) {
-        await sleep(Math.max(0, w.until_ms - read()), signal);
-        if (signal?.aborted) {
-          req.handleCancel(n, now());
-          throw signal.reason;
-        }
-        continue;
+      if (kind === 'cancelled') {
+        cancel(h, now());
+        isLive = live();
+        throw last;
       }
-      throw new InternalError(`unexpected step ${JSON.stringify(step)}`, 'internal_panic');
+      const success = kind === 'success';
+      // A success always finishes a (non-streamed) request: no poll to say so.
+      const pn = success ? NO_POLL : pollNow;
+      outcome(h, OUTCOME_CODE.get(kind), ra ?? -1, now(), pn);
+      isLive = live();
+      if (success) return last;
+      (attempts ??= []).push({
+        provider: a.provider,
+        outcome: kind,
+        error,
+        latency_ms: reportLatency(),
+      });
+      if (error !== null) (errors ??= []).push(error);
+      // The next step is in the buffer if the call polled or the request finished.
+      have = pn !== NO_POLL || !isLive;
+      a = null;
     }
   } finally {
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+    if (isLive) free(h);
   }
 }
 

@@ -1,7 +1,8 @@
 'use strict';
 // The fast path's protocol with the native module (see src/hot.rs): the names behind its codes,
-// the default clock, the shared Float64Array through which `hotPick` / `hotRecord` take their
-// inputs and give their results, and the packed ticket handle.
+// the default clock, the shared Float64Array through which `hotPick` / `hotRecord` and the request
+// engine's `hotBegin` / `hotPoll` / `hotOutcome` / `hotCancel` take their inputs and give their
+// results, and the packed ticket handle.
 
 const native = require('../native.js');
 const { InternalError } = require('./errors.js');
@@ -21,6 +22,11 @@ native.calibrateClock(performance.timeOrigin + performance.now());
 
 const io = native.ioBuffer();
 const { hotPick, hotRecord, throwPending } = native;
+const { hotBegin, hotPoll, hotOutcome, hotCancel, hotFree, requestKey } = native;
+const REQUEST_CODES = native.requestCodes();
+const STEP_NAMES = Object.freeze(REQUEST_CODES.steps);
+const FINISH_NAMES = Object.freeze(REQUEST_CODES.finishes);
+const GIVE_UP_NAMES = Object.freeze(REQUEST_CODES.giveUps);
 const {
   router: ROUTER,
   now: NOW,
@@ -39,6 +45,28 @@ const {
   t0: T0,
   status: STATUS,
 } = native.ioLayout();
+
+const {
+  request: REQUEST,
+  pollNow: POLL_NOW,
+  maxAttempts: MAX_ATTEMPTS,
+  requestDeadline: REQUEST_DEADLINE,
+  maxWait: MAX_WAIT,
+  keyHi: KEY_HI,
+  live: LIVE,
+  step: STEP,
+  number: NUMBER,
+  deadline: DEADLINE,
+  timeout: TIMEOUT,
+  idle: IDLE,
+  last: LAST,
+  finish: FINISH,
+  reason: REASON,
+  lastOutcome: LAST_OUTCOME,
+  hint: HINT,
+  recorded: RECORDED_AT,
+  reportLatency: REPORT_LATENCY,
+} = native.requestLayout();
 
 // A ticket's hidden handle packs its router slot, kind code and provider index into one number:
 // slot × 256 + kind × 64 + index (a router has at most 16 providers, kinds are 0..2).
@@ -114,6 +142,133 @@ function record(h, generation, probeSeq, outcome, latency, retryAfter, now, t0) 
   return r;
 }
 
+// The request engine's fast path (src/hot_request.rs): requests kept natively, every step
+// exchanged as numbers through the shared buffer. A `pollNow` of NO_POLL makes the call poll not.
+
+/** `pollNow` of a call that should not poll (the caller polls later, at its own time). */
+const NO_POLL = -2;
+/** Step codes (`step()`). */
+const STEP_ATTEMPT = STEP_NAMES.indexOf('attempt');
+const STEP_WAIT = STEP_NAMES.indexOf('wait');
+const STEP_DONE = STEP_NAMES.indexOf('done');
+/** Finish codes (`finishCode()`). */
+const FINISH_SUCCESS = FINISH_NAMES.indexOf('success');
+const FINISH_CALLER_ERROR = FINISH_NAMES.indexOf('caller_error');
+const FINISH_GAVE_UP = FINISH_NAMES.indexOf('gave_up');
+/** The ticket kind code of a probe. */
+const PROBE = TICKET_KINDS.indexOf('probe');
+
+/**
+ * Starts a request on the router in `slot` at `now` (CLOCK: the native clock) and, unless
+ * `pollNow` is NO_POLL, polls it: the step is then in the buffer. `o`: null or the options
+ * (`max_attempts`, `deadline_ms`, `max_wait_ms`, `key`, each null for the policy's). Returns the
+ * request's handle; throws a parked failure. `live()` says whether it is still live.
+ */
+function begin(slot, now, pollNow, o) {
+  if (o !== null && o.key !== null) requestKey(o.key);
+  else io[KEY_HI] = -1;
+  io[ROUTER] = slot;
+  io[NOW] = now;
+  io[POLL_NOW] = pollNow;
+  io[MAX_ATTEMPTS] = o === null || o.max_attempts === null ? -1 : o.max_attempts;
+  io[REQUEST_DEADLINE] = o === null || o.deadline_ms === null ? -1 : o.deadline_ms;
+  io[MAX_WAIT] = o === null || o.max_wait_ms === null ? -1 : o.max_wait_ms;
+  hotBegin();
+  if (io[STATUS] !== 0) throwPending();
+  return io[REQUEST];
+}
+
+/** Polls request `h` at `now`: the step is in the buffer. Throws a parked failure. */
+function poll(h, now) {
+  io[REQUEST] = h;
+  io[NOW] = now;
+  hotPoll();
+  if (io[STATUS] !== 0) throwPending();
+}
+
+/**
+ * Reports the attempt's outcome (a code) and `retryAfter` (-1 for none) at `now`, then polls at
+ * `pollNow` unless NO_POLL or the request finished. `reportLatency()` is the latency of the
+ * request's last report (0 if none). Throws a parked failure.
+ */
+function outcome(h, code, retryAfter, now, pollNow) {
+  io[REQUEST] = h;
+  io[OUTCOME] = code;
+  io[RA] = retryAfter;
+  io[NOW] = now;
+  io[POLL_NOW] = pollNow;
+  hotOutcome();
+  if (io[STATUS] !== 0) throwPending();
+}
+
+/** The caller cancelled request `h` at `now`. Throws a parked failure. */
+function cancel(h, now) {
+  io[REQUEST] = h;
+  io[NOW] = now;
+  hotCancel();
+  if (io[STATUS] !== 0) throwPending();
+}
+
+/** Forgets request `h` (a no-op once it finished). */
+function free(h) {
+  io[REQUEST] = h;
+  hotFree();
+}
+
+/** Whether the request of the last call is still live (a finished one is freed natively). */
+const live = () => io[LIVE] === 1;
+/** The step's code (STEP_ATTEMPT, STEP_WAIT, STEP_DONE, or in flight). */
+const step = () => io[STEP];
+/** The attempt's (or the wait's, or the success's) provider index. */
+const stepProvider = () => io[PROVIDER];
+const stepNumber = () => io[NUMBER];
+const stepTimeout = () => io[TIMEOUT];
+const stepProbe = () => io[KIND] === PROBE;
+/** The wait's `until_ms`. */
+const stepUntil = () => io[DEADLINE];
+const finishCode = () => io[FINISH];
+const finishName = () => FINISH_NAMES[io[FINISH]];
+/** The give-up's reason name and `retry_after_ms`. */
+const giveUpReason = () => GIVE_UP_NAMES[io[REASON]];
+const giveUpHint = () => io[HINT];
+const reportLatency = () => (io[RECORDED_AT] === -1 ? 0 : io[REPORT_LATENCY]);
+
+/**
+ * The step in the buffer as `NativeRequest.poll` gives it (for messages and tests; `names` by
+ * index). The attempt's ticket also left DEGRADED and TICKET_RETRY_AFTER in the buffer.
+ */
+function stepObject(names) {
+  const opt = (x) => (x === -1 ? null : x);
+  switch (STEP_NAMES[io[STEP]]) {
+    case 'attempt':
+      return {
+        attempt: {
+          provider: names[io[PROVIDER]],
+          kind: TICKET_KINDS[io[KIND]],
+          number: io[NUMBER],
+          deadline_ms: io[DEADLINE],
+          timeout_ms: io[TIMEOUT],
+          idle_ms: opt(io[IDLE]),
+          last: io[LAST] === 1,
+        },
+      };
+    case 'in_flight':
+      return { in_flight: { deadline_ms: io[DEADLINE] } };
+    case 'wait':
+      return { wait: { until_ms: io[DEADLINE], provider: names[io[PROVIDER]] } };
+    default: {
+      const d = { finish: FINISH_NAMES[io[FINISH]] };
+      if (io[PROVIDER] !== -1) d.provider = names[io[PROVIDER]];
+      if (io[REASON] !== -1) {
+        d.reason = GIVE_UP_NAMES[io[REASON]];
+        d.last = io[LAST_OUTCOME] === -1 ? null : OUTCOME_KINDS[io[LAST_OUTCOME]];
+        d.retry_after_ms = io[HINT];
+      }
+      return { done: d };
+    }
+  }
+}
+
 /** Milliseconds from `t0` to `t1` as a latency the core takes (0..MAX_LATENCY). */
 const elapsed = (t0, t1) => Math.max(0, Math.min(MAX_LATENCY, t1 - t0));
 
@@ -133,4 +288,29 @@ module.exports = {
   readTicket,
   record,
   elapsed,
+  NO_POLL,
+  STEP_ATTEMPT,
+  STEP_WAIT,
+  STEP_DONE,
+  FINISH_SUCCESS,
+  FINISH_CALLER_ERROR,
+  FINISH_GAVE_UP,
+  begin,
+  poll,
+  outcome,
+  cancel,
+  free,
+  live,
+  step,
+  stepProvider,
+  stepNumber,
+  stepTimeout,
+  stepProbe,
+  stepUntil,
+  finishCode,
+  finishName,
+  giveUpReason,
+  giveUpHint,
+  reportLatency,
+  stepObject,
 };

@@ -232,19 +232,21 @@ class Router {
   }
 
   /**
-   * Calls a provider through the router: picks, awaits `fn(provider, {ticket, attempt, signal})`,
-   * measures, classifies, records, and fails over to the next provider while the attempt budget
-   * lasts. Client errors (4xx, content policy) and cancellations are re-thrown at once; when every
-   * attempt fails it throws one `AllProvidersFailedError` (an `AggregateError`) carrying every
-   * cause and the engine's retry-after hint. A returned fetch-like `Response` is classified too:
-   * a failing status fails over (its cause is an `HttpStatusError`), any other is returned.
+   * Runs one request on the core's request engine: awaits `fn({provider, attempt, signal,
+   * timeoutMs, probe})` for each attempt the engine asks for, classifies what came back with the
+   * core's table, reports it, and goes on as the engine decides (fail over, retry the same
+   * provider, wait out a short `Retry-After`, give up). Client errors are re-thrown at once, the
+   * caller's own errors unchanged and counted nowhere; when the engine gives up it throws one
+   * `AllProvidersFailedError` (an `AggregateError`) with every cause, the reason and the engine's
+   * retry-after hint. A returned fetch-like `Response` is classified too: a failing status fails
+   * over (its cause is an `HttpStatusError`), any other is returned.
    *
-   * Options: `key` (sticky key), `maxAttempts` (default: every provider once), `timeoutMs` (per
-   * attempt: the attempt's signal aborts, the attempt counts as a timeout and the next provider is
-   * tried), `signal` (the caller's AbortSignal), `classify` (your own error classifier).
+   * Options: `key` (sticky key), `maxAttempts`, `requestTimeoutMs`, `maxWaitMs`, `signal` (the
+   * caller's AbortSignal).
    *
-   * Cost: one native call to pick and one to record per attempt, each reading the monotonic clock
-   * natively (no clock call from JavaScript unless `options.clock` was given).
+   * Cost: when the first attempt succeeds, two native calls (one starts the request on the core's
+   * request engine and polls its first step, one reports the success), reading the monotonic
+   * clock natively (no clock call from JavaScript unless the router has its own clock).
    */
   call(fn, options) {
     // Like an async function: anything thrown here (a bad argument) rejects the returned promise.

@@ -8,7 +8,7 @@
 //! status from the same array. Everything else goes through ordinary methods of `NativeRouter`.
 //!
 //! Each Node environment (the main thread, each worker) runs on its own thread, so the buffer and
-//! the router table are thread-local. The buffer is 16 `f64`s leaked once per thread, so that no
+//! the router table are thread-local. The buffer is [`slot::LEN`] `f64`s leaked once per thread, so that no
 //! `ArrayBuffer` can ever outlive it.
 
 use std::cell::{Cell, RefCell};
@@ -60,8 +60,50 @@ pub(crate) mod slot {
     /// Out: the status of the hot call: 0 (pick) or the `Recorded` code (record), or -1 with the
     /// failure parked for `throwPending()`.
     pub const STATUS: usize = 15;
+    // The request engine's fast path (see `crate::hot_request`).
+    /// In/out: the request's handle (`hotBegin` writes it).
+    pub const REQUEST: usize = 16;
+    /// In (begin, outcome): `nowMs` of the poll made in the same call, -1 for the default clock,
+    /// -2 for no poll.
+    pub const POLL_NOW: usize = 17;
+    /// In (begin): `max_attempts`, -1 for the policy's.
+    pub const MAX_ATTEMPTS: usize = 18;
+    /// In (begin): the request's `deadline_ms`, -1 for the policy's.
+    pub const REQUEST_DEADLINE: usize = 19;
+    /// In (begin): `max_wait_ms`, -1 for the policy's.
+    pub const MAX_WAIT: usize = 20;
+    /// In (begin): the sticky key's hash, high 32 bits, -1 for no key (`requestKey` writes it).
+    pub const KEY_HI: usize = 21;
+    /// In (begin): the sticky key's hash, low 32 bits.
+    pub const KEY_LO: usize = 22;
+    /// Out: 1 while the request is live, 0 once it finished (and its handle was freed).
+    pub const LIVE: usize = 23;
+    /// Out: the step's code (see `requestCodes().steps`): 0 attempt, 1 in flight, 2 wait, 3 done.
+    pub const STEP: usize = 24;
+    /// Out (attempt): the attempt's number (1 for the first).
+    pub const NUMBER: usize = 25;
+    /// Out: the attempt's or the in-flight attempt's `deadline_ms`, or the wait's `until_ms`.
+    pub const DEADLINE: usize = 26;
+    /// Out (attempt): `timeout_ms`.
+    pub const TIMEOUT: usize = 27;
+    /// Out (attempt): `idle_ms`, -1 for none.
+    pub const IDLE: usize = 28;
+    /// Out (attempt): 1 if it is the request's last candidate.
+    pub const LAST: usize = 29;
+    /// Out (done): the finish code (see `requestCodes().finishes`).
+    pub const FINISH: usize = 30;
+    /// Out (done, gave up): the reason code (see `requestCodes().giveUps`), else -1.
+    pub const REASON: usize = 31;
+    /// Out (done, gave up): the last outcome's kind code, -1 for none.
+    pub const LAST_OUTCOME: usize = 32;
+    /// Out (done, gave up): `retry_after_ms`, else -1.
+    pub const HINT: usize = 33;
+    /// Out (outcome): what the request last recorded: the `Recorded` code, -1 for nothing.
+    pub const RECORDED: usize = 34;
+    /// Out (outcome): the latency of that recording, ms.
+    pub const REPORT_LATENCY: usize = 35;
     /// Length of the buffer.
-    pub const LEN: usize = 16;
+    pub const LEN: usize = 36;
 }
 
 /// The largest integer a JS number holds exactly.
@@ -165,7 +207,9 @@ struct Table {
 /// hot path reads thread-local storage once per call.
 pub(crate) struct Hot {
     /// The buffer shared with JS (`ioBuffer()`).
-    io: [Cell<f64>; slot::LEN],
+    pub(crate) io: [Cell<f64>; slot::LEN],
+    /// The requests of the fast path (`hotBegin`).
+    pub(crate) requests: RefCell<crate::hot_request::Slab>,
     routers: RefCell<Table>,
     /// Slots whose `NativeRouter` was collected while the table was in use.
     deferred_free: RefCell<Vec<usize>>,
@@ -178,6 +222,7 @@ thread_local! {
     static HOT: &'static Hot = Box::leak(Box::new(Hot {
         io: [const { Cell::new(0.0) }; slot::LEN],
         routers: RefCell::new(Table::default()),
+        requests: RefCell::new(crate::hot_request::Slab::new()),
         deferred_free: RefCell::new(Vec::new()),
         clock_offset_ns: Cell::new(0),
     }));
@@ -290,7 +335,7 @@ pub(crate) fn time(arg: &str, x: f64) -> Res<u64> {
 }
 
 /// An optional millisecond count: -1 (or any negative) for none, else as [`time`].
-fn opt_ms(arg: &str, x: f64) -> Res<Option<u64>> {
+pub(crate) fn opt_ms(arg: &str, x: f64) -> Res<Option<u64>> {
     if x == -1.0 {
         Ok(None)
     } else {
@@ -446,7 +491,7 @@ fn read_ticket(io: &[Cell<f64>; slot::LEN]) -> Res<TicketIn> {
     })
 }
 
-fn router_slot(io: &[Cell<f64>; slot::LEN]) -> Res<usize> {
+pub(crate) fn router_slot(io: &[Cell<f64>; slot::LEN]) -> Res<usize> {
     int_in(io[slot::ROUTER].get(), MAX_SAFE)
         .map(|s| s as usize)
         .ok_or(Failure::Closed)
@@ -525,7 +570,7 @@ fn hot_record(h: &Hot) -> Res<f64> {
 }
 
 /// Runs a hot call and stores its status; never unwinds into the JS engine.
-fn run_hot(f: fn(&Hot) -> Res<f64>) {
+pub(crate) fn run_hot(f: fn(&Hot) -> Res<f64>) {
     let h = hot();
     // A panic inside the engine poisons its router (see `with_router_in`); elsewhere it leaves
     // nothing half-done (RefCell guards release on unwind).
@@ -566,5 +611,5 @@ pub fn export_hot_functions(mut exports: Object, env: Env) -> napi::Result<()> {
         "hotRecord",
         env.create_function::<(), ()>("hotRecord", hot_callback::<false>)?,
     )?;
-    Ok(())
+    crate::hot_request::export(&mut exports, &env)
 }

@@ -4,16 +4,20 @@
 //! This module is private to the package: `index.js` (the hand-written JS layer, with its own
 //! `index.d.ts`) is the public API and the only caller. Its shape follows from one measurement:
 //! a napi-rs class method costs a few hundred nanoseconds per call, a bare napi callback with no
-//! arguments about 30 ns. So the two calls every request makes, `pick` and `record`, are bare
-//! callbacks (`hotPick`, `hotRecord`) that exchange their inputs and outputs through a shared
-//! `Float64Array` (see `hot`); everything else is an ordinary napi-rs method.
+//! arguments about 30 ns. So the calls every request makes, `pick` and `record`, and the request
+//! engine's steps behind `router.call`, are bare callbacks (`hotPick`, `hotRecord`; `hotBegin`,
+//! `hotPoll`, `hotOutcome`, `hotCancel`, `hotFree`) that exchange their inputs and outputs as
+//! numbers through a shared `Float64Array` (see `hot`, `hot_request`); everything else is an
+//! ordinary napi-rs method.
 //!
 //! - `error`: every conversion of a core error, a panic or a bad argument into a JS error.
 //! - `convert`: policy objects in (through the core's `Policy::set`), views and events out.
 //! - `hot`: this thread's routers, the default clock and the fast path.
 //! - `classify`: the core's one classification table, `classify(facts)`.
-//! - `request`: `NativeRequest`, the core's request engine for one request (internal until the
-//!   call and stream drivers are built on it).
+//! - `hot_request`: the request engine's fast path, which `router.call` drives: requests kept in a
+//!   per-thread slab, every step written into the shared buffer as numbers.
+//! - `request`: `NativeRequest`, the same engine for one request behind an object (a plain object
+//!   per step): internal, for tests and drivers other than `router.call`.
 //!
 //! No call can crash the process: every entry point runs the engine under `catch_unwind`, and a
 //! router that panicked is closed (later calls throw `InternalError` with code
@@ -37,6 +41,7 @@ mod classify;
 mod convert;
 mod error;
 mod hot;
+mod hot_request;
 mod request;
 
 use convert::{js_num, to_js};
