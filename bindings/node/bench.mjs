@@ -22,6 +22,12 @@
 // - router.call (fn reads signal): the same, but the function reads its attempt's `signal`, which
 //   makes the AbortController (armed at the attempt's deadline by one shared timer).
 // - await noop(): the floor every async row pays.
+//
+// Then the per-chunk overhead of `router.stream` over iterating the same chunks directly: one
+// stream of BENCH_STREAM_CHUNKS (default 10,000) OpenAI-shaped chunks from an async generator,
+// `for await` over `router.stream(() => gen())` against `for await` over `gen()`, interleaved,
+// medians; (stream − direct) ÷ chunks is the overhead per chunk (the request's own start and end
+// are spread over the chunks; a stream of few chunks pays them once: the "per stream" figure).
 
 import { performance } from 'node:perf_hooks';
 import CircuitBreaker from 'opossum';
@@ -201,4 +207,65 @@ if (process.argv.includes('--json')) {
   console.log(`router.call no slower than cockatiel's SamplingBreaker: ${call <= cks ? 'yes' : 'NO'} (${(cks / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel (ConsecutiveBreaker): ${call <= ck ? 'yes' : 'NO'} (${(ck / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel timing its calls: ${call <= ckt ? 'yes' : 'NO'} (${(ckt / call).toFixed(2)}× as fast)`);
+}
+
+// -- router.stream: per-chunk overhead over iterating the same chunks directly --------------
+
+const CHUNKS = Number(process.env.BENCH_STREAM_CHUNKS ?? 10_000);
+const streamRouter = new Router(['primary', 'secondary']);
+const CHUNK = { choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }] };
+const LAST = { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] };
+async function* gen(n) {
+  for (let i = 0; i < n - 1; i++) yield CHUNK;
+  yield LAST;
+}
+async function direct(n) {
+  let k = 0;
+  for await (const c of gen(n)) k += c.choices.length;
+  return k;
+}
+async function viaRouter(n) {
+  let k = 0;
+  for await (const c of streamRouter.stream(() => gen(n))) k += c.choices.length;
+  return k;
+}
+const streamCases = {
+  direct: () => direct(CHUNKS),
+  'router.stream': () => viaRouter(CHUNKS),
+  // Short streams (3 chunks), 1,000 of them: the fixed cost of a streamed request.
+  'direct (3 chunks)': async () => {
+    let k = 0;
+    for (let i = 0; i < 1_000; i++) k += await direct(3);
+    return k;
+  },
+  'router.stream (3 chunks)': async () => {
+    let k = 0;
+    for (let i = 0; i < 1_000; i++) k += await viaRouter(3);
+    return k;
+  },
+};
+const streamSamples = Object.fromEntries(Object.keys(streamCases).map((k) => [k, []]));
+for (const f of Object.values(streamCases)) sink += await f();
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, f] of Object.entries(streamCases)) {
+    const t0 = performance.now();
+    sink += await f();
+    streamSamples[name].push((performance.now() - t0) * 1e6);
+  }
+}
+const sm = Object.fromEntries(Object.entries(streamSamples).map(([k, v]) => [k, median(v)]));
+const stream = {
+  chunks: CHUNKS,
+  direct_ns_per_chunk: sm.direct / CHUNKS,
+  stream_ns_per_chunk: sm['router.stream'] / CHUNKS,
+  overhead_ns_per_chunk: (sm['router.stream'] - sm.direct) / CHUNKS,
+  overhead_ns_per_stream_of_3: (sm['router.stream (3 chunks)'] - sm['direct (3 chunks)']) / 1_000,
+};
+if (process.argv.includes('--json')) {
+  console.log(JSON.stringify({ stream }, null, 2));
+} else {
+  console.log('');
+  console.log(`router.stream over ${CHUNKS} chunks, medians of ${ROUNDS} rounds:`);
+  console.log(`  direct for await: ${stream.direct_ns_per_chunk.toFixed(0)} ns/chunk; through router.stream: ${stream.stream_ns_per_chunk.toFixed(0)} ns/chunk`);
+  console.log(`  overhead: ${stream.overhead_ns_per_chunk.toFixed(0)} ns per chunk; ${(stream.overhead_ns_per_stream_of_3 / 1000).toFixed(1)} µs per 3-chunk stream (the request's start and end)`);
 }

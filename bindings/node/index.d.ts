@@ -293,6 +293,17 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `Router.stream`: those of `call`, and the chunk tests for other chunk shapes. */
+export interface StreamOptions<C = unknown> extends CallOptions {
+  /**
+   * Whether a chunk is content the caller sees (default: an OpenAI delta with text, tool calls or
+   * a refusal; Anthropic's `content_block_delta`; a non-empty string or bytes).
+   */
+  isContent?: (chunk: C) => boolean;
+  /** Whether a chunk ends the stream complete (default: a `finish_reason`, or `message_stop`). */
+  isTerminal?: (chunk: C) => boolean;
+}
+
 /** What a health check may resolve to (anything else counts as success). */
 export type HealthCheckResult = void | undefined | OutcomeInput | { status: number; headers: unknown } | unknown;
 
@@ -371,6 +382,19 @@ export declare class Router {
    * @throws AllProvidersFailedError when the request gives up (`reason`).
    */
   call<T>(fn: (attempt: Attempt) => T | PromiseLike<T>, options?: CallOptions): Promise<T>;
+  /**
+   * A streamed request on the core's request engine: an async iterable of the answer's chunks.
+   * `fn` opens the provider's stream (the SDKs' `create({ ..., stream: true }, { signal, timeout:
+   * timeoutMs })`). Chunks before the first content are held back, so a failure before content
+   * fails over unseen; the first-token and idle deadlines abort `attempt.signal`. Breaking out of
+   * the loop cancels the request.
+   * @throws StreamBrokenError after content (a cut, a stall, an error), when iterating.
+   * @throws AllProvidersFailedError when the request gives up, when iterating.
+   */
+  stream<C>(
+    fn: (attempt: Attempt) => AsyncIterable<C> | Iterable<C> | PromiseLike<AsyncIterable<C> | Iterable<C>>,
+    options?: StreamOptions<C>,
+  ): AsyncIterable<C>;
   /** Starts the active health-check loop (`probe_mode: "health_checks"`). */
   startHealthChecks(
     check: (provider: string, ctx: { ticket: Ticket; signal: AbortSignal }) => HealthCheckResult | Promise<HealthCheckResult>,
@@ -435,6 +459,22 @@ export declare class AllProvidersFailedError extends AggregateError {
    */
   readonly retry_after_ms: number | null;
   readonly attempts: AttemptRecord[];
+}
+
+/**
+ * A stream failed after its first content reached the caller (Python: `StreamBroken`): no
+ * failover then. Thrown while iterating `Router.stream`.
+ */
+export declare class StreamBrokenError<C = unknown> extends FailoverError {
+  readonly code: 'stream_broken';
+  /** The provider whose stream broke. */
+  readonly provider: string;
+  /** How: `stream_cut`, `stalled`, or the error's kind. */
+  readonly outcome: OutcomeKind;
+  /** Every chunk already delivered to the caller. */
+  readonly chunks: C[];
+  /** The cause (also `cause`), or null for a cut. */
+  readonly error: unknown;
 }
 
 /** The outcome kind of an HTTP status (the core's `classify_status`). */

@@ -10,6 +10,7 @@ export const {
   InternalError,
   HttpStatusError,
   AllProvidersFailedError,
+  StreamBrokenError,
   classify,
   classifyError,
   classifyHttp,

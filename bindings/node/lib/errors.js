@@ -59,6 +59,21 @@ class AllProvidersFailedError extends AggregateError {
   }
 }
 
+/**
+ * A stream failed after its first content reached the caller (Python: `StreamBroken`): no
+ * failover is possible then. `provider` is the one that broke, `outcome` how (`stream_cut`,
+ * `stalled`, or the error's kind), `chunks` everything already delivered, `error` the cause.
+ */
+class StreamBrokenError extends FailoverError {
+  constructor(provider, outcome, chunks, error) {
+    super(`${provider}'s stream broke after content (${outcome})`, 'stream_broken', error === null || error === undefined ? undefined : { cause: error });
+    this.provider = provider;
+    this.outcome = outcome;
+    this.chunks = chunks;
+    this.error = error ?? null;
+  }
+}
+
 native.registerErrorClasses(ConfigError, UnavailableError, InternalError);
 
 // Argument checks (the native side repeats them for direct callers of native.js).
@@ -111,5 +126,5 @@ function checkTime(v, arg) {
 
 module.exports = {
   FailoverError, ConfigError, UnavailableError, InternalError, HttpStatusError, AllProvidersFailedError,
-  describe, withCode, typeError, rangeError, checkPositive, checkFunction, checkTime,
+  StreamBrokenError, describe, withCode, typeError, rangeError, checkPositive, checkFunction, checkTime,
 };

@@ -7,6 +7,7 @@ const { OUTCOME_KINDS, OUTCOME_CODE, RECORDED, MAX_LATENCY, slotOf, record } = r
 const { Ticket, ticketHandle } = require('./ticket.js');
 const { Engine } = require('./engine.js');
 const { call } = require('./call.js');
+const { stream } = require('./stream.js');
 const { startHealthChecks } = require('./health.js');
 
 function outcomeKindError(arg, v) {
@@ -255,6 +256,20 @@ class Router {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * A streamed request on the core's request engine: an async iterable of the answer's chunks.
+   * `fn(attempt)` opens the provider's stream (an async iterable, or a promise of one: the
+   * openai / anthropic SDKs' `create({stream: true})`). Chunks before the first content are held
+   * back, so a failure before content fails over unseen; the first-token and idle deadlines abort
+   * `attempt.signal`. After content, a cut, a stall or an error throws `StreamBrokenError` with
+   * the chunks already delivered. Breaking out of the loop cancels the request.
+   *
+   * Options: those of `call`, and `isContent` / `isTerminal` for other chunk shapes.
+   */
+  stream(fn, options) {
+    return stream(this.#e, fn, options);
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   type GiveUpReason,
   AllProvidersFailedError,
   ConfigError,
+  StreamBrokenError,
   Router,
   UnavailableError,
   classify,
@@ -81,6 +82,32 @@ complete('hi').catch((e: unknown) => {
     console.log(hint, reason, e.errors.length, e.attempts.map((a) => [a.outcome, a.latency_ms, a.error]));
   }
 });
+interface Chunk {
+  choices: { delta: { content?: string }; finish_reason: string | null }[];
+}
+async function* chunksFrom(provider: string, signal: AbortSignal, timeoutMs: number): AsyncGenerator<Chunk> {
+  signal.throwIfAborted();
+  yield { choices: [{ delta: { content: `${provider} ${timeoutMs}` }, finish_reason: 'stop' }] };
+}
+async function streamed(): Promise<string> {
+  let text = '';
+  try {
+    for await (const c of router.stream(({ provider, signal, timeoutMs }) => chunksFrom(provider, signal, timeoutMs), { maxAttempts: 2 })) {
+      const chunk: Chunk = c;
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+  } catch (e) {
+    if (e instanceof StreamBrokenError) {
+      const outcome: OutcomeKind = e.outcome;
+      console.log(e.provider, outcome, e.chunks.length, e.code);
+    }
+  }
+  return text;
+}
+void streamed();
+// @ts-expect-error: the chunk test takes the stream's chunk type
+router.stream(() => chunksFrom('a', new AbortController().signal, 1), { isContent: (c: number) => c > 0 });
+
 // @ts-expect-error: attempt deadlines come from the policy, not from call's options
 void router.call(async () => 1, { timeoutMs: 5 });
 

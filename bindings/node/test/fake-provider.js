@@ -214,12 +214,13 @@ class FakeProvider {
       return;
     }
     for (let i = 0; i < tokens.length; i++) {
-      res.write(tokens[i]);
+      await new Promise((resolve) => res.write(tokens[i], resolve));
       if (fault === 'stall' && i === 0) {
         await this.#wait(HANG_MS);
         if (res.destroyed || this.closed) return;
       }
       if (fault === 'cut_after_tokens' && i === 0) {
+        await this.#wait(50); // the token reaches the client first
         res.socket?.destroy(); // the connection closes mid-answer
         return;
       }

@@ -1,0 +1,386 @@
+'use strict';
+// `router.stream`: a streamed request on the core's request engine (`NativeRequest`, stream
+// inputs). The engine decides (which provider, fail over or not, the first-token and idle
+// deadlines); this file iterates the provider's stream, tells the engine when the first *content*
+// arrived and how the stream ended, and enforces the deadlines it gets.
+//
+// Failing over is safe only before the caller has seen anything: chunks that are not content (a
+// role-only delta, `message_start`, `ping`) are held back until the first content chunk and then
+// delivered with it, so a stream that fails before content is replaced by the next provider's
+// without the caller noticing. After the first content a failure is the caller's:
+// `StreamBrokenError` carries the chunks already delivered.
+//
+// Deadlines: one timer per attempt, re-armed lazily (a chunk only moves a number). Each read of
+// the provider's stream (and the call that opens it) is wrapped in a promise the timer can reject,
+// and the timer also aborts the attempt's `signal`, so an SDK stream is torn down too. The idle deadline
+// runs while the stream is being read, not while the caller's code runs between chunks.
+
+const native = require('../native.js');
+const { AllProvidersFailedError, StreamBrokenError, InternalError } = require('./errors.js');
+const { typeError, checkPositive, checkTime, checkFunction } = require('./errors.js');
+const { errorFacts } = require('./facts.js');
+
+const { NativeRequest, classify: classifyFacts, monotonicNow } = native;
+
+/** Whether a chunk is content the caller sees (OpenAI delta text / tool calls / refusal; Anthropic content_block_delta; a non-empty string or bytes). */
+function isContent(chunk) {
+  if (typeof chunk === 'string') return chunk.length > 0;
+  if (chunk === null || typeof chunk !== 'object') return false;
+  if (ArrayBuffer.isView(chunk)) return chunk.byteLength > 0;
+  const type = chunk.type;
+  if (typeof type === 'string') {
+    if (type === 'content_block_delta') return true;
+    if (type.startsWith('message_') || type.startsWith('content_block_') || type === 'ping') return false;
+  }
+  const choices = chunk.choices;
+  if (Array.isArray(choices)) {
+    for (const c of choices) {
+      const d = c?.delta;
+      if (d && (d.content || (Array.isArray(d.tool_calls) ? d.tool_calls.length > 0 : d.tool_calls) || d.refusal)) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether a chunk ends the stream complete: an OpenAI chunk with a `finish_reason`, Anthropic's `message_stop`. */
+function isTerminal(chunk) {
+  if (chunk === null || typeof chunk !== 'object') return false;
+  const type = chunk.type;
+  if (type !== undefined) return type === 'message_stop';
+  const choices = chunk.choices;
+  if (Array.isArray(choices)) {
+    for (const c of choices) if (c !== null && c !== undefined && c.finish_reason !== null && c.finish_reason !== undefined) return true;
+  }
+  return false;
+}
+
+/** What `router.stream` passes to its function (the same fields as `router.call`'s attempt). */
+class StreamAttempt {
+  #ac = null;
+  #reason = undefined;
+  constructor(provider, attempt, timeoutMs, probe) {
+    this.provider = provider;
+    this.attempt = attempt;
+    this.timeoutMs = timeoutMs;
+    this.probe = probe;
+  }
+
+  get signal() {
+    if (this.#ac === null) {
+      this.#ac = new AbortController();
+      if (this.#reason !== undefined) this.#ac.abort(this.#reason);
+    }
+    return this.#ac.signal;
+  }
+
+  /** Aborts the signal (once). */
+  abort(reason) {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.#ac?.abort(reason);
+  }
+}
+
+const OPTION_KEYS = new Set(['key', 'maxAttempts', 'requestTimeoutMs', 'maxWaitMs', 'signal', 'isContent', 'isTerminal']);
+
+function streamOptions(options) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') throw typeError('options', 'an object', options);
+  for (const k of Object.keys(options)) {
+    if (!OPTION_KEYS.has(k)) throw typeError(`options.${k}`, `absent (not an option of stream; options are ${[...OPTION_KEYS].join(', ')})`, options[k]);
+  }
+  const { key, signal, maxAttempts, requestTimeoutMs, maxWaitMs } = options;
+  if (key !== undefined && key !== null && typeof key !== 'string') throw typeError('options.key', 'a string', key);
+  if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) throw typeError('options.signal', 'an AbortSignal', signal);
+  if (maxAttempts !== undefined) checkPositive(maxAttempts, 'options.maxAttempts');
+  if (requestTimeoutMs !== undefined) checkPositive(requestTimeoutMs, 'options.requestTimeoutMs');
+  if (maxWaitMs !== undefined) checkTime(maxWaitMs, 'options.maxWaitMs');
+  checkFunction(options.isContent, 'options.isContent');
+  checkFunction(options.isTerminal, 'options.isTerminal');
+  return options;
+}
+
+/** The reason a deadline's race rejects with (never reaches the caller). */
+const LATE = Symbol('late');
+
+/** Sleeps `ms`, or until `signal` aborts. */
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Opens `fn`'s stream: an async iterable, a sync iterable, or a promise of one. */
+function iteratorOf(src) {
+  if (src !== null && src !== undefined) {
+    if (typeof src[Symbol.asyncIterator] === 'function') return src[Symbol.asyncIterator]();
+    if (typeof src.next === 'function') return src;
+    if (typeof src[Symbol.iterator] === 'function' && typeof src !== 'string') return src[Symbol.iterator]();
+  }
+  throw typeError('fn(attempt)', 'an async iterable (or a promise of one)', src);
+}
+
+/**
+ * `router.stream` on engine `e` (engine.js): an async iterable of the answer's chunks. Argument
+ * errors are thrown here; everything else when iterating.
+ */
+function stream(e, fn, options) {
+  if (typeof fn !== 'function') throw typeError('fn', 'a function (attempt) => AsyncIterable', fn);
+  const o = streamOptions(options);
+  let used = false;
+  return {
+    [Symbol.asyncIterator]() {
+      if (used) throw new TypeError('a router.stream(...) result can be iterated only once');
+      used = true;
+      return chunks(e, fn, o);
+    },
+  };
+}
+
+async function* chunks(e, fn, o) {
+  const router = e.n;
+  const clock = e.clock;
+  /** The engine's time now (ms): the router's clock, or the native clock. */
+  const now = clock === undefined ? monotonicNow : () => checkTime(clock(), 'nowMs');
+  const content = o.isContent ?? isContent;
+  const terminal = o.isTerminal ?? isTerminal;
+  const signal = o.signal ?? undefined;
+  if (signal?.aborted) throw signal.reason;
+  const t0 = now();
+  const req = new NativeRequest(
+    router,
+    {
+      key: o.key ?? null,
+      max_attempts: o.maxAttempts ?? null,
+      max_wait_ms: o.maxWaitMs ?? null,
+      deadline_ms: o.requestTimeoutMs === undefined ? null : t0 + o.requestTimeoutMs,
+      stream: true,
+    },
+    t0,
+  );
+  /** Chunks given to the caller. */
+  const delivered = [];
+  const errors = [];
+  const attempts = [];
+  let finished = false;
+  let a = null; // the attempt in flight
+  let it = null; // its iterator
+  let onAbort;
+  if (signal !== undefined) {
+    onAbort = () => a?.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+  const failed = (provider, outcome, error) => {
+    const [rep] = req.lastReport();
+    attempts.push({ provider, outcome, error, latency_ms: rep?.latency_ms ?? 0 });
+    if (error !== null && error !== undefined) errors.push(error);
+  };
+  try {
+    let step = req.poll(router, now());
+    for (;;) {
+      if (step.done !== undefined) {
+        finished = true;
+        const d = step.done;
+        if (d.finish === 'success') return;
+        if (d.finish === 'gave_up') throw new AllProvidersFailedError(errors, d.retry_after_ms ?? null, attempts, undefined, d.reason ?? null);
+        if (d.finish === 'caller_error' && errors.length > 0) throw errors[errors.length - 1];
+        throw new InternalError(`the stream ended as ${d.finish} with no error to re-throw`, 'internal_panic');
+      }
+      if (step.wait !== undefined || step.in_flight !== undefined) {
+        const until = step.wait?.until_ms ?? step.in_flight.deadline_ms;
+        await sleep(Math.max(0, until - now()), signal);
+        if (signal?.aborted) throw signal.reason;
+        step = req.poll(router, now());
+        continue;
+      }
+      const s = step.attempt;
+      a = new StreamAttempt(s.provider, s.number, s.timeout_ms, s.kind === 'probe');
+      const idle = s.idle_ms ?? 0;
+      // Timers run on performance.now(); the engine's deadlines are converted once.
+      const p0 = performance.now();
+      const e0 = now();
+      /** performance.now() of the current deadline: the first token's, then each read's idle one. */
+      let dl = p0 + (s.deadline_ms - e0);
+      let reading = true;
+      let late = false;
+      /** Rejects the read (or open) in progress: a deadline passed. */
+      let rejectRead = null;
+      /** `p` (a read or the open), settled early by rejectRead: one promise per read, no race. */
+      const bounded = (p) =>
+        new Promise((resolve, reject) => {
+          rejectRead = reject;
+          p.then(resolve, reject);
+        });
+      let timer = null;
+      let timerAt = 0;
+      let started = false;
+      const arm = () => {
+        timerAt = dl;
+        timer = setTimeout(onTimer, Math.max(1, Math.ceil(dl - performance.now())));
+      };
+      function onTimer() {
+        timer = null;
+        if (!reading) return; // re-armed at the next read
+        if (performance.now() + 1 < dl) {
+          arm();
+          return;
+        }
+        late = true;
+        const reason = new DOMException(`attempt ${a.attempt} on ${a.provider} passed its ${started ? 'idle' : 'first-token'} deadline`, 'TimeoutError');
+        a.abort(reason);
+        rejectRead?.(LATE);
+      }
+      arm();
+      let complete = false;
+      /** performance.now() of the last read's start after content (the engine's last chunk). */
+      let lastRead = 0;
+      const held = [];
+      const engineAt = (p) => Math.max(e0, Math.floor(now() - (performance.now() - p)));
+      try {
+        try {
+          let src = fn(a);
+          if (src !== null && typeof src === 'object' && typeof src.then === 'function' && typeof src[Symbol.asyncIterator] !== 'function') {
+            src = await bounded(Promise.resolve(src));
+          }
+          it = iteratorOf(src);
+          for (;;) {
+            if (started) {
+              lastRead = performance.now();
+              dl = lastRead + idle;
+              // The timer is re-armed lazily when the deadline moved later, at once when earlier.
+              if (timer !== null && timerAt > dl + 1) {
+                clearTimeout(timer);
+                timer = null;
+              }
+              if (timer === null) arm();
+            }
+            reading = true;
+            const n = it.next();
+            // A sync iterator's result is used as is (a blocking read cannot be interrupted).
+            const r = typeof n?.then === 'function' ? await bounded(n) : n;
+            reading = false;
+            if (r.done) break;
+            const chunk = r.value;
+            if (terminal(chunk)) complete = true;
+            if (started) {
+              delivered.push(chunk);
+              yield chunk;
+            } else if (content(chunk)) {
+              req.handleFirstToken(now());
+              started = true;
+              for (const h of held) {
+                delivered.push(h);
+                yield h;
+              }
+              held.length = 0;
+              delivered.push(chunk);
+              yield chunk;
+            } else held.push(chunk);
+            if (complete) break;
+          }
+        } catch (err) {
+          reading = false;
+          if (late || err === LATE) {
+            // A deadline passed: poll at it, which records the timeout (before content) or the
+            // stall (after).
+            if (started) req.handleChunk(engineAt(lastRead));
+            const at = started ? engineAt(lastRead) + idle : s.deadline_ms;
+            const next = req.poll(router, Math.max(now(), at));
+            const outcome = started ? 'stalled' : 'timeout';
+            const error = new DOMException(`${a.provider}'s stream ${started ? `stalled (no chunk within ${idle} ms)` : `sent no content within ${a.timeoutMs} ms`}`, 'TimeoutError');
+            failed(a.provider, outcome, error);
+            if (started) {
+              finished = true;
+              throw new StreamBrokenError(a.provider, outcome, delivered, error);
+            }
+            step = next;
+            continue;
+          }
+          let facts = errorFacts(err);
+          // A chunk the SDK could not parse is the provider's (a protocol error), not the caller's.
+          if (facts === null && it !== null && err instanceof SyntaxError) facts = { transport: 'protocol' };
+          if (facts === null) {
+            // Nothing attributable to the provider (a bug in the caller's code): cancelled.
+            req.handleCancel(router, now());
+            finished = true;
+            throw err;
+          }
+          const { outcome, retry_after_ms: ra } = classifyFacts(facts);
+          if (outcome === 'cancelled') {
+            req.handleCancel(router, now());
+            finished = true;
+            throw err;
+          }
+          if (started) req.handleChunk(engineAt(lastRead));
+          req.handleOutcome(router, outcome, ra, now());
+          failed(a.provider, outcome, err);
+          if (started) {
+            finished = true;
+            throw new StreamBrokenError(a.provider, outcome, delivered, err);
+          }
+          step = req.poll(router, now());
+          continue;
+        }
+        if (started && lastRead !== 0) req.handleChunk(engineAt(lastRead));
+        if (complete && !started) {
+          // Complete with no content: deliver what it sent.
+          for (const h of held) {
+            delivered.push(h);
+            yield h;
+          }
+        }
+        req.handleEnd(router, complete, now());
+        if (complete) {
+          finished = true;
+          return;
+        }
+        const cut = new Error(`${a.provider}'s stream ended without its terminal event`);
+        failed(a.provider, 'stream_cut', cut);
+        if (started) {
+          finished = true;
+          throw new StreamBrokenError(a.provider, 'stream_cut', delivered, cut);
+        }
+        step = req.poll(router, now());
+      } finally {
+        if (timer !== null) clearTimeout(timer);
+        reading = false;
+        const i = it;
+        it = null;
+        a = null;
+        if (i !== null && typeof i.return === 'function') {
+          if (late) {
+            // Its read is still pending (an async generator would finish it before closing):
+            // close without waiting; the aborted signal tears an SDK stream down.
+            Promise.resolve()
+              .then(() => i.return())
+              .catch(() => {});
+          } else {
+            try {
+              await i.return();
+            } catch {
+              // closing a broken stream may fail again; nothing to add
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+    if (!finished && req.finish() === null) {
+      // The caller stopped early, or its code threw: the request is cancelled.
+      try {
+        req.handleCancel(router, now());
+      } catch {
+        // already over
+      }
+    }
+  }
+}
+
+module.exports = { stream, isContent, isTerminal };

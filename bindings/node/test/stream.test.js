@@ -1,0 +1,261 @@
+'use strict';
+// router.stream: with plain async generators (every rule of the driver), then with the real
+// `openai` SDK's streams against the local fake provider (test/fake-provider.js), per stream fault.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const OpenAI = require('openai');
+const { Router, AllProvidersFailedError, StreamBrokenError } = require('../index.js');
+const { FakeProvider } = require('./fake-provider.js');
+
+const chunk = (text, finish = null) => ({ choices: [{ delta: text ? { content: text } : {}, finish_reason: finish }] });
+const textOf = (cs) => cs.map((c) => c.choices?.[0]?.delta?.content ?? c.delta?.text ?? '').join('');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function collect(iterable) {
+  const out = [];
+  for await (const c of iterable) out.push(c);
+  return out;
+}
+
+test('a complete stream is delivered; latency is the time to first content', async () => {
+  const r = new Router(['a', 'b']);
+  const got = await collect(
+    r.stream(async function* () {
+      yield chunk(''); // role-only: held back until content
+      yield chunk('Hel');
+      yield chunk('lo');
+      yield chunk('', 'stop');
+    }),
+  );
+  assert.equal(got.length, 4);
+  assert.equal(textOf(got), 'Hello');
+  assert.equal(r.view('a').window.successes, 1);
+  assert.equal(r.view('b').window.volume, 0);
+});
+
+test('a cut before content fails over unseen; after content throws StreamBrokenError with the chunks', async () => {
+  const r = new Router(['a', 'b'], { open_jitter: 0 });
+  const calls = [];
+  const got = await collect(
+    r.stream(async function* ({ provider }) {
+      calls.push(provider);
+      yield chunk('');
+      if (provider === 'a') return; // EOF before content
+      yield chunk('ok');
+      yield chunk('', 'stop');
+    }),
+  );
+  assert.deepEqual(calls, ['a', 'b']);
+  assert.equal(textOf(got), 'ok');
+  assert.equal(got.length, 3); // b's held chunk, its content, its terminal: nothing of a's
+  assert.equal(r.view('a').window.failures, 1);
+
+  const seen = [];
+  const e = await (async () => {
+    for await (const c of r.stream(async function* () {
+      yield chunk('Hel');
+    })) seen.push(c);
+  })().catch((x) => x);
+  assert.ok(e instanceof StreamBrokenError, String(e));
+  assert.equal(e.code, 'stream_broken');
+  assert.equal(e.outcome, 'stream_cut');
+  assert.deepEqual(e.chunks, seen);
+  assert.equal(seen.length, 1);
+});
+
+test('an error before content fails over; a bug in the caller is re-thrown, nothing recorded', async () => {
+  const r = new Router(['a', 'b']);
+  const got = await collect(
+    r.stream(async function* ({ provider }) {
+      if (provider === 'a') throw Object.assign(new Error('overloaded'), { status: 503, headers: {} });
+      yield chunk('hi', 'stop');
+    }),
+  );
+  assert.equal(textOf(got), 'hi');
+  assert.equal(r.view('a').window.failures, 1);
+
+  const r2 = new Router(['a', 'b']);
+  const e = await collect(
+    r2.stream(async function* () {
+      yield chunk('');
+      null.oops; // eslint-disable-line no-unused-expressions
+    }),
+  ).catch((x) => x);
+  assert.ok(e instanceof TypeError);
+  assert.equal(r2.view('a').window.volume, 0);
+  assert.equal(r2.view('b').window.volume, 0);
+});
+
+test('no content by the first-token deadline: the signal aborts, the next provider answers', async () => {
+  const r = new Router(['slow', 'fast'], { first_token_timeout_ms: 100, first_token_min_ms: 100, attempt_timeout_ms: 100 });
+  let aborted = null;
+  const got = await collect(
+    r.stream(async function* ({ provider, signal }) {
+      if (provider === 'slow') {
+        signal.addEventListener('abort', () => (aborted = signal.reason.name));
+        await sleep(5_000); // ignores the signal: the driver does not wait for it
+      }
+      yield chunk('fast', 'stop');
+    }),
+  );
+  assert.equal(textOf(got), 'fast');
+  assert.equal(aborted, 'TimeoutError');
+  assert.equal(r.view('slow').window.timeouts, 1);
+});
+
+test('a stall after content is caught by the idle deadline: StreamBrokenError stalled', async () => {
+  const r = new Router(['a', 'b'], { stream_idle_ms: 100 });
+  const seen = [];
+  const t = performance.now();
+  const e = await (async () => {
+    for await (const c of r.stream(async function* () {
+      yield chunk('Hel');
+      await sleep(5_000);
+      yield chunk('lo', 'stop');
+    })) seen.push(c);
+  })().catch((x) => x);
+  assert.ok(e instanceof StreamBrokenError, String(e));
+  assert.equal(e.outcome, 'stalled');
+  assert.equal(e.provider, 'a');
+  assert.equal(e.chunks.length, 1);
+  assert.ok(performance.now() - t < 2_000);
+});
+
+test('a slow consumer is not a stall; breaking out cancels the request', async () => {
+  const r = new Router(['a'], { stream_idle_ms: 100 });
+  const got = [];
+  for await (const c of r.stream(async function* () {
+    yield chunk('a');
+    yield chunk('b');
+    yield chunk('', 'stop');
+  })) {
+    got.push(c);
+    await sleep(150);
+  }
+  assert.equal(got.length, 3);
+  let closed = false;
+  for await (const c of r.stream(async function* () {
+    try {
+      yield chunk('a');
+      yield chunk('b');
+    } finally {
+      closed = true;
+    }
+  })) {
+    assert.ok(c);
+    break;
+  }
+  assert.equal(closed, true);
+});
+
+test('every provider failing before content: AllProvidersFailedError', async () => {
+  const r = new Router(['a', 'b'], { same_provider_retries: 0 });
+  const e = await collect(
+    r.stream(async function* () {
+      yield chunk('');
+    }),
+  ).catch((x) => x);
+  assert.ok(e instanceof AllProvidersFailedError, String(e));
+  assert.deepEqual(e.attempts.map((x) => [x.provider, x.outcome]), [['a', 'stream_cut'], ['b', 'stream_cut']]);
+});
+
+test('bad arguments throw at once', () => {
+  const r = new Router(['a']);
+  assert.throws(() => r.stream(1), TypeError);
+  assert.throws(() => r.stream(() => [], { timeoutMs: 1 }), TypeError);
+});
+
+// -- the openai SDK's streams against the fake provider -------------------------------------
+
+let fake;
+test.before(async () => {
+  fake = await new FakeProvider().start();
+});
+test.after(async () => {
+  await fake.close();
+});
+
+const MESSAGES = [{ role: 'user', content: 'hi' }];
+
+async function sdkStream(r, script) {
+  fake.scripts.clear();
+  fake.calls.length = 0;
+  for (const [p, ...faults] of script) fake.script(p, ...faults);
+  const oc = Object.fromEntries(['primary', 'secondary'].map((p) => [p, new OpenAI({ baseURL: fake.openaiUrl(p), apiKey: 'k', maxRetries: 0 })]));
+  const seen = [];
+  try {
+    for await (const c of r.stream(({ provider, signal, timeoutMs }) =>
+      oc[provider].chat.completions.create({ model: 'gpt-test', messages: MESSAGES, stream: true }, { signal, timeout: timeoutMs }),
+    )) seen.push(c);
+    return { text: textOf(seen), seen };
+  } catch (e) {
+    return { error: e, seen };
+  }
+}
+
+const streamRouter = () =>
+  new Router(['primary', 'secondary'], { attempt_timeout_ms: 2_000, first_token_timeout_ms: 400, first_token_min_ms: 400, stream_idle_ms: 400, open_jitter: 0 });
+
+test('openai SDK stream: complete', async () => {
+  const r = streamRouter();
+  const { text, error } = await sdkStream(r, []);
+  assert.equal(error, undefined);
+  assert.equal(text, 'Hello');
+  assert.deepEqual(fake.counts(), { primary: 1 });
+  assert.equal(r.view('primary').window.successes, 1);
+});
+
+for (const [fault, outcome, counter] of [
+  ['503', 'server_error', 'failures'],
+  ['error_event', 'server_error', 'failures'],
+  ['malformed_chunk', 'server_error', 'failures'],
+  ['hang', 'timeout', 'timeouts'],
+  ['slow_first_token', 'timeout', 'timeouts'],
+  ['429_quota', 'quota_exhausted', null],
+]) {
+  test(`openai SDK stream: ${fault} before content fails over unseen`, async () => {
+    const r = streamRouter();
+    const { text, error, seen } = await sdkStream(r, [['primary', fault]]);
+    assert.equal(error, undefined, error?.stack);
+    assert.equal(text, 'Hello');
+    assert.equal(seen.length, 4); // the secondary's role chunk, two tokens, its finish chunk
+    assert.deepEqual(fake.counts(), { primary: 1, secondary: 1 });
+    if (counter !== null) assert.equal(r.view('primary').window[counter], 1, JSON.stringify(r.view('primary').window));
+    else assert.deepEqual(r.drainEvents().filter((e) => e.provider === 'primary').map((e) => [e.kind, e.cause]), [['benched', outcome]]);
+    assert.equal(r.invariantViolation(), null);
+  });
+}
+
+for (const [fault, outcome] of [
+  ['cut_after_tokens', null],
+  ['missing_terminal', 'stream_cut'],
+  ['stall', 'stalled'],
+]) {
+  test(`openai SDK stream: ${fault} after content throws StreamBrokenError`, async () => {
+    const r = streamRouter();
+    const t = performance.now();
+    const { error, seen } = await sdkStream(r, [['primary', fault]]);
+    assert.ok(error instanceof StreamBrokenError, String(error?.stack ?? error));
+    if (outcome !== null) assert.equal(error.outcome, outcome);
+    assert.equal(error.provider, 'primary');
+    assert.deepEqual(error.chunks, seen);
+    assert.equal(textOf(seen), fault === 'missing_terminal' ? 'Hello' : 'Hel');
+    assert.deepEqual(fake.counts(), { primary: 1 });
+    assert.ok(performance.now() - t < 3_000);
+  });
+}
+
+test('openai SDK stream: 400 content filter is the caller\'s, no failover', async () => {
+  const r = streamRouter();
+  const { error } = await sdkStream(r, [['primary', '400_content_filter']]);
+  assert.ok(error instanceof OpenAI.BadRequestError, String(error));
+  assert.deepEqual(fake.counts(), { primary: 1 });
+});
+
+test('a sync iterable (an array) works too', async () => {
+  const r = new Router(['a']);
+  const got = await collect(r.stream(() => [chunk('x'), chunk('', 'stop')]));
+  assert.equal(got.length, 2);
+  assert.equal(r.view('a').window.successes, 1);
+});
