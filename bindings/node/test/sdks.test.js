@@ -7,7 +7,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
-const { Router, AllProvidersFailedError, StreamBrokenError } = require('../index.js');
+const Anthropic = require('@anthropic-ai/sdk');
+const { Router, AllProvidersFailedError } = require('../index.js');
 const { FakeProvider } = require('./fake-provider.js');
 
 const PROVIDERS = ['primary', 'secondary'];
@@ -33,10 +34,21 @@ function clients() {
   return Object.fromEntries(PROVIDERS.map((p) => [p, new OpenAI({ baseURL: fake.openaiUrl(p), apiKey: 'k', maxRetries: 0 })]));
 }
 
+function anthropicClients() {
+  return Object.fromEntries(PROVIDERS.map((p) => [p, new Anthropic({ baseURL: fake.anthropicUrl(p), apiKey: 'k', maxRetries: 0 })]));
+}
+
 /** One request through router.call with the SDK as a user writes it: the text, or what was thrown. */
-async function run(router, options) {
-  const oc = clients();
+async function run(router, options, sdk = 'openai') {
   try {
+    if (sdk === 'anthropic') {
+      const ac = anthropicClients();
+      return await router.call(async ({ provider, signal, timeoutMs }) => {
+        const r = await ac[provider].messages.create({ model: 'claude-test', max_tokens: 16, messages: MESSAGES }, { signal, timeout: timeoutMs });
+        return r.content[0].text;
+      }, options);
+    }
+    const oc = clients();
     return await router.call(async ({ provider, signal, timeoutMs }) => {
       const r = await oc[provider].chat.completions.create({ model: 'gpt-test', messages: MESSAGES }, { signal, timeout: timeoutMs });
       return r.choices[0].message.content;
@@ -84,8 +96,8 @@ const CHECKS = {
   },
   '400_content_filter'(result, r) {
     // The caller's fault: the SDK's own error, at once, no failover.
-    assert.ok(result instanceof OpenAI.BadRequestError, String(result));
-    assert.equal(result.code, 'content_filter');
+    assert.ok(result instanceof OpenAI.BadRequestError || result instanceof Anthropic.BadRequestError, String(result));
+    assert.equal(result.status, 400);
     assert.deepEqual(fake.counts(), { primary: 1 });
     assert.equal(r.view('primary').window.client_errors, 1);
     assert.equal(r.view('primary').state, 'healthy');
@@ -107,17 +119,19 @@ const CHECKS = {
 /** Faults after which the primary is not called by the next request (throttled or benched). */
 const SKIPPED_NEXT = new Set(['429_retry_after', '429_quota', '401']);
 
-for (const [fault, check] of Object.entries(CHECKS)) {
-  test(`openai SDK, router.call: ${fault} on the primary`, async () => {
-    const r = newRouter();
-    fake.script('primary', fault);
-    check(await run(r), r);
-    assert.equal(r.invariantViolation(), null);
-    // The next request: the primary again, unless the fault took it out of rotation.
-    fake.calls.length = 0;
-    assert.equal(await run(r), SKIPPED_NEXT.has(fault) ? 'hello from secondary' : 'hello from primary');
-    assert.equal(fake.counts().primary ?? 0, SKIPPED_NEXT.has(fault) ? 0 : 1);
-  });
+for (const sdk of ['openai', 'anthropic']) {
+  for (const [fault, check] of Object.entries(CHECKS)) {
+    test(`${sdk} SDK, router.call: ${fault} on the primary`, async () => {
+      const r = newRouter();
+      fake.script('primary', fault);
+      check(await run(r, undefined, sdk), r);
+      assert.equal(r.invariantViolation(), null);
+      // The next request: the primary again, unless the fault took it out of rotation.
+      fake.calls.length = 0;
+      assert.equal(await run(r, undefined, sdk), SKIPPED_NEXT.has(fault) ? 'hello from secondary' : 'hello from primary');
+      assert.equal(fake.counts().primary ?? 0, SKIPPED_NEXT.has(fault) ? 0 : 1);
+    });
+  }
 }
 
 test('openai SDK, router.call: a 503 burst opens the primary', async () => {
@@ -175,4 +189,3 @@ test('openai SDK, router.call: a bug in the callback is re-thrown, nothing recor
   assert.deepEqual(r.drainEvents(), []);
 });
 
-module.exports = { clients, newRouter, eventsOf, MESSAGES, ATTEMPT_MS, StreamBrokenError };

@@ -5,6 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
+const Anthropic = require('@anthropic-ai/sdk');
 const { Router, AllProvidersFailedError, StreamBrokenError } = require('../index.js');
 const { FakeProvider } = require('./fake-provider.js');
 
@@ -178,16 +179,21 @@ test.after(async () => {
 
 const MESSAGES = [{ role: 'user', content: 'hi' }];
 
-async function sdkStream(r, script) {
+async function sdkStream(r, script, sdk = 'openai') {
   fake.scripts.clear();
   fake.calls.length = 0;
   for (const [p, ...faults] of script) fake.script(p, ...faults);
   const oc = Object.fromEntries(['primary', 'secondary'].map((p) => [p, new OpenAI({ baseURL: fake.openaiUrl(p), apiKey: 'k', maxRetries: 0 })]));
+  const ac = Object.fromEntries(['primary', 'secondary'].map((p) => [p, new Anthropic({ baseURL: fake.anthropicUrl(p), apiKey: 'k', maxRetries: 0 })]));
+  const open =
+    sdk === 'openai'
+      ? ({ provider, signal, timeoutMs }) =>
+          oc[provider].chat.completions.create({ model: 'gpt-test', messages: MESSAGES, stream: true }, { signal, timeout: timeoutMs })
+      : ({ provider, signal, timeoutMs }) =>
+          ac[provider].messages.create({ model: 'claude-test', max_tokens: 16, messages: MESSAGES, stream: true }, { signal, timeout: timeoutMs });
   const seen = [];
   try {
-    for await (const c of r.stream(({ provider, signal, timeoutMs }) =>
-      oc[provider].chat.completions.create({ model: 'gpt-test', messages: MESSAGES, stream: true }, { signal, timeout: timeoutMs }),
-    )) seen.push(c);
+    for await (const c of r.stream(open)) seen.push(c);
     return { text: textOf(seen), seen };
   } catch (e) {
     return { error: e, seen };
@@ -197,9 +203,10 @@ async function sdkStream(r, script) {
 const streamRouter = () =>
   new Router(['primary', 'secondary'], { attempt_timeout_ms: 2_000, first_token_timeout_ms: 400, first_token_min_ms: 400, stream_idle_ms: 400, open_jitter: 0 });
 
-test('openai SDK stream: complete', async () => {
+for (const sdk of ['openai', 'anthropic']) {
+test(`${sdk} SDK stream: complete`, async () => {
   const r = streamRouter();
-  const { text, error } = await sdkStream(r, []);
+  const { text, error } = await sdkStream(r, [], sdk);
   assert.equal(error, undefined);
   assert.equal(text, 'Hello');
   assert.deepEqual(fake.counts(), { primary: 1 });
@@ -214,12 +221,15 @@ for (const [fault, outcome, counter] of [
   ['slow_first_token', 'timeout', 'timeouts'],
   ['429_quota', 'quota_exhausted', null],
 ]) {
-  test(`openai SDK stream: ${fault} before content fails over unseen`, async () => {
+  test(`${sdk} SDK stream: ${fault} before content fails over unseen`, async () => {
     const r = streamRouter();
-    const { text, error, seen } = await sdkStream(r, [['primary', fault]]);
+    const { text, error, seen } = await sdkStream(r, [['primary', fault]], sdk);
     assert.equal(error, undefined, error?.stack);
     assert.equal(text, 'Hello');
-    assert.equal(seen.length, 4); // the secondary's role chunk, two tokens, its finish chunk
+    // Only the secondary's events: OpenAI's role chunk, two tokens, its finish chunk; Anthropic's
+    // message_start, content_block_start, two deltas, content_block_stop, message_delta,
+    // message_stop (the SDK drops `ping`).
+    assert.equal(seen.length, sdk === 'openai' ? 4 : 7);
     assert.deepEqual(fake.counts(), { primary: 1, secondary: 1 });
     if (counter !== null) assert.equal(r.view('primary').window[counter], 1, JSON.stringify(r.view('primary').window));
     else assert.deepEqual(r.drainEvents().filter((e) => e.provider === 'primary').map((e) => [e.kind, e.cause]), [['benched', outcome]]);
@@ -232,10 +242,10 @@ for (const [fault, outcome] of [
   ['missing_terminal', 'stream_cut'],
   ['stall', 'stalled'],
 ]) {
-  test(`openai SDK stream: ${fault} after content throws StreamBrokenError`, async () => {
+  test(`${sdk} SDK stream: ${fault} after content throws StreamBrokenError`, async () => {
     const r = streamRouter();
     const t = performance.now();
-    const { error, seen } = await sdkStream(r, [['primary', fault]]);
+    const { error, seen } = await sdkStream(r, [['primary', fault]], sdk);
     assert.ok(error instanceof StreamBrokenError, String(error?.stack ?? error));
     if (outcome !== null) assert.equal(error.outcome, outcome);
     assert.equal(error.provider, 'primary');
@@ -246,12 +256,13 @@ for (const [fault, outcome] of [
   });
 }
 
-test('openai SDK stream: 400 content filter is the caller\'s, no failover', async () => {
+test(`${sdk} SDK stream: 400 content filter is the caller's, no failover`, async () => {
   const r = streamRouter();
-  const { error } = await sdkStream(r, [['primary', '400_content_filter']]);
-  assert.ok(error instanceof OpenAI.BadRequestError, String(error));
+  const { error } = await sdkStream(r, [['primary', '400_content_filter']], sdk);
+  assert.ok(error instanceof OpenAI.BadRequestError || error instanceof Anthropic.BadRequestError, String(error));
   assert.deepEqual(fake.counts(), { primary: 1 });
 });
+}
 
 test('a sync iterable (an array) works too', async () => {
   const r = new Router(['a']);
