@@ -141,7 +141,7 @@ pub fn bucket_for(duration_ms: u64) -> u64 {
         .unwrap_or(86_400_000)
 }
 
-struct PolicyFile {
+pub(crate) struct PolicyFile {
     doc: Doc,
 }
 
@@ -168,7 +168,9 @@ impl PolicyFile {
     }
 }
 
-fn load_policy(settings: &Settings) -> Result<(Policy, String, Option<PolicyFile>), InputError> {
+pub(crate) fn load_policy(
+    settings: &Settings,
+) -> Result<(Policy, String, Option<PolicyFile>), InputError> {
     let Some(path) = &settings.policy else {
         return Ok((Policy::default(), "default".to_string(), None));
     };
@@ -266,6 +268,7 @@ pub fn simulate(settings: &Settings) -> Result<Report, InputError> {
     let opt = Options {
         attempts: settings.attempts,
         bucket_ms,
+        start_ms: 0,
         end_ms: duration_ms,
     };
     let started = Instant::now();

@@ -25,6 +25,16 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// Probability that a call takes at least `ms` (log-normal tail).
+    #[must_use]
+    pub fn tail(&self, ms: f64) -> f64 {
+        if self.sigma <= 0.0 {
+            return if self.median >= ms { 1.0 } else { 0.0 };
+        }
+        let z = (ms / self.median).ln() / self.sigma;
+        0.5 * erfc(z / std::f64::consts::SQRT_2)
+    }
+
     fn sample(&self, rng: &mut Rng) -> f64 {
         let z = rng.normal();
         self.median * (self.sigma * z).exp()
@@ -63,6 +73,24 @@ impl Latency {
             sigma: (p99 / median).ln() / 2.326_3,
         })
     }
+}
+
+/// The complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 { r } else { 2.0 - r }
 }
 
 /// One fault interval of a provider.
@@ -244,6 +272,30 @@ impl FaultModel {
             providers,
             names,
         })
+    }
+
+    /// A model built in code (the year mode's), not parsed from a file.
+    #[must_use]
+    pub fn from_parts(
+        name: &str,
+        seed: u64,
+        duration_ms: u64,
+        timeout_ms: u64,
+        traffic: Traffic,
+        providers: Vec<ProviderModel>,
+    ) -> FaultModel {
+        let names = providers.iter().map(|p| p.name.clone()).collect();
+        FaultModel {
+            name: name.to_string(),
+            description: String::new(),
+            seed,
+            duration_ms,
+            timeout_ms,
+            traffic,
+            providers,
+            providers_line: 0,
+            names,
+        }
     }
 
     /// Request arrival times, ms, sorted.

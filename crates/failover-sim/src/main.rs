@@ -4,7 +4,8 @@
 //! the timeline of the engine's transitions with their reasons, the traffic share over time, and
 //! the availability of no failover, naive failover and the policy on the same traffic and faults.
 //! `--faults`, `--trace` and `--policy` change the inputs; `--json` and `--svg` the outputs;
-//! `scenario FILE` replays scenario files as JSON lines. Run with `--help` for the details.
+//! `scenario FILE` replays scenario files as JSON lines; `year` simulates a generated year of
+//! incidents (see `year.rs`). Run with `--help` for the details.
 #![forbid(unsafe_code)]
 
 mod app;
@@ -18,6 +19,7 @@ mod run;
 mod svg;
 mod trace;
 mod world;
+mod year;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +33,7 @@ failover-sim: see what a failover policy does during an outage
 
 USAGE
   failover-sim [OPTIONS]                    simulate the built-in outage (or --faults / --trace)
+  failover-sim year [OPTIONS]               a seeded year of generated incidents (also: --year)
   failover-sim scenario [--check] FILE...   replay scenario files (fixtures/scenarios) and print each
                                             step's observed results as JSON lines; --check compares
                                             them with the files' expectations instead
@@ -63,6 +66,28 @@ OUTPUTS
   --print-faults       print the built-in fault model and exit
   -h, --help           this help
 
+YEAR (failover-sim year, or --year)
+  A deterministic year of incidents for 2-4 providers, and what no failover, naive failover and the
+  policy make of it: availability, hours of user-visible downtime (minutes with >= 5 % failed),
+  failed requests, wasted calls, time on fallbacks, the worst incident. Options: --seed N (default
+  2025), --providers N (2-4, default 3), --rate R (average requests/s, default 20, daily cycle
+  x0.4 at 03:00 to x1.6 at 15:00 UTC), --days N (default 365), --policy, --attempts,
+  --naive-fails, --naive-cooldown, -q.
+  Incident model, calibrated on Chu et al., ICPE 2025 (arXiv 2501.12469: incidents every few days
+  per service, heavy-tailed durations with a median under an hour, weekday bias, correlated
+  incidents within a provider, daily availability around 99.8-99.9 %):
+    one incident every 5 days per provider, weekend days x0.5, 25 % followed within 3 h by a
+    correlated one on the same provider; durations log-normal, median 35 min, sigma 1.3 (mean
+    about 1h20m), 5 min to 12 h; kinds: 1/6 hard outage (95-100 % 5xx or connection errors),
+    1/3 elevated 5xx (0.3-8 %), 1/4 latency x1.5-x6, 1/6 429 storm (0.5-15 %, Retry-After
+    5-60 s), 1/12 silent hang (0.5-10 % of calls time out at 30 s); background 5xx 0.05 %.
+    Each provider alone: 99.5-99.9 % available, 9-44 h of downtime in a year.
+  Simulated request by request from 5 min before each primary incident to 45 min after it (all
+  providers' faults in that window); the quiet rest in aggregate: expected requests served by
+  the primary, its background failure rate applied statistically, failures retried on the next
+  provider at its failure probability at that time; the engine is fast-forwarded between windows
+  (timers run at their times, no outcomes fed).
+
 FAULT MODEL (JSON; --print-faults for a full example)
   {\"seed\": 42, \"duration\": \"4h\", \"timeout_ms\": \"30s\",
    \"traffic\": {\"rate_per_s\": 20, \"arrivals\": \"poisson\" | \"uniform\",
@@ -85,6 +110,7 @@ struct Cli {
 
 enum Command {
     Run(Box<Cli>),
+    Year(Box<year::YearSettings>),
     Scenario { check: bool, files: Vec<PathBuf> },
     Help,
     PrintFaults,
@@ -114,6 +140,9 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
             ));
         }
         return Ok(Command::Scenario { check, files });
+    }
+    if args.first().map(String::as_str) == Some("year") || args.iter().any(|a| a == "--year") {
+        return parse_year(args);
     }
     let mut settings = Settings {
         policy: None,
@@ -217,6 +246,94 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
     })))
 }
 
+fn parse_year(args: Vec<String>) -> Result<Command, InputError> {
+    let mut y = year::YearSettings::default_with_seed(year::DEFAULT_SEED);
+    y.quiet = false;
+    let mut policy = None;
+    let mut it = args.into_iter().peekable();
+    if it.peek().map(String::as_str) == Some("year") {
+        it.next();
+    }
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, InputError> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| usage_error(format!("`{flag}` needs a value")))
+        };
+        let number = |flag: &str, v: String, min: u64, max: u64| -> Result<u64, InputError> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    usage_error(format!(
+                        "`{flag}` takes a whole number from {min} to {max}, got `{v}`"
+                    ))
+                })
+        };
+        match flag.as_str() {
+            "--year" => {}
+            "-h" | "--help" => return Ok(Command::Help),
+            "-q" | "--quiet" => y.quiet = true,
+            "--seed" => y.seed = number("--seed", value()?, 0, u64::MAX)?,
+            "--providers" => y.providers = number("--providers", value()?, 2, 4)? as usize,
+            "--days" => y.days = number("--days", value()?, 1, 366)?,
+            "--rate" => {
+                let v = value()?;
+                y.rate_per_s = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| *r > 0.0 && *r <= 200.0)
+                    .ok_or_else(|| {
+                        usage_error(format!(
+                            "`--rate` takes requests per second above 0 and at most 200, got `{v}`"
+                        ))
+                    })?;
+            }
+            "--attempts" => y.attempts = number("--attempts", value()?, 1, 16)? as u32,
+            "--naive-fails" => {
+                y.naive_fails = number("--naive-fails", value()?, 1, 1_000_000)? as u32;
+            }
+            "--naive-cooldown" => {
+                let v = value()?;
+                y.naive_cooldown_ms = parse_duration(&v).filter(|&d| d > 0).ok_or_else(|| {
+                    usage_error(format!(
+                        "`--naive-cooldown` takes a positive duration such as 90s, got `{v}`"
+                    ))
+                })?;
+            }
+            "--policy" => policy = Some(PathBuf::from(value()?)),
+            s => {
+                return Err(usage_error(format!(
+                    "unknown option `{s}` for `year` (see --help)"
+                )));
+            }
+        }
+    }
+    if let Some(path) = policy {
+        let settings = Settings {
+            policy: Some(path),
+            faults: None,
+            trace: None,
+            providers: None,
+            seed: None,
+            attempts: y.attempts,
+            naive_fails: y.naive_fails,
+            naive_cooldown_ms: y.naive_cooldown_ms,
+            trace_bucket_ms: 60_000,
+            quiet: true,
+        };
+        let (p, label, _) = app::load_policy(&settings)?;
+        y.policy = p;
+        y.policy_label = label;
+    }
+    Ok(Command::Year(Box::new(y)))
+}
+
 fn scenario(check: bool, files: &[PathBuf]) -> Result<bool, InputError> {
     let mut all = Vec::new();
     for f in files {
@@ -290,6 +407,27 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Year(y) => {
+            let started = std::time::Instant::now();
+            let report = match year::simulate(&y) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("failover-sim: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(year::render(&report).as_bytes());
+            let _ = out.flush();
+            // Not in the report, so that the same seed gives the same bytes.
+            if !y.quiet {
+                eprintln!(
+                    "failover-sim: the year took {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            ExitCode::SUCCESS
+        }
         Command::Run(cli) => {
             let report = match app::simulate(&cli.settings) {
                 Ok(r) => r,

@@ -216,6 +216,8 @@ pub struct ProviderStats {
 /// Time series of one run, in buckets of `bucket_ms`, flattened `[bucket * providers + p]`.
 #[derive(Clone, Debug)]
 pub struct Series {
+    /// Time of the first bucket's start, ms.
+    pub origin: u64,
     /// Bucket width, ms.
     pub bucket_ms: u64,
     /// Number of buckets.
@@ -236,8 +238,14 @@ pub struct Series {
 
 impl Series {
     pub(crate) fn new(bucket_ms: u64, end_ms: u64, providers: usize) -> Series {
-        let buckets = end_ms.div_ceil(bucket_ms).max(1) as usize;
+        Series::span(bucket_ms, 0, end_ms, providers)
+    }
+
+    /// Buckets covering `[start_ms, end_ms)` only.
+    pub(crate) fn span(bucket_ms: u64, start_ms: u64, end_ms: u64, providers: usize) -> Series {
+        let buckets = end_ms.saturating_sub(start_ms).div_ceil(bucket_ms).max(1) as usize;
         Series {
+            origin: start_ms,
             bucket_ms,
             buckets,
             providers,
@@ -250,7 +258,7 @@ impl Series {
     }
 
     pub(crate) fn bucket(&self, t: u64) -> usize {
-        ((t / self.bucket_ms) as usize).min(self.buckets - 1)
+        ((t.saturating_sub(self.origin) / self.bucket_ms) as usize).min(self.buckets - 1)
     }
 }
 
@@ -314,6 +322,8 @@ pub struct Options {
     pub attempts: u32,
     /// Series bucket width, ms.
     pub bucket_ms: u64,
+    /// Where the series start, ms (0 for a whole run).
+    pub start_ms: u64,
     /// Where the series end, ms.
     pub end_ms: u64,
 }
@@ -506,7 +516,7 @@ pub fn run<S: Strategy>(
             health_checks: 0,
             providers: vec![ProviderStats::default(); n],
             latencies: Vec::with_capacity(arrivals.len()),
-            series: Series::new(opt.bucket_ms, opt.end_ms, n),
+            series: Series::span(opt.bucket_ms, opt.start_ms, opt.end_ms, n),
         },
     };
     let mut next = 0usize;
@@ -549,6 +559,7 @@ mod tests {
         let opt = Options {
             attempts: 3,
             bucket_ms: 60_000,
+            start_ms: 0,
             end_ms: m.duration_ms,
         };
         let st = run(&m, &arrivals, &mut NoFailover, opt, &mut Progress::quiet());

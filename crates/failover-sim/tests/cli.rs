@@ -752,3 +752,65 @@ fn bad_command_lines_exit_2() {
     }
     assert!(run_ok(&["--help"]).contains("USAGE"));
 }
+
+#[test]
+fn year_is_deterministic_and_reports_every_strategy() {
+    let args = [
+        "year",
+        "--days",
+        "10",
+        "--rate",
+        "2",
+        "--seed",
+        "3",
+        "--providers",
+        "2",
+        "-q",
+    ];
+    let a = run(&args);
+    let b = run(&args);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout, "same seed, same bytes");
+    let text = String::from_utf8(a.stdout).unwrap();
+    for want in [
+        "availability",
+        "downtime (hours with ≥ 5 % failed)",
+        "requests failed",
+        "wasted calls",
+        "time on fallbacks",
+        "Worst incident",
+        "no failover",
+        "naive failover",
+        "policy",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    // --year is the same command.
+    let c = run(&[
+        "--year",
+        "--days",
+        "10",
+        "--rate",
+        "2",
+        "--seed",
+        "3",
+        "--providers",
+        "2",
+        "-q",
+    ]);
+    assert_eq!(text.as_bytes(), &c.stdout[..]);
+    let other = run(&[
+        "year",
+        "--days",
+        "10",
+        "--rate",
+        "2",
+        "--seed",
+        "4",
+        "--providers",
+        "2",
+        "-q",
+    ]);
+    assert_ne!(text.as_bytes(), &other.stdout[..]);
+    run_err(&["year", "--providers", "5"], 2);
+}
