@@ -201,8 +201,14 @@ impl Headroom {
     pub fn dimension_ppm(&self, dim: Dimension) -> Option<u32> {
         let q = self.quota(dim);
         let (limit, remaining) = (q.limit?, q.remaining?);
-        let ppm = u128::from(remaining.min(limit)) * 1_000_000 / u128::from(limit);
-        // At most 1 000 000: remaining ≤ limit.
+        let remaining = remaining.min(limit);
+        // At most 1 000 000: remaining ≤ limit. 64-bit arithmetic when it cannot overflow (a
+        // 128-bit division is a library call).
+        let ppm = match remaining.checked_mul(1_000_000) {
+            Some(r) => r / limit,
+            None => u64::try_from(u128::from(remaining) * 1_000_000 / u128::from(limit))
+                .unwrap_or(1_000_000),
+        };
         Some(u32::try_from(ppm).unwrap_or(1_000_000))
     }
 
@@ -225,52 +231,59 @@ impl Headroom {
     }
 }
 
-/// Case-insensitive `strip_prefix`.
-fn strip<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let (head, tail) = s.split_at_checked(prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then_some(tail)
-}
+/// The longest name this module knows: `anthropic-ratelimit-output-tokens-remaining`.
+const LONGEST: usize = 43;
+/// The shortest: `x-ratelimit-limit-tokens`.
+const SHORTEST: usize = 24;
 
-/// Case-insensitive `strip_suffix`.
-fn strip_end<'a>(s: &'a [u8], suffix: &[u8]) -> Option<&'a [u8]> {
-    let (head, tail) = s.split_at_checked(s.len().checked_sub(suffix.len())?)?;
-    tail.eq_ignore_ascii_case(suffix).then_some(head)
-}
-
-fn eq(a: &[u8], b: &[u8]) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
-const FIELDS: [(&[u8], Field); 3] = [
-    (b"limit", Field::Limit),
-    (b"remaining", Field::Remaining),
-    (b"reset", Field::Reset),
-];
-
+/// Rule 1. An exact (lower-case) match first, as HTTP/2 and most clients send; otherwise, if the
+/// name has an upper-case letter, the same match on a lower-cased copy on the stack.
 fn recognise(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
-    if let Some(rest) = strip(name, b"x-ratelimit-") {
-        // `{limit,remaining,reset}-{requests,tokens}`
-        let dim = if let Some(r) = strip_end(rest, b"-requests") {
-            (r, Dimension::Requests)
-        } else {
-            (strip_end(rest, b"-tokens")?, Dimension::Tokens)
-        };
-        let field = FIELDS.iter().find(|(n, _)| eq(dim.0, n))?.1;
-        return Some((Provider::OpenAi, dim.1, field));
+    if !(SHORTEST..=LONGEST).contains(&name.len()) {
+        return None;
     }
-    let rest = strip(name, b"anthropic-ratelimit-")?;
-    // `{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`
-    let (field, head) = FIELDS.iter().find_map(|&(n, f)| {
-        let head = strip_end(rest, n)?;
-        Some((f, strip_end(head, b"-")?))
-    })?;
-    const DIMS: [(&[u8], Dimension); 4] = [
-        (b"requests", Dimension::Requests),
-        (b"tokens", Dimension::Tokens),
-        (b"input-tokens", Dimension::InputTokens),
-        (b"output-tokens", Dimension::OutputTokens),
-    ];
-    let dim = DIMS.iter().find(|(n, _)| eq(head, n))?.1;
+    lookup(name).or_else(|| {
+        if !name.iter().any(u8::is_ascii_uppercase) {
+            return None;
+        }
+        let mut buf = [0u8; LONGEST];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        lookup(lower)
+    })
+}
+
+fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+    use Dimension::{InputTokens, OutputTokens, Requests, Tokens};
+    use Field::{Limit, Remaining, Reset};
+    if let Some(rest) = name.strip_prefix(b"x-ratelimit-") {
+        let (field, dim) = match rest {
+            b"limit-requests" => (Limit, Requests),
+            b"limit-tokens" => (Limit, Tokens),
+            b"remaining-requests" => (Remaining, Requests),
+            b"remaining-tokens" => (Remaining, Tokens),
+            b"reset-requests" => (Reset, Requests),
+            b"reset-tokens" => (Reset, Tokens),
+            _ => return None,
+        };
+        return Some((Provider::OpenAi, dim, field));
+    }
+    let (dim, field) = match name.strip_prefix(b"anthropic-ratelimit-")? {
+        b"requests-limit" => (Requests, Limit),
+        b"requests-remaining" => (Requests, Remaining),
+        b"requests-reset" => (Requests, Reset),
+        b"tokens-limit" => (Tokens, Limit),
+        b"tokens-remaining" => (Tokens, Remaining),
+        b"tokens-reset" => (Tokens, Reset),
+        b"input-tokens-limit" => (InputTokens, Limit),
+        b"input-tokens-remaining" => (InputTokens, Remaining),
+        b"input-tokens-reset" => (InputTokens, Reset),
+        b"output-tokens-limit" => (OutputTokens, Limit),
+        b"output-tokens-remaining" => (OutputTokens, Remaining),
+        b"output-tokens-reset" => (OutputTokens, Reset),
+        _ => return None,
+    };
     Some((Provider::Anthropic, dim, field))
 }
 
@@ -356,11 +369,21 @@ fn parse_duration_ms(v: &[u8]) -> Option<i128> {
             return None;
         };
         i += len;
-        let frac_ns = u128::from(frac) * u128::from(unit_ns) / 10u128.pow(frac_digits);
-        let seg = u128::from(whole) * u128::from(unit_ns) + frac_ns;
+        // The fraction in nanoseconds, rounded down: with nine digits `f`, `f × unit / 10⁹`,
+        // exact in 64 bits because every unit divides or is a multiple of a second.
+        let nine = frac * 10u64.pow(9 - frac_digits);
+        let frac_ns = if unit_ns >= 1_000_000_000 {
+            nine * (unit_ns / 1_000_000_000)
+        } else {
+            nine / (1_000_000_000 / unit_ns)
+        };
+        let seg = u128::from(whole) * u128::from(unit_ns) + u128::from(frac_ns);
         total_ns = total_ns.saturating_add(seg);
     }
-    let ms = total_ns.div_ceil(1_000_000);
+    let ms = match u64::try_from(total_ns) {
+        Ok(ns) => u128::from(ns.div_ceil(1_000_000)),
+        Err(_) => total_ns.div_ceil(1_000_000),
+    };
     Some(i128::try_from(ms).unwrap_or(i128::MAX))
 }
 
