@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-30}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config events http request classify)
+  targets=(config events http request classify headroom)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

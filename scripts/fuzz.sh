@@ -17,7 +17,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config events http request classify)
+  targets=(config events http request classify headroom)
 fi
 jobs="${JOBS:-1}"
 

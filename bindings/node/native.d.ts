@@ -136,6 +136,14 @@ export declare function classify(facts: NativeFacts): NativeClassification
  */
 export declare function classifyStatusCode(status: number): string
 
+/**
+ * The core's `Headroom`: reads one answer's headers, `[name, value]` string pairs (such as
+ * `[...response.headers]`; other headers are ignored), with the wall clock `nowUnixMs`
+ * (`Date.now()`, needed only for Anthropic's reset times). See the rules in the core's
+ * `headroom` module.
+ */
+export declare function headroom(headers: Array<Array<string>>, nowUnixMs?: number | undefined | null): NativeHeadroom
+
 /** The shared buffer of this thread, as a `Float64Array` over memory that is never freed. */
 export declare function ioBuffer(): Float64Array
 
@@ -214,6 +222,35 @@ export interface NativeFacts {
   x_ms_retry_after_ms?: string | undefined | null
   /** The wall clock as Unix milliseconds (`Date.now()`), for a `retry-after` HTTP-date. */
   now_unix_ms?: number | undefined | null
+}
+
+/** One answer's rate-limit headers, read by the core's `Headroom`. */
+export interface NativeHeadroom {
+  /** Requests per window. */
+  requests: NativeQuota
+  /** Tokens per window. */
+  tokens: NativeQuota
+  /** Input tokens per window (Anthropic). */
+  input_tokens: NativeQuota
+  /** Output tokens per window (Anthropic). */
+  output_tokens: NativeQuota
+  /** The smallest remaining/limit over the dimensions reported, in parts per million, or null. */
+  headroom_ppm: number | null
+  /** How many of the pairs were rate-limit headers. */
+  recognised: number
+}
+
+/**
+ * What the rate-limit headers said about one dimension; each field a number or null (unknown).
+ * Counts above 2^53 lose precision as JS numbers.
+ */
+export interface NativeQuota {
+  /** The window's limit (never 0). */
+  limit: number | null
+  /** What is left in the window (0 only with a known positive limit). */
+  remaining: number | null
+  /** Milliseconds from now until the window resets. */
+  reset_in_ms: number | null
 }
 
 /**

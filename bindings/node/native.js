@@ -840,6 +840,7 @@ module.exports.NativeRouter = nativeBinding.NativeRouter
 module.exports.calibrateClock = nativeBinding.calibrateClock
 module.exports.classify = nativeBinding.classify
 module.exports.classifyStatusCode = nativeBinding.classifyStatusCode
+module.exports.headroom = nativeBinding.headroom
 module.exports.ioBuffer = nativeBinding.ioBuffer
 module.exports.ioLayout = nativeBinding.ioLayout
 module.exports.monotonicNow = nativeBinding.monotonicNow

@@ -1,8 +1,9 @@
 //! `classify(facts)`: the core's one classification table (`failover_core::classify`), so the
-//! JS layer never decides an outcome kind itself. The facts object takes the core's snake_case
+//! JS layer never decides an outcome kind itself; `headroom(headers, nowUnixMs)`: the core's
+//! reading of the rate-limit headers (`failover_core::Headroom`). The facts object takes the core's snake_case
 //! field names, like every other data object of this package.
 
-use failover_core::{Facts, Transport, classify as core_classify};
+use failover_core::{Dimension, Facts, Headroom, Quota, Transport, classify as core_classify};
 use napi::bindgen_prelude::Env;
 use napi_derive::napi;
 
@@ -112,4 +113,83 @@ pub fn classify(env: Env, facts: NativeFacts) -> napi::Result<NativeClassificati
 #[napi]
 pub fn transports() -> Vec<&'static str> {
     Transport::ALL.iter().map(|t| t.name()).collect()
+}
+
+/// What the rate-limit headers said about one dimension; each field a number or null (unknown).
+/// Counts above 2^53 lose precision as JS numbers.
+#[napi(object, use_nullable = true)]
+pub struct NativeQuota {
+    /// The window's limit (never 0).
+    pub limit: Option<f64>,
+    /// What is left in the window (0 only with a known positive limit).
+    pub remaining: Option<f64>,
+    /// Milliseconds from now until the window resets.
+    #[napi(js_name = "reset_in_ms")]
+    pub reset_in_ms: Option<f64>,
+}
+
+impl From<Quota> for NativeQuota {
+    fn from(q: Quota) -> Self {
+        NativeQuota {
+            limit: q.limit.map(|n| n as f64),
+            remaining: q.remaining.map(|n| n as f64),
+            reset_in_ms: q.reset_in_ms.map(|n| n as f64),
+        }
+    }
+}
+
+/// One answer's rate-limit headers, read by the core's `Headroom`.
+#[napi(object, use_nullable = true)]
+pub struct NativeHeadroom {
+    /// Requests per window.
+    pub requests: NativeQuota,
+    /// Tokens per window.
+    pub tokens: NativeQuota,
+    /// Input tokens per window (Anthropic).
+    #[napi(js_name = "input_tokens")]
+    pub input_tokens: NativeQuota,
+    /// Output tokens per window (Anthropic).
+    #[napi(js_name = "output_tokens")]
+    pub output_tokens: NativeQuota,
+    /// The smallest remaining/limit over the dimensions reported, in parts per million, or null.
+    #[napi(js_name = "headroom_ppm")]
+    pub headroom_ppm: Option<f64>,
+    /// How many of the pairs were rate-limit headers.
+    pub recognised: f64,
+}
+
+/// The core's `Headroom`: reads one answer's headers, `[name, value]` string pairs (such as
+/// `[...response.headers]`; other headers are ignored), with the wall clock `nowUnixMs`
+/// (`Date.now()`, needed only for Anthropic's reset times). See the rules in the core's
+/// `headroom` module.
+#[napi]
+pub fn headroom(
+    env: Env,
+    headers: Vec<Vec<String>>,
+    now_unix_ms: Option<f64>,
+) -> napi::Result<NativeHeadroom> {
+    let r = guarded(|| {
+        let now = now_unix_ms.map(|n| hot::time("nowUnixMs", n)).transpose()?;
+        let mut h = Headroom::default();
+        let mut recognised = 0u32;
+        for pair in &headers {
+            let [name, value] = pair.as_slice() else {
+                return Err(Failure::Range(
+                    "headers".to_string(),
+                    "must be a list of [name, value] string pairs".to_string(),
+                ));
+            };
+            recognised += u32::from(h.header(name, value, now));
+        }
+        let q = |d: Dimension| NativeQuota::from(h.quota(d));
+        Ok(NativeHeadroom {
+            requests: q(Dimension::Requests),
+            tokens: q(Dimension::Tokens),
+            input_tokens: q(Dimension::InputTokens),
+            output_tokens: q(Dimension::OutputTokens),
+            headroom_ppm: h.headroom_ppm().map(f64::from),
+            recognised: f64::from(recognised),
+        })
+    });
+    Failure::check(&env, r)
 }

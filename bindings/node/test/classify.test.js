@@ -25,3 +25,28 @@ test('classify(facts) refuses bad facts', () => {
   assert.throws(() => native.classify({ status: '429' }));
   assert.throws(() => native.classify({ error_code: 5 }));
 });
+
+test('headroom(headers, nowUnixMs) reads the rate-limit headers (golden rows: ratelimit-headers-table.json)', () => {
+  const h = native.headroom([
+    ['x-ratelimit-limit-requests', '60'],
+    ['x-ratelimit-remaining-requests', '6'],
+    ['x-ratelimit-reset-requests', '6m0s'],
+    ['content-type', 'application/json'],
+  ]);
+  assert.deepEqual(h.requests, { limit: 60, remaining: 6, reset_in_ms: 360000 });
+  assert.deepEqual(h.tokens, { limit: null, remaining: null, reset_in_ms: null });
+  assert.equal(h.headroom_ppm, 100000);
+  assert.equal(h.recognised, 3);
+  const a = native.headroom([['anthropic-ratelimit-tokens-reset', '2024-04-16T23:00:00Z'], ['x-ratelimit-remaining-requests', '0']], 1713308399000);
+  assert.equal(a.tokens.reset_in_ms, 1000);
+  assert.equal(a.requests.remaining, null);
+  assert.equal(native.headroom([]).headroom_ppm, null);
+});
+
+test('headroom refuses what is not header pairs', () => {
+  assert.throws(() => native.headroom([['a']]), { name: 'RangeError', message: /headers/ });
+  assert.throws(() => native.headroom([['a', 'b', 'c']]), { name: 'RangeError', message: /headers/ });
+  assert.throws(() => native.headroom([], -1), { name: 'RangeError', message: /nowUnixMs/ });
+  assert.throws(() => native.headroom([['a', 1]]));
+  assert.throws(() => native.headroom('x'));
+});

@@ -12,8 +12,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const fc = require('..');
-// The native module's `classify(facts)`: the core's one classification table (index.js does not
-// expose it yet).
+// The native module's `classify(facts)`: the core's one classification table, and `headroom`: its
+// reading of the rate-limit headers (index.js exposes neither yet).
 const native = require('../native.js');
 // The NativeRouter behind a public Router, which a NativeRequest is driven against (internal).
 const { nativeRouter } = require('../lib/router.js');
@@ -321,6 +321,7 @@ function apply(r, tickets, requests, step, at) {
     return r.observe(name, outcomeOf(step.observe), at);
   }
   if (step.http !== undefined) return classifyStep(step.http);
+  if (step.headers !== undefined) return headersStep(step.headers);
   if (step.tick !== undefined) {
     r.handleTimeout(at);
     return null;
@@ -339,7 +340,7 @@ function apply(r, tickets, requests, step, at) {
   }
   if (step.traffic !== undefined) return traffic(r, step.traffic ?? {}, at);
   throw new Error(
-    'the step has no action (pick, record, observe, http, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)',
+    'the step has no action (pick, record, observe, http, headers, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)',
   );
 }
 
@@ -369,6 +370,25 @@ function classifyStep(h) {
     throw new Error(`unknown transport \`${facts.transport}\``);
   }
   return native.classify(facts);
+}
+
+/** The Rust runner's `headers` step: the `pairs` through the native `headroom` (the core's `Headroom`). */
+function headersStep(h) {
+  if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new Error('`headers` must be an object');
+  const unknown = Object.keys(h).filter((k) => k !== 'pairs' && k !== 'now_unix_ms').sort();
+  if (unknown.length > 0) throw new Error(`unknown \`headers\` field \`${unknown[0]}\``);
+  let now;
+  if (h.now_unix_ms !== undefined && h.now_unix_ms !== null) {
+    if (!Number.isSafeInteger(h.now_unix_ms) || h.now_unix_ms < 0) throw new Error('`now_unix_ms` must be an integer ≥ 0');
+    now = h.now_unix_ms;
+  }
+  if (!Array.isArray(h.pairs)) throw new Error('`pairs` must be a list of [name, value]');
+  for (const p of h.pairs) {
+    if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => typeof x === 'string')) {
+      throw new Error('each of `pairs` must be [name, value], two strings');
+    }
+  }
+  return native.headroom(h.pairs, now);
 }
 
 function traffic(r, tr, from) {

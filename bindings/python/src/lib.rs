@@ -14,7 +14,7 @@ mod router;
 
 use failover_core::policy::FIELDS;
 use failover_core::{
-    Facts, OutcomeKind, Transport, classify as core_classify,
+    Dimension, Facts, Headroom, OutcomeKind, Transport, classify as core_classify,
     classify_status as core_classify_status, hash_key as core_hash_key,
 };
 use pyo3::prelude::*;
@@ -182,6 +182,61 @@ fn hash_key(key: &Bound<'_, PyAny>) -> PyResult<u64> {
     }
 }
 
+/// Reads one answer's rate-limit headers with the core's `Headroom` (the rules are in the core's
+/// `headroom` module): `headers` is an iterable of `(name, value)` pairs (`str` or `bytes`, such
+/// as `response.headers.items()`); other headers are ignored. `now_unix_ms` (the wall clock) is
+/// needed only for Anthropic's reset times. Returns a dict: for each of `requests`, `tokens`,
+/// `input_tokens`, `output_tokens` a dict `{limit, remaining, reset_in_ms}` (each an int or
+/// None), `headroom_ppm` (the smallest remaining/limit in parts per million, or None) and
+/// `recognised` (how many pairs were rate-limit headers).
+#[pyfunction]
+#[pyo3(signature = (headers, now_unix_ms=None))]
+fn headroom<'py>(
+    py: Python<'py>,
+    headers: &Bound<'py, PyAny>,
+    now_unix_ms: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    const WANT: &str = "an iterable of (name, value) pairs of str or bytes";
+    let now_unix_ms = match now_unix_ms {
+        Some(n) if !n.is_none() => Some(convert::u64_arg(
+            "now_unix_ms",
+            "an int of Unix milliseconds",
+            n,
+        )?),
+        _ => None,
+    };
+    let mut h = Headroom::default();
+    let mut recognised = 0u64;
+    let items = headers
+        .try_iter()
+        .map_err(|_| error::arg_type("headers", WANT, headers))?;
+    for item in items {
+        let item = item?;
+        let pair = || error::arg_type("headers", WANT, &item);
+        if item.is_instance_of::<PyString>()
+            || item.is_instance_of::<PyBytes>()
+            || item.len().ok() != Some(2)
+        {
+            return Err(pair());
+        }
+        let name = header_arg("headers", Some(&item.get_item(0)?))?.ok_or_else(pair)?;
+        let value = header_arg("headers", Some(&item.get_item(1)?))?.ok_or_else(pair)?;
+        recognised += u64::from(h.header(&name, &value, now_unix_ms));
+    }
+    let out = PyDict::new(py);
+    for d in Dimension::ALL {
+        let q = h.quota(d);
+        let dq = PyDict::new(py);
+        dq.set_item("limit", q.limit)?;
+        dq.set_item("remaining", q.remaining)?;
+        dq.set_item("reset_in_ms", q.reset_in_ms)?;
+        out.set_item(d.name(), dq)?;
+    }
+    out.set_item("headroom_ppm", h.headroom_ppm())?;
+    out.set_item("recognised", recognised)?;
+    Ok(out)
+}
+
 /// The default clock of every `now_ms` argument: `time.monotonic_ns() // 1_000_000`, read natively.
 #[pyfunction]
 fn monotonic_ms() -> u64 {
@@ -213,6 +268,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::Pending>()?;
     m.add_function(wrap_pyfunction!(classify, m)?)?;
     m.add_function(wrap_pyfunction!(classify_status, m)?)?;
+    m.add_function(wrap_pyfunction!(headroom, m)?)?;
     m.add_function(wrap_pyfunction!(parse_retry_after, m)?)?;
     m.add_function(wrap_pyfunction!(hash_key, m)?)?;
     m.add_function(wrap_pyfunction!(monotonic_ms, m)?)?;

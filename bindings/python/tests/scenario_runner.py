@@ -171,6 +171,28 @@ def _classify_step(h: Any) -> Dict[str, Any]:
     return {"outcome": outcome, "retry_after_ms": ra}
 
 
+def _headers_step(h: Any) -> Dict[str, Any]:
+    """The Rust runner's `headers` step: the `pairs` through the native ``headroom`` (the core's
+    ``Headroom``), with the optional wall clock ``now_unix_ms``."""
+    if not isinstance(h, dict):
+        raise StepError("`headers` must be an object")
+    unknown = sorted(set(h) - {"pairs", "now_unix_ms"})
+    if unknown:
+        raise StepError(f"unknown `headers` field `{unknown[0]}`")
+    now_unix = h.get("now_unix_ms")
+    if now_unix is not None and not _is_u64(now_unix):
+        raise StepError("`now_unix_ms` must be an integer ≥ 0")
+    pairs = h.get("pairs")
+    if not isinstance(pairs, list):
+        raise StepError("`pairs` must be a list of [name, value]")
+    items = []
+    for p in pairs:
+        if not (isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)):
+            raise StepError("each of `pairs` must be [name, value], two strings")
+        items.append((p[0], p[1]))
+    return _native.headroom(items, now_unix)
+
+
 def _outcome(obj: Any) -> Dict[str, Any]:
     """The Rust runner's `outcome`: kind, latency (default 0) and retry-after (default none)."""
     if not isinstance(obj, dict):
@@ -386,6 +408,8 @@ class Scenario:
             return r.observe(p, o["outcome"], o["latency_ms"], at, retry_after_ms=o["retry_after_ms"])
         if "http" in step:
             return _classify_step(step["http"])
+        if "headers" in step:
+            return _headers_step(step["headers"])
         if "tick" in step:
             r.handle_timeout(at)
             return None
@@ -406,7 +430,7 @@ class Scenario:
         if "traffic" in step:
             return self.traffic(r, step["traffic"], at)
         raise StepError(
-            "the step has no action (pick, record, observe, http, tick, poll, view, traffic, "
+            "the step has no action (pick, record, observe, http, headers, tick, poll, view, traffic, "
             "begin, next, report, first_token, chunk, end, cancel)"
         )
 

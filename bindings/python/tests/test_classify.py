@@ -245,3 +245,39 @@ def test_responses() -> None:
     assert fc.FAILURE_KINDS == {"server_error", "connection_error", "timeout", "rate_limited",
                                 "refused", "credentials_rejected", "quota_exhausted",
                                 "stream_cut", "stalled"}
+
+
+def test_native_headroom_reads_rate_limit_headers() -> None:
+    """The core's `Headroom` (golden rows: fixtures/scenarios/ratelimit-headers-table.json)."""
+    from failover_core import _native
+
+    h = _native.headroom(
+        {
+            "x-ratelimit-limit-requests": "60",
+            "x-ratelimit-remaining-requests": "6",
+            "x-ratelimit-reset-requests": "6m0s",
+            "content-type": "application/json",
+        }.items()
+    )
+    assert h["requests"] == {"limit": 60, "remaining": 6, "reset_in_ms": 360_000}
+    assert h["tokens"] == {"limit": None, "remaining": None, "reset_in_ms": None}
+    assert (h["headroom_ppm"], h["recognised"]) == (100_000, 3)
+    # bytes (raw headers), a wall clock for Anthropic's reset time, Azure's bare 0.
+    h = _native.headroom(
+        [(b"anthropic-ratelimit-tokens-reset", b"2024-04-16T23:00:00Z"),
+         (b"x-ratelimit-remaining-requests", b"0")],
+        1_713_308_399_000,
+    )
+    assert h["tokens"]["reset_in_ms"] == 1000
+    assert h["requests"]["remaining"] is None
+    assert _native.headroom([])["headroom_ppm"] is None
+
+
+@pytest.mark.parametrize("bad", [5, ["ab"], [("a",)], [("a", "b", "c")], [("a", 1)], [(None, "1")]])
+def test_native_headroom_refuses_what_is_not_header_pairs(bad: Any) -> None:
+    from failover_core import _native
+
+    with pytest.raises(TypeError):
+        _native.headroom(bad)
+    with pytest.raises((TypeError, ValueError)):
+        _native.headroom([], -1)

@@ -33,7 +33,8 @@
 //! The pieces each live in a module named after them: `window` (the rolling window), `triggers`,
 //! `circuit`, `ramp`, `provider` (one provider's state and transitions), `router` (the engine: its inputs, timers and event queue; `router/pick` routes between
 //! providers), [`policy`], [`outcome`] and [`classify`](mod@classify) (the one
-//! table that turns a provider's answer or error into an outcome kind); the public data types in
+//! table that turns a provider's answer or error into an outcome kind), [`headroom`] (the
+//! providers' rate-limit headers: how much quota is left); the public data types in
 //! `ticket`, `view` and `event`, and in `fields` the one description of their fields
 //! ([`Fields`], [`Visitor`]) from which every binding builds its dicts, objects and JSON.
 #![no_std]
@@ -51,6 +52,7 @@ mod describe;
 mod error;
 mod event;
 mod fields;
+pub mod headroom;
 pub mod outcome;
 pub mod policy;
 mod provider;
@@ -66,6 +68,7 @@ pub use classify::{Classification, Facts, Transport, classify, classify_status};
 pub use describe::Description;
 pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
 pub use fields::{Field, Fields, Visitor};
+pub use headroom::{Dimension, Headroom, Quota};
 pub use outcome::{Outcome, OutcomeKind, parse_retry_after};
 pub use policy::{AllDown, ConfigError, Entries, Items, Policy, ProbeMode, RampStage, Value};
 pub use ramp::{FULL_SHARE, hash_key, key_position};

@@ -12,9 +12,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use failover_core::{
-    Action, ConfigError, DefaultRouter, Entries, Event, Facts, Field, Fields, Items, Outcome,
-    OutcomeKind, PickRequest, Policy, ProviderId, ProviderSet, ProviderView, Recorded, Ticket,
-    Transport, Value, Visitor, classify, hash_key,
+    Action, ConfigError, DefaultRouter, Dimension, Entries, Event, Facts, Field, Fields, Headroom,
+    Items, Outcome, OutcomeKind, PickRequest, Policy, ProviderId, ProviderSet, ProviderView,
+    Recorded, Ticket, Transport, Value, Visitor, classify, hash_key,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -453,6 +453,9 @@ impl Scenario {
             let c = classify(&facts(h)?);
             return Ok(json!({"outcome": c.kind.name(), "retry_after_ms": c.retry_after_ms}));
         }
+        if let Some(h) = step.get("headers") {
+            return headers(h);
+        }
         if step.get("tick").is_some() {
             r.handle_timeout(at);
             return Ok(Json::Null);
@@ -480,7 +483,7 @@ impl Scenario {
             return traffic(r, tr, at);
         }
         Err(
-            "the step has no action (pick, record, observe, http, tick, poll, view, traffic, \
+            "the step has no action (pick, record, observe, http, headers, tick, poll, view, traffic, \
              begin, next, report, first_token, chunk, end, cancel)"
                 .into(),
         )
@@ -607,6 +610,55 @@ fn facts(h: &Json) -> Result<Facts<'_>, String> {
         x_ms_retry_after_ms: text("x_ms_retry_after_ms")?,
         now_unix_ms,
     })
+}
+
+/// A `headers` step: the `pairs` (`[name, value]` strings) fed in order to one
+/// [`Headroom`] with the optional wall clock `now_unix_ms`; the result is every dimension's
+/// quota, the headroom and how many headers were rate-limit headers.
+fn headers(h: &Json) -> Result<Json, String> {
+    let obj = h.as_object().ok_or("`headers` must be an object")?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["pairs", "now_unix_ms"].contains(&k.as_str()))
+    {
+        return Err(format!("unknown `headers` field `{k}`"));
+    }
+    let now_unix_ms = match h.get("now_unix_ms") {
+        None | Some(Json::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or("`now_unix_ms` must be an integer ≥ 0")?),
+    };
+    let mut headroom = Headroom::default();
+    let mut recognised = 0u64;
+    let pairs = h
+        .get("pairs")
+        .and_then(Json::as_array)
+        .ok_or("`pairs` must be a list of [name, value]")?;
+    for p in pairs {
+        let (Some(name), Some(value), Some(2)) = (
+            p.get(0).and_then(Json::as_str),
+            p.get(1).and_then(Json::as_str),
+            p.as_array().map(Vec::len),
+        ) else {
+            return Err("each of `pairs` must be [name, value], two strings".into());
+        };
+        recognised += u64::from(headroom.header(name, value, now_unix_ms));
+    }
+    Ok(headroom_json(&headroom, recognised))
+}
+
+/// The result of a `headers` step, also what the Python and Node bindings' `headroom` returns.
+fn headroom_json(h: &Headroom, recognised: u64) -> Json {
+    let mut out = Map::new();
+    for d in Dimension::ALL {
+        let q = h.quota(d);
+        out.insert(
+            d.name().to_string(),
+            json!({"limit": q.limit, "remaining": q.remaining, "reset_in_ms": q.reset_in_ms}),
+        );
+    }
+    out.insert("headroom_ppm".into(), json!(h.headroom_ppm()));
+    out.insert("recognised".into(), json!(recognised));
+    Json::Object(out)
 }
 
 fn outcome(obj: &Json) -> Result<Outcome, String> {

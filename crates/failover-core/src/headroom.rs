@@ -1,0 +1,694 @@
+//! How much rate-limit quota a provider says is left: the `x-ratelimit-*` and
+//! `anthropic-ratelimit-*` headers of one answer, read into a fixed-size [`Headroom`].
+//!
+//! Providers announce on every answer, success or not, how many requests and tokens are left in
+//! the current window and when it resets. A binding feeds the answer's headers to a
+//! [`Headroom`] one `(name, value)` pair at a time with [`Headroom::header`] (headers that are not
+//! rate-limit headers are ignored, so it can feed them all), then reads each [`Dimension`]'s
+//! [`Quota`] and [`Headroom::headroom_ppm`]: the smallest `remaining / limit` over the dimensions
+//! reported. Nothing here allocates, panics or reads a clock; the cost is linear in the length of
+//! the name and the value.
+//!
+//! # The headers
+//!
+//! | provider | header | dimension, field | value |
+//! |---|---|---|---|
+//! | OpenAI | `x-ratelimit-limit-requests`, `x-ratelimit-limit-tokens` | requests, tokens: limit | a count: `60`, `150000` |
+//! | OpenAI, Azure OpenAI | `x-ratelimit-remaining-requests`, `x-ratelimit-remaining-tokens` | requests, tokens: remaining | a count: `59`, `149984` |
+//! | OpenAI | `x-ratelimit-reset-requests`, `x-ratelimit-reset-tokens` | requests, tokens: reset | a duration from now: `1s`, `6m0s`, `12ms`, `23h47m36.648s` |
+//! | Anthropic | `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-limit` | that dimension: limit | a count: `50` |
+//! | Anthropic | `anthropic-ratelimit-{…}-remaining` | that dimension: remaining | a count: `49` |
+//! | Anthropic | `anthropic-ratelimit-{…}-reset` | that dimension: reset | an RFC 3339 time: `2024-04-16T22:59:59Z`, `2025-01-01T00:00:00.5+01:00` |
+//!
+//! # The rules, and why
+//!
+//! 1. **Names** match ignoring ASCII case (HTTP header names are case-insensitive; HTTP/2 and
+//!    most clients lower-case them, some proxies do not). Any other name is ignored and
+//!    [`Headroom::header`] returns `false`.
+//! 2. **Values** are read after trimming surrounding spaces and tabs (HTTP's optional
+//!    whitespace). Anything else that does not fit the grammar makes the field *unknown*: the
+//!    engine must never act on a figure it had to guess.
+//! 3. **The last header wins**: a recognised header always replaces its field, with unknown when
+//!    its value does not parse. One answer's headers describe one moment; a later copy that
+//!    cannot be read means we no longer know. (A client that joins repeated headers with `, `
+//!    gives `60, 60`, which is malformed: unknown.)
+//! 4. **Counts** (limit, remaining) are ASCII digits only, leading zeros allowed: `-1` (Azure's
+//!    "unknown"), a sign, a fraction (`1.5`), an exponent, an empty value or a number beyond
+//!    `u64::MAX` are unknown. Providers only ever send whole numbers; anything else is not a
+//!    count we can trust.
+//! 5. **A limit of `0` is unknown**: no window holds zero requests while answering one, and a
+//!    ratio against zero means nothing.
+//! 6. **A remaining of `0` is unknown unless the same dimension has a known positive limit**:
+//!    Azure OpenAI sends `x-ratelimit-remaining-*: 0` without any limit when it does not track
+//!    the figure, so a bare `0` cannot mean "exhausted". With a limit (`limit 60, remaining 0`) it
+//!    does. This is applied when reading, so header order does not matter.
+//! 7. **OpenAI's reset** is a Go duration: one or more `<number><unit>` segments, in any order,
+//!    with no spaces (`6m0s`, `1h30m`, `1.5s`, `500ms`). A number is digits with an optional
+//!    `.digits` fraction; a unit is `h`, `m`, `s`, `ms`, `us`, `µs`/`μs` or `ns`. After a
+//!    number, `m` followed by `s` is `ms` (milliseconds), a lone `m` is minutes: `6m0s` is 360 s,
+//!    `12ms` is 12 ms, `1m5ms` is 60.005 s. A bare `0` is zero (Go writes and reads it so). A
+//!    sign, a number without a unit (`5`), an unknown or upper-case unit (`5S`, `5d`), `.5s`,
+//!    `5.s` or a space is malformed: unknown. Fractions are read to 9 digits (further digits
+//!    are ignored), each segment to the whole nanosecond below, and the total is rounded *up*
+//!    to whole milliseconds (`1.0001ms` is 2 ms): the engine must not come back before the
+//!    quota is back. Huge values saturate.
+//! 8. **Anthropic's reset** is an RFC 3339 time, `YYYY-MM-DDTHH:MM:SS`, an optional fraction
+//!    (`.` and one or more digits), then `Z` or an offset `±HH:MM` (`T` and `Z` may be lower
+//!    case, as RFC 3339 allows). The date must exist (`2023-02-29` does not); a leap second
+//!    (`:60`) counts as the next second. It becomes milliseconds from the caller's wall clock
+//!    `now_unix_ms`, the fraction rounded up to the millisecond; a time in the past is `0` (the
+//!    quota is already back). Without a wall clock (`None`) the reset is unknown.
+//! 9. **Headroom** ([`Headroom::headroom_ppm`]) is, over the dimensions with a known positive
+//!    limit *and* a known remaining, the smallest `remaining × 1 000 000 / limit`, rounded down
+//!    and capped at 1 000 000 (a remaining above the limit, as when a limit was just lowered, is
+//!    full). A provider runs out of whichever dimension is scarcest. `None` when no dimension
+//!    has both: Azure's remaining-only headers say how much is left, not what fraction.
+//!
+//! ```
+//! use failover_core::{Dimension, Headroom};
+//!
+//! let mut h = Headroom::default();
+//! let now = 1_700_000_000_000;
+//! h.header("x-ratelimit-limit-requests", "60", Some(now));
+//! h.header("x-ratelimit-remaining-requests", "6", Some(now));
+//! h.header("x-ratelimit-reset-requests", "6m0s", Some(now));
+//! h.header("x-ratelimit-limit-tokens", "150000", Some(now));
+//! h.header("x-ratelimit-remaining-tokens", "149984", Some(now));
+//! h.header("content-type", "application/json", Some(now)); // ignored
+//! let q = h.quota(Dimension::Requests);
+//! assert_eq!((q.limit, q.remaining, q.reset_in_ms), (Some(60), Some(6), Some(360_000)));
+//! assert_eq!(h.headroom_ppm(), Some(100_000)); // 6 of 60 requests: 10 %
+//! ```
+
+/// One kind of quota a provider counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dimension {
+    /// Requests per window (OpenAI, Azure OpenAI, Anthropic).
+    Requests,
+    /// Tokens per window (OpenAI, Azure OpenAI; Anthropic's most restrictive token limit).
+    Tokens,
+    /// Input tokens per window (Anthropic).
+    InputTokens,
+    /// Output tokens per window (Anthropic).
+    OutputTokens,
+}
+
+impl Dimension {
+    /// Every dimension, in declaration order.
+    pub const ALL: [Dimension; 4] = [
+        Dimension::Requests,
+        Dimension::Tokens,
+        Dimension::InputTokens,
+        Dimension::OutputTokens,
+    ];
+
+    /// The stable snake_case name used by the scenario files and the bindings.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dimension::Requests => "requests",
+            Dimension::Tokens => "tokens",
+            Dimension::InputTokens => "input_tokens",
+            Dimension::OutputTokens => "output_tokens",
+        }
+    }
+
+    /// Parses a name produced by [`Dimension::name`].
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the headers said about one [`Dimension`]. Each field is `None` when unknown (not sent,
+/// malformed, or unknown by the rules in the [module documentation](self)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Quota {
+    /// The window's limit; never `Some(0)` (rule 5).
+    pub limit: Option<u64>,
+    /// What is left in the window; `Some(0)` only with a known positive limit (rule 6).
+    pub remaining: Option<u64>,
+    /// Milliseconds from now until the window resets (rules 7 and 8).
+    pub reset_in_ms: Option<u64>,
+}
+
+/// The rate-limit figures of one answer, fed one header at a time. Fixed size (no allocation);
+/// `Headroom::default()` knows nothing. See the [module documentation](self) for the rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Headroom {
+    quotas: [Quota; 4],
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Limit,
+    Remaining,
+    Reset,
+}
+
+#[derive(Clone, Copy)]
+enum Provider {
+    OpenAi,
+    Anthropic,
+}
+
+impl Headroom {
+    /// Reads one header. Returns whether it was a rate-limit header this module knows (whatever
+    /// its value); any other header is ignored. `now_unix_ms` is the caller's wall clock, needed
+    /// only for Anthropic's absolute reset times.
+    pub fn header(&mut self, name: &str, value: &str, now_unix_ms: Option<u64>) -> bool {
+        let Some((provider, dim, field)) = recognise(name.as_bytes()) else {
+            return false;
+        };
+        let v = trim(value.as_bytes());
+        let q = &mut self.quotas[dim.index()];
+        match field {
+            Field::Limit => q.limit = parse_count(v),
+            Field::Remaining => q.remaining = parse_count(v),
+            Field::Reset => {
+                q.reset_in_ms = match provider {
+                    Provider::OpenAi => parse_duration_ms(v),
+                    Provider::Anthropic => parse_rfc3339_ms(v)
+                        .and_then(|at| Some(at.saturating_sub(i128::from(now_unix_ms?)))),
+                }
+                .map(|ms| u64::try_from(ms.max(0)).unwrap_or(u64::MAX));
+            }
+        }
+        true
+    }
+
+    /// What the headers said about `dim`, with rules 5 and 6 applied.
+    #[must_use]
+    pub fn quota(&self, dim: Dimension) -> Quota {
+        let q = self.quotas[dim.index()];
+        let limit = q.limit.filter(|&l| l > 0);
+        let remaining = q.remaining.filter(|&r| r > 0 || limit.is_some());
+        Quota {
+            limit,
+            remaining,
+            reset_in_ms: q.reset_in_ms,
+        }
+    }
+
+    /// The headroom of one dimension in parts per million (rule 9), `None` unless both its limit
+    /// and its remaining are known.
+    #[must_use]
+    pub fn dimension_ppm(&self, dim: Dimension) -> Option<u32> {
+        let q = self.quota(dim);
+        let (limit, remaining) = (q.limit?, q.remaining?);
+        let remaining = remaining.min(limit);
+        // At most 1 000 000: remaining ≤ limit. 64-bit arithmetic when it cannot overflow (a
+        // 128-bit division is a library call).
+        let ppm = match remaining.checked_mul(1_000_000) {
+            Some(r) => r / limit,
+            None => u64::try_from(u128::from(remaining) * 1_000_000 / u128::from(limit))
+                .unwrap_or(1_000_000),
+        };
+        Some(u32::try_from(ppm).unwrap_or(1_000_000))
+    }
+
+    /// The smallest headroom over the dimensions reported, in parts per million (rule 9):
+    /// `1_000_000` is a full window, `0` an exhausted one, `None` unknown.
+    #[must_use]
+    pub fn headroom_ppm(&self) -> Option<u32> {
+        Dimension::ALL
+            .into_iter()
+            .filter_map(|d| self.dimension_ppm(d))
+            .min()
+    }
+
+    /// Whether no rate-limit header with a usable value was read.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        Dimension::ALL
+            .into_iter()
+            .all(|d| self.quota(d) == Quota::default())
+    }
+}
+
+/// The longest name this module knows: `anthropic-ratelimit-output-tokens-remaining`.
+const LONGEST: usize = 43;
+/// The shortest: `x-ratelimit-limit-tokens`.
+const SHORTEST: usize = 24;
+
+/// Rule 1. An exact (lower-case) match first, as HTTP/2 and most clients send; otherwise, if the
+/// name has an upper-case letter, the same match on a lower-cased copy on the stack.
+fn recognise(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+    if !(SHORTEST..=LONGEST).contains(&name.len()) {
+        return None;
+    }
+    lookup(name).or_else(|| {
+        if !name.iter().any(u8::is_ascii_uppercase) {
+            return None;
+        }
+        let mut buf = [0u8; LONGEST];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        lookup(lower)
+    })
+}
+
+fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+    use Dimension::{InputTokens, OutputTokens, Requests, Tokens};
+    use Field::{Limit, Remaining, Reset};
+    if let Some(rest) = name.strip_prefix(b"x-ratelimit-") {
+        let (field, dim) = match rest {
+            b"limit-requests" => (Limit, Requests),
+            b"limit-tokens" => (Limit, Tokens),
+            b"remaining-requests" => (Remaining, Requests),
+            b"remaining-tokens" => (Remaining, Tokens),
+            b"reset-requests" => (Reset, Requests),
+            b"reset-tokens" => (Reset, Tokens),
+            _ => return None,
+        };
+        return Some((Provider::OpenAi, dim, field));
+    }
+    let (dim, field) = match name.strip_prefix(b"anthropic-ratelimit-")? {
+        b"requests-limit" => (Requests, Limit),
+        b"requests-remaining" => (Requests, Remaining),
+        b"requests-reset" => (Requests, Reset),
+        b"tokens-limit" => (Tokens, Limit),
+        b"tokens-remaining" => (Tokens, Remaining),
+        b"tokens-reset" => (Tokens, Reset),
+        b"input-tokens-limit" => (InputTokens, Limit),
+        b"input-tokens-remaining" => (InputTokens, Remaining),
+        b"input-tokens-reset" => (InputTokens, Reset),
+        b"output-tokens-limit" => (OutputTokens, Limit),
+        b"output-tokens-remaining" => (OutputTokens, Remaining),
+        b"output-tokens-reset" => (OutputTokens, Reset),
+        _ => return None,
+    };
+    Some((Provider::Anthropic, dim, field))
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(s), Some(e)) => &v[s..=e],
+        _ => &[],
+    }
+}
+
+/// Rule 4: ASCII digits only, at most `u64::MAX`.
+fn parse_count(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Rule 7: a Go duration, rounded up to whole milliseconds.
+fn parse_duration_ms(v: &[u8]) -> Option<i128> {
+    if v == b"0" {
+        return Some(0);
+    }
+    if v.is_empty() {
+        return None;
+    }
+    let mut total_ns: u128 = 0;
+    let mut i = 0;
+    while i < v.len() {
+        // The whole part: at least one digit, saturating.
+        let start = i;
+        let mut whole: u64 = 0;
+        while let Some(&b) = v.get(i).filter(|b| b.is_ascii_digit()) {
+            whole = whole.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        // The fraction: `.` and at least one digit; the first nine are kept.
+        let mut frac: u64 = 0;
+        let mut frac_digits: u32 = 0;
+        if v.get(i) == Some(&b'.') {
+            i += 1;
+            let fstart = i;
+            while let Some(&b) = v.get(i).filter(|b| b.is_ascii_digit()) {
+                if frac_digits < 9 {
+                    frac = frac * 10 + u64::from(b - b'0');
+                    frac_digits += 1;
+                }
+                i += 1;
+            }
+            if i == fstart {
+                return None;
+            }
+        }
+        // The unit: `ms` before `m`.
+        let rest = &v[i..];
+        let (unit_ns, len): (u64, usize) = if rest.starts_with(b"ms") {
+            (1_000_000, 2)
+        } else if rest.starts_with(b"us") {
+            (1_000, 2)
+        } else if rest.starts_with("µs".as_bytes()) || rest.starts_with("μs".as_bytes()) {
+            (1_000, 3)
+        } else if rest.starts_with(b"ns") {
+            (1, 2)
+        } else if rest.starts_with(b"h") {
+            (3_600_000_000_000, 1)
+        } else if rest.starts_with(b"m") {
+            (60_000_000_000, 1)
+        } else if rest.starts_with(b"s") {
+            (1_000_000_000, 1)
+        } else {
+            return None;
+        };
+        i += len;
+        // The fraction in nanoseconds, rounded down: with nine digits `f`, `f × unit / 10⁹`,
+        // exact in 64 bits because every unit divides or is a multiple of a second.
+        let nine = frac * 10u64.pow(9 - frac_digits);
+        let frac_ns = if unit_ns >= 1_000_000_000 {
+            nine * (unit_ns / 1_000_000_000)
+        } else {
+            nine / (1_000_000_000 / unit_ns)
+        };
+        let seg = u128::from(whole) * u128::from(unit_ns) + u128::from(frac_ns);
+        total_ns = total_ns.saturating_add(seg);
+    }
+    let ms = match u64::try_from(total_ns) {
+        Ok(ns) => u128::from(ns.div_ceil(1_000_000)),
+        Err(_) => total_ns.div_ceil(1_000_000),
+    };
+    Some(i128::try_from(ms).unwrap_or(i128::MAX))
+}
+
+fn digits(v: &[u8]) -> Option<i64> {
+    let mut n: i64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(b - b'0');
+    }
+    Some(n)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`),
+/// negative before 1970.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Rule 8: an RFC 3339 time as Unix milliseconds, the fraction rounded up.
+fn parse_rfc3339_ms(v: &[u8]) -> Option<i128> {
+    // `YYYY-MM-DDTHH:MM:SS` is 19 bytes.
+    let (head, mut rest) = v.split_at_checked(19)?;
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || !matches!(head[10], b'T' | b't')
+        || head[13] != b':'
+        || head[16] != b':'
+    {
+        return None;
+    }
+    let year = digits(&head[0..4])?;
+    let month = digits(&head[5..7])?;
+    let day = digits(&head[8..10])?;
+    let (hh, mm, ss) = (
+        digits(&head[11..13])?,
+        digits(&head[14..16])?,
+        digits(&head[17..19])?,
+    );
+    const DAYS: [i64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let month_days = DAYS[(month - 1) as usize] + i64::from(month == 2 && is_leap(year));
+    if day < 1 || day > month_days || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // The fraction, to the millisecond rounded up.
+    let mut frac_ms: i64 = 0;
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len() - 1);
+        if n == 0 {
+            return None;
+        }
+        let f = &rest[1..=n];
+        for k in 0..3 {
+            frac_ms = frac_ms * 10 + f.get(k).map_or(0, |&b| i64::from(b - b'0'));
+        }
+        if f.iter().skip(3).any(|&b| b != b'0') {
+            frac_ms += 1;
+        }
+        rest = &rest[n + 1..];
+    }
+    let offset_min = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (oh, om) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let off = oh * 60 + om;
+            if *sign == b'-' { -off } else { off }
+        }
+        _ => return None,
+    };
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hh * 3600 + mm * 60 + ss - offset_min * 60;
+    Some(i128::from(secs) * 1000 + i128::from(frac_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(name: &str, value: &str) -> Headroom {
+        let mut h = Headroom::default();
+        h.header(name, value, Some(NOW));
+        h
+    }
+
+    const NOW: u64 = 1_713_308_399_000; // 2024-04-16T22:59:59Z
+
+    fn reset(v: &str) -> Option<u64> {
+        one("x-ratelimit-reset-requests", v)
+            .quota(Dimension::Requests)
+            .reset_in_ms
+    }
+
+    fn areset(v: &str) -> Option<u64> {
+        one("anthropic-ratelimit-tokens-reset", v)
+            .quota(Dimension::Tokens)
+            .reset_in_ms
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for d in Dimension::ALL {
+            assert_eq!(Dimension::from_name(d.name()), Some(d));
+        }
+        assert_eq!(Dimension::from_name("bogus"), None);
+    }
+
+    #[test]
+    fn recognises_every_name_and_nothing_else() {
+        let mut h = Headroom::default();
+        for f in ["limit", "remaining", "reset"] {
+            for d in ["requests", "tokens"] {
+                assert!(h.header(&std::format!("x-ratelimit-{f}-{d}"), "1", None));
+                assert!(h.header(&std::format!("X-RateLimit-{f}-{d}"), "1", None));
+            }
+            for d in ["requests", "tokens", "input-tokens", "output-tokens"] {
+                assert!(h.header(&std::format!("anthropic-ratelimit-{d}-{f}"), "1", None));
+            }
+        }
+        for n in [
+            "x-ratelimit-limit",
+            "x-ratelimit-requests",
+            "x-ratelimit--requests",
+            "x-ratelimit-limit-input-tokens",
+            "anthropic-ratelimit-requests",
+            "anthropic-ratelimit-limit",
+            "anthropic-ratelimit-requestslimit",
+            "anthropic-ratelimit-requests-limit-x",
+            "retry-after",
+            "",
+            "x-ratelimit-",
+        ] {
+            assert!(!h.header(n, "1", None), "{n}");
+        }
+    }
+
+    #[test]
+    fn counts() {
+        let rem = |v: &str| {
+            let mut h = one("x-ratelimit-limit-tokens", "100");
+            h.header("x-ratelimit-remaining-tokens", v, None);
+            h.quota(Dimension::Tokens).remaining
+        };
+        assert_eq!(rem("59"), Some(59));
+        assert_eq!(rem(" 007\t"), Some(7));
+        assert_eq!(rem("0"), Some(0));
+        assert_eq!(rem("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "-1",
+            "",
+            " ",
+            "+5",
+            "1.5",
+            "1e3",
+            "5 5",
+            "60, 60",
+            "18446744073709551616",
+        ] {
+            assert_eq!(rem(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn zero_means_unknown_without_a_positive_limit() {
+        // Azure: remaining 0 and nothing else.
+        let h = one("x-ratelimit-remaining-requests", "0");
+        assert_eq!(h.quota(Dimension::Requests).remaining, None);
+        assert!(h.is_empty());
+        // Limit 0 is unknown, and so the remaining 0 with it.
+        let mut h = one("x-ratelimit-limit-requests", "0");
+        h.header("x-ratelimit-remaining-requests", "0", None);
+        assert_eq!(h.quota(Dimension::Requests), Quota::default());
+        // A positive limit, in either order.
+        let mut h = one("x-ratelimit-remaining-requests", "0");
+        h.header("x-ratelimit-limit-requests", "60", None);
+        assert_eq!(h.quota(Dimension::Requests).remaining, Some(0));
+        assert_eq!(h.headroom_ppm(), Some(0));
+        // Azure's positive remaining alone is known, but gives no headroom.
+        let h = one("x-ratelimit-remaining-tokens", "5000");
+        assert_eq!(h.quota(Dimension::Tokens).remaining, Some(5000));
+        assert_eq!(h.headroom_ppm(), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(reset("1s"), Some(1000));
+        assert_eq!(reset("6m0s"), Some(360_000));
+        assert_eq!(reset("12ms"), Some(12));
+        assert_eq!(reset("23h47m36.648s"), Some(85_656_648));
+        assert_eq!(reset("1m5ms"), Some(60_005));
+        assert_eq!(reset("5ms1m"), Some(60_005));
+        assert_eq!(reset("0"), Some(0));
+        assert_eq!(reset("0s"), Some(0));
+        assert_eq!(reset("1.0001ms"), Some(2));
+        assert_eq!(reset("1500us"), Some(2));
+        assert_eq!(reset("1µs"), Some(1));
+        assert_eq!(reset("1μs"), Some(1));
+        assert_eq!(reset("999999ns"), Some(1));
+        assert_eq!(reset("1.5h"), Some(5_400_000));
+        assert_eq!(reset("0.1234567891s"), Some(124));
+        assert_eq!(reset(" 2s "), Some(2000));
+        assert_eq!(reset("99999999999999999999999h"), Some(u64::MAX));
+        for bad in [
+            "", "5", "-1s", "+1s", ".5s", "5.s", "1S", "5d", "1 s", "1s ms", "s", "1m0", "1.2.3s",
+            "00", "ms", "1sm",
+        ] {
+            assert_eq!(reset(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(areset("2024-04-16T22:59:59Z"), Some(0));
+        assert_eq!(areset("2024-04-16T23:00:00Z"), Some(1000));
+        assert_eq!(areset("2024-04-16t23:00:00z"), Some(1000));
+        assert_eq!(areset("2024-04-16T23:00:00.5Z"), Some(1500));
+        assert_eq!(areset("2024-04-16T23:00:00.0001Z"), Some(1001));
+        assert_eq!(areset("2024-04-16T23:00:00.123000000Z"), Some(1123));
+        assert_eq!(areset("2024-04-17T00:00:00+01:00"), Some(1000));
+        assert_eq!(areset("2024-04-16T22:00:00-01:00"), Some(1000));
+        assert_eq!(areset("2024-04-16T22:00:00Z"), Some(0), "past");
+        assert_eq!(areset("1969-12-31T23:59:59Z"), Some(0), "before 1970");
+        assert_eq!(areset("2024-04-16T22:59:60Z"), Some(1000), "leap second");
+        assert_eq!(areset("2024-02-29T00:00:00Z"), Some(0));
+        for bad in [
+            "",
+            "2024-04-16",
+            "2024-04-16T23:00:00",
+            "2024-04-16 23:00:00Z",
+            "2024-04-16T23:00:00.Z",
+            "2024-04-16T23:00:00+0100",
+            "2024-04-16T23:00:00+24:00",
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-04-16T24:00:00Z",
+            "2024-04-16T23:60:00Z",
+            "2024-04-16T23:00:61Z",
+            "Tue, 16 Apr 2024 23:00:00 GMT",
+            "1713308400",
+            "2024-04-16T23:00:00ZZ",
+            "+2024-04-16T23:00:00Z",
+        ] {
+            assert_eq!(areset(bad), None, "{bad:?}");
+        }
+        // No wall clock, no reset.
+        let mut h = Headroom::default();
+        h.header(
+            "anthropic-ratelimit-tokens-reset",
+            "2024-04-16T23:00:00Z",
+            None,
+        );
+        assert_eq!(h.quota(Dimension::Tokens).reset_in_ms, None);
+    }
+
+    #[test]
+    fn headroom_is_the_scarcest_dimension() {
+        let mut h = Headroom::default();
+        for (n, v) in [
+            ("anthropic-ratelimit-requests-limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "49"),
+            ("anthropic-ratelimit-input-tokens-limit", "40000"),
+            ("anthropic-ratelimit-input-tokens-remaining", "1000"),
+            ("anthropic-ratelimit-output-tokens-limit", "8000"),
+            ("anthropic-ratelimit-output-tokens-remaining", "9000"),
+        ] {
+            assert!(h.header(n, v, Some(NOW)));
+        }
+        assert_eq!(h.dimension_ppm(Dimension::Requests), Some(980_000));
+        assert_eq!(h.dimension_ppm(Dimension::InputTokens), Some(25_000));
+        assert_eq!(h.dimension_ppm(Dimension::OutputTokens), Some(1_000_000));
+        assert_eq!(h.headroom_ppm(), Some(25_000));
+        assert_eq!(Headroom::default().headroom_ppm(), None);
+        // The last header wins, even when it is malformed.
+        h.header("anthropic-ratelimit-input-tokens-remaining", "-1", None);
+        assert_eq!(h.headroom_ppm(), Some(980_000));
+        // Rounded down.
+        let mut h = one("x-ratelimit-limit-requests", "3");
+        h.header("x-ratelimit-remaining-requests", "1", None);
+        assert_eq!(h.headroom_ppm(), Some(333_333));
+        let mut h = one("x-ratelimit-limit-requests", "18446744073709551615");
+        h.header(
+            "x-ratelimit-remaining-requests",
+            "18446744073709551614",
+            None,
+        );
+        assert_eq!(h.headroom_ppm(), Some(999_999));
+    }
+}
