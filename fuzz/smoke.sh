@@ -65,10 +65,10 @@ for target in "${targets[@]}"; do
     ls -1 "artifacts/$target" 2>/dev/null | sed 's/^/   artifact: fuzz\/artifacts\/'"$target"'\//' || true
     failed=$((failed + 1))
   fi
-  inputs="$(grep -a "stat::number_of_executed_units" "$log" | awk '{print $2}' | tail -n 1)"
-  steps="$(grep -a "stat::target_steps" "$log" | awk '{print $2}' | tail -n 1)"
-  rate="$(grep -a "stat::average_exec_per_sec" "$log" | awk '{print $2}' | tail -n 1)"
-  summary+=("fuzz summary: $target ran ${inputs:-?} inputs (${rate:-?}/s) of ${steps:-n/a} engine steps in ${seconds}s, $findings finding(s)")
+  inputs="$(grep -a "stat::number_of_executed_units" "$log" | awk '{print $2}' | tail -n 1)" || true
+  steps="$(grep -a "stat::target_steps" "$log" | awk '{print $2}' | tail -n 1)" || true
+  rate="$(grep -a "stat::average_exec_per_sec" "$log" | awk '{print $2}' | tail -n 1)" || true
+  summary+=("fuzz summary: $target ran ${inputs:-?} inputs (${rate:-?}/s), ${steps:-n/a} engine steps, in ${seconds}s: $findings finding(s)")
   rm -f "$log"
 done
 

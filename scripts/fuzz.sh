@@ -70,10 +70,10 @@ for target in "${targets[@]}"; do
   elapsed=$(($(date +%s) - start))
   findings=$(($(find "artifacts/$target" -type f | wc -l) - before))
   # Summed over workers (one line each with JOBS > 1).
-  inputs="$(grep -a "stat::number_of_executed_units" "$log" | awk '{n += $2} END {print n + 0}')"
-  steps="$(grep -a "stat::target_steps" "$log" | awk '{n += $2} END {print (NR ? n : "n/a")}')"
+  inputs="$(grep -a "stat::number_of_executed_units" "$log" | awk '{n += $2} END {print n + 0}')" || true
+  steps="$(grep -a "stat::target_steps" "$log" | awk '{n += $2} END {print (NR ? n : "n/a")}')" || true
   rate=$((inputs / (elapsed > 0 ? elapsed : 1)))
-  summary+=("fuzz summary: $target ran $inputs inputs (${rate}/s) of $steps engine steps in ${elapsed}s, $findings finding(s) in fuzz/artifacts/$target")
+  summary+=("fuzz summary: $target ran $inputs inputs (${rate}/s), $steps engine steps, in ${elapsed}s: $findings finding(s) in fuzz/artifacts/$target")
   rm -f "$log"
 done
 

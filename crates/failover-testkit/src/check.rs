@@ -1,6 +1,8 @@
 //! The engine's documented promises, as checks over what a router returned and what its views
 //! show. `tests/invariants` runs them after every input of its property tests and the `events`
-//! fuzz target after every step, so both check the same rules, written here once.
+//! fuzz target after every step (the O(P · B) ones, [`state`] and [`views`], on the steps a
+//! [`Sample`] picks and at the end of each input), so both check the same rules, written here
+//! once.
 //!
 //! A check returns `Err(Violation)` naming the broken rule instead of panicking, so that a
 //! property test can shrink the case (with the `proptest` feature a `Violation` converts into a
