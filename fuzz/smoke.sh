@@ -10,7 +10,8 @@
 #   FUZZ_SECONDS=10 bash fuzz/smoke.sh events
 #
 # Installs cargo-fuzz (`cargo install cargo-fuzz --locked`, about 30 s) when it is missing.
-# For long runs use scripts/fuzz.sh.
+# For long runs use scripts/fuzz.sh; to quote rates (inputs and engine steps per second at
+# 8,192-byte inputs), fuzz/rate.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-30}"

@@ -14,7 +14,7 @@
 # (events and request: add `--no-trace-compares --target-dir target/notrace`, as below, or the
 # build starts over). The engine targets check their O(P · B) invariants on a deterministic
 # sample of steps and at the end of each input, and `events` runs its lockstep witness on one
-# input in four: FAILOVER_FULL_CHECK_EVERY=1 FAILOVER_WITNESS_EVERY=1 checks everything on every
+# input in eight: FAILOVER_FULL_CHECK_EVERY=1 FAILOVER_WITNESS_EVERY=1 checks everything on every
 # step of every input, at a fraction of the speed.
 #
 # Ends with one line per target: inputs run, engine steps, findings (libFuzzer stops a run at its

@@ -32,7 +32,7 @@ type R = Router<4, 12, 32>;
 const FULL_CHECK_EVERY: u32 = 16;
 
 /// One input in this many also runs the lockstep witness (see `witnessed`).
-const WITNESS_EVERY: u64 = 4;
+const WITNESS_EVERY: u64 = 8;
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(ops) = decode_ops(&mut u) else {
         return stats::add(0);
     };
-    run(&policy, n, &ops);
+    run(&policy, n, &ops, witnessed(data));
     stats::add(ops.len());
 });
 
@@ -493,9 +493,10 @@ impl Driver {
 
 /// Whether this input also runs the lockstep witness (a second router fed the same inputs, whose
 /// outputs must match): every input with `FAILOVER_WITNESS_EVERY=1`, else one in
-/// `WITNESS_EVERY`, chosen by the policy's seed (decoded from the input, so a finding
-/// reproduces and minimizes with it).
-fn witnessed(p: &Policy) -> bool {
+/// `WITNESS_EVERY`, chosen by a hash of the input's bytes (so a finding reproduces from its file;
+/// minimize a determinism finding with `FAILOVER_WITNESS_EVERY=1`, since shrinking changes the
+/// hash).
+fn witnessed(data: &[u8]) -> bool {
     static EVERY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let every = *EVERY.get_or_init(|| {
         std::env::var("FAILOVER_WITNESS_EVERY")
@@ -504,10 +505,14 @@ fn witnessed(p: &Policy) -> bool {
             .unwrap_or(WITNESS_EVERY)
             .max(1)
     });
-    (p.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(every)
+    // FNV-1a.
+    let h = data.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    });
+    (h >> 32).is_multiple_of(every)
 }
 
-fn run(p: &Policy, n: usize, ops: &[Op]) {
+fn run(p: &Policy, n: usize, ops: &[Op], witness: bool) {
     let ids = ids();
     let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -522,7 +527,7 @@ fn run(p: &Policy, n: usize, ops: &[Op]) {
         witness,
     };
     let mut a = new(false);
-    if !witnessed(p) {
+    if !witness {
         for (k, op) in ops.iter().enumerate() {
             a.step(op, &ids, p, n, k + 1 == ops.len());
         }
