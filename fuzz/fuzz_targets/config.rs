@@ -2,7 +2,9 @@
 //! `push_ramp_stage` with arbitrary names and values (absurd ones on purpose), then
 //! `Router::new` with arbitrary provider names. It must accept or refuse, never panic; a
 //! refusal must be the one validation gives; an accepted absurd policy must then survive a short
-//! burst of traffic with its invariants intact.
+//! burst of traffic with its invariants intact (`Router::invariant_violation` and the views,
+//! O(P · B), after every step that changed a circuit, every 8th step and the last: see
+//! `failover_testkit::check::Sample`; `FAILOVER_FULL_CHECK_EVERY=1` checks every step).
 
 #![no_main]
 
@@ -13,11 +15,15 @@ use failover_core::{
     AllDown, ConfigError, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode, ProviderSet,
     RampStage, Router, Value,
 };
+use failover_testkit::check::Sample;
+use failover_testkit::stats;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = run(&mut Unstructured::new(data));
+    let mut steps = 0;
+    let _ = run(&mut Unstructured::new(data), &mut steps);
+    stats::add(steps);
 });
 
 fn absurd_u64(u: &mut Unstructured) -> Result<u64> {
@@ -162,7 +168,14 @@ fn set_field(p: &mut Policy, u: &mut Unstructured) -> Result<()> {
     Ok(())
 }
 
-fn run(u: &mut Unstructured) -> Result<()> {
+fn check<const P: usize, const B: usize, const E: usize>(r: &Router<P, B, E>) {
+    assert_eq!(r.invariant_violation(), None);
+    for v in r.views() {
+        assert!(v.share_ppm <= 1_000_000);
+    }
+}
+
+fn run(u: &mut Unstructured, steps: &mut usize) -> Result<()> {
     let mut p = Policy::default();
     let ops = u.int_in_range(0..=40u8)?;
     for _ in 0..ops {
@@ -216,9 +229,9 @@ fn run(u: &mut Unstructured) -> Result<()> {
     }
     let names: Vec<&str> = owned.iter().map(String::as_str).collect();
 
-    check_router::<4, 12, 8>(&p, &names, u)?;
-    check_router::<16, 120, 64>(&p, &names, u)?;
-    check_router::<64, 1, 1>(&p, &names, u)?;
+    check_router::<4, 12, 8>(&p, &names, u, steps)?;
+    check_router::<16, 120, 64>(&p, &names, u, steps)?;
+    check_router::<64, 1, 1>(&p, &names, u, steps)?;
     Ok(())
 }
 
@@ -256,6 +269,7 @@ fn check_router<const P: usize, const B: usize, const E: usize>(
     p: &Policy,
     names: &[&str],
     u: &mut Unstructured,
+    steps: &mut usize,
 ) -> Result<()> {
     let validated = p.validate(B);
     let built = Router::<P, B, E>::new(p, names);
@@ -296,59 +310,70 @@ fn check_router<const P: usize, const B: usize, const E: usize>(
     let n = r.len();
     let mut t: u64 = u.arbitrary()?;
     let mut tickets = Vec::new();
-    for _ in 0..u.int_in_range(0..=64u8)? {
-        t = match u.int_in_range(0..=5u8)? {
-            0 => u.arbitrary()?,
-            1 => u64::MAX,
-            2 => t.saturating_sub(u.int_in_range(0..=1_000)?),
-            _ => t.saturating_add(u.int_in_range(0..=100_000)?),
-        };
-        let kind = *u.choose(&OutcomeKind::ALL)?;
-        let o = Outcome {
-            kind,
-            latency_ms: u.arbitrary()?,
-            retry_after_ms: opt(u, absurd_u64)?,
-        };
-        match u.int_in_range(0..=4u8)? {
-            0 => {
-                let req = PickRequest {
-                    key: u.arbitrary()?,
-                    tried: ProviderSet::from_bits(u.arbitrary()?),
-                };
-                if let Ok(ticket) = r.pick_with(t, &req) {
-                    tickets.push(ticket);
+    let mut sample = Sample::from_env(8);
+    let mut burst = || -> Result<()> {
+        for _ in 0..u.int_in_range(0..=64u8)? {
+            *steps += 1;
+            t = match u.int_in_range(0..=5u8)? {
+                0 => u.arbitrary()?,
+                1 => u64::MAX,
+                2 => t.saturating_sub(u.int_in_range(0..=1_000)?),
+                _ => t.saturating_add(u.int_in_range(0..=100_000)?),
+            };
+            let kind = *u.choose(&OutcomeKind::ALL)?;
+            let o = Outcome {
+                kind,
+                latency_ms: u.arbitrary()?,
+                retry_after_ms: opt(u, absurd_u64)?,
+            };
+            match u.int_in_range(0..=4u8)? {
+                0 => {
+                    let req = PickRequest {
+                        key: u.arbitrary()?,
+                        tried: ProviderSet::from_bits(u.arbitrary()?),
+                    };
+                    if let Ok(ticket) = r.pick_with(t, &req) {
+                        tickets.push(ticket);
+                    }
                 }
-            }
-            1 if !tickets.is_empty() => {
-                let k = u.choose_index(tickets.len())?;
-                r.record(&tickets.swap_remove(k), o, t);
-            }
-            2 => {
-                let i = u.choose_index(n)?;
-                r.observe(r.provider_at(i).unwrap(), o, t);
-            }
-            3 => {
-                // Bounded: see the report on poll_action at u64::MAX.
-                for _ in 0..2 * n {
-                    match r.poll_action(t) {
-                        Some(failover_core::Action::HealthCheck(ticket)) => tickets.push(ticket),
-                        None => break,
+                1 if !tickets.is_empty() => {
+                    let k = u.choose_index(tickets.len())?;
+                    r.record(&tickets.swap_remove(k), o, t);
+                }
+                2 => {
+                    let i = u.choose_index(n)?;
+                    r.observe(r.provider_at(i).unwrap(), o, t);
+                }
+                3 => {
+                    // Bounded: see the report on poll_action at u64::MAX.
+                    for _ in 0..2 * n {
+                        match r.poll_action(t) {
+                            Some(failover_core::Action::HealthCheck(ticket)) => {
+                                tickets.push(ticket)
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(d) = r.poll_timeout() {
+                        r.handle_timeout(d);
+                    } else {
+                        r.handle_timeout(t);
                     }
                 }
             }
-            _ => {
-                if let Some(d) = r.poll_timeout() {
-                    r.handle_timeout(d);
-                } else {
-                    r.handle_timeout(t);
-                }
+            let full = sample.full(&r);
+            while r.poll_event().is_some() {}
+            sample.drained(&r);
+            if full {
+                check(&r);
             }
         }
-        while r.poll_event().is_some() {}
-        assert_eq!(r.invariant_violation(), None);
-        for v in r.views() {
-            assert!(v.share_ppm <= 1_000_000);
-        }
-    }
-    Ok(())
+        Ok(())
+    };
+    // However the burst ends (the input may run out mid-step), its last state is checked.
+    let end = burst();
+    check(&r);
+    end
 }

@@ -3,12 +3,17 @@
 //! providers), observations, health-check actions, timers and drains, at arbitrary timestamps
 //! (backwards, equal, huge jumps, `u64::MAX`). Two routers run the same inputs in lockstep.
 //!
-//! After every step: `Router::invariant_violation()` is `None`, the two routers agree on every
-//! output, and the documented promises hold (time never goes backwards, shares in [0, 1] and
-//! consistent with the state, an open provider is picked only as a degraded pick, a probe only
-//! from a probing provider, no available provider of higher priority is skipped, stale tickets
-//! are stale, events are stamped in order and carry sane figures). Those promises are
-//! `failover_testkit::check`, the same checks `tests/invariants` runs after every input.
+//! After every step: the two routers agree on every output and deadline, and the documented
+//! promises of each step hold (time never goes backwards, an open provider is picked only as a
+//! degraded pick, a probe only from a probing provider, no available provider of higher priority
+//! is skipped, stale tickets are stale, events are stamped in order and carry sane figures).
+//! The O(P · B) checks (`Router::invariant_violation()` is `None`, with the engine's debug
+//! recounts; every view consistent: shares in [0, 1] matching the state, deadlines ahead; the
+//! two routers' views equal) run on a deterministic sample of steps: after every step that
+//! changed a circuit (it queued or dropped an event), every 16th step
+//! (`FAILOVER_FULL_CHECK_EVERY=1`: every step) and the last step of each input
+//! (`failover_testkit::check::Sample`). Those promises are `failover_testkit::check`, the same
+//! checks `tests/invariants` runs after every input.
 
 #![no_main]
 
@@ -16,22 +21,29 @@ use failover_core::{
     Action, AllDown, Event, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode, ProviderId,
     ProviderSet, RampStage, Recorded, Router, Ticket, TicketKind, Unavailable, Value,
 };
-use failover_testkit::check::{self, assert_holds};
-use failover_testkit::ids;
+use failover_testkit::check::{self, Sample, assert_holds};
+use failover_testkit::{ids, stats};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
 type R = Router<4, 12, 32>;
 
+/// The full checks' sampling period in steps (see `Sample`).
+const FULL_CHECK_EVERY: u32 = 16;
+
+/// One input in this many also runs the lockstep witness (see `witnessed`).
+const WITNESS_EVERY: u64 = 8;
+
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let Ok((policy, n)) = decode_policy(&mut u) else {
-        return;
+        return stats::add(0);
     };
     let Ok(ops) = decode_ops(&mut u) else {
-        return;
+        return stats::add(0);
     };
-    run(&policy, n, &ops);
+    run(&policy, n, &ops, witnessed(data));
+    stats::add(ops.len());
 });
 
 fn frac(u: &mut Unstructured) -> Result<f64> {
@@ -286,6 +298,12 @@ struct Driver {
     last_event_at: u64,
     /// The engine's time at the last drain: every event drained since is stamped no earlier.
     drained_at: u64,
+    /// Which steps get the full checks.
+    sample: Sample,
+    /// The second router of the lockstep pair: its outputs, deadlines and event counts are
+    /// compared with the first's after every step and its views on the sampled steps, so the
+    /// promises are checked on the first only (the same verdicts on the same state).
+    witness: bool,
 }
 
 impl Driver {
@@ -302,7 +320,17 @@ impl Driver {
         self.t
     }
 
-    fn step(&mut self, op: &Op, ids: &[ProviderId], p: &Policy, n: usize) -> (Out, Vec<Event>) {
+    /// Takes one step and checks it: the full checks too when `last` (the input's last step) or
+    /// when the sample picks the step. Returns the output, the events drained and whether the
+    /// full checks ran.
+    fn step(
+        &mut self,
+        op: &Op,
+        ids: &[ProviderId],
+        p: &Policy,
+        n: usize,
+        last: bool,
+    ) -> (Out, Vec<Event>, bool) {
         let out = match *op {
             Op::Pick { t, key, tried } => {
                 let t = self.time(t);
@@ -311,7 +339,9 @@ impl Driver {
                     tried: ProviderSet::from_bits(tried),
                 };
                 let res = self.r.pick_with(t, &req);
-                assert_holds(check::pick(&*self.r, &res, tried, n, p));
+                if !self.witness {
+                    assert_holds(check::pick(&*self.r, &res, tried, n, p));
+                }
                 if let Ok(ticket) = res {
                     self.tickets.push(ticket);
                 }
@@ -329,10 +359,14 @@ impl Driver {
                     } else {
                         self.tickets.swap_remove(k)
                     };
-                    let generation = self.r.view(ticket.provider).unwrap().generation;
-                    let res = self.r.record(&ticket, o, t);
-                    assert_holds(check::late_record(ticket.generation, generation, res));
-                    Out::Recorded(res)
+                    if self.witness {
+                        Out::Recorded(self.r.record(&ticket, o, t))
+                    } else {
+                        let generation = self.r.view(ticket.provider).unwrap().generation;
+                        let res = self.r.record(&ticket, o, t);
+                        assert_holds(check::late_record(ticket.generation, generation, res));
+                        Out::Recorded(res)
+                    }
                 }
             }
             Op::Forged {
@@ -379,7 +413,9 @@ impl Driver {
                     let Some(Action::HealthCheck(ticket)) = self.r.poll_action(t) else {
                         break;
                     };
-                    assert_holds(check::action(&*self.r, &ticket, p));
+                    if !self.witness {
+                        assert_holds(check::action(&*self.r, &ticket, p));
+                    }
                     self.tickets.push(ticket);
                     got.push(ticket);
                 }
@@ -404,7 +440,9 @@ impl Driver {
                         let action = self.r.poll_action(now);
                         assert_holds(check::after_sleep(now, next, action.as_ref()));
                         if let Some(Action::HealthCheck(ticket)) = action {
-                            assert_holds(check::action(&*self.r, &ticket, p));
+                            if !self.witness {
+                                assert_holds(check::action(&*self.r, &ticket, p));
+                            }
                             self.tickets.push(ticket);
                         }
                     }
@@ -413,21 +451,34 @@ impl Driver {
             }
             Op::Drain => Out::None,
         };
+        let full = self.sample.full(&*self.r) || last;
         // Drain only on `Drain` and after state changes now and then, so the queue also fills.
         let events: Vec<Event> = if matches!(op, Op::Drain | Op::Sleep) {
             std::iter::from_fn(|| self.r.poll_event()).collect()
         } else {
             Vec::new()
         };
-        self.check(&events, p, n);
+        self.sample.drained(&*self.r);
+        self.check(&events, p, n, full);
         if matches!(op, Op::Drain | Op::Sleep) {
             self.drained_at = self.r.now();
         }
-        (out, events)
+        (out, events, full)
     }
 
-    fn check(&mut self, events: &[Event], p: &Policy, n: usize) {
-        assert_holds(check::state(&*self.r, self.latest, n, p));
+    fn check(&mut self, events: &[Event], p: &Policy, n: usize, full: bool) {
+        // The clock every step (O(1)); the engine's invariants and every view when sampled.
+        assert_eq!(
+            self.r.now(),
+            self.latest,
+            "the engine's time is the latest input"
+        );
+        if self.witness {
+            return;
+        }
+        if full {
+            assert_holds(check::state(&*self.r, self.latest, n, p));
+        }
         let since = self.drained_at;
         assert_holds(check::events(
             &*self.r,
@@ -440,28 +491,62 @@ impl Driver {
     }
 }
 
-fn run(p: &Policy, n: usize, ops: &[Op]) {
+/// Whether this input also runs the lockstep witness (a second router fed the same inputs, whose
+/// outputs must match): every input with `FAILOVER_WITNESS_EVERY=1`, else one in
+/// `WITNESS_EVERY`, chosen by a hash of the input's bytes (so a finding reproduces from its file;
+/// minimize a determinism finding with `FAILOVER_WITNESS_EVERY=1`, since shrinking changes the
+/// hash).
+fn witnessed(data: &[u8]) -> bool {
+    static EVERY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let every = *EVERY.get_or_init(|| {
+        std::env::var("FAILOVER_WITNESS_EVERY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(WITNESS_EVERY)
+            .max(1)
+    });
+    // FNV-1a.
+    let h = data.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    });
+    (h >> 32).is_multiple_of(every)
+}
+
+fn run(p: &Policy, n: usize, ops: &[Op], witness: bool) {
     let ids = ids();
     let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let new = || Driver {
+    let new = |witness| Driver {
         r: Box::new(R::new(p, &names).expect("a valid policy")),
         t: 0,
         latest: 0,
         tickets: Vec::new(),
         last_event_at: 0,
         drained_at: 0,
+        sample: Sample::from_env(FULL_CHECK_EVERY),
+        witness,
     };
-    let (mut a, mut b) = (new(), new());
-    for op in ops {
-        let x = a.step(op, &ids, p, n);
-        let y = b.step(op, &ids, p, n);
+    let mut a = new(false);
+    if !witness {
+        for (k, op) in ops.iter().enumerate() {
+            a.step(op, &ids, p, n, k + 1 == ops.len());
+        }
+        return;
+    }
+    let mut b = new(true);
+    for (k, op) in ops.iter().enumerate() {
+        let last = k + 1 == ops.len();
+        let x = a.step(op, &ids, p, n, last);
+        let y = b.step(op, &ids, p, n, last);
         assert_eq!(x, y, "identical inputs gave different outputs at {op:?}");
-        assert!(
-            a.r.views().eq(b.r.views()),
-            "identical inputs gave different states"
-        );
+        if x.2 {
+            assert!(
+                a.r.views().eq(b.r.views()),
+                "identical inputs gave different states"
+            );
+        }
         assert_eq!(a.r.poll_timeout(), b.r.poll_timeout());
         assert_eq!(a.r.dropped_events(), b.r.dropped_events());
+        assert_eq!(a.r.pending_events(), b.r.pending_events());
     }
 }

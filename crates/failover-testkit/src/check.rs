@@ -1,6 +1,8 @@
 //! The engine's documented promises, as checks over what a router returned and what its views
 //! show. `tests/invariants` runs them after every input of its property tests and the `events`
-//! fuzz target after every step, so both check the same rules, written here once.
+//! fuzz target after every step (the O(P · B) ones, [`state`] and [`views`], on the steps a
+//! [`Sample`] picks and at the end of each input), so both check the same rules, written here
+//! once.
 //!
 //! A check returns `Err(Violation)` naming the broken rule instead of panicking, so that a
 //! property test can shrink the case (with the `proptest` feature a `Violation` converts into a
@@ -382,4 +384,74 @@ pub fn observed(provider: usize, n: usize, res: Recorded) -> Check {
     };
     ensure_eq!(res, want, "an observation of provider {provider} of {n}");
     Ok(())
+}
+
+/// Which steps of a run get the full checks ([`state`]: `Router::invariant_violation`, O(P · B)
+/// with the engine's debug recounts, and every view, O(P · B) again), so that a fuzz target can
+/// run thousands of long inputs a second. The choice is deterministic (a finding reproduces):
+///
+/// - every `every`-th step (1: every step, as the property tests do);
+/// - every step after which the engine changed state in a way it reports (it queued or dropped
+///   an event: a trip, a probe, a ramp stage, a throttle, a recovery), where the cached
+///   deadlines and the circuit fields are rebuilt;
+/// - the last step of every input ([`Sample::last`]), so a violation that persists (drifted
+///   window totals, a stale cached deadline, a broken circuit field) is caught in the input
+///   that caused it, and the fuzzer's minimizer keeps it.
+///
+/// The cheap promises (outputs, picks, health checks, events, the clock) are still checked after
+/// every step, and the engine's own `debug_assertions` checks of the changed provider still run
+/// inside every call.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    every: u32,
+    step: u32,
+    /// `pending_events + dropped_events` after the previous full check decision.
+    reported: u64,
+}
+
+impl Sample {
+    /// A full check every `every` steps (at least 1), after every reported change and at the end.
+    #[must_use]
+    pub fn every(every: u32) -> Sample {
+        Sample {
+            every: every.max(1),
+            step: 0,
+            reported: 0,
+        }
+    }
+
+    /// [`Sample::every`] `FAILOVER_FULL_CHECK_EVERY` steps when that variable is set (1 restores
+    /// the full check after every step, for a slow thorough soak), else every `default` steps.
+    #[must_use]
+    pub fn from_env(default: u32) -> Sample {
+        let every = std::env::var("FAILOVER_FULL_CHECK_EVERY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default);
+        Sample::every(every)
+    }
+
+    /// Whether the step just taken on `r` gets the full checks. Call once per step.
+    pub fn full<const P: usize, const B: usize, const E: usize>(
+        &mut self,
+        r: &Router<P, B, E>,
+    ) -> bool {
+        let reported = r.pending_events() as u64 + r.dropped_events();
+        let changed = reported != self.reported;
+        self.reported = reported;
+        self.step = self.step.wrapping_add(1);
+        changed || self.step.is_multiple_of(self.every)
+    }
+
+    /// Resets the change detector after the caller drained events from `r` (a drain is not a
+    /// change).
+    pub fn drained<const P: usize, const B: usize, const E: usize>(&mut self, r: &Router<P, B, E>) {
+        self.reported = r.pending_events() as u64 + r.dropped_events();
+    }
+
+    /// Steps taken so far.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        u64::from(self.step)
+    }
 }

@@ -11,6 +11,7 @@
 //! - [`Rng`]: a tiny deterministic generator that does not allocate (benches, `no_alloc`);
 //! - [`request`]: a byte-driven run of the request engine with its promises checked after every
 //!   operation (`tests/request.rs` and the `request` fuzz target);
+//! - [`stats`]: a fuzz target's count of inputs and engine steps, printed at exit;
 //! - [`bench`]: the benches' fake clock, and reading back the medians criterion wrote;
 //! - with the `proptest` feature, [`time`]'s strategies and [`cases`].
 //!
@@ -22,6 +23,7 @@ mod ids;
 mod record;
 pub mod request;
 mod rng;
+pub mod stats;
 pub mod time;
 
 #[cfg(feature = "proptest")]

@@ -16,14 +16,15 @@
 //! - a finished request stays finished (the same finish from every poll; every input refused
 //!   with `Finished`), and every attempt it started was recorded exactly once;
 //! - inputs the request cannot take are refused without recording anything;
-//! - the router's own invariants hold.
+//! - the router's own invariants hold ([`run`]: after every operation; [`run_sampled`], for the
+//!   fuzz target: after the operations a [`Sample`] picks, and after the last one).
 
 use failover_core::{
     CircuitState, Finish, Outcome, OutcomeKind, Policy, ProviderId, Request, RequestError,
     RequestOptions, Router, Step, TicketKind,
 };
 
-use crate::check::{Check, Violation};
+use crate::check::{Check, Sample, Violation};
 
 /// The router the driver uses.
 pub type R = Router<4, 16, 32>;
@@ -98,6 +99,8 @@ pub struct Seen {
     pub give_ups: [u64; 4],
     /// Inputs refused.
     pub refused: u64,
+    /// Operations run.
+    pub steps: u64,
 }
 
 /// One request under test, with what the driver knows about it.
@@ -236,6 +239,13 @@ fn check_step(r: &R, l: &mut Live, s: Step, now: u64, seen: &mut Seen) -> Check 
 /// Drives requests from `data` and checks every promise after every operation. Never panics on
 /// any input; returns the first violation, or what was seen.
 pub fn run(data: &[u8]) -> Result<Seen, Violation> {
+    run_sampled(data, Sample::every(1))
+}
+
+/// [`run`], with the router's O(P · B) `invariant_violation` after the operations `sample` picks
+/// (every n-th, every one that changed a circuit, and the last) instead of after every one; the
+/// request's promises are still checked after every operation.
+pub fn run_sampled(data: &[u8], mut sample: Sample) -> Result<Seen, Violation> {
     let mut seen = Seen::default();
     let mut b = Bytes { data, at: 0 };
     let p = policy(&mut b);
@@ -245,7 +255,7 @@ pub fn run(data: &[u8]) -> Result<Seen, Violation> {
     let _ = &mut seen;
     let mut now: u64 = 0;
     let mut live: Vec<Live> = Vec::new();
-    let mut steps = 0;
+    let mut steps: u64 = 0;
     while !b.done() && steps < 2_000 {
         steps += 1;
         let op = b.u8();
@@ -337,11 +347,14 @@ pub fn run(data: &[u8]) -> Result<Seen, Violation> {
             }
             _ => r.handle_timeout(now),
         }
+        let full = sample.full(&*r) || b.done() || steps == 2_000;
         while r.poll_event().is_some() {}
-        if let Some(v) = r.invariant_violation() {
+        sample.drained(&*r);
+        if full && let Some(v) = r.invariant_violation() {
             return Err(Violation(format!("router invariant: {v}")));
         }
     }
+    seen.steps = steps;
     Ok(seen)
 }
 

@@ -254,3 +254,63 @@ fn the_shared_checks_reject_broken_promises() {
     assert!(same_transcripts(&["a".into()], &["b".into()]).is_err());
     assert!(same_transcripts(&["a".into()], &[]).is_err());
 }
+
+/// The fuzz targets' sample of full checks (`check::Sample`) picks every n-th step, every step
+/// after which the engine queued or dropped an event (a trip, a probe, a recovery: where cached
+/// deadlines and circuit fields are rebuilt), and never a mere drain; with `every(1)` it picks
+/// every step, as the property tests check. And the sampled request driver agrees with the one
+/// that checks after every operation.
+#[test]
+fn the_sample_of_full_checks_picks_every_change_and_every_nth_step() {
+    use failover_core::Router;
+    use failover_testkit::check::Sample;
+    let p = Policy {
+        consecutive_failures: Some(1),
+        open_jitter: 0.0,
+        window_ms: 12_000,
+        ..Policy::default()
+    };
+    // A queue of two events, so that drops are seen too.
+    let mut r: Router<2, 12, 2> = Router::new(&p, &["a", "b"]).unwrap();
+    let a = r.provider_at(0).unwrap();
+    let mut s = Sample::every(4);
+    let quiet: Vec<bool> = (1..=8)
+        .map(|t| {
+            r.handle_timeout(t);
+            s.full(&r)
+        })
+        .collect();
+    assert_eq!(
+        quiet,
+        [false, false, false, true, false, false, false, true]
+    );
+    // A trip queues an event: picked at once, off the period.
+    r.observe(a, Outcome::server_error(1), 9);
+    assert!(r.pending_events() > 0);
+    assert!(s.full(&r), "a step that tripped a circuit");
+    // Draining is not a change.
+    while r.poll_event().is_some() {}
+    s.drained(&r);
+    r.handle_timeout(10);
+    assert!(!s.full(&r), "a drain");
+    // The queue fills, then drops: each is a change.
+    let b = r.provider_at(1).unwrap();
+    r.observe(b, Outcome::server_error(1), 11);
+    assert!(s.full(&r));
+    let until = r.view(a).unwrap().open_until_ms.unwrap();
+    r.handle_timeout(until);
+    r.handle_timeout(until + 1);
+    assert!(r.dropped_events() > 0 || r.pending_events() > 1);
+    assert!(s.full(&r), "an event queued or dropped");
+    assert_eq!(s.steps(), 12);
+    let mut every = Sample::every(1);
+    assert!((0..5).all(|_| every.full(&r)));
+
+    let mut rng = failover_testkit::Rng(0x05A4_D91E);
+    for case in 0..200 {
+        let data: Vec<u8> = (0..600).map(|_| rng.next() as u8).collect();
+        let full = failover_testkit::request::run(&data);
+        let sampled = failover_testkit::request::run_sampled(&data, Sample::every(16));
+        assert_eq!(full, sampled, "case {case}");
+    }
+}
