@@ -154,6 +154,16 @@ enum Called {
 }
 
 impl Request {
+    /// The Python object of core request `q`, started on router `r`.
+    fn of(q: CoreRequest, r: &Router) -> Request {
+        Request {
+            inner: Mutex::new(q),
+            poisoned: AtomicBool::new(false),
+            router: r.id,
+            names: Arc::clone(&r.names),
+        }
+    }
+
     fn attempt_obj(
         py: Python<'_>,
         names: &[Py<PyString>],
@@ -288,15 +298,7 @@ impl Request {
             }
             s => Called::Step(s),
         };
-        let obj = Py::new(
-            py,
-            Request {
-                inner: Mutex::new(q),
-                poisoned: AtomicBool::new(false),
-                router: r.id,
-                names: Arc::clone(&r.names),
-            },
-        )?;
+        let obj = Py::new(py, Request::of(q, r))?;
         Ok(Started::Pending(Self::pending(obj, py, c)?))
     }
 
@@ -403,12 +405,7 @@ impl Request {
         let options = Self::options(max_attempts, deadline_ms, max_wait_ms, stream, key)?;
         let now = convert::timestamp("now_ms", now_ms)?;
         let req = r.with("Request", |core| CoreRequest::new(core, &options, now))?;
-        Ok(Request {
-            inner: Mutex::new(req),
-            poisoned: AtomicBool::new(false),
-            router: r.id,
-            names: Arc::clone(&r.names),
-        })
+        Ok(Request::of(req, r))
     }
 
     /// What to do next at `now_ms` (the core's `poll`): `{"attempt": {...}}` (start it now),
@@ -581,15 +578,7 @@ impl Request {
             Step::Attempt(a) => Self::attempt_obj(py, &r.names, &a)?.into_any(),
             s => convert::to_dict(py, &s, &r.names)?.into_any().unbind(),
         };
-        let obj = Py::new(
-            py,
-            Request {
-                inner: Mutex::new(q),
-                poisoned: AtomicBool::new(false),
-                router: r.id,
-                names: Arc::clone(&r.names),
-            },
-        )?;
+        let obj = Py::new(py, Request::of(q, r))?;
         Ok((obj, step))
     }
 
