@@ -18,12 +18,9 @@ use crate::ticket::{PickRequest, ProviderSet, Ticket, TicketKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// The next poll decides.
+    /// The next poll decides (also while waiting: a wait is decided again on every poll, so it
+    /// needs no state of its own).
     Ready,
-    Waiting {
-        until: u64,
-        provider: ProviderId,
-    },
     /// The attempt's ticket is kept as its parts (a ticket copied through memory piecewise and
     /// read back whole stalls on store forwarding: see the router's `record`).
     InFlight {
@@ -314,10 +311,10 @@ impl Request {
                 };
                 self.fail(router, kind, None, now);
             }
-            // A wait is decided again: a provider may have come back sooner than expected (a
-            // probe permit freed, a throttle cut short), or later.
             Phase::Done => return Step::Done(self.end.unpack(self.end_retry_after_ms)),
-            _ => {}
+            // Ready (a wait included: it is decided again, since a provider may have come back
+            // sooner than expected, a probe permit freed, a throttle cut short, or later).
+            Phase::Ready => {}
         }
         if self.phase == Phase::Done {
             return Step::Done(self.end.unpack(self.end_retry_after_ms));
@@ -387,10 +384,6 @@ impl Request {
         }
         match router.soonest(self.excluded) {
             Some((id, at)) if at > now && at - now <= self.max_wait && at < self.deadline => {
-                self.phase = Phase::Waiting {
-                    until: at,
-                    provider: id,
-                };
                 Step::Wait {
                     until_ms: at,
                     provider: id,
