@@ -114,7 +114,6 @@ pub struct Request {
     stream: bool,
     /// The policy's `stream_idle_ms`.
     idle: u64,
-    last: Option<OutcomeKind>,
     /// How it ended, once `phase` is `Done`.
     end: End,
     end_retry_after_ms: u64,
@@ -152,7 +151,6 @@ impl Request {
             max_attempts: options.max_attempts.unwrap_or(default_attempts).max(1),
             stream: options.stream,
             idle: p.stream_idle_ms,
-            last: None,
             end: End(0),
             end_retry_after_ms: 0,
             report: None,
@@ -246,7 +244,6 @@ impl Request {
             recorded,
         });
         self.reports = self.reports.wrapping_add(1);
-        self.last = Some(outcome.kind);
     }
 
     #[inline(always)]
@@ -330,7 +327,7 @@ impl Request {
     ) -> Step {
         let f = Finish::GaveUp {
             reason,
-            last: self.last,
+            last: self.report.map(|r| r.outcome.kind),
             retry_after_ms: hint.unwrap_or_else(|| router.retry_hint()),
         };
         self.end_with(f);
@@ -407,10 +404,12 @@ impl Request {
         let ticket = router.ticket(i, kind, seq, now);
         self.attempts += 1;
         let remaining = self.deadline - now;
-        let mut after = self.excluded;
-        after.insert(ticket.provider);
+        // Every provider excluded after this one (a mask test: `count_ones` is a dozen
+        // instructions without a hardware popcount).
+        let all = u64::MAX >> (64 - router.len());
+        let after = self.excluded.bits() | (1u64 << ticket.provider.index());
         let last = self.attempts >= self.max_attempts
-            || (after.len() as usize >= router.len() && self.same_retries_left == 0);
+            || (after & all == all && self.same_retries_left == 0);
         let own = if self.stream {
             match router.baseline_ms(ticket.provider) {
                 Some(b) => (u64::from(b).saturating_mul(p.first_token_factor))
