@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Mutation testing of the core (cargo-mutants), sharded so that a full run accumulates across
+# sessions: each shard's results are appended to verification/mutants.tsv (committed), and a run
+# with no shard given takes the next shards that file does not hold yet for this shard count.
+#
+#   scripts/mutants.sh                 # the next shard not yet in the results file
+#   scripts/mutants.sh 3               # the next three
+#   scripts/mutants.sh --shard 7       # shard 7 (of $SHARDS), run again even if recorded
+#   scripts/mutants.sh --summary       # totals over the results file, then exit
+#   SHARDS=640 JOBS=2 scripts/mutants.sh 2
+#
+# Installs cargo-mutants (pinned: $MUTANTS_VERSION) if it is missing. Mutates only
+# crates/failover-core; the tests that judge a mutant are the core's own (unit, doc, property,
+# model and story tests) AND the scenario crate's (every file in fixtures/, which pins most
+# behaviour): `--test-package failover-core --test-package failover-scenario`. The Python and
+# Node suites do not count (they replay the same fixtures through the bindings).
+#
+# Each line of the results file: shard/shards, commit, outcome (caught, missed, timeout,
+# unviable), mutant. A mutant listed as missed is either killed by a new test later (run its
+# shard again) or explained in verification/mutants-equivalent.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+MUTANTS_VERSION="${MUTANTS_VERSION:-27.1.0}"
+shards="${SHARDS:-320}"
+jobs="${JOBS:-1}"
+results="$root/verification/mutants.tsv"
+mkdir -p "$root/verification"
+touch "$results"
+
+summary() {
+  awk -F'\t' -v n="$shards" '
+    $1 ~ "/" n "$" { last[$1 "\t" $4] = $3; shard[$1] = 1 }
+    END {
+      for (k in last) { c[last[k]]++; total++ }
+      s = 0; for (k in shard) s++
+      viable = c["caught"] + c["missed"] + c["timeout"]
+      printf "mutants: %d shards of %d recorded; %d mutants: %d caught, %d missed, %d timeout, %d unviable",
+        s, n, total, c["caught"], c["missed"], c["timeout"], c["unviable"]
+      if (viable > 0) printf "; caught %.1f %% of viable (timeouts count as caught: %.1f %%)", 100 * c["caught"] / viable, 100 * (c["caught"] + c["timeout"]) / viable
+      printf "\n"
+    }' "$results"
+}
+
+count=1
+forced=""
+case "${1:-}" in
+  --summary) summary; exit 0 ;;
+  --shard) forced="${2:?--shard needs a number}" ;;
+  "") ;;
+  *) count="$1" ;;
+esac
+
+if ! cargo mutants --version 2>/dev/null | grep -q "$MUTANTS_VERSION"; then
+  echo "installing cargo-mutants $MUTANTS_VERSION" >&2
+  cargo install cargo-mutants --version "$MUTANTS_VERSION" --locked
+fi
+
+next_shards() {
+  local k want=$1
+  for ((k = 0; k < shards && want > 0; k++)); do
+    if ! grep -q "^$k/$shards	" "$results"; then
+      echo "$k"
+      want=$((want - 1))
+    fi
+  done
+}
+
+if [ -n "$forced" ]; then
+  todo=("$forced")
+else
+  mapfile -t todo < <(next_shards "$count")
+fi
+if [ ${#todo[@]} -eq 0 ]; then
+  echo "every shard of $shards is recorded in $results"
+  summary
+  exit 0
+fi
+
+# One target directory for every shard (cargo-mutants builds in a copy of the tree): the
+# dependencies are built once, not once per shard. Jobs > 1 share it too (cargo serialises them).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/mutants-build}"
+
+commit=$(git rev-parse --short HEAD)
+if [ -n "$(git status --porcelain -- crates/failover-core crates/failover-scenario fixtures)" ]; then
+  commit="$commit+dirty"
+fi
+
+for k in "${todo[@]}"; do
+  out="$root/target/mutants/shard-$k"
+  rm -rf "$out"
+  mkdir -p "$out"
+  echo "==> shard $k/$shards ($(date -u +%H:%M:%S))"
+  start=$(date +%s)
+  # cargo-mutants exits 2 when it found missed mutants and 3 on timeouts: both are results here.
+  set +e
+  cargo mutants --package failover-core \
+    --test-package failover-core --test-package failover-scenario \
+    --shard "$k/$shards" --jobs "$jobs" --output "$out" --no-shuffle \
+    --baseline skip --timeout "${MUTANT_TIMEOUT:-600}" --build-timeout 900
+  rc=$?
+  set -e
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ "$rc" -ne 3 ]; then
+    echo "cargo mutants failed (exit $rc) on shard $k; nothing recorded" >&2
+    exit "$rc"
+  fi
+  # A shard run again replaces its earlier lines.
+  grep -v "^$k/$shards	" "$results" > "$results.tmp" || true
+  mv "$results.tmp" "$results"
+  for outcome in caught missed timeout unviable; do
+    f="$out/mutants.out/$outcome.txt"
+    [ -f "$f" ] || continue
+    while IFS= read -r m; do
+      [ -n "$m" ] && printf '%s\t%s\t%s\t%s\n' "$k/$shards" "$commit" "$outcome" "$m" >> "$results"
+    done < "$f"
+  done
+  echo "shard $k/$shards: $(grep -c "^$k/$shards	" "$results") mutants in $(( $(date +%s) - start )) s"
+done
+summary
