@@ -73,6 +73,10 @@ YEAR (failover-sim year, or --year)
   2025), --providers N (2-4, default 3), --rate R (average requests/s, default 20, daily cycle
   x0.4 at 03:00 to x1.6 at 15:00 UTC), --days N (default 365), --policy, --attempts,
   --naive-fails, --naive-cooldown, -q.
+  --json               the year's report as JSON on stdout instead of text
+  --compare A B        two policy files on the same year (same incidents, traffic and answers):
+                       naive failover, policy A, policy B and B - A per metric; with --json, both
+                       reports and the differences
   Incident model, calibrated on Chu et al., ICPE 2025 (arXiv 2501.12469: incidents every few days
   per service, heavy-tailed durations with a median under an hour, weekday bias, correlated
   incidents within a provider, daily availability around 99.8-99.9 %):
@@ -108,9 +112,19 @@ struct Cli {
     width: usize,
 }
 
+/// `failover-sim year`: the settings and the outputs.
+struct YearCli {
+    settings: year::YearSettings,
+    json: bool,
+    svg: Option<PathBuf>,
+    png: Option<PathBuf>,
+    /// `--compare A B`: two policy files run on the same year.
+    compare: Option<(PathBuf, PathBuf)>,
+}
+
 enum Command {
     Run(Box<Cli>),
-    Year(Box<year::YearSettings>),
+    Year(Box<YearCli>),
     Scenario { check: bool, files: Vec<PathBuf> },
     Help,
     PrintFaults,
@@ -250,6 +264,7 @@ fn parse_year(args: Vec<String>) -> Result<Command, InputError> {
     let mut y = year::YearSettings::default_with_seed(year::DEFAULT_SEED);
     y.quiet = false;
     let mut policy = None;
+    let (mut json, mut svg, mut png, mut compare) = (false, None, None, None);
     let mut it = args.into_iter().peekable();
     if it.peek().map(String::as_str) == Some("year") {
         it.next();
@@ -307,6 +322,17 @@ fn parse_year(args: Vec<String>) -> Result<Command, InputError> {
                 })?;
             }
             "--policy" => policy = Some(PathBuf::from(value()?)),
+            "--json" => json = true,
+            "--svg" => svg = Some(PathBuf::from(value()?)),
+            "--png" => png = Some(PathBuf::from(value()?)),
+            "--compare" => {
+                let a = PathBuf::from(value()?);
+                let b = it
+                    .next()
+                    .filter(|b| !b.starts_with('-'))
+                    .ok_or_else(|| usage_error("`--compare` takes two policy files: A B"))?;
+                compare = Some((a, PathBuf::from(b)));
+            }
             s => {
                 return Err(usage_error(format!(
                     "unknown option `{s}` for `year` (see --help)"
@@ -314,24 +340,68 @@ fn parse_year(args: Vec<String>) -> Result<Command, InputError> {
             }
         }
     }
-    if let Some(path) = policy {
-        let settings = Settings {
-            policy: Some(path),
-            faults: None,
-            trace: None,
-            providers: None,
-            seed: None,
-            attempts: y.attempts,
-            naive_fails: y.naive_fails,
-            naive_cooldown_ms: y.naive_cooldown_ms,
-            trace_bucket_ms: 60_000,
-            quiet: true,
-        };
-        let (p, label, _) = app::load_policy(&settings)?;
-        y.policy = p;
-        y.policy_label = label;
+    if compare.is_some() && (policy.is_some() || svg.is_some() || png.is_some()) {
+        return Err(usage_error(
+            "`--compare A B` names both policies and prints a table: not with --policy, --svg or --png",
+        ));
     }
-    Ok(Command::Year(Box::new(y)))
+    if let Some(path) = policy {
+        year_policy(&mut y, path)?;
+    }
+    Ok(Command::Year(Box::new(YearCli {
+        settings: y,
+        json,
+        svg,
+        png,
+        compare,
+    })))
+}
+
+/// Loads a policy file into a year's settings.
+fn year_policy(y: &mut year::YearSettings, path: PathBuf) -> Result<(), InputError> {
+    let settings = Settings {
+        policy: Some(path),
+        faults: None,
+        trace: None,
+        providers: None,
+        seed: None,
+        attempts: y.attempts,
+        naive_fails: y.naive_fails,
+        naive_cooldown_ms: y.naive_cooldown_ms,
+        trace_bucket_ms: 60_000,
+        quiet: true,
+    };
+    let (p, label, _) = app::load_policy(&settings)?;
+    y.policy = p;
+    y.policy_label = label;
+    Ok(())
+}
+
+/// Runs `failover-sim year`: the text or JSON on stdout, charts to files.
+fn year_command(cli: &YearCli) -> Result<String, InputError> {
+    let y = &cli.settings;
+    if let Some((a, b)) = &cli.compare {
+        let (mut ya, mut yb) = (y.clone(), y.clone());
+        year_policy(&mut ya, a.clone())?;
+        year_policy(&mut yb, b.clone())?;
+        let ra = year::simulate(&ya)?;
+        let rb = year::simulate(&yb)?;
+        return Ok(if cli.json {
+            format!("{}\n", year::compare_json(&ra, &rb))
+        } else {
+            year::compare_text(&ra, &rb)
+        });
+    }
+    let report = year::simulate(y)?;
+    let text = if cli.json {
+        format!("{}\n", year::report_json(&report))
+    } else {
+        year::render(&report)
+    };
+    if cli.svg.is_some() || cli.png.is_some() {
+        return Err(usage_error("year charts: not yet"));
+    }
+    Ok(text)
 }
 
 fn scenario(check: bool, files: &[PathBuf]) -> Result<bool, InputError> {
@@ -409,18 +479,18 @@ fn main() -> ExitCode {
         },
         Command::Year(y) => {
             let started = std::time::Instant::now();
-            let report = match year::simulate(&y) {
-                Ok(r) => r,
+            let text = match year_command(&y) {
+                Ok(t) => t,
                 Err(e) => {
                     eprintln!("failover-sim: {e}");
                     return ExitCode::FAILURE;
                 }
             };
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(year::render(&report).as_bytes());
+            let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
             // Not in the report, so that the same seed gives the same bytes.
-            if !y.quiet {
+            if !y.settings.quiet {
                 eprintln!(
                     "failover-sim: the year took {:.1} s",
                     started.elapsed().as_secs_f64()
