@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod charts;
 mod faults;
 mod input;
 mod jsonout;
@@ -59,8 +60,10 @@ INPUTS
 OUTPUTS
   (default)            a report on stdout
   --json               the report as JSON on stdout instead
-  --svg FILE           also write a chart: traffic share and error rate per provider over time,
-                       the policy's states and transitions marked
+  --svg FILE           also write a chart: failed requests per strategy, latency (p50/p99),
+                       requests, failed calls by kind (5xx, timeout, 429), the policy's traffic
+                       share, circuit states and stages, each provider's error rate
+  --png FILE           the same chart as PNG, through rsvg-convert (Debian: librsvg2-bin)
   --width N            width of the terminal chart in columns (default 72)
   -q, --quiet          no progress on stderr
   --print-faults       print the built-in fault model and exit
@@ -74,6 +77,9 @@ YEAR (failover-sim year, or --year)
   x0.4 at 03:00 to x1.6 at 15:00 UTC), --days N (default 365), --policy, --attempts,
   --naive-fails, --naive-cooldown, -q.
   --json               the year's report as JSON on stdout instead of text
+  --svg FILE, --png FILE  a chart of the year: failed requests per day per strategy, every
+                       incident by kind, and the worst incidents zoomed in (failed requests,
+                       latency, requests, failed calls by kind, the policy's states)
   --compare A B        two policy files on the same year (same incidents, traffic and answers):
                        naive failover, policy A, policy B and B - A per metric; with --json, both
                        reports and the differences
@@ -109,6 +115,7 @@ struct Cli {
     settings: Settings,
     json: bool,
     svg: Option<PathBuf>,
+    png: Option<PathBuf>,
     width: usize,
 }
 
@@ -172,6 +179,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
     };
     let mut json = false;
     let mut svg = None;
+    let mut png = None;
     let mut width = 72;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -211,6 +219,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
             "--faults" => settings.faults = Some(value(&mut it)?.into()),
             "--trace" => settings.trace = Some(value(&mut it)?.into()),
             "--svg" => svg = Some(PathBuf::from(value(&mut it)?)),
+            "--png" => png = Some(PathBuf::from(value(&mut it)?)),
             "--providers" => {
                 let v = value(&mut it)?;
                 let list: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
@@ -256,6 +265,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
         settings,
         json,
         svg,
+        png,
         width,
     })))
 }
@@ -393,13 +403,17 @@ fn year_command(cli: &YearCli) -> Result<String, InputError> {
         });
     }
     let report = year::simulate(y)?;
-    let text = if cli.json {
+    let mut text = if cli.json {
         format!("{}\n", year::report_json(&report))
     } else {
         year::render(&report)
     };
     if cli.svg.is_some() || cli.png.is_some() {
-        return Err(usage_error("year charts: not yet"));
+        let doc = year::chart(&report);
+        let written = charts::write(&doc, cli.svg.as_deref(), cli.png.as_deref())?;
+        if !cli.json {
+            text.push_str(&written);
+        }
     }
     Ok(text)
 }
@@ -506,20 +520,22 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            if let Some(path) = &cli.svg {
+            let mut written = String::new();
+            if cli.svg.is_some() || cli.png.is_some() {
                 let doc = svg::render(&report);
-                if let Err(e) = std::fs::write(path, doc) {
-                    eprintln!("failover-sim: {}: cannot write: {e}", path.display());
-                    return ExitCode::FAILURE;
+                match charts::write(&doc, cli.svg.as_deref(), cli.png.as_deref()) {
+                    Ok(w) => written = w,
+                    Err(e) => {
+                        eprintln!("failover-sim: {e}");
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
             let text = if cli.json {
                 format!("{}\n", jsonout::report_json(&report))
             } else {
                 let mut t = report::terminal(&report, cli.width);
-                if let Some(path) = &cli.svg {
-                    t.push_str(&format!("Chart written to {}.\n", path.display()));
-                }
+                t.push_str(&written);
                 t
             };
             let mut out = std::io::stdout().lock();

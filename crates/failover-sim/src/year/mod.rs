@@ -73,9 +73,11 @@ use crate::run::{Naive, NoFailover, Options, PolicyStrategy, RunStats, Series, S
 /// A day, ms.
 pub const DAY_MS: u64 = 86_400_000;
 
+mod chart;
 mod json;
 mod render;
 
+pub use chart::chart;
 pub use json::{compare_json, compare_text, report_json};
 pub use render::render;
 
