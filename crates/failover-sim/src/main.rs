@@ -3,9 +3,9 @@
 //! With no arguments it runs a built-in four-hour outage of three providers and prints a report:
 //! the timeline of the engine's transitions with their reasons, the traffic share over time, and
 //! the availability of no failover, naive failover and the policy on the same traffic and faults.
-//! `--faults`, `--trace` and `--policy` change the inputs; `--json` and `--svg` the outputs;
+//! `--faults`, `--trace` and `--policy` change the inputs; `--json`, `--svg` and `--png` the outputs;
 //! `scenario FILE` replays scenario files as JSON lines; `year` simulates a generated year of
-//! incidents (see `year.rs`). Run with `--help` for the details.
+//! incidents (see `year/mod.rs`). Run with `--help` for the details.
 #![forbid(unsafe_code)]
 
 mod app;

@@ -160,7 +160,7 @@ pub fn outcome_panels(
         top,
         h,
         "Latency of served requests",
-        "arrival to answer, retries included (histogram bins of ±12 %)",
+        "arrival to answer, retries included; read from bins 25 % wide",
         &ticks,
     );
     let mut items = Vec::new();

@@ -190,8 +190,8 @@ pub fn compare_text(a: &YearReport, b: &YearReport) -> String {
         "  {:<38}{:>16}{:>16}{:>16}{:>14}",
         "transitions",
         "",
-        a.events.len(),
-        b.events.len(),
+        thousands(a.events.len() as u64),
+        thousands(b.events.len() as u64),
         signed(b.events.len() as f64 - a.events.len() as f64, 0)
     );
     o
