@@ -35,7 +35,8 @@ fn title_block(c: &mut Canvas, r: &Report) -> f64 {
         r##"font-weight="bold" fill="#222""##,
         &format!("{} · policy: {}", r.title, r.policy_label),
     );
-    let mut x = LEFT;
+    // One line of strategies, wrapped where the next would not fit (a trace adds "as logged").
+    let (mut x, mut y) = (LEFT, 50.0);
     for st in &r.strategies {
         let (col, _) = strategy_style(st.key);
         let text = format!(
@@ -44,9 +45,13 @@ fn title_block(c: &mut Canvas, r: &Report) -> f64 {
             fmt_pct(st.stats.availability()),
             thousands(st.stats.failed)
         );
+        if x > LEFT && x + text_width(&text, 12.0) > W - RIGHT {
+            x = LEFT;
+            y += 16.0;
+        }
         c.text(
             x,
-            50.0,
+            y,
             12.0,
             Anchor::Start,
             &format!(r#"fill="{col}" font-weight="bold""#),
@@ -54,7 +59,7 @@ fn title_block(c: &mut Canvas, r: &Report) -> f64 {
         );
         x += text_width(&text, 12.0) + 18.0;
     }
-    let mut y = 68.0;
+    y += 18.0;
     for line in policy_summary(&r.policy) {
         c.text(
             LEFT,

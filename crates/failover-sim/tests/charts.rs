@@ -242,3 +242,43 @@ fn charts_render_to_png() {
     ]);
     assert_eq!(png_size(&std::fs::read(&png).unwrap()).0, 1500);
 }
+
+#[test]
+fn trace_chart_names_all_four_strategies() {
+    // 30 minutes, one request a second; the primary answers 503 from minute 5 to 15 and the
+    // gateway retried on the secondary.
+    let mut s = String::from("timestamp_ms,provider,status,latency_ms,request_id\n");
+    let t0: u64 = 1_763_640_000_000;
+    for i in 0..1800u64 {
+        let t = t0 + i * 1000;
+        if (300..900).contains(&i) {
+            s.push_str(&format!("{t},primary,503,200,r{i}\n"));
+            s.push_str(&format!("{},secondary,200,1000,r{i}\n", t + 200));
+        } else {
+            s.push_str(&format!("{t},primary,200,800,r{i}\n"));
+        }
+    }
+    let trace = tmp("trace.csv");
+    std::fs::write(&trace, s).unwrap();
+    let path = tmp("trace.svg");
+    run_ok(&[
+        "-q",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--svg",
+        path.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let doc = check_chart(&svg);
+    let text = all_text(&doc);
+    // The title block wraps rather than dropping a strategy that does not fit on its line.
+    for label in [
+        "as logged: ",
+        "no failover: ",
+        "naive failover: ",
+        "policy: 100",
+    ] {
+        assert!(text.contains(label), "{label} missing:\n{text}");
+    }
+    assert_eq!(count(&doc, "path", "failed"), 4);
+}
