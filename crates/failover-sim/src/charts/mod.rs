@@ -208,6 +208,11 @@ impl Canvas {
 
     /// A row of coloured legend keys with labels from `x`; returns where the row ends.
     pub fn legend(&mut self, mut x: f64, y: f64, items: &[(&str, &str, &str)]) -> f64 {
+        let w: f64 = items
+            .iter()
+            .map(|(_, _, l)| 36.0 + text_width(l, 11.0))
+            .sum();
+        self.backdrop(x, y, w);
         for (color, dash, label) in items {
             let _ = writeln!(
                 self.body,
@@ -220,6 +225,18 @@ impl Canvas {
             x += 36.0 + text_width(label, 11.0);
         }
         x
+    }
+
+    /// A white, mostly opaque band behind a legend row whose baseline is `y`, so that the data
+    /// drawn before it does not run through its labels.
+    pub fn backdrop(&mut self, x: f64, y: f64, w: f64) {
+        let _ = writeln!(
+            self.body,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="16" fill="#fff" fill-opacity="0.85"/>"##,
+            x - 4.0,
+            y - 12.0,
+            w - 6.0
+        );
     }
 
     /// The finished document.

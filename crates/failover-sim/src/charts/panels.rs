@@ -263,6 +263,11 @@ pub fn outcome_panels(
         ));
     }
     let mut x = ax.x0 + 8.0;
+    let w: f64 = FailureGroup::ALL
+        .iter()
+        .map(|g| 30.0 + text_width(g.label(), 11.0))
+        .sum();
+    c.backdrop(x, top + 16.0, w);
     for g in FailureGroup::ALL {
         c.raw(&format!(
             r#"<rect x="{x:.1}" y="{:.1}" width="12" height="10" fill="{}"/>"#,

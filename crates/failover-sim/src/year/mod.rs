@@ -54,6 +54,13 @@
 //! on fallbacks there, and no minute of a quiet period reaches 5 % failed. Counts are rounded at
 //! the end.
 //!
+//! # Outputs
+//!
+//! The text report (`render.rs`), the same figures as JSON (`--json`, `json.rs`), two policies on
+//! the same year side by side (`--compare A B`, `json.rs`), and a chart (`--svg`/`--png`,
+//! `chart.rs`): failed requests per day per strategy, every incident by kind, and the worst
+//! incidents zoomed in from the windows' one-minute series.
+//!
 //! Each provider's standalone figures (availability and downtime if it alone took all the traffic)
 //! are computed the same statistical way over the whole year, minute by minute of expected failure
 //! probability, so that all providers can be compared; the no-failover column is the simulated
