@@ -3,12 +3,13 @@
 //! With no arguments it runs a built-in four-hour outage of three providers and prints a report:
 //! the timeline of the engine's transitions with their reasons, the traffic share over time, and
 //! the availability of no failover, naive failover and the policy on the same traffic and faults.
-//! `--faults`, `--trace` and `--policy` change the inputs; `--json` and `--svg` the outputs;
+//! `--faults`, `--trace` and `--policy` change the inputs; `--json`, `--svg` and `--png` the outputs;
 //! `scenario FILE` replays scenario files as JSON lines; `year` simulates a generated year of
-//! incidents (see `year.rs`). Run with `--help` for the details.
+//! incidents (see `year/mod.rs`). Run with `--help` for the details.
 #![forbid(unsafe_code)]
 
 mod app;
+mod charts;
 mod faults;
 mod input;
 mod jsonout;
@@ -59,8 +60,10 @@ INPUTS
 OUTPUTS
   (default)            a report on stdout
   --json               the report as JSON on stdout instead
-  --svg FILE           also write a chart: traffic share and error rate per provider over time,
-                       the policy's states and transitions marked
+  --svg FILE           also write a chart: failed requests per strategy, latency (p50/p99),
+                       requests, failed calls by kind (5xx, timeout, 429), the policy's traffic
+                       share, circuit states and stages, each provider's error rate
+  --png FILE           the same chart as PNG, through rsvg-convert (Debian: librsvg2-bin)
   --width N            width of the terminal chart in columns (default 72)
   -q, --quiet          no progress on stderr
   --print-faults       print the built-in fault model and exit
@@ -73,6 +76,13 @@ YEAR (failover-sim year, or --year)
   2025), --providers N (2-4, default 3), --rate R (average requests/s, default 20, daily cycle
   x0.4 at 03:00 to x1.6 at 15:00 UTC), --days N (default 365), --policy, --attempts,
   --naive-fails, --naive-cooldown, -q.
+  --json               the year's report as JSON on stdout instead of text
+  --svg FILE, --png FILE  a chart of the year: failed requests per day per strategy, every
+                       incident by kind, and the worst incidents zoomed in (failed requests,
+                       latency, requests, failed calls by kind, the policy's states)
+  --compare A B        two policy files on the same year (same incidents, traffic and answers):
+                       naive failover, policy A, policy B and B - A per metric; with --json, both
+                       reports and the differences
   Incident model, calibrated on Chu et al., ICPE 2025 (arXiv 2501.12469: incidents every few days
   per service, heavy-tailed durations with a median under an hour, weekday bias, correlated
   incidents within a provider, daily availability around 99.8-99.9 %):
@@ -105,12 +115,23 @@ struct Cli {
     settings: Settings,
     json: bool,
     svg: Option<PathBuf>,
+    png: Option<PathBuf>,
     width: usize,
+}
+
+/// `failover-sim year`: the settings and the outputs.
+struct YearCli {
+    settings: year::YearSettings,
+    json: bool,
+    svg: Option<PathBuf>,
+    png: Option<PathBuf>,
+    /// `--compare A B`: two policy files run on the same year.
+    compare: Option<(PathBuf, PathBuf)>,
 }
 
 enum Command {
     Run(Box<Cli>),
-    Year(Box<year::YearSettings>),
+    Year(Box<YearCli>),
     Scenario { check: bool, files: Vec<PathBuf> },
     Help,
     PrintFaults,
@@ -158,6 +179,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
     };
     let mut json = false;
     let mut svg = None;
+    let mut png = None;
     let mut width = 72;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -197,6 +219,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
             "--faults" => settings.faults = Some(value(&mut it)?.into()),
             "--trace" => settings.trace = Some(value(&mut it)?.into()),
             "--svg" => svg = Some(PathBuf::from(value(&mut it)?)),
+            "--png" => png = Some(PathBuf::from(value(&mut it)?)),
             "--providers" => {
                 let v = value(&mut it)?;
                 let list: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
@@ -242,6 +265,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
         settings,
         json,
         svg,
+        png,
         width,
     })))
 }
@@ -250,6 +274,7 @@ fn parse_year(args: Vec<String>) -> Result<Command, InputError> {
     let mut y = year::YearSettings::default_with_seed(year::DEFAULT_SEED);
     y.quiet = false;
     let mut policy = None;
+    let (mut json, mut svg, mut png, mut compare) = (false, None, None, None);
     let mut it = args.into_iter().peekable();
     if it.peek().map(String::as_str) == Some("year") {
         it.next();
@@ -307,6 +332,17 @@ fn parse_year(args: Vec<String>) -> Result<Command, InputError> {
                 })?;
             }
             "--policy" => policy = Some(PathBuf::from(value()?)),
+            "--json" => json = true,
+            "--svg" => svg = Some(PathBuf::from(value()?)),
+            "--png" => png = Some(PathBuf::from(value()?)),
+            "--compare" => {
+                let a = PathBuf::from(value()?);
+                let b = it
+                    .next()
+                    .filter(|b| !b.starts_with('-'))
+                    .ok_or_else(|| usage_error("`--compare` takes two policy files: A B"))?;
+                compare = Some((a, PathBuf::from(b)));
+            }
             s => {
                 return Err(usage_error(format!(
                     "unknown option `{s}` for `year` (see --help)"
@@ -314,24 +350,72 @@ fn parse_year(args: Vec<String>) -> Result<Command, InputError> {
             }
         }
     }
-    if let Some(path) = policy {
-        let settings = Settings {
-            policy: Some(path),
-            faults: None,
-            trace: None,
-            providers: None,
-            seed: None,
-            attempts: y.attempts,
-            naive_fails: y.naive_fails,
-            naive_cooldown_ms: y.naive_cooldown_ms,
-            trace_bucket_ms: 60_000,
-            quiet: true,
-        };
-        let (p, label, _) = app::load_policy(&settings)?;
-        y.policy = p;
-        y.policy_label = label;
+    if compare.is_some() && (policy.is_some() || svg.is_some() || png.is_some()) {
+        return Err(usage_error(
+            "`--compare A B` names both policies and prints a table: not with --policy, --svg or --png",
+        ));
     }
-    Ok(Command::Year(Box::new(y)))
+    if let Some(path) = policy {
+        year_policy(&mut y, path)?;
+    }
+    Ok(Command::Year(Box::new(YearCli {
+        settings: y,
+        json,
+        svg,
+        png,
+        compare,
+    })))
+}
+
+/// Loads a policy file into a year's settings.
+fn year_policy(y: &mut year::YearSettings, path: PathBuf) -> Result<(), InputError> {
+    let settings = Settings {
+        policy: Some(path),
+        faults: None,
+        trace: None,
+        providers: None,
+        seed: None,
+        attempts: y.attempts,
+        naive_fails: y.naive_fails,
+        naive_cooldown_ms: y.naive_cooldown_ms,
+        trace_bucket_ms: 60_000,
+        quiet: true,
+    };
+    let (p, label, _) = app::load_policy(&settings)?;
+    y.policy = p;
+    y.policy_label = label;
+    Ok(())
+}
+
+/// Runs `failover-sim year`: the text or JSON on stdout, charts to files.
+fn year_command(cli: &YearCli) -> Result<String, InputError> {
+    let y = &cli.settings;
+    if let Some((a, b)) = &cli.compare {
+        let (mut ya, mut yb) = (y.clone(), y.clone());
+        year_policy(&mut ya, a.clone())?;
+        year_policy(&mut yb, b.clone())?;
+        let ra = year::simulate(&ya)?;
+        let rb = year::simulate(&yb)?;
+        return Ok(if cli.json {
+            format!("{}\n", year::compare_json(&ra, &rb))
+        } else {
+            year::compare_text(&ra, &rb)
+        });
+    }
+    let report = year::simulate(y)?;
+    let mut text = if cli.json {
+        format!("{}\n", year::report_json(&report))
+    } else {
+        year::render(&report)
+    };
+    if cli.svg.is_some() || cli.png.is_some() {
+        let doc = year::chart(&report);
+        let written = charts::write(&doc, cli.svg.as_deref(), cli.png.as_deref())?;
+        if !cli.json {
+            text.push_str(&written);
+        }
+    }
+    Ok(text)
 }
 
 fn scenario(check: bool, files: &[PathBuf]) -> Result<bool, InputError> {
@@ -409,18 +493,18 @@ fn main() -> ExitCode {
         },
         Command::Year(y) => {
             let started = std::time::Instant::now();
-            let report = match year::simulate(&y) {
-                Ok(r) => r,
+            let text = match year_command(&y) {
+                Ok(t) => t,
                 Err(e) => {
                     eprintln!("failover-sim: {e}");
                     return ExitCode::FAILURE;
                 }
             };
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(year::render(&report).as_bytes());
+            let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
             // Not in the report, so that the same seed gives the same bytes.
-            if !y.quiet {
+            if !y.settings.quiet {
                 eprintln!(
                     "failover-sim: the year took {:.1} s",
                     started.elapsed().as_secs_f64()
@@ -436,20 +520,22 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            if let Some(path) = &cli.svg {
+            let mut written = String::new();
+            if cli.svg.is_some() || cli.png.is_some() {
                 let doc = svg::render(&report);
-                if let Err(e) = std::fs::write(path, doc) {
-                    eprintln!("failover-sim: {}: cannot write: {e}", path.display());
-                    return ExitCode::FAILURE;
+                match charts::write(&doc, cli.svg.as_deref(), cli.png.as_deref()) {
+                    Ok(w) => written = w,
+                    Err(e) => {
+                        eprintln!("failover-sim: {e}");
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
             let text = if cli.json {
                 format!("{}\n", jsonout::report_json(&report))
             } else {
                 let mut t = report::terminal(&report, cli.width);
-                if let Some(path) = &cli.svg {
-                    t.push_str(&format!("Chart written to {}.\n", path.display()));
-                }
+                t.push_str(&written);
                 t
             };
             let mut out = std::io::stdout().lock();

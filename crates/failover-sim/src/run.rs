@@ -234,6 +234,101 @@ pub struct Series {
     pub calls: Vec<u32>,
     /// Calls to each provider that failed.
     pub call_failures: Vec<u32>,
+    /// Failed calls (all providers) by [`FailureGroup`], `[bucket * FailureGroup::ALL.len() + g]`,
+    /// in the bucket the call started.
+    pub failures_by_group: Vec<u32>,
+    /// End-to-end latency of served requests, a histogram per bucket of arrival,
+    /// `[bucket * LATENCY_BINS + bin]` (see [`latency_bin`]).
+    pub latency: Vec<u32>,
+}
+
+/// What kind of failure a failed call was, for the charts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureGroup {
+    /// 429 (rate limited, quota exhausted).
+    RateLimited,
+    /// 5xx and connection errors.
+    Server,
+    /// Timeouts.
+    Timeout,
+    /// Anything else (client errors, refusals, credentials, cancellations).
+    Other,
+}
+
+impl FailureGroup {
+    /// Every group, in chart order.
+    pub const ALL: [FailureGroup; 4] = [
+        FailureGroup::Server,
+        FailureGroup::Timeout,
+        FailureGroup::RateLimited,
+        FailureGroup::Other,
+    ];
+
+    /// The group of a failed outcome.
+    #[must_use]
+    pub fn of(kind: OutcomeKind) -> FailureGroup {
+        match kind {
+            OutcomeKind::RateLimited | OutcomeKind::QuotaExhausted => FailureGroup::RateLimited,
+            OutcomeKind::ServerError | OutcomeKind::ConnectionError => FailureGroup::Server,
+            OutcomeKind::Timeout => FailureGroup::Timeout,
+            _ => FailureGroup::Other,
+        }
+    }
+
+    /// Index in [`FailureGroup::ALL`].
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            FailureGroup::Server => 0,
+            FailureGroup::Timeout => 1,
+            FailureGroup::RateLimited => 2,
+            FailureGroup::Other => 3,
+        }
+    }
+
+    /// Legend text.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureGroup::RateLimited => "429",
+            FailureGroup::Server => "5xx / connection",
+            FailureGroup::Timeout => "timeout",
+            FailureGroup::Other => "other",
+        }
+    }
+}
+
+/// Bins of the per-bucket latency histogram: bin `i` holds latencies up to
+/// [`latency_bin_edge`]`(i)`, 25 ms × 1.25^i (the last bin everything above).
+pub const LATENCY_BINS: usize = 40;
+
+/// The bins' upper edges, ms, in integer arithmetic so that binning a latency is a short search
+/// rather than a logarithm (it runs once per served request, millions of times in a year).
+const LATENCY_EDGES: [u32; LATENCY_BINS] = {
+    let mut e = [0u32; LATENCY_BINS];
+    let mut v: u64 = 25 << 20;
+    let mut i = 0;
+    while i < LATENCY_BINS {
+        e[i] = (v >> 20) as u32;
+        v = v * 5 / 4;
+        i += 1;
+    }
+    e
+};
+
+/// The histogram bin of a latency, ms.
+#[must_use]
+pub fn latency_bin(ms: u32) -> usize {
+    LATENCY_EDGES
+        .partition_point(|&e| e < ms)
+        .min(LATENCY_BINS - 1)
+}
+
+/// The upper edge of bin `i`, ms (a quantile read from the histogram is at most 25 % above the
+/// true one).
+#[must_use]
+pub fn latency_bin_edge(i: usize) -> f64 {
+    f64::from(LATENCY_EDGES[i.min(LATENCY_BINS - 1)])
 }
 
 impl Series {
@@ -254,7 +349,34 @@ impl Series {
             first: vec![0; buckets * providers],
             calls: vec![0; buckets * providers],
             call_failures: vec![0; buckets * providers],
+            failures_by_group: vec![0; buckets * FailureGroup::ALL.len()],
+            latency: vec![0; buckets * LATENCY_BINS],
         }
+    }
+
+    /// Quantile `q` of the served requests' latency that arrived in buckets `[b0, b1)`, ms, from
+    /// the histogram (the bin's upper edge); `None` when none was served.
+    #[must_use]
+    pub fn latency_quantile(&self, b0: usize, b1: usize, q: f64) -> Option<f64> {
+        let mut bins = [0u64; LATENCY_BINS];
+        for b in b0..b1.min(self.buckets) {
+            for (i, n) in bins.iter_mut().enumerate() {
+                *n += u64::from(self.latency[b * LATENCY_BINS + i]);
+            }
+        }
+        let total: u64 = bins.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in bins.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(latency_bin_edge(i));
+            }
+        }
+        Some(latency_bin_edge(LATENCY_BINS - 1))
     }
 
     pub(crate) fn bucket(&self, t: u64) -> usize {
@@ -469,14 +591,17 @@ impl<S: Strategy> Sim<'_, S> {
                 .bucket(at.saturating_sub(u64::from(outcome.latency_ms)));
             let np = self.st.series.providers;
             self.st.series.call_failures[b * np + pr] += 1;
+            let g = FailureGroup::of(outcome.kind).index();
+            self.st.series.failures_by_group[b * FailureGroup::ALL.len() + g] += 1;
         }
         let Some(req) = req else { return };
         if !failure {
             self.st.served += 1;
             self.st.providers[pr].served += 1;
-            self.st
-                .latencies
-                .push(u32::try_from(at - arrival).unwrap_or(u32::MAX));
+            let ms = u32::try_from(at - arrival).unwrap_or(u32::MAX);
+            self.st.latencies.push(ms);
+            let b = self.st.series.bucket(arrival);
+            self.st.series.latency[b * LATENCY_BINS + latency_bin(ms)] += 1;
             return;
         }
         self.st.failed_attempts += 1;
@@ -553,6 +678,23 @@ mod tests {
     use crate::faults::FaultModel;
 
     #[test]
+    fn latency_bins_hold_what_their_edges_say() {
+        assert_eq!(LATENCY_EDGES[0], 25);
+        assert_eq!(LATENCY_EDGES[1], 31);
+        assert_eq!(latency_bin(0), 0);
+        assert_eq!(latency_bin(25), 0);
+        assert_eq!(latency_bin(26), 1);
+        assert_eq!(latency_bin(u32::MAX), LATENCY_BINS - 1);
+        for ms in [100, 900, 6_000, 30_000] {
+            let b = latency_bin(ms);
+            assert!(
+                latency_bin_edge(b) >= f64::from(ms) && latency_bin_edge(b - 1) < f64::from(ms)
+            );
+            assert!(latency_bin_edge(b) <= 1.25 * f64::from(ms) + 1.0, "{ms}");
+        }
+    }
+
+    #[test]
     fn no_failover_only_calls_the_primary() {
         let m = FaultModel::builtin();
         let arrivals: Vec<u64> = m.arrivals().into_iter().take(5000).collect();
@@ -563,6 +705,12 @@ mod tests {
             end_ms: m.duration_ms,
         };
         let st = run(&m, &arrivals, &mut NoFailover, opt, &mut Progress::quiet());
+        let binned: u32 = st.series.latency.iter().sum();
+        assert_eq!(
+            u64::from(binned),
+            st.served,
+            "every served request binned once"
+        );
         assert_eq!(st.requests, 5000);
         assert_eq!(st.served + st.failed, 5000);
         assert_eq!(st.providers[0].calls, 5000);

@@ -20,7 +20,7 @@ use crate::input::{InputError, dur};
 const MAX_SPAN_MS: u64 = 366 * 86_400_000;
 use crate::progress::Progress;
 use crate::rng::Rng;
-use crate::run::{ProviderStats, RunStats, Series};
+use crate::run::{FailureGroup, LATENCY_BINS, ProviderStats, RunStats, Series, latency_bin};
 use crate::world::World;
 
 /// One logged call.
@@ -308,6 +308,8 @@ impl Trace {
             } else {
                 failed_attempts += 1;
                 series.call_failures[b * n + e.provider] += 1;
+                let g = FailureGroup::of(e.outcome.kind).index();
+                series.failures_by_group[b * FailureGroup::ALL.len() + g] += 1;
             }
         }
         let mut latencies = Vec::with_capacity(nreq);
@@ -316,7 +318,11 @@ impl Trace {
             let b = series.bucket(self.arrivals[r]);
             series.requests[b] += 1;
             match o {
-                Some(l) => latencies.push(u32::try_from(*l).unwrap_or(u32::MAX)),
+                Some(l) => {
+                    let ms = u32::try_from(*l).unwrap_or(u32::MAX);
+                    latencies.push(ms);
+                    series.latency[b * LATENCY_BINS + latency_bin(ms)] += 1;
+                }
                 None => {
                     failed += 1;
                     series.failed[b] += 1;

@@ -54,6 +54,13 @@
 //! on fallbacks there, and no minute of a quiet period reaches 5 % failed. Counts are rounded at
 //! the end.
 //!
+//! # Outputs
+//!
+//! The text report (`render.rs`), the same figures as JSON (`--json`, `json.rs`), two policies on
+//! the same year side by side (`--compare A B`, `json.rs`), and a chart (`--svg`/`--png`,
+//! `chart.rs`): failed requests per day per strategy, every incident by kind, and the worst
+//! incidents zoomed in from the windows' one-minute series.
+//!
 //! Each provider's standalone figures (availability and downtime if it alone took all the traffic)
 //! are computed the same statistical way over the whole year, minute by minute of expected failure
 //! probability, so that all providers can be compared; the no-failover column is the simulated
@@ -68,13 +75,17 @@ use crate::input::{InputError, dur};
 use crate::progress::Progress;
 use crate::report::{policy_summary, thousands};
 use crate::rng::{Rng, mix};
-use crate::run::{Naive, NoFailover, Options, PolicyStrategy, RunStats, Strategy, run};
+use crate::run::{Naive, NoFailover, Options, PolicyStrategy, RunStats, Series, Strategy, run};
 
 /// A day, ms.
 pub const DAY_MS: u64 = 86_400_000;
 
+mod chart;
+mod json;
 mod render;
 
+pub use chart::chart;
+pub use json::{compare_json, compare_text, report_json};
 pub use render::render;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -388,6 +399,11 @@ pub struct YearStats {
     /// Windows whose last minute still sent requests first to a fallback (the aggregate that
     /// follows assumes the primary takes everything again).
     pub unsettled: usize,
+    /// Requests failed per day of the year (windows counted minute by minute, quiet periods in
+    /// aggregate), for the overview chart.
+    pub daily_failed: Vec<f64>,
+    /// Each window's series (one-minute buckets), in window order, for the zoomed charts.
+    pub windows: Vec<Series>,
 }
 
 impl YearStats {
@@ -401,7 +417,15 @@ impl YearStats {
         }
     }
 
-    fn add_window(&mut self, i: usize, st: &RunStats) {
+    fn add_day(&mut self, t: u64, failed: f64) {
+        let d = (t / DAY_MS) as usize;
+        if self.daily_failed.len() <= d {
+            self.daily_failed.resize(d + 1, 0.0);
+        }
+        self.daily_failed[d] += failed;
+    }
+
+    fn add_window(&mut self, i: usize, st: RunStats) {
         self.requests += st.requests as f64;
         self.failed += st.failed as f64;
         self.wasted += (st.attempts + st.health_checks).saturating_sub(st.served) as f64;
@@ -429,6 +453,12 @@ impl YearStats {
         if st.failed > 0 && self.worst.is_none_or(|(_, f, _)| st.failed > f) {
             self.worst = Some((i, st.failed, down));
         }
+        for b in 0..s.buckets {
+            if s.failed[b] > 0 {
+                self.add_day(s.origin + b as u64 * s.bucket_ms, f64::from(s.failed[b]));
+            }
+        }
+        self.windows.push(st.series);
     }
 }
 
@@ -588,8 +618,8 @@ pub struct YearReport {
     pub simulated_requests: u64,
     /// No failover, naive failover, the policy.
     pub strategies: [(&'static str, YearStats); 3],
-    /// Policy transitions (events) over the year.
-    pub policy_events: usize,
+    /// The policy's transitions (events) over the year, in order.
+    pub events: Vec<failover_core::Event>,
 }
 
 /// Quiet-period accounting of one strategy over `[a, b)` (no primary incident inside).
@@ -600,6 +630,8 @@ fn quiet(plan: &Plan, st: &mut YearStats, retries: bool, a: u64, b: u64) {
     let s = &plan.settings;
     // Split at the other providers' incident edges: failure probabilities are constant between.
     let mut cuts = vec![a, b];
+    // And at midnights, for the daily figures.
+    cuts.extend((a / DAY_MS + 1..=b.saturating_sub(1) / DAY_MS).map(|d| d * DAY_MS));
     for p in 1..plan.model.providers.len() {
         for f in &plan.model.providers[p].faults {
             for t in [f.from, f.to] {
@@ -627,6 +659,7 @@ fn quiet(plan: &Plan, st: &mut YearStats, retries: bool, a: u64, b: u64) {
             st.wasted += left;
         }
         st.failed += left;
+        st.add_day(x, left);
     }
 }
 
@@ -647,7 +680,7 @@ fn run_window<S: Strategy>(
         end_ms: b,
     };
     let r = run(world, arrivals, s, opt, progress);
-    st.add_window(i, &r);
+    st.add_window(i, r);
 }
 
 /// Simulates the year.
@@ -720,97 +753,10 @@ pub fn simulate(settings: &YearSettings) -> Result<YearReport, InputError> {
     Ok(YearReport {
         simulated_requests: simulated,
         strategies: [("no failover", s0), ("naive failover", s1), ("policy", s2)],
-        policy_events: ps.events.len(),
+        events: ps.events,
         plan,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_year_is_calibrated() {
-        let p = plan(&YearSettings::default_with_seed(DEFAULT_SEED));
-        for (i, a) in p.alone.iter().enumerate() {
-            assert!(
-                (0.995..=0.999).contains(&a.availability),
-                "provider {i}: availability {}",
-                a.availability
-            );
-            assert!(
-                (9.0..=44.0).contains(&a.down_hours),
-                "provider {i}: {} h down",
-                a.down_hours
-            );
-            // About one every 5 days: 73 a year.
-            assert!(
-                (55..=95).contains(&a.count()),
-                "provider {i}: {}",
-                a.count()
-            );
-            assert!(
-                a.median_ms() < HOUR_MS,
-                "provider {i}: median {}",
-                a.median_ms()
-            );
-            assert!(a.mean_ms() > a.median_ms() * 3 / 2, "heavy tail");
-            let outages = a.by_kind[0] as f64 / a.count() as f64;
-            assert!((0.08..=0.28).contains(&outages), "outage share {outages}");
-        }
-    }
-
-    #[test]
-    fn same_seed_same_report() {
-        // The engine is built on the stack before it is boxed: unoptimised, that needs more than
-        // a test thread's default stack.
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn(|| {
-                let mut s = YearSettings::default_with_seed(7);
-                s.days = 21;
-                s.rate_per_s = 2.0;
-                let a = render(&simulate(&s).unwrap());
-                let b = render(&simulate(&s).unwrap());
-                assert_eq!(a, b);
-                s.seed = 8;
-                assert_ne!(a, render(&simulate(&s).unwrap()));
-            })
-            .unwrap()
-            .join()
-            .unwrap();
-    }
-
-    /// The spread the module doc quotes: `cargo test --release -p failover-sim calibration_spread
-    /// -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn calibration_spread() {
-        for seed in [DEFAULT_SEED, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
-            let p = plan(&YearSettings::default_with_seed(seed));
-            let line: Vec<String> = p
-                .alone
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{:.3}% {:5.1}h n{} med{} mean{}",
-                        a.availability * 100.0,
-                        a.down_hours,
-                        a.count(),
-                        a.median_ms() / 60000,
-                        a.mean_ms() / 60000
-                    )
-                })
-                .collect();
-            eprintln!("{seed}: {}", line.join(" | "));
-        }
-    }
-
-    #[test]
-    fn expected_matches_the_rate() {
-        let day = expected(20.0, 0, DAY_MS);
-        assert!((day - 20.0 * 86_400.0).abs() < 1.0, "{day}");
-        let a = arrivals(1, 20.0, 0, DAY_MS).len() as f64;
-        assert!((a / day - 1.0).abs() < 0.01, "{a} vs {day}");
-    }
-}
+mod tests;

@@ -176,7 +176,7 @@ pub fn render(r: &YearReport) -> String {
         o,
         "next provider at its failure rate). Wasted calls: calls that served no request (failures, health checks)."
     );
-    let _ = writeln!(o, "The policy made {} transitions.", r.policy_events);
+    let _ = writeln!(o, "The policy made {} transitions.", r.events.len());
     for (label, st) in &r.strategies {
         if st.unsettled > 0 {
             let _ = writeln!(
