@@ -73,7 +73,7 @@ YEAR (failover-sim year, or --year)
   A deterministic year of incidents for 2-4 providers, and what no failover, naive failover and the
   policy make of it: availability, hours of user-visible downtime (minutes with >= 5 % failed),
   failed requests, wasted calls, time on fallbacks, the worst incident. Options: --seed N (default
-  2025), --providers N (2-4, default 3), --rate R (average requests/s, default 20, daily cycle
+  2025), --providers N (2-4, default 2), --rate R (average requests/s, default 20, daily cycle
   x0.4 at 03:00 to x1.6 at 15:00 UTC), --days N (default 365), --policy, --attempts,
   --naive-fails, --naive-cooldown, -q.
   --json               the year's report as JSON on stdout instead of text

@@ -26,7 +26,7 @@
 //!   p99 ×1.5–×6, log-uniform: slow calls, a few past the caller's 30 s timeout); 429 storm 1/6
 //!   (429 on 0.5–15 % of calls, `Retry-After` 5–60 s); silent hang 1/12 (0.5–10 % of calls hang
 //!   until the caller's timeout). Everything but the hard outage is partial.
-//! - **Providers**: 2–4 (default 3), latency medians 0.9–1.3 s with p99 6–8 s, a background 5xx
+//! - **Providers**: 2–4 (default 2), latency medians 0.9–1.3 s with p99 6–8 s, a background 5xx
 //!   rate of 0.05 %, a caller timeout of 30 s.
 //! - **Traffic**: Poisson arrivals at 20 requests/s on average with a daily cycle (×0.4 at 03:00
 //!   UTC, ×1.6 at 15:00 UTC). The year starts on a Monday, 00:00 UTC.
@@ -155,7 +155,7 @@ impl YearSettings {
     pub fn default_with_seed(seed: u64) -> YearSettings {
         YearSettings {
             seed,
-            providers: 3,
+            providers: 2,
             rate_per_s: 20.0,
             days: 365,
             policy: Policy::default(),
