@@ -52,6 +52,7 @@ mod describe;
 mod error;
 mod event;
 mod fields;
+pub mod fleet;
 pub mod headroom;
 pub mod outcome;
 pub mod policy;
