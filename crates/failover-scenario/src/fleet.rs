@@ -181,7 +181,7 @@ impl FleetScenario {
                 Json::Null
             } else if let Some(n) = step.get("fleet") {
                 let k = find(&fleet, n).map_err(fail)?;
-                fleet_view(&fleet[k])
+                fleet_view(&fleet[k], &names)
             } else if let Some(st) = step.get("store") {
                 store_step(&fleet[0].router, &mut store, st).map_err(fail)?;
                 Json::Null
@@ -227,14 +227,21 @@ impl FleetScenario {
     }
 }
 
-fn fleet_view(x: &Instance) -> Json {
+fn fleet_view(x: &Instance, names: &[String]) -> Json {
     let r = &x.router;
     let mut registers = serde_json::Map::new();
     let mut leases = serde_json::Map::new();
     for v in r.views() {
         let reg = x.fleet.register(v.id).unwrap_or_default();
         registers.insert(v.name.to_string(), register_json(&reg));
-        leases.insert(v.name.to_string(), json!(x.fleet.lease_holder(v.id)));
+        leases.insert(
+            v.name.to_string(),
+            json!(
+                x.fleet
+                    .lease_holder(v.id)
+                    .and_then(|h| names.get(h as usize))
+            ),
+        );
     }
     json!({
         "degraded": x.fleet.degraded(),
