@@ -199,8 +199,25 @@ impl Addend {
             *h = h.saturating_add(n);
         }
         self.totals.latency_samples += hist.iter().map(|&n| u64::from(n)).sum::<u64>();
-        // A store's sums could say otherwise; slow calls are successes.
-        self.totals.slow = self.totals.slow.min(self.totals.success);
+    }
+
+    /// Takes away one bucket's counts and histogram added before (saturating at zero).
+    pub(crate) fn sub(&mut self, c: &Counts, hist: &[u32; LATENCY_BINS]) {
+        let t = &mut self.totals;
+        let op = |t: &mut u64, n: u32| *t = t.saturating_sub(u64::from(n));
+        op(&mut t.success, c.success);
+        op(&mut t.slow, c.slow);
+        op(&mut t.rate_limited, c.rate_limited);
+        op(&mut t.server_error, c.server_error);
+        op(&mut t.connection_error, c.connection_error);
+        op(&mut t.timeout, c.timeout);
+        op(&mut t.client_error, c.client_error);
+        let mut n = 0u64;
+        for (h, &x) in self.hist.iter_mut().zip(hist.iter()) {
+            *h = h.saturating_sub(x);
+            n += u64::from(x);
+        }
+        t.latency_samples = t.latency_samples.saturating_sub(n);
     }
 
     fn fold_into(&self, t: &mut Totals, hist: &mut [u32; LATENCY_BINS]) {

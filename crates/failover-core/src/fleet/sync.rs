@@ -3,8 +3,8 @@
 //! does ([`Fleet::handle_failure`]).
 
 use super::{
-    BucketCounts, Export, FleetConfig, FleetConfigError, FleetEvent, ProviderExport, Register,
-    SYNC_BUCKETS, Snapshot,
+    BucketCounts, Export, FleetConfig, FleetConfigError, FleetEvent, Register, SYNC_BUCKETS,
+    Snapshot,
 };
 use crate::event::{CircuitState, ProviderId, Reason, Trigger};
 use crate::ramp::splitmix64;
@@ -34,6 +34,10 @@ struct Shared<const B: usize> {
     own: [Slot; SYNC_BUCKETS],
     /// The other instances' counts per grid index, over the window.
     others: [Slot; B],
+    /// The sum of the `others` slots with a grid index from `others_from` on (kept as slots are
+    /// replaced and expire, so a merge costs O(what changed), not O(B)).
+    others_total: Addend,
+    others_from: u64,
     /// The fleet's register as last seen, joined with this instance's writes.
     register: Register,
     /// The epoch whose open this instance follows (its own or adopted).
@@ -51,6 +55,8 @@ impl<const B: usize> Shared<B> {
         sent: BucketCounts::ZERO,
         own: [UNUSED; SYNC_BUCKETS],
         others: [UNUSED; B],
+        others_total: Addend::ZERO,
+        others_from: 0,
         register: Register {
             epoch: 0,
             open_until_ms: 0,
@@ -74,6 +80,53 @@ impl<const B: usize> Shared<B> {
             };
         }
         s.counts.add(d);
+    }
+
+    /// Forgets the other instances' counts.
+    fn clear_others(&mut self) {
+        self.others = [UNUSED; B];
+        self.others_total = Addend::ZERO;
+        self.others_from = 0;
+    }
+
+    /// Moves the start of the counted grid indexes to `from`, taking expired slots out of the
+    /// total. O(grid indexes passed), at most O(B).
+    fn expire_others(&mut self, from: u64) {
+        if from <= self.others_from {
+            return;
+        }
+        if from - self.others_from >= B as u64 {
+            self.clear_others();
+        } else {
+            for stamp in self.others_from..from {
+                let s = &self.others[(stamp % B as u64) as usize];
+                if s.stamp == stamp {
+                    self.others_total.sub(&s.counts.counts, &s.counts.hist);
+                }
+            }
+        }
+        self.others_from = from;
+    }
+
+    /// Sets the other instances' counts at one grid index (at or after `others_from`, less than
+    /// B indexes ahead of it), keeping the total.
+    fn set_others(&mut self, mut c: BucketCounts) {
+        // Slow calls are successes (a store's sums less a lost write of ours could say otherwise).
+        c.counts.slow = c.counts.slow.min(c.counts.success);
+        let slot = &mut self.others[(c.stamp % B as u64) as usize];
+        if slot.stamp == c.stamp {
+            self.others_total
+                .sub(&slot.counts.counts, &slot.counts.hist);
+        } else if slot.stamp != u64::MAX && slot.stamp >= self.others_from {
+            // (Cannot happen while indexes stay within B of `others_from`; kept exact anyway.)
+            self.others_total
+                .sub(&slot.counts.counts, &slot.counts.hist);
+        }
+        *slot = Slot {
+            stamp: c.stamp,
+            counts: c,
+        };
+        self.others_total.add(&c.counts, &c.hist);
     }
 
     fn own_at(&self, stamp: u64) -> BucketCounts {
@@ -260,7 +313,11 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
             let pr = &router.providers[i];
             let sh = &mut self.shared[i];
             let o = &mut out.providers[i];
-            *o = ProviderExport::EMPTY;
+            // (Field by field: the bucket array is only read up to `len`.)
+            o.len = 0;
+            o.register = None;
+            o.vote = None;
+            o.want_lease = false;
             for (stamp, counts, hist) in pr.health.window.buckets_from(sh.sent_stamp) {
                 let mut content = BucketCounts {
                     stamp,
@@ -368,7 +425,7 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
                 let pr = &mut router.providers[i];
                 pr.health.set_remote(&router.policy, &Addend::ZERO);
                 pr.circuit.probe_hold = false;
-                self.shared[i].others = [UNUSED; B];
+                self.shared[i].clear_others();
                 router.refresh(i, now);
             }
             self.push(FleetEvent::Degraded {
@@ -433,8 +490,12 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         let (_, width, len) = pr.health.window.grid();
         let len = (len as u64).min(B as u64);
         let idx = now / width;
-        // Grid indexes in the merged window: (idx − len, idx + 1] (one ahead for clock skew).
-        let oldest = (idx + 1).saturating_sub(len);
+        // Grid indexes in the merged window: (idx − len, idx + 1] (one ahead for clock skew),
+        // and never more than B of them.
+        let oldest = (idx + 1)
+            .saturating_sub(len)
+            .max((idx + 2).saturating_sub(B as u64));
+        sh.expire_others(oldest);
         for sum in &snap.sums[..snap.len.min(SYNC_BUCKETS)] {
             if sum.stamp < oldest || sum.stamp > idx + 1 {
                 // Older than the window (a late write, a replay): dropped.
@@ -442,19 +503,26 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
             }
             let mut others = sum.minus(&sh.own_at(sum.stamp));
             others.stamp = sum.stamp;
-            sh.others[(sum.stamp % B as u64) as usize] = Slot {
-                stamp: sum.stamp,
-                counts: others,
-            };
+            sh.set_others(others);
         }
-        let mut addend = Addend::ZERO;
-        if pr.circuit.state == CircuitState::Healthy {
+        #[cfg(debug_assertions)]
+        {
+            let mut recount = Addend::ZERO;
             for s in &sh.others {
-                if s.stamp != u64::MAX && s.stamp >= oldest && s.stamp <= idx + 1 {
-                    addend.add(&s.counts.counts, &s.counts.hist);
+                if s.stamp != u64::MAX && s.stamp >= sh.others_from {
+                    recount.add(&s.counts.counts, &s.counts.hist);
                 }
             }
+            debug_assert_eq!(
+                recount, sh.others_total,
+                "fleet counts drifted from their slots"
+            );
         }
+        let addend = if pr.circuit.state == CircuitState::Healthy {
+            sh.others_total
+        } else {
+            Addend::ZERO
+        };
         pr.health.set_remote(p, &addend);
         sh.register = sh.register.join(snap.register);
         sh.lease_holder = snap.lease_holder;
