@@ -450,3 +450,202 @@ pub enum FleetEvent {
         at_ms: u64,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Outcome, Policy, Router};
+
+    #[test]
+    fn the_register_join_is_a_semilattice() {
+        let regs = [
+            Register::default(),
+            Register {
+                epoch: 1,
+                open_until_ms: 500,
+                ramp_start_ms: 0,
+            },
+            Register {
+                epoch: 1,
+                open_until_ms: 700,
+                ramp_start_ms: 0,
+            },
+            Register {
+                epoch: 1,
+                open_until_ms: 600,
+                ramp_start_ms: 900,
+            },
+            Register {
+                epoch: 2,
+                open_until_ms: 100,
+                ramp_start_ms: 0,
+            },
+        ];
+        for &a in &regs {
+            assert_eq!(a.join(a), a, "idempotent");
+            for &b in &regs {
+                assert_eq!(a.join(b), b.join(a), "commutative");
+                for &c in &regs {
+                    assert_eq!(a.join(b).join(c), a.join(b.join(c)), "associative");
+                }
+            }
+        }
+        // A newer epoch wins whole, even with an earlier open-until.
+        assert_eq!(regs[2].join(regs[4]), regs[4]);
+        // Within an epoch, the later open-until and ramp start.
+        assert_eq!(
+            regs[2].join(regs[3]),
+            Register {
+                epoch: 1,
+                open_until_ms: 700,
+                ramp_start_ms: 900
+            }
+        );
+        assert!(regs[2].open_in_force(600) && !regs[2].open_in_force(700));
+        assert!(
+            !regs[3].open_in_force(0),
+            "a ramp started: no open in force"
+        );
+    }
+
+    #[test]
+    fn quorum_rounds_up_with_a_floor_of_two() {
+        let c = FleetConfig::default();
+        assert_eq!(c.quorum(1), 2);
+        assert_eq!(c.quorum(3), 2);
+        assert_eq!(c.quorum(7), 3);
+        assert_eq!(c.quorum(10), 3);
+        assert_eq!(c.quorum(11), 4);
+        assert_eq!(c.quorum(1000), 300);
+    }
+
+    #[test]
+    fn config_rules() {
+        let ok = FleetConfig::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |f: fn(&mut FleetConfig)| {
+            let mut c = ok;
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert_eq!(
+            bad(|c| c.period_ms = 249),
+            FleetConfigError::PeriodOutOfRange
+        );
+        assert_eq!(
+            bad(|c| c.period_ms = 5001),
+            FleetConfigError::PeriodOutOfRange
+        );
+        assert_eq!(
+            bad(|c| c.jitter_ppm = 500_001),
+            FleetConfigError::JitterOutOfRange
+        );
+        assert_eq!(bad(|c| c.quorum_min = 0), FleetConfigError::ZeroCount);
+        assert_eq!(
+            bad(|c| c.quorum_ppm = 0),
+            FleetConfigError::QuorumOutOfRange
+        );
+        assert_eq!(bad(|c| c.lease_ms = 1100), FleetConfigError::LeaseTooShort);
+        // 5 s rounds need buckets of at least 5.5 s / 14.
+        let r: Router<2, 120> = Router::new(
+            &Policy {
+                bucket_ms: 100,
+                window_ms: 10_000,
+                ..Policy::default()
+            },
+            &["a", "b"],
+        )
+        .unwrap();
+        let slow = FleetConfig {
+            period_ms: 5000,
+            lease_ms: 20_000,
+            ..ok
+        };
+        assert_eq!(
+            Fleet::<2, 120>::new(slow, 0, &r).unwrap_err(),
+            FleetConfigError::PeriodTooLongForBuckets
+        );
+    }
+
+    #[test]
+    fn rounds_are_jittered_deterministically_within_bounds() {
+        let r: Router<2, 60> = Router::new(&Policy::default(), &["a", "b"]).unwrap();
+        let run = |seed: u64, instance: u32| {
+            let mut f = Fleet::<2, 60>::new(
+                FleetConfig {
+                    seed,
+                    ..FleetConfig::default()
+                },
+                instance,
+                &r,
+            )
+            .unwrap();
+            let mut r = r.clone();
+            let mut e = Export::<2>::new();
+            let mut gaps = [0u64; 20];
+            let mut now = 1_000_000;
+            for g in &mut gaps {
+                let round = f.poll_transmit(&mut r, now, &mut e).unwrap();
+                f.handle_snapshot(&mut r, round, &Snapshot::new(), now);
+                let next = f.poll_timeout().unwrap();
+                *g = next - now;
+                assert!(
+                    f.poll_transmit(&mut r, next - 1, &mut e).is_none(),
+                    "not yet due"
+                );
+                now = next;
+            }
+            gaps
+        };
+        let a = run(7, 1);
+        assert_eq!(a, run(7, 1), "same seed and instance, same schedule");
+        assert_ne!(a, run(7, 2), "instances are spread apart");
+        assert!(a.iter().all(|&g| (900..=1100).contains(&g)), "{a:?}");
+        assert!(a.iter().any(|&g| g != 1000));
+    }
+
+    #[test]
+    fn a_delta_is_handed_out_once_even_when_its_write_fails() {
+        let mut r: Router<2, 60> = Router::new(&Policy::default(), &["a", "b"]).unwrap();
+        let mut f = Fleet::<2, 60>::new(FleetConfig::default(), 0, &r).unwrap();
+        let mut e = Export::<2>::new();
+        let id = r.provider_at(0).unwrap();
+        let t = 1_764_000_000_000u64;
+        r.observe(id, Outcome::success(100), t);
+        r.observe(id, Outcome::server_error(5), t + 10);
+        let round = f.poll_transmit(&mut r, t + 20, &mut e).unwrap();
+        let d = e.providers[0].deltas();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].stamp, t / 1000);
+        assert_eq!((d[0].counts.success, d[0].counts.server_error), (1, 1));
+        f.handle_failure(&mut r, round, t + 30);
+        // The next round, in the same bucket: only what is new since.
+        r.observe(id, Outcome::success(100), t + 40);
+        f.sync_now(t + 50);
+        f.poll_transmit(&mut r, t + 50, &mut e).unwrap();
+        let d = e.providers[0].deltas();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].counts.success, d[0].counts.server_error), (1, 0));
+        assert_eq!(d[0].hist.iter().sum::<u32>(), 1);
+        // A round with nothing new writes no delta.
+        f.handle_failure(&mut r, 2, t + 60);
+        f.sync_now(t + 60);
+        f.poll_transmit(&mut r, t + 60, &mut e).unwrap();
+        assert!(e.providers[0].deltas().is_empty());
+        // A stale answer (not the round in flight) changes nothing.
+        assert!(!f.handle_snapshot(&mut r, 1, &Snapshot::new(), t + 70));
+        assert!(f.handle_snapshot(&mut r, 3, &Snapshot::new(), t + 70));
+    }
+
+    #[test]
+    fn a_window_cleared_by_a_ramp_exports_only_what_came_after() {
+        let mut c = BucketCounts::ZERO;
+        c.counts.success = 3;
+        let mut sent = BucketCounts::ZERO;
+        sent.counts.success = 5;
+        sent.counts.server_error = 1;
+        assert!(c.any_below(&sent));
+        assert_eq!(c.minus(&sent).counts.success, 0);
+        assert!(!sent.any_below(&c));
+    }
+}
