@@ -215,8 +215,10 @@ pub struct Export<const P: usize> {
     /// When it was made, Unix ms (the heartbeat's score: the instance is live for
     /// `live_periods` periods after it).
     pub at_ms: u64,
-    /// The fleet's sums to read back, by grid index: `read_from..=read_to` (at most
-    /// [`SYNC_BUCKETS`] indexes, the latest).
+    /// The fleet's sums to read back, by grid index: `read_from..=read_to`, the latest indexes,
+    /// those that may have grown since the previous round (`⌈2 × longest period / bucket⌉ + 3`
+    /// of them, at most [`SYNC_BUCKETS`]; 6 with the defaults). Older ones are kept from earlier
+    /// rounds.
     pub read_from: u64,
     /// See `read_from`.
     pub read_to: u64,
@@ -374,8 +376,8 @@ pub enum FleetConfigError {
     QuorumOutOfRange,
     /// `lease_ms` must be longer than the longest jittered period.
     LeaseTooShort,
-    /// A round spans more buckets than an export or a snapshot holds: the longest jittered period
-    /// must be at most `SYNC_BUCKETS − 2` buckets of the router's policy.
+    /// A round reads back more grid indexes than a snapshot holds: `⌈2 × longest jittered period
+    /// / bucket_ms⌉ + 3` must be at most `SYNC_BUCKETS` (so the period at most 6.5 buckets).
     PeriodTooLongForBuckets,
 }
 
@@ -390,7 +392,7 @@ impl core::fmt::Display for FleetConfigError {
             FleetConfigError::QuorumOutOfRange => "quorum must be in (0, 1]",
             FleetConfigError::LeaseTooShort => "lease_ms must exceed the longest jittered period",
             FleetConfigError::PeriodTooLongForBuckets => {
-                "the longest jittered period must span at most SYNC_BUCKETS − 2 window buckets"
+                "the longest jittered period must be at most 6.5 window buckets"
             }
         })
     }

@@ -156,6 +156,11 @@ impl<const B: usize> Shared<B> {
 pub struct Fleet<const P: usize, const B: usize> {
     config: FleetConfig,
     instance: u32,
+    /// Grid indexes read back per provider and round.
+    reads: u64,
+    /// No round succeeded yet, or none since the instance was degraded: the next reads back as
+    /// many grid indexes as a snapshot holds, to fill more of the window at once.
+    fresh: bool,
     next_at: u64,
     round: u64,
     in_flight: Option<u64>,
@@ -168,7 +173,8 @@ pub struct Fleet<const P: usize, const B: usize> {
 
 impl<const P: usize, const B: usize> Fleet<P, B> {
     /// Instance `instance` (unique in the fleet) of a fleet, for `router`. Checks `config` and
-    /// that a round spans at most `SYNC_BUCKETS − 2` of the router's buckets. The first round is
+    /// that the grid indexes a round reads back (`⌈2 × longest period / bucket⌉ + 3`) fit in
+    /// `SYNC_BUCKETS`. The first round is
     /// due at once. Cost: O(P · B).
     pub fn new<const RP: usize, const RB: usize, const E: usize>(
         config: FleetConfig,
@@ -176,13 +182,19 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         router: &Router<RP, RB, E>,
     ) -> Result<Self, FleetConfigError> {
         config.validate()?;
-        let span = config.max_period_ms().div_ceil(router.policy.bucket_ms);
-        if span > (SYNC_BUCKETS - 2) as u64 {
+        // A grid index can still grow until every instance's round after its bucket ended, up to
+        // one longest period later; since the previous read (up to one longest period ago) the
+        // indexes that may have grown are those of the last 2 × that, plus the current one and
+        // one ahead (clock skew).
+        let reads = (2 * config.max_period_ms()).div_ceil(router.policy.bucket_ms) + 3;
+        if reads > SYNC_BUCKETS as u64 {
             return Err(FleetConfigError::PeriodTooLongForBuckets);
         }
         Ok(Fleet {
             config,
             instance,
+            reads,
+            fresh: true,
             next_at: 0,
             round: 0,
             in_flight: None,
@@ -297,7 +309,12 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         out.round = self.round;
         out.at_ms = now;
         out.read_to = idx + 1;
-        out.read_from = (idx + 2).saturating_sub(SYNC_BUCKETS as u64);
+        let reads = if self.fresh {
+            SYNC_BUCKETS as u64
+        } else {
+            self.reads
+        };
+        out.read_from = (idx + 2).saturating_sub(reads);
         out.live_since_ms = now.saturating_sub(
             self.config
                 .period_ms
@@ -419,6 +436,7 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         self.next_at = now.saturating_add(self.period(self.round) << past);
         if self.failures >= self.config.degraded_after && !self.degraded {
             self.degraded = true;
+            self.fresh = true;
             self.live = 1;
             let now = router.clock(now);
             for i in 0..router.providers.len().min(P) {
@@ -456,6 +474,7 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         }
         self.in_flight = None;
         self.failures = 0;
+        self.fresh = false;
         let now = router.clock(now);
         router.catch_up(now);
         if self.degraded {
