@@ -18,7 +18,8 @@ pub struct MemStore {
     leases: HashMap<usize, (u32, u64)>,
     /// Bucket deltas written so far (every write, for tests that count them).
     pub deltas_written: u64,
-    /// Commands a Redis pipeline would have run (see `docs/fleet.md`'s op budget).
+    /// Redis commands the rounds would have run, counted as `docs/fleet.md`'s op budget counts
+    /// them (the commands inside the round's script included).
     pub ops: u64,
 }
 
@@ -73,7 +74,8 @@ impl MemStore {
         let now = export.at_ms;
         let me = export.instance;
         self.heartbeats.insert(me, now);
-        self.ops += 2; // ZADD heartbeat, ZCOUNT live
+        // ZADD, ZREMRANGEBYSCORE, PEXPIRE of the heartbeats; ZCOUNT of the live ones.
+        self.ops += 4;
         for (i, pe) in export.providers[..export.len].iter().enumerate() {
             for d in pe.deltas() {
                 self.add(i, d);
@@ -88,11 +90,11 @@ impl MemStore {
             if let Some(r) = pe.register {
                 let cur = self.register(i);
                 self.registers.insert(i, cur.join(r));
-                self.ops += 1; // EVALSHA join
+                self.ops += 3; // HMGET, HSET, PEXPIRE (in the round's script)
             }
             if let Some(epoch) = pe.vote {
                 self.votes.entry((i, epoch)).or_default().insert(me, now);
-                self.ops += 1; // ZADD vote
+                self.ops += 2; // ZADD, PEXPIRE
             }
             if pe.want_lease {
                 let free = self
@@ -102,7 +104,7 @@ impl MemStore {
                 if free {
                     self.leases.insert(i, (me, now + lease_ms));
                 }
-                self.ops += 1; // EVALSHA lease
+                self.ops += 2; // GET, then SET NX PX or PEXPIRE
             }
         }
         let since = export.live_since_ms;
@@ -126,7 +128,8 @@ impl MemStore {
                 .filter(|&&(_, until)| until > now)
                 .map(|&(h, _)| h);
             out.providers[i] = ps;
-            self.ops += 4; // HGETALL sums (one per provider, all indexes), GET register, ZCOUNT votes, GET lease
+            // One HGETALL per grid index read; HMGET register, ZCOUNT votes, GET lease.
+            self.ops += export.read_to - export.read_from + 1 + 3;
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Fleet mode: many instances of one service share what they learn about the providers through a
 //! store (Redis in the bindings), off the request path. Everything here is plain fixed-size data
 //! and a sans-IO state machine: the core says what to write and when, the binding performs the
-//! I/O and hands back what it read. `docs/fleet.md` gives the store's key layout and op budget.
+//! I/O and hands back what it read. `docs/fleet.md` gives the store's key layout (Redis, with hash
+//! tags for Cluster and TTLs on every key) and the op budget.
 //!
 //! # What is shared
 //!

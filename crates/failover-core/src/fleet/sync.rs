@@ -42,6 +42,9 @@ struct Shared<const B: usize> {
     register: Register,
     /// The epoch whose open this instance follows (its own or adopted).
     followed: u64,
+    /// The store's register was behind this instance's at the last round (a restarted, empty
+    /// store): the next round writes this instance's back, so epochs never go back.
+    store_behind: bool,
     /// The circuit generation after this instance last looked (a change is a local transition).
     seen_generation: u32,
     /// This instance's vote: the epoch it opened on its own evidence, until when.
@@ -63,6 +66,7 @@ impl<const B: usize> Shared<B> {
             ramp_start_ms: 0,
         },
         followed: 0,
+        store_behind: false,
         seen_generation: 0,
         vote: None,
         lease_holder: None,
@@ -396,6 +400,9 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
                     _ => {}
                 }
             }
+            if sh.store_behind && o.register.is_none() {
+                o.register = Some(sh.register);
+            }
             if let Some((epoch, until)) = sh.vote {
                 if until > now && epoch == sh.register.epoch {
                     o.vote = Some(epoch);
@@ -544,6 +551,7 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         };
         pr.health.set_remote(p, &addend);
         sh.register = sh.register.join(snap.register);
+        sh.store_behind = sh.register != snap.register;
         sh.lease_holder = snap.lease_holder;
         let reg = sh.register;
         let live = self.live;
