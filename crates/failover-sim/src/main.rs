@@ -10,6 +10,7 @@
 
 mod app;
 mod faults;
+mod fleet;
 mod input;
 mod jsonout;
 mod progress;
@@ -62,6 +63,9 @@ OUTPUTS
   --svg FILE           also write a chart: traffic share and error rate per provider over time,
                        the policy's states and transitions marked
   --width N            width of the terminal chart in columns (default 72)
+  --instances N        spread the traffic over N instances (1-64), each with its own engine, and
+                       compare them alone with them sharing through fleet mode (rounds every 1 s
+                       through a model of the store): availability and calls wasted
   -q, --quiet          no progress on stderr
   --print-faults       print the built-in fault model and exit
   -h, --help           this help
@@ -111,9 +115,14 @@ struct Cli {
 enum Command {
     Run(Box<Cli>),
     Year(Box<year::YearSettings>),
-    Scenario { check: bool, files: Vec<PathBuf> },
+    Scenario {
+        check: bool,
+        files: Vec<PathBuf>,
+    },
     Help,
     PrintFaults,
+    /// `--instances N`: the fleet comparison.
+    Fleet(Box<Settings>, usize),
 }
 
 fn usage_error(msg: impl Into<String>) -> InputError {
@@ -159,6 +168,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
     let mut json = false;
     let mut svg = None;
     let mut width = 72;
+    let mut instances: Option<usize> = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -220,6 +230,9 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
                 settings.trace_bucket_ms = duration("--trace-bucket", value(&mut it)?)?;
             }
             "--width" => width = number("--width", value(&mut it)?, 20, 1000)? as usize,
+            "--instances" => {
+                instances = Some(number("--instances", value(&mut it)?, 1, 64)? as usize);
+            }
             s if s.starts_with('-') => {
                 return Err(usage_error(format!("unknown option `{s}` (see --help)")));
             }
@@ -237,6 +250,9 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
         return Err(usage_error(
             "`--providers` orders a trace's providers; a fault model lists them in order itself",
         ));
+    }
+    if let Some(n) = instances {
+        return Ok(Command::Fleet(Box::new(settings), n));
     }
     Ok(Command::Run(Box::new(Cli {
         settings,
@@ -428,6 +444,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Fleet(settings, n) => match fleet::compare(&settings, n) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("failover-sim: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run(cli) => {
             let report = match app::simulate(&cli.settings) {
                 Ok(r) => r,
