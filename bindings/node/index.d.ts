@@ -41,7 +41,8 @@ export type Trigger =
   | 'slow_calls'
   | 'latency_degradation'
   | 'probe_failed'
-  | 'ramp_rollback';
+  | 'ramp_rollback'
+  | 'fleet_open';
 
 /** Every outcome kind, in the core's order. */
 export declare const OUTCOME_KINDS: readonly OutcomeKind[];

@@ -39,4 +39,5 @@ fn generate(dir_name: &str, out_name: &str, count_const: &str) {
 fn main() {
     generate("scenarios", "scenario_tests.rs", "SCENARIO_COUNT");
     generate("requests", "request_tests.rs", "REQUEST_COUNT");
+    generate("fleet", "fleet_tests.rs", "FLEET_COUNT");
 }

@@ -135,3 +135,15 @@ def test_matches_follows_the_rust_rules() -> None:
     assert not matches(None, 0)
     assert matches("x", "x")
     assert not matches(2**64 - 1, 2**64 - 2)
+
+
+FLEET_DIR = Path(__file__).resolve().parents[3] / "fixtures" / "fleet"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in FLEET_DIR.glob("*.json")))
+def test_fleet_scenario(name: str) -> None:
+    """Fleet scenarios (``fixtures/fleet``) are listed here and skipped, with the reason."""
+    pytest.skip(
+        f"fleet scenario {name}: several routers sharing a store model; the Python package cannot "
+        "drive fleet mode yet, so only Rust replays it (cargo test -p failover-scenario --test fleet)"
+    )

@@ -28,6 +28,20 @@ impl ProbeSlot {
     }
 }
 
+/// The ramp stage at `now` of a ramp that started at `start`, and when that stage began: every
+/// stage lasts its dwell (past the last stage: the ramp's length, i.e. done).
+pub(crate) fn shared_stage(p: &Compiled, start: u64, now: u64) -> (usize, u64) {
+    let mut since = start;
+    for (i, &(_, dwell)) in p.ramp.iter().enumerate() {
+        let end = since.saturating_add(dwell);
+        if dwell == 0 || now < end {
+            return (i, since);
+        }
+        since = end;
+    }
+    (p.ramp.len(), since)
+}
+
 /// A provider's circuit.
 #[derive(Clone, Debug)]
 pub(crate) struct Circuit {
@@ -51,6 +65,9 @@ pub(crate) struct Circuit {
     pub throttled: bool,
     pub throttled_until: u64,
     throttle_streak: u32,
+    /// Fleet mode: another instance holds this provider's probe lease, so this one hands out no
+    /// probe permit (set by `crate::fleet` on every merge; false outside fleet mode).
+    pub probe_hold: bool,
 }
 
 impl Circuit {
@@ -70,6 +87,7 @@ impl Circuit {
             throttled: false,
             throttled_until: 0,
             throttle_streak: 0,
+            probe_hold: false,
         }
     }
 
@@ -105,6 +123,7 @@ impl Circuit {
 
     pub(crate) fn has_free_permit(&self, p: &Compiled) -> bool {
         self.state == CircuitState::Probing
+            && !self.probe_hold
             && (self.probes_in_flight() as usize) < p.probe_max_in_flight
     }
 
@@ -220,11 +239,44 @@ impl Circuit {
         ev: &mut Events<E>,
     ) {
         let from = self.state;
+        self.strike(p);
+        let until = now.saturating_add(self.open_duration(p, id));
+        self.set_open(id, reason, from, until, now, ev);
+    }
+
+    /// Opens the circuit until `until`, a time another instance of the fleet decided (fleet mode:
+    /// the shared register's open-until). A strike and a trip like any open.
+    pub(crate) fn adopt_open<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        reason: Reason,
+        until: u64,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
+        let from = self.state;
+        self.strike(p);
+        self.set_open(id, reason, from, until, now, ev);
+    }
+
+    /// Counts a trip: one more strike (up to the cap), a new generation.
+    fn strike(&mut self, p: &Compiled) {
         // Past the cap a further strike would not lengthen the open duration, only the decay.
         self.strikes = self.strikes.saturating_add(1).min(p.max_strikes);
         self.trips = self.trips.saturating_add(1);
         self.generation = self.generation.wrapping_add(1);
-        let until = now.saturating_add(self.open_duration(p, id));
+    }
+
+    fn set_open<const E: usize>(
+        &mut self,
+        id: ProviderId,
+        reason: Reason,
+        from: CircuitState,
+        until: u64,
+        now: u64,
+        ev: &mut Events<E>,
+    ) {
         // The longer of two deadlines wins (a throttle stays in force on its own).
         self.open_until = until;
         self.state = CircuitState::Open;
@@ -411,6 +463,35 @@ impl Circuit {
                 share_ppm: p.ramp[stage].0,
             },
         );
+    }
+
+    /// Fleet mode: puts the circuit on the fleet's shared ramp that started at `ramp_start`, at the
+    /// stage every instance computes from that start (each stage lasts its dwell). From open or
+    /// probing it starts ramping (a new generation: outstanding probes are stale); while ramping
+    /// it only moves forward to that stage. Returns whether the state or the stage changed (the
+    /// caller then resets the window when the ramp began).
+    pub(crate) fn follow_ramp<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        ramp_start: u64,
+        now: u64,
+        ev: &mut Events<E>,
+    ) -> bool {
+        let (stage, since) = shared_stage(p, ramp_start, now);
+        match self.state {
+            CircuitState::Open | CircuitState::Probing => {
+                self.generation = self.generation.wrapping_add(1);
+                self.probes = [ProbeSlot::default(); MAX_PROBES];
+            }
+            CircuitState::Ramping if stage > self.ramp.stage => {}
+            _ => return false,
+        }
+        self.enter_stage(p, id, stage, now, ev);
+        if self.state == CircuitState::Ramping {
+            self.ramp.since = since;
+        }
+        true
     }
 
     /// Performs every transition that is due at `now`. Spurious calls are a harmless no-op.

@@ -146,6 +146,11 @@ impl fmt::Display for Description<'_> {
                         r.volume,
                         Pct(r.threshold)
                     ),
+                    Trigger::FleetOpen => write!(
+                        f,
+                        "opened by the fleet: {} of {} live instances opened it (quorum {})",
+                        r.observed, r.volume, r.threshold
+                    ),
                 }?;
                 write!(f, " → open {} (strike {strikes})", since(until_ms))
             }

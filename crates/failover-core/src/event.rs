@@ -73,6 +73,11 @@ pub enum Trigger {
     /// The failure rate (hard failures and timeouts) of the ramped traffic in the window reached
     /// `ramp_rollback_threshold`. Figures: rates in ppm, `volume` the window's counted calls.
     RampRollback,
+    /// Fleet mode: this instance adopted an open another instance decided, because a quorum of
+    /// the live instances opened it (or, while this instance was not healthy itself, because the
+    /// fleet's register says so). Figures: `observed` the live instances that opened it,
+    /// `threshold` the quorum, `volume` the live instances.
+    FleetOpen,
 }
 
 impl Trigger {
@@ -88,6 +93,7 @@ impl Trigger {
             Trigger::LatencyDegradation => "latency_degradation",
             Trigger::ProbeFailed => "probe_failed",
             Trigger::RampRollback => "ramp_rollback",
+            Trigger::FleetOpen => "fleet_open",
         }
     }
 }

@@ -36,7 +36,9 @@
 //! table that turns a provider's answer or error into an outcome kind), [`headroom`] (the
 //! providers' rate-limit headers: how much quota is left); the public data types in
 //! `ticket`, `view` and `event`, and in `fields` the one description of their fields
-//! ([`Fields`], [`Visitor`]) from which every binding builds its dicts, objects and JSON.
+//! ([`Fields`], [`Visitor`]) from which every binding builds its dicts, objects and JSON; and
+//! [`fleet`], what many instances of one service share through a store (fleet mode: plain
+//! fixed-size export and merge data and the sync state machine).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -52,6 +54,7 @@ mod describe;
 mod error;
 mod event;
 mod fields;
+pub mod fleet;
 pub mod headroom;
 pub mod outcome;
 pub mod policy;

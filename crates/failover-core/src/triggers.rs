@@ -381,6 +381,51 @@ impl<const B: usize> Health<B> {
         }
     }
 
+    /// Sets what the rest of the fleet counted in this window (fleet mode): every rate trigger
+    /// then judges the merged figures. The timeout rate must be judged again. O(32).
+    pub(crate) fn set_remote(&mut self, p: &Compiled, remote: &crate::window::Addend) {
+        self.window.set_remote(remote);
+        self.timeouts_clear = p.timeout_rate_ppm.is_none();
+    }
+
+    /// Judges the rate triggers on the window as it stands, with no outcome (fleet mode: after a
+    /// merge brought other instances' counts): error rate, sustained timeouts, slow calls, latency
+    /// degradation, in that order. The consecutive-failure runs are local and not judged here.
+    pub(crate) fn judge(&mut self, p: &Compiled, now: u64) -> Option<Reason> {
+        let s = self.stats(p);
+        let enough = s.volume >= u64::from(p.min_volume);
+        if enough
+            && let Some(t) = p.error_rate_ppm
+            && reaches(s.failures, s.volume, t)
+        {
+            return Some(Reason {
+                trigger: Trigger::ErrorRate,
+                observed: rate_ppm(s.failures, s.volume),
+                threshold: u64::from(t),
+                volume: s.volume,
+                outcome: None,
+            });
+        }
+        if let Some(r) = self.check_timeouts(p, &s, now) {
+            return Some(r);
+        }
+        if enough
+            && let Some(t) = p.slow_call_rate_ppm
+            && reaches(s.slow, s.volume, t)
+        {
+            return Some(Reason {
+                trigger: Trigger::SlowCalls,
+                observed: rate_ppm(s.slow, s.volume),
+                threshold: u64::from(t),
+                volume: s.volume,
+                outcome: None,
+            });
+        }
+        let limit = self.latency_limit?;
+        self.check_latency_slow(p, limit)
+            .map(|r| Reason { outcome: None, ..r })
+    }
+
     /// When a timeout breach would become sustained, if one is running.
     pub(crate) fn timeout_deadline(&self, p: &Compiled) -> Option<u64> {
         self.timeout_breach_since

@@ -83,7 +83,7 @@ const EMPTY: Bucket = Bucket {
 
 /// Running totals over the live buckets before the current one, wide enough never to overflow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Totals {
+pub(crate) struct Totals {
     success: u64,
     slow: u64,
     rate_limited: u64,
@@ -112,6 +112,18 @@ impl Totals {
         op(&mut self.connection_error, c.connection_error);
         op(&mut self.timeout, c.timeout);
         op(&mut self.client_error, c.client_error);
+    }
+
+    /// Adds another set of totals' counts (not its samples).
+    #[inline]
+    fn fold_counts_wide(&mut self, o: &Totals) {
+        self.success += o.success;
+        self.slow += o.slow;
+        self.rate_limited += o.rate_limited;
+        self.server_error += o.server_error;
+        self.connection_error += o.connection_error;
+        self.timeout += o.timeout;
+        self.client_error += o.client_error;
     }
 
     /// Adds a bucket (or, with `remove`, takes it away): its counts, its samples, and its
@@ -152,6 +164,75 @@ pub struct Window<const B: usize> {
     totals: Totals,
     /// Latency histogram of the same buckets.
     hist: [u32; LATENCY_BINS],
+    /// What the rest of the fleet counted in this window (fleet mode; zero otherwise): added to
+    /// every figure the triggers read, never to the buckets (see `crate::fleet`).
+    remote: Addend,
+}
+
+/// Counts and a latency histogram added to a window's own (what other instances counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Addend {
+    totals: Totals,
+    hist: [u32; LATENCY_BINS],
+}
+
+impl Addend {
+    /// Nothing.
+    pub(crate) const ZERO: Addend = Addend {
+        totals: Totals {
+            success: 0,
+            slow: 0,
+            rate_limited: 0,
+            server_error: 0,
+            connection_error: 0,
+            timeout: 0,
+            client_error: 0,
+            latency_samples: 0,
+        },
+        hist: [0; LATENCY_BINS],
+    };
+
+    /// Adds one bucket's counts and histogram (saturating).
+    pub(crate) fn add(&mut self, c: &Counts, hist: &[u32; LATENCY_BINS]) {
+        self.totals.fold_counts(c, false);
+        for (h, &n) in self.hist.iter_mut().zip(hist.iter()) {
+            *h = h.saturating_add(n);
+        }
+        self.totals.latency_samples += hist.iter().map(|&n| u64::from(n)).sum::<u64>();
+    }
+
+    /// Takes away one bucket's counts and histogram added before (saturating at zero).
+    pub(crate) fn sub(&mut self, c: &Counts, hist: &[u32; LATENCY_BINS]) {
+        let t = &mut self.totals;
+        let op = |t: &mut u64, n: u32| *t = t.saturating_sub(u64::from(n));
+        op(&mut t.success, c.success);
+        op(&mut t.slow, c.slow);
+        op(&mut t.rate_limited, c.rate_limited);
+        op(&mut t.server_error, c.server_error);
+        op(&mut t.connection_error, c.connection_error);
+        op(&mut t.timeout, c.timeout);
+        op(&mut t.client_error, c.client_error);
+        let mut n = 0u64;
+        for (h, &x) in self.hist.iter_mut().zip(hist.iter()) {
+            *h = h.saturating_sub(x);
+            n += u64::from(x);
+        }
+        t.latency_samples = t.latency_samples.saturating_sub(n);
+    }
+
+    fn fold_into(&self, t: &mut Totals, hist: &mut [u32; LATENCY_BINS]) {
+        t.success += self.totals.success;
+        t.slow += self.totals.slow;
+        t.rate_limited += self.totals.rate_limited;
+        t.server_error += self.totals.server_error;
+        t.connection_error += self.totals.connection_error;
+        t.timeout += self.totals.timeout;
+        t.client_error += self.totals.client_error;
+        t.latency_samples += self.totals.latency_samples;
+        for (h, &n) in hist.iter_mut().zip(self.hist.iter()) {
+            *h = h.saturating_add(n);
+        }
+    }
 }
 
 /// A snapshot of a window's figures.
@@ -193,6 +274,7 @@ impl<const B: usize> Window<B> {
             valid_from: 0,
             totals: Totals::default(),
             hist: [0; LATENCY_BINS],
+            remote: Addend::ZERO,
         }
     }
 
@@ -298,12 +380,40 @@ impl<const B: usize> Window<B> {
             ..EMPTY
         };
         self.valid_from = self.cur;
+        self.remote = Addend::ZERO;
+    }
+
+    /// Sets what the rest of the fleet counted (replacing the previous addend). O(32).
+    pub(crate) fn set_remote(&mut self, remote: &Addend) {
+        self.remote = *remote;
+    }
+
+    /// Grid index, counts and histogram of every live bucket from grid index `from` on, oldest
+    /// first (for the fleet's export). O(B).
+    pub(crate) fn buckets_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = (u64, &Counts, &[u16; LATENCY_BINS])> + '_ {
+        let len = self.len as u64;
+        let first = from
+            .max(self.cur.saturating_sub(len - 1))
+            .max(self.valid_from);
+        (first..=self.cur).filter_map(move |stamp| {
+            let b = &self.buckets[(stamp % len) as usize];
+            (b.stamp == stamp).then_some((stamp, &b.counts, &b.hist))
+        })
+    }
+
+    /// Grid index of the current bucket and the bucket width in ms.
+    pub(crate) fn grid(&self) -> (u64, u64, usize) {
+        (self.cur, self.width, self.len)
     }
 
     /// The totals and histogram of the whole window: the completed buckets plus the current one.
     fn live(&self) -> (Totals, [u32; LATENCY_BINS]) {
         let (mut t, mut hist) = (self.totals, self.hist);
         t.fold(&mut hist, &self.buckets[self.cur_slot], false);
+        self.remote.fold_into(&mut t, &mut hist);
         (t, hist)
     }
 
@@ -312,6 +422,7 @@ impl<const B: usize> Window<B> {
     pub fn stats(&self, count_client_errors: bool) -> WindowStats {
         let mut t = self.totals;
         t.fold_counts(&self.buckets[self.cur_slot].counts, false);
+        t.fold_counts_wide(&self.remote.totals);
         stats_of(&t, count_client_errors)
     }
 
@@ -338,6 +449,7 @@ impl<const B: usize> Window<B> {
                 t.fold(&mut hist, b, false);
             }
         }
+        self.remote.fold_into(&mut t, &mut hist);
         (t, hist)
     }
 
@@ -359,7 +471,9 @@ impl<const B: usize> Window<B> {
     /// Successful calls with a latency in the histogram. O(32).
     #[must_use]
     pub fn latency_samples(&self) -> u64 {
-        self.totals.latency_samples + hist_sum(&self.buckets[self.cur_slot].hist)
+        self.totals.latency_samples
+            + hist_sum(&self.buckets[self.cur_slot].hist)
+            + self.remote.totals.latency_samples
     }
 
     /// The latency at quantile `q_ppm` (parts per million) of the window's successes, in ms, from

@@ -18,6 +18,7 @@ use failover_core::{
 };
 use serde_json::{Map, Value as Json, json};
 
+pub mod fleet;
 mod requests;
 
 pub use requests::REQUEST_DIR;

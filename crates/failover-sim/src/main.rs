@@ -11,6 +11,7 @@
 mod app;
 mod charts;
 mod faults;
+mod fleet;
 mod input;
 mod jsonout;
 mod progress;
@@ -65,6 +66,9 @@ OUTPUTS
                        share, circuit states and stages, each provider's error rate
   --png FILE           the same chart as PNG, through rsvg-convert (Debian: librsvg2-bin)
   --width N            width of the terminal chart in columns (default 72)
+  --instances N        spread the traffic over N instances (1-64), each with its own engine, and
+                       compare them alone with them sharing through fleet mode (rounds every 1 s
+                       through a model of the store): availability and calls wasted
   -q, --quiet          no progress on stderr
   --print-faults       print the built-in fault model and exit
   -h, --help           this help
@@ -135,6 +139,8 @@ enum Command {
     Scenario { check: bool, files: Vec<PathBuf> },
     Help,
     PrintFaults,
+    /// `--instances N`: the fleet comparison.
+    Fleet(Box<Settings>, usize),
 }
 
 fn usage_error(msg: impl Into<String>) -> InputError {
@@ -181,6 +187,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
     let mut svg = None;
     let mut png = None;
     let mut width = 72;
+    let mut instances: Option<usize> = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -243,6 +250,9 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
                 settings.trace_bucket_ms = duration("--trace-bucket", value(&mut it)?)?;
             }
             "--width" => width = number("--width", value(&mut it)?, 20, 1000)? as usize,
+            "--instances" => {
+                instances = Some(number("--instances", value(&mut it)?, 1, 64)? as usize);
+            }
             s if s.starts_with('-') => {
                 return Err(usage_error(format!("unknown option `{s}` (see --help)")));
             }
@@ -260,6 +270,9 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
         return Err(usage_error(
             "`--providers` orders a trace's providers; a fault model lists them in order itself",
         ));
+    }
+    if let Some(n) = instances {
+        return Ok(Command::Fleet(Box::new(settings), n));
     }
     Ok(Command::Run(Box::new(Cli {
         settings,
@@ -512,6 +525,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Fleet(settings, n) => match fleet::compare(&settings, n) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("failover-sim: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run(cli) => {
             let report = match app::simulate(&cli.settings) {
                 Ok(r) => r,

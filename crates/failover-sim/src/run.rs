@@ -32,6 +32,14 @@ pub trait Strategy {
     fn pick(&mut self, now: u64, tried: u64) -> Option<Call>;
     /// The outcome of a call, at `now`.
     fn record(&mut self, call: &Call, outcome: &Outcome, now: u64);
+    /// [`Strategy::pick`] for request `req` (a strategy of several instances routes by it).
+    fn pick_for(&mut self, _req: u32, now: u64, tried: u64) -> Option<Call> {
+        self.pick(now, tried)
+    }
+    /// [`Strategy::record`] for request `req` (`None`: a health check).
+    fn record_for(&mut self, _req: Option<u32>, call: &Call, outcome: &Outcome, now: u64) {
+        self.record(call, outcome, now);
+    }
     /// When [`Strategy::on_timer`] next has work.
     fn next_timer(&self) -> Option<u64> {
         None
@@ -541,7 +549,7 @@ impl<S: Strategy> Sim<'_, S> {
             let b = self.st.series.bucket(arrival);
             self.st.series.requests[b] += 1;
         }
-        match self.s.pick(now, tried) {
+        match self.s.pick_for(req, now, tried) {
             Some(call) => {
                 if attempt == 1 {
                     self.st.retried += 1;
@@ -580,7 +588,7 @@ impl<S: Strategy> Sim<'_, S> {
             outcome,
             ..
         } = p;
-        self.s.record(&call, &outcome, at);
+        self.s.record_for(req, &call, &outcome, at);
         let pr = call.provider;
         self.st.providers[pr].by_kind[outcome.kind as usize] += 1;
         let failure = outcome.kind != OutcomeKind::Success;

@@ -11,6 +11,7 @@
 //! - [`Rng`]: a tiny deterministic generator that does not allocate (benches, `no_alloc`);
 //! - [`request`]: a byte-driven run of the request engine with its promises checked after every
 //!   operation (`tests/request.rs` and the `request` fuzz target);
+//! - [`fleet`]: a model of the fleet's store (what Redis does with a round), for fleet tests;
 //! - [`stats`]: a fuzz target's count of inputs and engine steps, printed at exit;
 //! - [`bench`]: the benches' fake clock, and reading back the medians criterion wrote;
 //! - with the `proptest` feature, [`time`]'s strategies and [`cases`].
@@ -19,6 +20,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod fleet;
 mod ids;
 mod record;
 pub mod request;

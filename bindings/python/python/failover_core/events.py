@@ -32,7 +32,8 @@ class Reason:
 
     ``trigger`` is one of ``error_rate``, ``consecutive_failures``, ``consecutive_timeouts``,
     ``sustained_timeouts``,
-    ``slow_calls``, ``latency_degradation``, ``probe_failed``, ``ramp_rollback``. The units of
+    ``slow_calls``, ``latency_degradation``, ``probe_failed``, ``ramp_rollback``, ``fleet_open``
+    (fleet mode: an open adopted from the other instances). The units of
     ``observed`` and ``threshold`` depend on it: rates in parts per million, latencies in ms, run
     lengths and probe counts as counts. ``volume`` is how many calls the figure was measured over;
     ``outcome`` the outcome kind whose recording fired the trigger (``None`` for a trip found by a

@@ -42,9 +42,9 @@ mod pick;
 /// it only counts itself in the current bucket.
 #[derive(Clone, Debug)]
 pub struct Router<const P: usize, const B: usize, const E: usize = 64> {
-    policy: Compiled,
-    providers: heapless::Vec<Provider<B>, P>,
-    events: Events<E>,
+    pub(crate) policy: Compiled,
+    pub(crate) providers: heapless::Vec<Provider<B>, P>,
+    pub(crate) events: Events<E>,
     now: u64,
     /// Minimum of the providers' cached deadlines.
     next_deadline: u64,
@@ -164,14 +164,14 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
 
     /// Runs every transition due at `now`, then recomputes the next deadline.
     #[inline]
-    fn catch_up(&mut self, now: u64) {
+    pub(crate) fn catch_up(&mut self, now: u64) {
         if now >= self.next_deadline {
             self.catch_up_slow(now);
         }
     }
 
     #[cold]
-    fn catch_up_slow(&mut self, now: u64) {
+    pub(crate) fn catch_up_slow(&mut self, now: u64) {
         for i in 0..self.providers.len() {
             if self.providers[i].deadline <= now {
                 self.maintain(i, now);
@@ -197,7 +197,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
 
     /// Refreshes provider `i`'s cached deadline after an input changed it, running what is due.
     #[inline]
-    fn refresh(&mut self, i: usize, now: u64) {
+    pub(crate) fn refresh(&mut self, i: usize, now: u64) {
         let old = self.providers[i].deadline;
         let new = self.providers[i].due_at(&self.policy);
         if new == old {
