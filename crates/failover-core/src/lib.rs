@@ -54,6 +54,7 @@ mod event;
 mod fields;
 pub mod headroom;
 pub mod outcome;
+mod pacing;
 pub mod policy;
 mod provider;
 mod ramp;

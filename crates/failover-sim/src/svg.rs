@@ -82,7 +82,10 @@ fn segments(r: &Report, p: usize, end: u64) -> (Vec<Segment>, Vec<(u64, u64)>) {
                 }
                 None
             }
-            EventKind::ProbeExpired | EventKind::BackoffDecayed { .. } => None,
+            EventKind::ProbeExpired
+            | EventKind::BackoffDecayed { .. }
+            | EventKind::Paced { .. }
+            | EventKind::Unpaced { .. } => None,
         };
         if let Some(n) = next {
             if state != State::Healthy && e.at_ms > since {
