@@ -312,8 +312,10 @@ mod tests {
 
     #[test]
     fn a_hint_expires_after_its_max_age_and_the_earlier_reset_wins() {
-        let mut p = Policy::default();
-        p.pace_max_age_ms = 20_000;
+        let p = Policy {
+            pace_max_age_ms: 20_000,
+            ..Policy::default()
+        };
         let mut r = router(&p);
         let a = r.provider("a").unwrap();
         // Reset in 6 minutes: the max age ends it first.
@@ -374,10 +376,12 @@ mod tests {
 
     #[test]
     fn pacing_multiplies_a_ramp_share() {
-        let mut p = Policy::default();
-        p.open_jitter = 0.0;
-        p.consecutive_failures = Some(1);
-        p.probe_successes = 1;
+        let p = Policy {
+            open_jitter: 0.0,
+            consecutive_failures: Some(1),
+            probe_successes: 1,
+            ..Policy::default()
+        };
         let mut r = router(&p);
         let a = r.provider("a").unwrap();
         let t = r.pick(0).unwrap();
@@ -394,16 +398,20 @@ mod tests {
 
     #[test]
     fn no_watermark_never_paces_and_the_fields_are_validated() {
-        let mut p = Policy::default();
-        p.pace_watermark = None;
+        let p = Policy {
+            pace_watermark: None,
+            ..Policy::default()
+        };
         let mut r = router(&p);
         let a = r.provider("a").unwrap();
         r.observe_headroom(a, &hint(60, 0, Some("10s")), 1_000);
         assert!(kinds(&mut r).is_empty());
         assert_eq!(picks_of_a(&mut r, 1_000, 3), 3);
         for (w, ok) in [(0.0, false), (1.5, false), (f64::NAN, false), (1.0, true)] {
-            let mut p = Policy::default();
-            p.pace_watermark = Some(w);
+            let p = Policy {
+                pace_watermark: Some(w),
+                ..Policy::default()
+            };
             assert_eq!(
                 p.validate(120).is_ok(),
                 ok,
@@ -411,8 +419,10 @@ mod tests {
                 p.validate(120)
             );
         }
-        let mut p = Policy::default();
-        p.pace_max_age_ms = 0;
+        let p = Policy {
+            pace_max_age_ms: 0,
+            ..Policy::default()
+        };
         assert_eq!(
             p.validate(120),
             Err(ConfigError::ZeroDuration {

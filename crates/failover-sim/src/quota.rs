@@ -120,7 +120,7 @@ pub fn run(model: &QuotaModel, policy: &Policy, pacing: bool) -> Result<QuotaSta
         limited: vec![0; n],
         ..QuotaStats::default()
     };
-    let mut rng = Rng::keyed(&[model.seed, 0x9007_a]);
+    let mut rng = Rng::keyed(&[model.seed, 0x0009_007a]);
     let end = model.minutes.saturating_mul(60_000);
     let mut t = 0.0f64;
     loop {
