@@ -37,7 +37,9 @@ USAGE
   failover-sim year [OPTIONS]               a seeded year of generated incidents (also: --year)
   failover-sim quota [OPTIONS]              per-minute request and token quotas: 429s and failed
                                             requests with pacing from the rate-limit headers
-                                            against without it, on the same traffic
+                                            against without it, on the same traffic; options
+                                            --rate R (req/s, default 10), --minutes N (30),
+                                            --seed N, --attempts N (2), --retry-after, --policy
   failover-sim scenario [--check] FILE...   replay scenario files (fixtures/scenarios) and print each
                                             step's observed results as JSON lines; --check compares
                                             them with the files' expectations instead
