@@ -94,6 +94,10 @@ export interface Policy {
   throttle_max_ms?: Int;
   max_retry_after_ms?: Int;
   when_all_down?: 'soonest' | 'fail';
+  /** Pacing's low watermark of rate-limit headroom, in (0, 1]; null never paces. Default 0.1. */
+  pace_watermark?: number | null;
+  /** A pacing hint expires this long after its header without a fresh one, ms. Default 60 000. */
+  pace_max_age_ms?: Int;
   request_timeout_ms?: Int;
   attempt_timeout_ms?: Int;
   max_wait_ms?: Int;
@@ -190,6 +194,10 @@ export interface ProviderView {
   baseline_ms: number | null;
   /** When its state next changes by itself, ms, or null (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   next_transition_ms: number | null;
+  /** While paced by its rate-limit headers: the headroom left, 0.0–1.0 (below `pace_watermark`), else null. */
+  paced_headroom: number | null;
+  /** While paced: when the hint expires, ms, or null. */
+  paced_until_ms: number | null;
   window: WindowStats;
 }
 
@@ -233,6 +241,22 @@ export interface BackoffDecayedEvent extends EventBase {
   kind: 'backoff_decayed';
   strikes: number;
 }
+/**
+ * The provider's rate-limit headers put its `headroom` (the smallest remaining / limit, 0.0–1.0)
+ * below `pace_watermark`: its share is multiplied by `share` (headroom / watermark; 0 at zero
+ * headroom) until `until_ms` or a fresh header at or above the watermark. Not a trip.
+ */
+export interface PacedEvent extends EventBase {
+  kind: 'paced';
+  headroom: number;
+  share: number;
+  until_ms: number;
+}
+/** Pacing ended: `headroom` is the fresh figure that ended it, or null when the hint expired. */
+export interface UnpacedEvent extends EventBase {
+  kind: 'unpaced';
+  headroom: number | null;
+}
 export interface SimpleEvent extends EventBase {
   kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled';
 }
@@ -243,6 +267,8 @@ export type FailoverEvent =
   | ThrottledEvent
   | BenchedEvent
   | BackoffDecayedEvent
+  | PacedEvent
+  | UnpacedEvent
   | SimpleEvent;
 
 /** Options of `Router.pick`. */
@@ -356,6 +382,16 @@ export declare class Router {
   record(ticket: Ticket, outcome: OutcomeInput, nowMs?: number): Recorded;
   /** Records an outcome for a provider without a ticket. */
   observe(provider: string, outcome: OutcomeInput, nowMs?: number): Recorded;
+  /**
+   * Feeds one answer's rate-limit headers (a fetch `Headers`, a plain object or `[name, value]`
+   * pairs) for `provider` to the core's pacing. `call` does this for every answer.
+   */
+  observeHeadroom(
+    provider: string,
+    headers: Headers | Record<string, string | string[] | undefined> | Iterable<[string, string]>,
+    nowMs?: number,
+    nowUnixMs?: number,
+  ): Recorded;
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs?: number): void;
   /**

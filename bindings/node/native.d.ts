@@ -77,6 +77,12 @@ export declare class NativeRouter {
   pickKeyed(nowMs: number, key: string | undefined | null, tried: number): void
   /** Records an outcome for provider `index` without a ticket. Returns the `Recorded` code. */
   observe(index: number, outcome: number, latencyMs: number, retryAfterMs: number, nowMs: number): number
+  /**
+   * Feeds one answer's rate-limit headers (`[name, value]` string pairs) for provider
+   * `index` to the core's pacing (`Router::observe_headroom`), with the wall clock
+   * `nowUnixMs` for Anthropic's reset times. Returns the `Recorded` code.
+   */
+  observeHeadroom(index: number, headers: Array<Array<string>>, nowMs: number, nowUnixMs?: number | undefined | null): number
   /** Performs every transition due at `nowMs`. */
   handleTimeout(nowMs: number): void
   /** When `handleTimeout` next has something to do, or null. */

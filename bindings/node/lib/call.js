@@ -13,7 +13,7 @@ const { CLOCK, OUTCOME_CODE, NO_POLL, STEP_ATTEMPT, STEP_WAIT, STEP_DONE } = req
 const { FINISH_SUCCESS, FINISH_CALLER_ERROR, FINISH_GAVE_UP } = require('./io.js');
 const { begin, poll, outcome, cancel, free, live, step, stepProvider, stepNumber, stepTimeout } = require('./io.js');
 const { stepProbe, stepUntil, finishCode, finishName, giveUpReason, giveUpHint, reportLatency, stepObject } = require('./io.js');
-const { errorFacts, responseFacts, isResponseLike } = require('./facts.js');
+const { errorFacts, responseFacts, isResponseLike, rateLimitPairs } = require('./facts.js');
 
 const { classify: classifyFacts, monotonicNow } = native;
 const SUCCESS = OUTCOME_CODE.get('success');
@@ -264,12 +264,29 @@ function call(e, fn, options) {
   });
 }
 
+/**
+ * Feeds the rate-limit headers of an answer or an error `v` (its `headers`, or its
+ * `response.headers`: a fetch Response, an SDK's APIError or raw response) for `provider` to the
+ * core's pacing, so `call` users get pacing with no code. A value without them changes nothing,
+ * and nothing here can fail the call.
+ */
+function pace(e, provider, v, now) {
+  if (v === null || typeof v !== 'object') return;
+  try {
+    const pairs = rateLimitPairs(v.headers ?? v.response?.headers);
+    if (pairs.length !== 0) e.n.observeHeadroom(e.index.get(provider), pairs, now, Date.now());
+  } catch {
+    // A throwing getter, headers of an odd shape: pacing is advice, the answer stands.
+  }
+}
+
 /** The fast path's first attempt `a` (of request `h`) settled: report a plain success, or drive. */
 function afterFirst(e, fn, h, a, resolve, reject) {
   try {
     if (stateOf(a) === RETURNED) {
       const v = valueOf(a);
       if (!isResponseLike(v)) {
+        pace(e, a.provider, v, CLOCK);
         outcome(h, SUCCESS, -1, CLOCK, NO_POLL);
         // A success always finishes a (non-streamed) request: no poll to say so.
         if (live()) free(h);
@@ -387,6 +404,8 @@ async function drive(e, fn, o, h, first) {
       const success = kind === 'success';
       // A success always finishes a (non-streamed) request: no poll to say so.
       const pn = success ? NO_POLL : pollNow;
+      // The answer's rate-limit headers first, so that the step the report polls sees them.
+      if (state !== TIMED_OUT) pace(e, a.provider, last, now());
       outcome(h, OUTCOME_CODE.get(kind), ra ?? -1, now(), pn);
       isLive = live();
       if (success) return last;

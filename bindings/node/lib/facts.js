@@ -157,4 +157,30 @@ function isResponseLike(v) {
   );
 }
 
-module.exports = { errorFacts, responseFacts, isResponseLike, errorChain, isTimeout, header };
+/** Whether a header name is a rate-limit header the core reads (`x-ratelimit-*`, `anthropic-ratelimit-*`). */
+function isRateLimitName(k) {
+  return typeof k === 'string' && /^(x-ratelimit-|anthropic-ratelimit-)/i.test(k);
+}
+
+/**
+ * The rate-limit headers of `headers` as `[name, value]` string pairs, for the core's `Headroom`:
+ * a fetch `Headers` or a `Map` (anything iterable over pairs), an array of pairs, or a plain object
+ * (Node's `IncomingHttpHeaders`, axios; a repeated header's first value). Other headers are left
+ * out, so only what the core reads crosses into it. An empty array for anything else.
+ */
+function rateLimitPairs(headers) {
+  const out = [];
+  if (headers === undefined || headers === null || typeof headers !== 'object') return out;
+  const add = (k, v) => {
+    if (Array.isArray(v)) v = v[0];
+    if (isRateLimitName(k) && typeof v === 'string') out.push([k, v]);
+  };
+  if (typeof headers[Symbol.iterator] === 'function') {
+    for (const pair of headers) if (Array.isArray(pair) && pair.length === 2) add(pair[0], pair[1]);
+  } else {
+    for (const k of Object.keys(headers)) add(k, headers[k]);
+  }
+  return out;
+}
+
+module.exports = { errorFacts, responseFacts, isResponseLike, errorChain, isTimeout, header, rateLimitPairs };

@@ -7,6 +7,7 @@ const { OUTCOME_KINDS, OUTCOME_CODE, RECORDED, MAX_LATENCY, slotOf, record } = r
 const { Ticket, ticketHandle } = require('./ticket.js');
 const { Engine } = require('./engine.js');
 const { call } = require('./call.js');
+const { rateLimitPairs } = require('./facts.js');
 const { stream } = require('./stream.js');
 const { startHealthChecks } = require('./health.js');
 
@@ -180,6 +181,23 @@ class Router {
     const e = this.#e;
     const now = e.now(nowMs);
     return RECORDED[e.n.observe(e.index.get(provider) ?? e.names.length, code, latency, ra, now)];
+  }
+
+  /**
+   * Feeds one answer's rate-limit headers for `provider` (any answer: success, 429 or error) to
+   * the core's pacing: below the policy's `pace_watermark` of quota left, the provider takes a
+   * smaller share, none at zero, until the quota resets. `headers` is a fetch `Headers`, a plain
+   * object or an array of `[name, value]` pairs; other headers are ignored. `nowUnixMs` (the wall
+   * clock, default `Date.now()`) is needed only for Anthropic's reset times. `call` does this for
+   * you. Returns `"accepted"`, or `"unknown_provider"` for a name the router does not have.
+   */
+  observeHeadroom(provider, headers, nowMs, nowUnixMs) {
+    if (typeof provider !== 'string') throw typeError('provider', 'a provider name', provider);
+    const e = this.#e;
+    const now = e.now(nowMs);
+    const wall = nowUnixMs === undefined || nowUnixMs === null ? Date.now() : checkTime(nowUnixMs, 'nowUnixMs');
+    const pairs = rateLimitPairs(headers);
+    return RECORDED[e.n.observeHeadroom(e.index.get(provider) ?? e.names.length, pairs, now, wall)];
   }
 
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */

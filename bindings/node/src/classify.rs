@@ -170,17 +170,7 @@ pub fn headroom(
 ) -> napi::Result<NativeHeadroom> {
     let r = guarded(|| {
         let now = now_unix_ms.map(|n| hot::time("nowUnixMs", n)).transpose()?;
-        let mut h = Headroom::default();
-        let mut recognised = 0u32;
-        for pair in &headers {
-            let [name, value] = pair.as_slice() else {
-                return Err(Failure::Range(
-                    "headers".to_string(),
-                    "must be a list of [name, value] string pairs".to_string(),
-                ));
-            };
-            recognised += u32::from(h.header(name, value, now));
-        }
+        let (h, recognised) = read_headroom(&headers, now)?;
         let q = |d: Dimension| NativeQuota::from(h.quota(d));
         Ok(NativeHeadroom {
             requests: q(Dimension::Requests),
@@ -192,4 +182,24 @@ pub fn headroom(
         })
     });
     Failure::check(&env, r)
+}
+
+/// `[name, value]` string pairs fed in order to one `Headroom`; also how many were rate-limit
+/// headers.
+pub(crate) fn read_headroom(
+    headers: &[Vec<String>],
+    now_unix_ms: Option<u64>,
+) -> Result<(Headroom, u32), Failure> {
+    let mut h = Headroom::default();
+    let mut recognised = 0u32;
+    for pair in headers {
+        let [name, value] = pair.as_slice() else {
+            return Err(Failure::Range(
+                "headers".to_string(),
+                "must be a list of [name, value] string pairs".to_string(),
+            ));
+        };
+        recognised += u32::from(h.header(name, value, now_unix_ms));
+    }
+    Ok((h, recognised))
 }

@@ -166,6 +166,36 @@ impl NativeRouter {
         Failure::check(&env, r)
     }
 
+    /// Feeds one answer's rate-limit headers (`[name, value]` string pairs) for provider
+    /// `index` to the core's pacing (`Router::observe_headroom`), with the wall clock
+    /// `nowUnixMs` for Anthropic's reset times. Returns the `Recorded` code.
+    #[napi]
+    pub fn observe_headroom(
+        &self,
+        env: Env,
+        index: f64,
+        headers: Vec<Vec<String>>,
+        now_ms: f64,
+        now_unix_ms: Option<f64>,
+    ) -> napi::Result<i32> {
+        let r = (|| {
+            let now = hot::now_arg(hot::hot(), "nowMs", now_ms)?;
+            let now_unix = now_unix_ms.map(|n| hot::time("nowUnixMs", n)).transpose()?;
+            let h = classify::read_headroom(&headers, now_unix)?.0;
+            with_router(self.slot as usize, |r| {
+                let id = hot::int_in(index, 63.0).and_then(|i| r.provider_at(i as usize));
+                Ok(hot::recorded_code(match id {
+                    Some(id) => r.observe_headroom(id, &h, now),
+                    None => {
+                        r.handle_timeout(now);
+                        Recorded::UnknownProvider
+                    }
+                }))
+            })
+        })();
+        Failure::check(&env, r)
+    }
+
     /// Performs every transition due at `nowMs`.
     #[napi]
     pub fn handle_timeout(&self, env: Env, now_ms: f64) -> napi::Result<()> {

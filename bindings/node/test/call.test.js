@@ -192,3 +192,33 @@ test('health-check loop: failing checks are classified and recorded; stop aborts
   assert.throws(() => router.startHealthChecks(5), TypeError);
   assert.throws(() => router.startHealthChecks(async () => {}, { maxSleepMs: 0 }), RangeError);
 });
+
+test('call paces a provider from the rate-limit headers of every answer, success or failure', async () => {
+  const r = new Router(['a', 'b']);
+  const limits = (remaining) => ({
+    'x-ratelimit-limit-requests': '100',
+    'x-ratelimit-remaining-requests': String(remaining),
+    'x-ratelimit-reset-requests': '30s',
+    'content-type': 'application/json',
+  });
+  // A plain result carrying headers (an SDK's raw response, `{ data, response }`): quota gone.
+  const out = await r.call(async () => ({ data: 1, response: { headers: new Headers(limits(0)) } }));
+  assert.equal(out.data, 1);
+  const paced = r.drainEvents().filter((e) => e.kind === 'paced');
+  assert.deepEqual(paced.map((e) => [e.provider, e.headroom, e.share]), [['a', 0, 0]]);
+  assert.equal(r.view('a').paced_headroom, 0);
+  assert.equal(await r.call(async (at) => at.provider), 'b');
+  // An SDK error's headers count too: "b" answers 503 with 5 of 100 left.
+  await assert.rejects(
+    r.call(async () => {
+      throw new APIError(503, limits(5));
+    }, { maxAttempts: 1 }),
+    AllProvidersFailedError,
+  );
+  assert.deepEqual(r.drainEvents().filter((e) => e.kind === 'paced').map((e) => [e.provider, e.headroom]), [['b', 0.05]]);
+  // A fresh answer with room ends pacing; answers without headers change nothing.
+  assert.equal(r.observeHeadroom('a', [['x-ratelimit-limit-requests', '100'], ['x-ratelimit-remaining-requests', '90']]), 'accepted');
+  assert.deepEqual(r.drainEvents().filter((e) => e.kind === 'unpaced').map((e) => [e.provider, e.headroom]), [['a', 0.9]]);
+  assert.equal(await r.call(async () => 42), 42);
+  assert.equal(r.observeHeadroom('zz', {}), 'unknown_provider');
+});

@@ -322,6 +322,13 @@ function apply(r, tickets, requests, step, at) {
   }
   if (step.http !== undefined) return classifyStep(step.http);
   if (step.headers !== undefined) return headersStep(step.headers);
+  if (step.headroom !== undefined) {
+    const h = step.headroom;
+    if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new Error('`headroom` must be an object');
+    const name = providerName(r, h.provider ?? null);
+    const { pairs, now } = headerPairs(Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'provider')), 'headroom');
+    return r.observeHeadroom(name, pairs, at, now);
+  }
   if (step.tick !== undefined) {
     r.handleTimeout(at);
     return null;
@@ -340,7 +347,7 @@ function apply(r, tickets, requests, step, at) {
   }
   if (step.traffic !== undefined) return traffic(r, step.traffic ?? {}, at);
   throw new Error(
-    'the step has no action (pick, record, observe, http, headers, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)',
+    'the step has no action (pick, record, observe, http, headers, headroom, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)',
   );
 }
 
@@ -374,9 +381,15 @@ function classifyStep(h) {
 
 /** The Rust runner's `headers` step: the `pairs` through the native `headroom` (the core's `Headroom`). */
 function headersStep(h) {
-  if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new Error('`headers` must be an object');
+  const { pairs, now } = headerPairs(h, 'headers');
+  return native.headroom(pairs, now);
+}
+
+/** The `pairs` and `now_unix_ms` of a `headers` or `headroom` step, checked as the Rust runner does. */
+function headerPairs(h, stepName) {
+  if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new Error(`\`${stepName}\` must be an object`);
   const unknown = Object.keys(h).filter((k) => k !== 'pairs' && k !== 'now_unix_ms').sort();
-  if (unknown.length > 0) throw new Error(`unknown \`headers\` field \`${unknown[0]}\``);
+  if (unknown.length > 0) throw new Error(`unknown \`${stepName}\` field \`${unknown[0]}\``);
   let now;
   if (h.now_unix_ms !== undefined && h.now_unix_ms !== null) {
     if (!Number.isSafeInteger(h.now_unix_ms) || h.now_unix_ms < 0) throw new Error('`now_unix_ms` must be an integer ≥ 0');
@@ -388,7 +401,7 @@ function headersStep(h) {
       throw new Error('each of `pairs` must be [name, value], two strings');
     }
   }
-  return native.headroom(h.pairs, now);
+  return { pairs: h.pairs, now };
 }
 
 function traffic(r, tr, from) {

@@ -36,6 +36,13 @@ pub fn init_clock(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+/// The wall clock in Unix milliseconds (for Anthropic's absolute reset times).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Milliseconds of `time.monotonic_ns()`, read natively (one `clock_gettime`).
 #[inline]
 pub fn monotonic_ms() -> u64 {

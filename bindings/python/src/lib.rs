@@ -196,7 +196,6 @@ fn headroom<'py>(
     headers: &Bound<'py, PyAny>,
     now_unix_ms: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    const WANT: &str = "an iterable of (name, value) pairs of str or bytes";
     let now_unix_ms = match now_unix_ms {
         Some(n) if !n.is_none() => Some(convert::u64_arg(
             "now_unix_ms",
@@ -205,9 +204,41 @@ fn headroom<'py>(
         )?),
         _ => None,
     };
+    let (h, recognised) = read_headroom(headers, now_unix_ms)?;
+    let out = PyDict::new(py);
+    for d in Dimension::ALL {
+        let q = h.quota(d);
+        let dq = PyDict::new(py);
+        dq.set_item("limit", q.limit)?;
+        dq.set_item("remaining", q.remaining)?;
+        dq.set_item("reset_in_ms", q.reset_in_ms)?;
+        out.set_item(d.name(), dq)?;
+    }
+    out.set_item("headroom_ppm", h.headroom_ppm())?;
+    out.set_item("recognised", recognised)?;
+    Ok(out)
+}
+
+/// Reads `headers` (an iterable of `(name, value)` pairs of `str` or `bytes`, or a mapping such
+/// as a dict or httpx/requests/aiohttp headers, whose `items()` are read) into one `Headroom`;
+/// returns it and how many pairs were rate-limit headers.
+pub(crate) fn read_headroom(
+    headers: &Bound<'_, PyAny>,
+    now_unix_ms: Option<u64>,
+) -> PyResult<(Headroom, u64)> {
+    const WANT: &str = "an iterable of (name, value) pairs of str or bytes, or a mapping";
+    let py = headers.py();
+    let pairs = if !headers.is_instance_of::<PyString>()
+        && let Some(items) = headers.getattr_opt(pyo3::intern!(py, "items"))?
+        && items.is_callable()
+    {
+        items.call0()?
+    } else {
+        headers.clone()
+    };
     let mut h = Headroom::default();
     let mut recognised = 0u64;
-    let items = headers
+    let items = pairs
         .try_iter()
         .map_err(|_| error::arg_type("headers", WANT, headers))?;
     for item in items {
@@ -223,18 +254,7 @@ fn headroom<'py>(
         let value = header_arg("headers", Some(&item.get_item(1)?))?.ok_or_else(pair)?;
         recognised += u64::from(h.header(&name, &value, now_unix_ms));
     }
-    let out = PyDict::new(py);
-    for d in Dimension::ALL {
-        let q = h.quota(d);
-        let dq = PyDict::new(py);
-        dq.set_item("limit", q.limit)?;
-        dq.set_item("remaining", q.remaining)?;
-        dq.set_item("reset_in_ms", q.reset_in_ms)?;
-        out.set_item(d.name(), dq)?;
-    }
-    out.set_item("headroom_ppm", h.headroom_ppm())?;
-    out.set_item("recognised", recognised)?;
-    Ok(out)
+    Ok((h, recognised))
 }
 
 /// The default clock of every `now_ms` argument: `time.monotonic_ns() // 1_000_000`, read natively.

@@ -233,6 +233,7 @@ impl Request {
                     poisoned.store(true, Ordering::Relaxed);
                 }
                 Self::input(py, r?)?;
+                pace_from(router, a.ticket.provider, &v, end)?;
                 Ok(Called::Value(v.unbind()))
             }
             Err(e) => Ok(Called::Raised(attempt, e.into_value(py).into_any())),
@@ -291,6 +292,7 @@ impl Request {
                             q.handle_outcome(core, o, end)
                         })?;
                         Self::input(py, res)?;
+                        pace_from(r, a.ticket.provider, &v, end)?;
                         return Ok(Started::Value(v.unbind()));
                     }
                     Err(e) => Called::Raised(attempt, e.into_value(py).into_any()),
@@ -624,4 +626,38 @@ impl Request {
             finish.map_or_else(|| "None".to_owned(), |f| format!("{f:?}"))
         ))
     }
+}
+
+/// The rate-limit headers of a returned answer `v` (its `headers`, or its `response.headers`:
+/// an httpx or requests response, an SDK's raw response), fed to the router's pacing for
+/// `provider`. A value without headers, or with headers of a shape that cannot be read, changes
+/// nothing: a success must never fail for its headers.
+pub(crate) fn pace_from(
+    router: &Router,
+    provider: failover_core::ProviderId,
+    v: &Bound<'_, PyAny>,
+    now: u64,
+) -> PyResult<()> {
+    let py = v.py();
+    let headers = match v.getattr_opt(pyo3::intern!(py, "headers")) {
+        Ok(Some(h)) if !h.is_none() => h,
+        _ => match v.getattr_opt(pyo3::intern!(py, "response")) {
+            Ok(Some(resp)) if !resp.is_none() => {
+                match resp.getattr_opt(pyo3::intern!(py, "headers")) {
+                    Ok(Some(h)) if !h.is_none() => h,
+                    _ => return Ok(()),
+                }
+            }
+            _ => return Ok(()),
+        },
+    };
+    let Ok((h, recognised)) = crate::read_headroom(&headers, Some(convert::wall_ms())) else {
+        return Ok(());
+    };
+    if recognised > 0 {
+        router.with("observe_headroom", |r| {
+            r.observe_headroom(provider, &h, now)
+        })?;
+    }
+    Ok(())
 }

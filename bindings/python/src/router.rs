@@ -452,6 +452,38 @@ impl Router {
         Ok(recorded(py, rec))
     }
 
+    /// Feeds one answer's rate-limit headers for `provider` (any answer: success, 429 or error)
+    /// to the core's pacing: below the policy's `pace_watermark` of quota left, the provider
+    /// takes a smaller share, none at zero, until the quota resets (see the core's
+    /// `Router::observe_headroom`). `headers` is a mapping (dict, httpx/requests/aiohttp
+    /// headers) or an iterable of `(name, value)` pairs; other headers are ignored. `now_unix_ms`
+    /// (default: the wall clock) is needed only for Anthropic's absolute reset times. `call` and
+    /// `acall` do this for you. Returns `"accepted"`.
+    #[pyo3(signature = (provider, headers, now_ms=None, *, now_unix_ms=None))]
+    fn observe_headroom(
+        &self,
+        py: Python<'_>,
+        provider: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+        now_unix_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyString>> {
+        let i = self.provider_index("provider", provider)?;
+        let now_unix_ms = match now_unix_ms {
+            Some(n) if !n.is_none() => Some(convert::u64_arg(
+                "now_unix_ms",
+                "an int of Unix milliseconds",
+                n,
+            )?),
+            _ => Some(convert::wall_ms()),
+        };
+        let (h, _) = crate::read_headroom(headers, now_unix_ms)?;
+        let now = convert::timestamp("now_ms", now_ms)?;
+        let id = self.ids[i];
+        let rec = self.with("observe_headroom", |r| r.observe_headroom(id, &h, now))?;
+        Ok(recorded(py, rec))
+    }
+
     /// `call(fn, /, *, key=None, max_attempts=None, timeout_ms=None, max_wait_ms=None,
     /// classify=None, classify_result=None)`: one request with failover, driven by the core's
     /// request engine; see the Python `Router.call` documentation (`Router._call_with_options`).

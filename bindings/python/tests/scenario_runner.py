@@ -174,11 +174,18 @@ def _classify_step(h: Any) -> Dict[str, Any]:
 def _headers_step(h: Any) -> Dict[str, Any]:
     """The Rust runner's `headers` step: the `pairs` through the native ``headroom`` (the core's
     ``Headroom``), with the optional wall clock ``now_unix_ms``."""
+    items, now_unix = _header_pairs(h, "headers")
+    return _native.headroom(items, now_unix)
+
+
+def _header_pairs(h: Any, step: str) -> Any:
+    """The `pairs` and `now_unix_ms` of a `headers` or `headroom` step, checked as the Rust
+    runner checks them."""
     if not isinstance(h, dict):
-        raise StepError("`headers` must be an object")
+        raise StepError(f"`{step}` must be an object")
     unknown = sorted(set(h) - {"pairs", "now_unix_ms"})
     if unknown:
-        raise StepError(f"unknown `headers` field `{unknown[0]}`")
+        raise StepError(f"unknown `{step}` field `{unknown[0]}`")
     now_unix = h.get("now_unix_ms")
     if now_unix is not None and not _is_u64(now_unix):
         raise StepError("`now_unix_ms` must be an integer ≥ 0")
@@ -190,7 +197,7 @@ def _headers_step(h: Any) -> Dict[str, Any]:
         if not (isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)):
             raise StepError("each of `pairs` must be [name, value], two strings")
         items.append((p[0], p[1]))
-    return _native.headroom(items, now_unix)
+    return items, now_unix
 
 
 def _outcome(obj: Any) -> Dict[str, Any]:
@@ -410,6 +417,14 @@ class Scenario:
             return _classify_step(step["http"])
         if "headers" in step:
             return _headers_step(step["headers"])
+        if "headroom" in step:
+            h = step["headroom"]
+            if not isinstance(h, dict):
+                raise StepError("`headroom` must be an object")
+            p = provider(h.get("provider"))
+            rest = {k: v for k, v in h.items() if k != "provider"}
+            pairs, now_unix = _header_pairs(rest, "headroom")
+            return r.observe_headroom(p, pairs, at, now_unix_ms=now_unix)
         if "tick" in step:
             r.handle_timeout(at)
             return None
@@ -430,7 +445,7 @@ class Scenario:
         if "traffic" in step:
             return self.traffic(r, step["traffic"], at)
         raise StepError(
-            "the step has no action (pick, record, observe, http, headers, tick, poll, view, traffic, "
+            "the step has no action (pick, record, observe, http, headers, headroom, tick, poll, view, traffic, "
             "begin, next, report, first_token, chunk, end, cancel)"
         )
 

@@ -451,3 +451,47 @@ def test_failed_calls_leave_no_uncollectable_cycle() -> None:
             refs.append(weakref.ref(e.errors[0]))
     gc.collect()
     assert all(ref() is None for ref in refs)
+
+
+class _Answer:
+    """A response with headers, as httpx, requests or an SDK's raw response carry them."""
+
+    def __init__(self, remaining: int, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.headers = {
+            "x-ratelimit-limit-requests": "100",
+            "x-ratelimit-remaining-requests": str(remaining),
+            "x-ratelimit-reset-requests": "30s",
+        }
+
+
+class _Failed(Exception):
+    def __init__(self, remaining: int) -> None:
+        super().__init__("overloaded")
+        self.status_code = 503
+        self.response = _Answer(remaining, 503)
+
+
+def test_call_paces_from_the_headers_of_every_answer() -> None:
+    from failover_core import Paced, Unpaced
+
+    r = Router(["a", "b"])
+    # A success whose headers say the quota is gone: "a" takes no new traffic until the reset.
+    assert isinstance(r.call(lambda a: _Answer(0)), _Answer)
+    paced = [e for e in r.events() if isinstance(e, Paced)]
+    assert [(e.provider, e.headroom, e.share) for e in paced] == [("a", 0.0, 0.0)]
+    assert r.view("a").paced_headroom == 0.0
+    assert r.call(lambda a: a.provider) == "b"
+    # A failure's headers count too: "b" is paced to 5 / 10 of its share (5 % left).
+    def fail(a: Any) -> None:
+        raise _Failed(5)
+
+    with pytest.raises(AllAttemptsFailed):
+        r.call(fail, max_attempts=1)
+    assert [(e.provider, e.headroom) for e in r.events() if isinstance(e, Paced)] == [("b", 0.05)]
+    # A fresh answer with plenty left ends pacing.
+    r.observe_headroom("a", {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "90"})
+    assert [(e.provider, e.headroom) for e in r.events() if isinstance(e, Unpaced)] == [("a", 0.9)]
+    # Answers without headers, or with unreadable ones, change nothing and never fail the call.
+    assert r.call(lambda a: 42) == 42
+    assert r.call(lambda a: type("X", (), {"headers": 5})()) is not None

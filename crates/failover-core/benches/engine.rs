@@ -17,6 +17,11 @@
 //!   attempt (new, poll, report, poll), next to `request/pick_record_success_{P}p_{B}b`, the same
 //!   successes through a bare pick and record, measured in the same run (the bar is a ratio).
 //!
+//! - `headroom/{openai_6,anthropic_12}`: reading one answer's full set of rate-limit headers
+//!   (OpenAI: 6; Anthropic: 12) into a [`failover_core::Headroom`], next to `headroom/record_2p_12b`
+//!   in the same run (the bar is at most 10x `record`), and `headroom/observe_2p_60b`:
+//!   `Router::observe_headroom` of such a set (pacing on and off in turn).
+//!
 //! `cargo bench -p failover-core --bench engine -- --warm-up-time 1 --measurement-time 2` prints
 //! a summary table of the medians at the end.
 
@@ -25,8 +30,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use failover_core::{
-    CircuitState, Finish, Outcome, OutcomeKind, Policy, Request, RequestOptions, Router, Step,
-    Ticket, TicketKind,
+    CircuitState, Finish, Headroom, Outcome, OutcomeKind, Policy, Request, RequestOptions, Router,
+    Step, Ticket, TicketKind,
 };
 use failover_testkit::bench::{FakeClock, criterion_dir, fresh_median};
 use failover_testkit::{NAMES, Rng};
@@ -256,7 +261,82 @@ fn pick_ramping(g: &mut BenchmarkGroup<WallTime>) {
     );
 }
 
+/// One answer's rate-limit headers as OpenAI sends them.
+const OPENAI: [(&str, &str); 6] = [
+    ("x-ratelimit-limit-requests", "10000"),
+    ("x-ratelimit-limit-tokens", "2000000"),
+    ("x-ratelimit-remaining-requests", "9999"),
+    ("x-ratelimit-remaining-tokens", "1999863"),
+    ("x-ratelimit-reset-requests", "6ms"),
+    ("x-ratelimit-reset-tokens", "4ms"),
+];
+
+/// One answer's rate-limit headers as Anthropic sends them.
+const ANTHROPIC: [(&str, &str); 12] = [
+    ("anthropic-ratelimit-requests-limit", "4000"),
+    ("anthropic-ratelimit-requests-remaining", "3999"),
+    ("anthropic-ratelimit-requests-reset", "2025-06-01T12:00:01Z"),
+    ("anthropic-ratelimit-tokens-limit", "480000"),
+    ("anthropic-ratelimit-tokens-remaining", "480000"),
+    ("anthropic-ratelimit-tokens-reset", "2025-06-01T12:00:00Z"),
+    ("anthropic-ratelimit-input-tokens-limit", "400000"),
+    ("anthropic-ratelimit-input-tokens-remaining", "400000"),
+    (
+        "anthropic-ratelimit-input-tokens-reset",
+        "2025-06-01T12:00:00Z",
+    ),
+    ("anthropic-ratelimit-output-tokens-limit", "80000"),
+    ("anthropic-ratelimit-output-tokens-remaining", "80000"),
+    (
+        "anthropic-ratelimit-output-tokens-reset",
+        "2025-06-01T12:00:00.250Z",
+    ),
+];
+
+fn parse_set(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, set: &'static [(&str, &str)]) {
+    let now = Some(1_748_779_200_000);
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let mut h = Headroom::default();
+            for &(name, value) in black_box(set) {
+                h.header(name, value, now);
+            }
+            black_box(h)
+        });
+    });
+}
+
+fn observe_headroom(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut r: Router<2, 60> = Router::new(&Policy::default(), &NAMES[..2]).unwrap();
+    let id = r.provider_at(0).unwrap();
+    let (mut low, mut full) = (Headroom::default(), Headroom::default());
+    for (h, left) in [(&mut low, "500"), (&mut full, "9000")] {
+        h.header("x-ratelimit-limit-requests", "10000", None);
+        h.header("x-ratelimit-remaining-requests", left, None);
+        h.header("x-ratelimit-reset-requests", "1s", None);
+    }
+    let dt_us = [700u64; 8];
+    let mut clock = FakeClock::new(&dt_us, 1_000_000);
+    let mut flip = false;
+    g.bench_function("observe_2p_60b", |b| {
+        b.iter(|| {
+            flip = !flip;
+            let h = if flip { &low } else { &full };
+            black_box(r.observe_headroom(id, black_box(h), clock.tick().1));
+            while r.poll_event().is_some() {}
+        });
+    });
+}
+
 fn benches(c: &mut Criterion) {
+    // Reading the rate-limit headers against `record`, in the same run (the bar is 10x).
+    let mut g = c.benchmark_group("headroom");
+    record::<2, 12>(&mut g, "record_2p_12b");
+    parse_set(&mut g, "openai_6", &OPENAI);
+    parse_set(&mut g, "anthropic_12", &ANTHROPIC);
+    observe_headroom(&mut g);
+    g.finish();
+
     let mut g = c.benchmark_group("record");
     record::<2, 12>(&mut g, "2p_12b");
     record::<2, 600>(&mut g, "2p_600b");
@@ -322,6 +402,7 @@ fn medians(start: std::time::SystemTime) -> Vec<(String, f64)> {
     };
     let mut out = Vec::new();
     for group in [
+        "headroom",
         "record",
         "pick",
         "pick_record",

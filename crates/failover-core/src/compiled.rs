@@ -89,6 +89,9 @@ pub(crate) struct Compiled {
     pub first_token_factor: u64,
     pub stream_idle_ms: u64,
     pub when_all_down: AllDown,
+    /// `None`: never pace.
+    pub pace_watermark_ppm: Option<u32>,
+    pub pace_max_age_ms: u64,
 }
 
 impl Compiled {
@@ -241,6 +244,8 @@ impl Policy {
         }
         let first_token_factor = count("first_token_factor", self.first_token_factor)?;
         let stream_idle_ms = positive("stream_idle_ms", self.stream_idle_ms)?;
+        let pace_watermark_ppm = opt_ppm("pace_watermark", self.pace_watermark)?;
+        let pace_max_age_ms = positive("pace_max_age_ms", self.pace_max_age_ms)?;
 
         Ok(Compiled {
             bucket_ms,
@@ -284,6 +289,8 @@ impl Policy {
             first_token_factor: u64::from(first_token_factor),
             stream_idle_ms,
             when_all_down: self.when_all_down,
+            pace_watermark_ppm,
+            pace_max_age_ms,
         })
     }
 }

@@ -193,6 +193,36 @@ impl fmt::Display for Description<'_> {
             EventKind::BackoffDecayed { strikes } => {
                 write!(f, "healthy long enough: strikes down to {strikes}")
             }
+            EventKind::Paced {
+                headroom_ppm: 0,
+                until_ms,
+                ..
+            } => write!(
+                f,
+                "rate-limit quota used up → no new traffic for {} (not a trip)",
+                since(until_ms)
+            ),
+            EventKind::Paced {
+                headroom_ppm,
+                share_ppm,
+                until_ms,
+            } => write!(
+                f,
+                "rate-limit headroom {} → paced to {} of its share for {} (not a trip)",
+                Pct(u64::from(headroom_ppm)),
+                Pct(u64::from(share_ppm)),
+                since(until_ms)
+            ),
+            EventKind::Unpaced {
+                headroom_ppm: Some(h),
+            } => write!(
+                f,
+                "rate-limit headroom back to {}: full share again, no ramp",
+                Pct(u64::from(h))
+            ),
+            EventKind::Unpaced { headroom_ppm: None } => {
+                f.write_str("rate-limit hint expired: full share again, no ramp")
+            }
         }
     }
 }
@@ -285,6 +315,32 @@ mod tests {
             (
                 EventKind::BackoffDecayed { strikes: 1 },
                 "healthy long enough: strikes down to 1",
+            ),
+            (
+                EventKind::Paced {
+                    headroom_ppm: 50_000,
+                    share_ppm: 500_000,
+                    until_ms: 1_000 + 30_000,
+                },
+                "rate-limit headroom 5 % → paced to 50 % of its share for 30 s (not a trip)",
+            ),
+            (
+                EventKind::Paced {
+                    headroom_ppm: 0,
+                    share_ppm: 0,
+                    until_ms: 1_000 + 12_000,
+                },
+                "rate-limit quota used up → no new traffic for 12 s (not a trip)",
+            ),
+            (
+                EventKind::Unpaced {
+                    headroom_ppm: Some(950_000),
+                },
+                "rate-limit headroom back to 95 %: full share again, no ramp",
+            ),
+            (
+                EventKind::Unpaced { headroom_ppm: None },
+                "rate-limit hint expired: full share again, no ramp",
             ),
         ];
         for (kind, want) in cases {

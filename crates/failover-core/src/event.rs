@@ -165,6 +165,22 @@ pub enum EventKind {
         /// The trip count now.
         strikes: u32,
     },
+    /// The provider's rate-limit headers put its headroom below `pace_watermark`: its share is
+    /// multiplied by `share_ppm` (headroom / watermark; none at zero headroom) until `until_ms`
+    /// or a fresh header at or above the watermark. Not a trip, not a throttle.
+    Paced {
+        /// The smallest remaining / limit over the dimensions reported, ppm.
+        headroom_ppm: u32,
+        /// The factor applied to the provider's share, ppm.
+        share_ppm: u32,
+        /// When the hint expires (the quota's reset, or `pace_max_age_ms` after the header).
+        until_ms: u64,
+    },
+    /// Pacing ended: the provider has its share back at once, with no ramp.
+    Unpaced {
+        /// The fresh headroom that ended it, ppm; `None` when the hint expired.
+        headroom_ppm: Option<u32>,
+    },
 }
 
 impl EventKind {
@@ -181,6 +197,8 @@ impl EventKind {
             EventKind::Benched { .. } => "benched",
             EventKind::Unthrottled => "unthrottled",
             EventKind::BackoffDecayed { .. } => "backoff_decayed",
+            EventKind::Paced { .. } => "paced",
+            EventKind::Unpaced { .. } => "unpaced",
         }
     }
 }

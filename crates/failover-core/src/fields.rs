@@ -117,7 +117,8 @@ impl Fields for WindowStats {
 impl Fields for ProviderView<'_> {
     /// `name`, `state`, `share` (ppm), `throttled_until_ms`, `open_until_ms`, `ramp_stage`,
     /// `strikes`, `trips`, `generation`, `probes_in_flight`, `probe_successes`,
-    /// `consecutive_failures`, `latency_ms`, `baseline_ms`, `next_transition_ms`, `window`.
+    /// `consecutive_failures`, `latency_ms`, `baseline_ms`, `next_transition_ms`, `paced_headroom`
+    /// (ppm or null), `paced_until_ms`, `window`.
     fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
         v.field("name", self.name.into())?;
         v.field("state", self.state.name().into())?;
@@ -134,6 +135,11 @@ impl Fields for ProviderView<'_> {
         v.field("latency_ms", self.latency_ms.into())?;
         v.field("baseline_ms", self.baseline_ms.into())?;
         v.field("next_transition_ms", self.next_transition_ms.into())?;
+        v.field(
+            "paced_headroom",
+            self.paced_headroom_ppm.map_or(Field::Null, Field::Ppm),
+        )?;
+        v.field("paced_until_ms", self.paced_until_ms.into())?;
         v.nested("window", &self.window)
     }
 }
@@ -182,6 +188,18 @@ impl Fields for EventKind {
                 v.field("cause", cause.name().into())
             }
             EventKind::BackoffDecayed { strikes } => v.field("strikes", strikes.into()),
+            EventKind::Paced {
+                headroom_ppm,
+                share_ppm,
+                until_ms,
+            } => {
+                v.field("headroom", Field::Ppm(headroom_ppm))?;
+                v.field("share", Field::Ppm(share_ppm))?;
+                v.field("until_ms", until_ms.into())
+            }
+            EventKind::Unpaced { headroom_ppm } => {
+                v.field("headroom", headroom_ppm.map_or(Field::Null, Field::Ppm))
+            }
             EventKind::Probing
             | EventKind::ProbeExpired
             | EventKind::Recovered
@@ -415,13 +433,17 @@ mod tests {
             latency_ms: Some(900),
             baseline_ms: None,
             next_transition_ms: Some(7),
+            paced_headroom_ppm: Some(50_000),
+            paced_until_ms: Some(9),
         };
         let l = lines(&v);
-        assert_eq!(l.len(), 16 + 7);
+        assert_eq!(l.len(), 18 + 7);
         assert_eq!(l[2], "share=Ppm(250000)");
         assert_eq!(l[5], "ramp_stage=U32(1)");
-        assert_eq!(l[15], "window:");
-        assert_eq!(l[22], "  client_errors=U64(0)");
+        assert_eq!(l[15], "paced_headroom=Ppm(50000)");
+        assert_eq!(l[16], "paced_until_ms=U64(9)");
+        assert_eq!(l[17], "window:");
+        assert_eq!(l[24], "  client_errors=U64(0)");
         assert_eq!(Field::fraction(250_000), 0.25);
     }
 

@@ -173,10 +173,12 @@ impl Headroom {
             Field::Reset => {
                 q.reset_in_ms = match provider {
                     Provider::OpenAi => parse_duration_ms(v),
-                    Provider::Anthropic => parse_rfc3339_ms(v)
-                        .and_then(|at| Some(at.saturating_sub(i128::from(now_unix_ms?)))),
-                }
-                .map(|ms| u64::try_from(ms.max(0)).unwrap_or(u64::MAX));
+                    Provider::Anthropic => parse_rfc3339_ms(v).and_then(|at| {
+                        // A time in the past is 0; far future times fit (years ≤ 9999).
+                        let left = i128::from(at) - i128::from(now_unix_ms?);
+                        Some(u64::try_from(left.max(0)).unwrap_or(u64::MAX))
+                    }),
+                };
             }
         }
         true
@@ -254,40 +256,134 @@ fn recognise(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
     })
 }
 
-fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+type Entry = (&'static [u8], Provider, Dimension, Field);
+
+/// Every name this module knows.
+const NAMES: [Entry; 18] = {
     use Dimension::{InputTokens, OutputTokens, Requests, Tokens};
     use Field::{Limit, Remaining, Reset};
-    if let Some(rest) = name.strip_prefix(b"x-ratelimit-") {
-        let (field, dim) = match rest {
-            b"limit-requests" => (Limit, Requests),
-            b"limit-tokens" => (Limit, Tokens),
-            b"remaining-requests" => (Remaining, Requests),
-            b"remaining-tokens" => (Remaining, Tokens),
-            b"reset-requests" => (Reset, Requests),
-            b"reset-tokens" => (Reset, Tokens),
-            _ => return None,
-        };
-        return Some((Provider::OpenAi, dim, field));
+    use Provider::{Anthropic, OpenAi};
+    [
+        (b"x-ratelimit-limit-requests", OpenAi, Requests, Limit),
+        (b"x-ratelimit-limit-tokens", OpenAi, Tokens, Limit),
+        (
+            b"x-ratelimit-remaining-requests",
+            OpenAi,
+            Requests,
+            Remaining,
+        ),
+        (b"x-ratelimit-remaining-tokens", OpenAi, Tokens, Remaining),
+        (b"x-ratelimit-reset-requests", OpenAi, Requests, Reset),
+        (b"x-ratelimit-reset-tokens", OpenAi, Tokens, Reset),
+        (
+            b"anthropic-ratelimit-requests-limit",
+            Anthropic,
+            Requests,
+            Limit,
+        ),
+        (
+            b"anthropic-ratelimit-requests-remaining",
+            Anthropic,
+            Requests,
+            Remaining,
+        ),
+        (
+            b"anthropic-ratelimit-requests-reset",
+            Anthropic,
+            Requests,
+            Reset,
+        ),
+        (
+            b"anthropic-ratelimit-tokens-limit",
+            Anthropic,
+            Tokens,
+            Limit,
+        ),
+        (
+            b"anthropic-ratelimit-tokens-remaining",
+            Anthropic,
+            Tokens,
+            Remaining,
+        ),
+        (
+            b"anthropic-ratelimit-tokens-reset",
+            Anthropic,
+            Tokens,
+            Reset,
+        ),
+        (
+            b"anthropic-ratelimit-input-tokens-limit",
+            Anthropic,
+            InputTokens,
+            Limit,
+        ),
+        (
+            b"anthropic-ratelimit-input-tokens-remaining",
+            Anthropic,
+            InputTokens,
+            Remaining,
+        ),
+        (
+            b"anthropic-ratelimit-input-tokens-reset",
+            Anthropic,
+            InputTokens,
+            Reset,
+        ),
+        (
+            b"anthropic-ratelimit-output-tokens-limit",
+            Anthropic,
+            OutputTokens,
+            Limit,
+        ),
+        (
+            b"anthropic-ratelimit-output-tokens-remaining",
+            Anthropic,
+            OutputTokens,
+            Remaining,
+        ),
+        (
+            b"anthropic-ratelimit-output-tokens-reset",
+            Anthropic,
+            OutputTokens,
+            Reset,
+        ),
+    ]
+};
+
+/// A perfect hash of the known names (any name of `SHORTEST..=LONGEST` bytes maps to a slot): the
+/// length and two bytes that tell them apart. Found by search; [`TABLE`]'s construction fails to
+/// compile if two names ever share a slot.
+const fn slot(n: &[u8]) -> usize {
+    ((n.len() << 1) + ((n[12] as usize) << 1) + n[n.len() - 5] as usize) & 31
+}
+
+const TABLE: [Option<Entry>; 32] = {
+    let mut t: [Option<Entry>; 32] = [None; 32];
+    let mut k = 0;
+    while k < NAMES.len() {
+        let s = slot(NAMES[k].0);
+        assert!(t[s].is_none(), "two rate-limit header names share a slot");
+        t[s] = Some(NAMES[k]);
+        k += 1;
     }
-    let (dim, field) = match name.strip_prefix(b"anthropic-ratelimit-")? {
-        b"requests-limit" => (Requests, Limit),
-        b"requests-remaining" => (Requests, Remaining),
-        b"requests-reset" => (Requests, Reset),
-        b"tokens-limit" => (Tokens, Limit),
-        b"tokens-remaining" => (Tokens, Remaining),
-        b"tokens-reset" => (Tokens, Reset),
-        b"input-tokens-limit" => (InputTokens, Limit),
-        b"input-tokens-remaining" => (InputTokens, Remaining),
-        b"input-tokens-reset" => (InputTokens, Reset),
-        b"output-tokens-limit" => (OutputTokens, Limit),
-        b"output-tokens-remaining" => (OutputTokens, Remaining),
-        b"output-tokens-reset" => (OutputTokens, Reset),
-        _ => return None,
-    };
-    Some((Provider::Anthropic, dim, field))
+    t
+};
+
+/// One table load and one comparison (a name of the right length is assumed).
+#[inline]
+fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+    let (known, provider, dim, field) = TABLE[slot(name)]?;
+    (known == name).then_some((provider, dim, field))
 }
 
 fn trim(v: &[u8]) -> &[u8] {
+    // Nearly every value comes without surrounding whitespace: two byte tests, no scan.
+    match (v.first(), v.last()) {
+        (Some(a), Some(z)) if !matches!(a, b' ' | b'\t') && !matches!(z, b' ' | b'\t') => {
+            return v;
+        }
+        _ => {}
+    }
     let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
     let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
     match (start, end) {
@@ -301,6 +397,18 @@ fn parse_count(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }
+    if v.len() <= 19 {
+        // At most 19 digits cannot overflow a u64: no checked arithmetic in the loop.
+        let mut n: u64 = 0;
+        for &b in v {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            n = n * 10 + u64::from(d);
+        }
+        return Some(n);
+    }
     let mut n: u64 = 0;
     for &b in v {
         if !b.is_ascii_digit() {
@@ -312,7 +420,7 @@ fn parse_count(v: &[u8]) -> Option<u64> {
 }
 
 /// Rule 7: a Go duration, rounded up to whole milliseconds.
-fn parse_duration_ms(v: &[u8]) -> Option<i128> {
+fn parse_duration_ms(v: &[u8]) -> Option<u64> {
     if v == b"0" {
         return Some(0);
     }
@@ -380,11 +488,10 @@ fn parse_duration_ms(v: &[u8]) -> Option<i128> {
         let seg = u128::from(whole) * u128::from(unit_ns) + u128::from(frac_ns);
         total_ns = total_ns.saturating_add(seg);
     }
-    let ms = match u64::try_from(total_ns) {
-        Ok(ns) => u128::from(ns.div_ceil(1_000_000)),
-        Err(_) => total_ns.div_ceil(1_000_000),
-    };
-    Some(i128::try_from(ms).unwrap_or(i128::MAX))
+    Some(match u64::try_from(total_ns) {
+        Ok(ns) => ns.div_ceil(1_000_000),
+        Err(_) => u64::try_from(total_ns.div_ceil(1_000_000)).unwrap_or(u64::MAX),
+    })
 }
 
 fn digits(v: &[u8]) -> Option<i64> {
@@ -414,8 +521,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Rule 8: an RFC 3339 time as Unix milliseconds, the fraction rounded up.
-fn parse_rfc3339_ms(v: &[u8]) -> Option<i128> {
+/// Rule 8: an RFC 3339 time as Unix milliseconds, the fraction rounded up (years 0000–9999 keep
+/// it far inside `i64`).
+fn parse_rfc3339_ms(v: &[u8]) -> Option<i64> {
     // `YYYY-MM-DDTHH:MM:SS` is 19 bytes.
     let (head, mut rest) = v.split_at_checked(19)?;
     if head[4] != b'-'
@@ -475,7 +583,7 @@ fn parse_rfc3339_ms(v: &[u8]) -> Option<i128> {
     };
     let secs =
         days_from_civil(year, month, day) * 86_400 + hh * 3600 + mm * 60 + ss - offset_min * 60;
-    Some(i128::from(secs) * 1000 + i128::from(frac_ms))
+    Some(secs * 1000 + frac_ms)
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ mod fields;
 pub mod fleet;
 pub mod headroom;
 pub mod outcome;
+mod pacing;
 pub mod policy;
 mod provider;
 mod ramp;

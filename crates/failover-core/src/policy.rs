@@ -228,6 +228,16 @@ pub struct Policy {
     pub stream_idle_ms: u64,
     /// What to do when every provider is unavailable. Default [`AllDown::Soonest`].
     pub when_all_down: AllDown,
+    /// Pacing's low watermark: when a provider's rate-limit headers
+    /// ([`crate::Router::observe_headroom`]) put its headroom (the smallest remaining / limit)
+    /// below this fraction, its share is multiplied by headroom / watermark, and at zero it takes
+    /// no new traffic until the quota resets. Default 0.1: the last tenth of a quota is where a
+    /// burst turns into 429s. `None` never paces. A fraction in (0, 1].
+    pub pace_watermark: Option<f64>,
+    /// A pacing hint expires this long after the header that set it when no fresh header
+    /// arrives, or earlier at the quota's reset, ms. Default 60 000: providers' request windows
+    /// are a minute, and a hint nobody refreshed is no longer evidence.
+    pub pace_max_age_ms: u64,
 }
 
 impl Default for Policy {
@@ -277,6 +287,8 @@ impl Default for Policy {
             first_token_factor: 4,
             stream_idle_ms: 30_000,
             when_all_down: AllDown::Soonest,
+            pace_watermark: Some(0.1),
+            pace_max_age_ms: 60_000,
         }
     }
 }
@@ -457,7 +469,7 @@ fn ramp_stage(v: Value<'_>) -> Result<RampStage, ConfigError> {
 
 /// Every policy field name, as policy files and the bindings spell them, all set with
 /// [`Policy::set`] (`ramp` as a [`Value::ListOf`] stages).
-pub const FIELDS: [&str; 40] = [
+pub const FIELDS: [&str; 42] = [
     "bucket_ms",
     "window_ms",
     "min_volume",
@@ -497,6 +509,8 @@ pub const FIELDS: [&str; 40] = [
     "first_token_factor",
     "stream_idle_ms",
     "when_all_down",
+    "pace_watermark",
+    "pace_max_age_ms",
     "ramp",
 ];
 
@@ -663,6 +677,12 @@ impl Policy {
             "first_token_min_ms" => field!("first_token_min_ms", as_u64, self.first_token_min_ms),
             "first_token_factor" => field!("first_token_factor", as_u32, self.first_token_factor),
             "stream_idle_ms" => field!("stream_idle_ms", as_u64, self.stream_idle_ms),
+            "pace_watermark" => field!(
+                "pace_watermark",
+                |n, v| opt(n, v, as_f64),
+                self.pace_watermark
+            ),
+            "pace_max_age_ms" => field!("pace_max_age_ms", as_u64, self.pace_max_age_ms),
             "when_all_down" => {
                 self.when_all_down = match as_str("when_all_down", value)? {
                     "soonest" => AllDown::Soonest,

@@ -4,7 +4,9 @@
 
 use crate::circuit::Circuit;
 use crate::event::{CircuitState, Events, ProviderId, Reason};
+use crate::headroom::Headroom;
 use crate::outcome::{Outcome, OutcomeKind};
+use crate::pacing::Pacing;
 use crate::policy::{Compiled, MAX_NAME_LEN, ProbeMode};
 use crate::ticket::{Recorded, TicketKind};
 use crate::triggers::Health;
@@ -36,6 +38,8 @@ pub(crate) struct Provider<const B: usize> {
     pub name: heapless::String<MAX_NAME_LEN>,
     pub health: Health<B>,
     pub circuit: Circuit,
+    /// The rate-limit headroom hint (not a state: see `pacing`).
+    pub pace: Pacing,
     /// Cached [`Provider::due_at`]: the earliest time a transition of this provider is due
     /// (`u64::MAX`: none). Kept current by [`Provider::maintain`] and the router's `refresh`.
     pub deadline: u64,
@@ -52,6 +56,7 @@ impl<const B: usize> Provider<B> {
             name,
             health: Health::new(p),
             circuit: Circuit::new(),
+            pace: Pacing::default(),
             deadline: u64::MAX,
             last_seen: 0,
             check: None,
@@ -67,16 +72,57 @@ impl<const B: usize> Provider<B> {
 
     /// [`Provider::due_at`] as an option: `None` when nothing is scheduled, `Some(u64::MAX)` for a
     /// transition scheduled at the end of time (an input at `u64::MAX` performs it). What the view
-    /// and `poll_timeout` report, so that both say the same thing.
+    /// and `poll_timeout` report, so that both say the same thing. Includes the pacing hint's
+    /// expiry.
     pub(crate) fn due(&self, p: &Compiled) -> Option<u64> {
         let d = self.circuit.due(p);
-        match (
+        let d = match (
             self.circuit.takes_traffic(),
             self.health.timeout_deadline(p),
         ) {
             (true, Some(t)) => Some(d.map_or(t, |d| d.min(t))),
             _ => d,
+        };
+        match self.pace.due() {
+            Some(t) => Some(d.map_or(t, |d| d.min(t))),
+            None => d,
         }
+    }
+
+    /// Takes every request offered to it: healthy, not throttled, not paced.
+    #[inline]
+    pub(crate) fn takes_all(&self) -> bool {
+        self.circuit.takes_all() && !self.pace.active
+    }
+
+    /// Takes no new traffic at all for now: throttled (or benched), or paced at zero headroom.
+    #[inline]
+    pub(crate) fn held_back(&self) -> bool {
+        self.circuit.throttled || self.pace.exhausted()
+    }
+
+    /// When the provider may take traffic again (`now` if it can now): the circuit's answer, or
+    /// later the expiry of a pacing hint at zero headroom.
+    pub(crate) fn available_at(&self, p: &Compiled, now: u64) -> u64 {
+        let at = self.circuit.available_at(p, now);
+        if self.pace.exhausted() {
+            at.max(self.pace.until)
+        } else {
+            at
+        }
+    }
+
+    /// Applies one answer's rate-limit headers (see `pacing`). Returns whether the deadline or the
+    /// routing may have changed. Never touches the circuit or the throttle.
+    pub(crate) fn observe_headroom<const E: usize>(
+        &mut self,
+        p: &Compiled,
+        id: ProviderId,
+        h: &Headroom,
+        now: u64,
+        events: &mut Events<E>,
+    ) -> bool {
+        self.pace.observe(p, id, h, now, events)
     }
 
     /// Performs the transitions due at `now` (bounded: a few steps) and refreshes the cached
@@ -90,6 +136,7 @@ impl<const B: usize> Provider<B> {
     ) {
         for _ in 0..4 {
             self.circuit.maintain(p, id, now, events);
+            self.pace.maintain(id, now, events);
             if self.circuit.takes_traffic()
                 && self.health.timeout_deadline(p).is_some_and(|d| d <= now)
             {
@@ -239,7 +286,7 @@ impl<const B: usize> Provider<B> {
     /// `health_checks` probe mode (due at `now`), or an idle healthy provider under
     /// `health_check_interval_ms`.
     pub(crate) fn check_due_at(&self, p: &Compiled, now: u64) -> Option<u64> {
-        if self.circuit.throttled {
+        if self.held_back() {
             return None;
         }
         match self.circuit.state {
@@ -283,7 +330,11 @@ impl<const B: usize> Provider<B> {
             id,
             name: self.name.as_str(),
             state: c.state,
-            share_ppm: c.share_ppm(p),
+            share_ppm: if self.pace.exhausted() {
+                0
+            } else {
+                self.pace.scale(p, c.share_ppm(p))
+            },
             throttled_until_ms: c.throttled.then_some(c.throttled_until),
             open_until_ms: (c.state == CircuitState::Open).then_some(c.open_until),
             ramp_stage: (c.state == CircuitState::Ramping).then_some(c.ramp.stage as u8),
@@ -304,12 +355,17 @@ impl<const B: usize> Provider<B> {
                 .latency_quantile_at(now, p.latency_quantile_ppm),
             baseline_ms: self.health.baseline.value_ms(),
             next_transition_ms: self.due(p),
+            paced_headroom_ppm: self.pace.active.then_some(self.pace.headroom_ppm),
+            paced_until_ms: self.pace.due(),
         }
     }
 
     /// The first internal invariant of this provider that does not hold at `now`, if any.
     pub(crate) fn violation(&self, p: &Compiled, now: u64) -> Option<&'static str> {
         if let Some(v) = self.circuit.violation(p) {
+            return Some(v);
+        }
+        if let Some(v) = self.pace.violation(p) {
             return Some(v);
         }
         if self.deadline != self.due_at(p) {

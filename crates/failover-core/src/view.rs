@@ -13,7 +13,8 @@ pub struct ProviderView<'a> {
     /// Circuit state.
     pub state: CircuitState,
     /// Share of offered traffic it takes now, in ppm: 1 000 000 healthy, the stage's share while
-    /// ramping, 0 while open, probing or throttled.
+    /// ramping, 0 while open, probing or throttled; multiplied by the pacing factor while paced
+    /// (0 at zero headroom).
     pub share_ppm: u32,
     /// End of the current throttle, if throttled.
     pub throttled_until_ms: Option<u64>,
@@ -42,4 +43,8 @@ pub struct ProviderView<'a> {
     pub baseline_ms: Option<u32>,
     /// When the provider's next time-driven transition is due, if one is scheduled.
     pub next_transition_ms: Option<u64>,
+    /// While paced: the rate-limit headroom of the latest hint, ppm (below `pace_watermark`).
+    pub paced_headroom_ppm: Option<u32>,
+    /// While paced: when the hint expires, ms.
+    pub paced_until_ms: Option<u64>,
 }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 // `Rng` (xorshift64*) does not allocate either.
 use failover_core::{
-    Action, EventKind, Facts, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode, ProviderId,
-    ProviderSet, RampStage, Request, RequestOptions, Router, Step, Value, classify,
+    Action, EventKind, Facts, Headroom, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode,
+    ProviderId, ProviderSet, RampStage, Request, RequestOptions, Router, Step, Value, classify,
     classify_status, hash_key, parse_retry_after,
 };
 use failover_testkit::{NAMES, Rng};
@@ -92,7 +92,8 @@ impl Tally {
             EventKind::Throttled { .. } => 5,
             EventKind::Unthrottled => 6,
             EventKind::BackoffDecayed { .. } => 7,
-            EventKind::Benched { .. } => 5,
+            EventKind::Benched { .. } | EventKind::Paced { .. } => 5,
+            EventKind::Unpaced { .. } => 6,
         };
         self.events[i] += 1;
     }
@@ -224,6 +225,15 @@ fn workload<const P: usize, const B: usize, const E: usize>(
                 let i = rng.below(n as u64 + 1) as usize;
                 let o = outcome(rng, i, step);
                 r.observe(ids[i.min(ids.len() - 1)], o, t);
+                if rng.below(2) == 0 {
+                    // The answer's rate-limit headers: plenty, a little or nothing left.
+                    let mut h = Headroom::default();
+                    let left = ["60", "5", "0", "-1"][rng.below(4) as usize];
+                    h.header("x-ratelimit-limit-requests", "60", Some(t));
+                    h.header("x-ratelimit-remaining-requests", left, Some(t));
+                    h.header("x-ratelimit-reset-requests", "1.5s", Some(t));
+                    r.observe_headroom(ids[i.min(ids.len() - 1)], &h, t);
+                }
             }
             15 | 16 => {
                 // Bounded: at u64::MAX the engine asks for a check on every call (reported).

@@ -457,6 +457,11 @@ impl Scenario {
         if let Some(h) = step.get("headers") {
             return headers(h);
         }
+        if let Some(h) = step.get("headroom") {
+            let id = provider(r, h.get("provider").unwrap_or(&Json::Null))?;
+            let (headroom, _) = read_headers(h, &["provider", "pairs", "now_unix_ms"], "headroom")?;
+            return Ok(json!(r.observe_headroom(id, &headroom, at).name()));
+        }
         if step.get("tick").is_some() {
             r.handle_timeout(at);
             return Ok(Json::Null);
@@ -484,7 +489,7 @@ impl Scenario {
             return traffic(r, tr, at);
         }
         Err(
-            "the step has no action (pick, record, observe, http, headers, tick, poll, view, traffic, \
+            "the step has no action (pick, record, observe, http, headers, headroom, tick, poll, view, traffic, \
              begin, next, report, first_token, chunk, end, cancel)"
                 .into(),
         )
@@ -617,12 +622,18 @@ fn facts(h: &Json) -> Result<Facts<'_>, String> {
 /// [`Headroom`] with the optional wall clock `now_unix_ms`; the result is every dimension's
 /// quota, the headroom and how many headers were rate-limit headers.
 fn headers(h: &Json) -> Result<Json, String> {
-    let obj = h.as_object().ok_or("`headers` must be an object")?;
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !["pairs", "now_unix_ms"].contains(&k.as_str()))
-    {
-        return Err(format!("unknown `headers` field `{k}`"));
+    let (headroom, recognised) = read_headers(h, &["pairs", "now_unix_ms"], "headers")?;
+    Ok(headroom_json(&headroom, recognised))
+}
+
+/// The `pairs` of a `headers` or `headroom` step (whose other fields are `allowed`) fed to one
+/// [`Headroom`], and how many were rate-limit headers.
+fn read_headers(h: &Json, allowed: &[&str], step: &str) -> Result<(Headroom, u64), String> {
+    let obj = h
+        .as_object()
+        .ok_or_else(|| format!("`{step}` must be an object"))?;
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!("unknown `{step}` field `{k}`"));
     }
     let now_unix_ms = match h.get("now_unix_ms") {
         None | Some(Json::Null) => None,
@@ -644,7 +655,7 @@ fn headers(h: &Json) -> Result<Json, String> {
         };
         recognised += u64::from(headroom.header(name, value, now_unix_ms));
     }
-    Ok(headroom_json(&headroom, recognised))
+    Ok((headroom, recognised))
 }
 
 /// The result of a `headers` step, also what the Python and Node bindings' `headroom` returns.

@@ -15,6 +15,7 @@ mod fleet;
 mod input;
 mod jsonout;
 mod progress;
+mod quota;
 mod report;
 mod rng;
 mod run;
@@ -36,6 +37,11 @@ failover-sim: see what a failover policy does during an outage
 USAGE
   failover-sim [OPTIONS]                    simulate the built-in outage (or --faults / --trace)
   failover-sim year [OPTIONS]               a seeded year of generated incidents (also: --year)
+  failover-sim quota [OPTIONS]              per-minute request and token quotas: 429s and failed
+                                            requests with pacing from the rate-limit headers
+                                            against without it, on the same traffic; options
+                                            --rate R (req/s, default 10), --minutes N (30),
+                                            --seed N, --attempts N (2), --retry-after, --policy
   failover-sim scenario [--check] FILE...   replay scenario files (fixtures/scenarios) and print each
                                             step's observed results as JSON lines; --check compares
                                             them with the files' expectations instead
@@ -137,6 +143,7 @@ enum Command {
     Run(Box<Cli>),
     Year(Box<YearCli>),
     Scenario { check: bool, files: Vec<PathBuf> },
+    Quota(Box<(quota::QuotaModel, Option<PathBuf>)>),
     Help,
     PrintFaults,
     /// `--instances N`: the fleet comparison.
@@ -170,6 +177,9 @@ fn parse_args(args: Vec<String>) -> Result<Command, InputError> {
     }
     if args.first().map(String::as_str) == Some("year") || args.iter().any(|a| a == "--year") {
         return parse_year(args);
+    }
+    if args.first().map(String::as_str) == Some("quota") {
+        return parse_quota(&args[1..]);
     }
     let mut settings = Settings {
         policy: None,
@@ -477,6 +487,70 @@ fn scenario(check: bool, files: &[PathBuf]) -> Result<bool, InputError> {
     Ok(failed == 0)
 }
 
+/// `quota [--seed N] [--minutes N] [--rate R] [--attempts N] [--retry-after] [--policy FILE]`.
+fn parse_quota(args: &[String]) -> Result<Command, InputError> {
+    let number = |flag: &str, v: String, min: u64, max: u64| -> Result<u64, InputError> {
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                usage_error(format!(
+                    "`{flag}` takes a whole number from {min} to {max}, got `{v}`"
+                ))
+            })
+    };
+    let mut m = quota::QuotaModel::default();
+    let mut policy = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| usage_error(format!("`{a}` needs a value")))
+        };
+        match a.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--seed" => m.seed = number("--seed", value()?, 0, u64::MAX)?,
+            "--minutes" => m.minutes = number("--minutes", value()?, 1, 100_000)?,
+            "--attempts" => m.attempts = number("--attempts", value()?, 1, 16)? as u32,
+            "--rate" => {
+                let v = value()?;
+                m.rate_per_s = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| *r > 0.0 && *r <= 10_000.0)
+                    .ok_or_else(|| {
+                        usage_error(format!("`--rate` takes 0 < R <= 10000, not `{v}`"))
+                    })?;
+            }
+            "--retry-after" => m.retry_after = true,
+            "--policy" => policy = Some(PathBuf::from(value()?)),
+            s => return Err(usage_error(format!("unknown option `{s}` for `quota`"))),
+        }
+    }
+    Ok(Command::Quota(Box::new((m, policy))))
+}
+
+fn quota_report(m: &quota::QuotaModel, policy: Option<&PathBuf>) -> Result<String, String> {
+    let settings = Settings {
+        policy: policy.cloned(),
+        faults: None,
+        trace: None,
+        providers: None,
+        seed: None,
+        attempts: m.attempts,
+        naive_fails: 3,
+        naive_cooldown_ms: 60_000,
+        trace_bucket_ms: 60_000,
+        quiet: true,
+    };
+    let (policy, _, _) =
+        app::load_policy(&settings).map_err(|e| format!("{}: {}", e.file, e.message))?;
+    let without = quota::run(m, &policy, false)?;
+    let with = quota::run(m, &policy, true)?;
+    Ok(quota::render(m, &without, &with))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = match parse_args(args) {
@@ -499,6 +573,18 @@ fn main() -> ExitCode {
         Command::Scenario { check, files } => match scenario(check, &files) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("failover-sim: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Quota(q) => match quota_report(&q.0, q.1.as_ref()) {
+            Ok(text) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("failover-sim: {e}");
                 ExitCode::FAILURE

@@ -37,6 +37,8 @@ fn tag(e: &Event) -> &'static str {
         EventKind::Benched { .. } => "BENCHED",
         EventKind::Unthrottled => "unthrottled",
         EventKind::BackoffDecayed { .. } => "decay",
+        EventKind::Paced { .. } => "paced",
+        EventKind::Unpaced { .. } => "unpaced",
     }
 }
 

@@ -60,6 +60,8 @@ from .events import (
     Recovered,
     Throttled,
     Unthrottled,
+    Paced,
+    Unpaced,
     Benched,
 )
 from .health import HealthChecker
@@ -101,6 +103,8 @@ __all__ = [
     "Ticket",
     "Unavailable",
     "Unthrottled",
+    "Paced",
+    "Unpaced",
     "Benched",
     "WindowStats",
     "classify_exception",

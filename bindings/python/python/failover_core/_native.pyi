@@ -150,6 +150,16 @@ class Router:
         *,
         retry_after_ms: Union[int, float, None] = None,
     ) -> _RecordedName: ...
+    def observe_headroom(
+        self,
+        provider: str,
+        headers: Union[
+            Mapping[Any, Any], Iterable[Tuple[Union[str, bytes], Union[str, bytes]]]
+        ],
+        now_ms: Optional[int] = None,
+        *,
+        now_unix_ms: Optional[int] = None,
+    ) -> _RecordedName: ...
     def call(
         self,
         fn_: Callable[[Attempt], _T],
@@ -271,7 +281,7 @@ def classify(
 ) -> Tuple[_OutcomeName, Optional[int]]: ...
 def classify_status(status: int) -> _OutcomeName: ...
 def headroom(
-    headers: Iterable[Tuple[Union[str, bytes], Union[str, bytes]]],
+    headers: Union[Mapping[Any, Any], Iterable[Tuple[Union[str, bytes], Union[str, bytes]]]],
     now_unix_ms: Optional[int] = None,
 ) -> Dict[str, Any]: ...
 def parse_retry_after(value: Union[str, bytes], now_unix_ms: Optional[int] = None) -> Optional[int]: ...

@@ -75,3 +75,5 @@ class Policy(TypedDict, total=False):
     first_token_factor: int
     stream_idle_ms: int
     when_all_down: Literal["soonest", "fail"]
+    pace_watermark: Optional[float]
+    pace_max_age_ms: int

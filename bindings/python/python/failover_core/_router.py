@@ -23,7 +23,7 @@ from typing import (
 
 from . import _native
 from ._policy import OutcomeName
-from .classify import Classification, facts_of_exception
+from .classify import Classification, _status_and_headers, facts_of_exception
 from .errors import (
     AllAttemptsFailed,
     FailedAttempt,
@@ -106,6 +106,19 @@ def _kind_of(
     return _classify(**facts)
 
 
+def _pace(router: "_native.Router", provider: str, answer: Any) -> None:
+    """Feeds the rate-limit headers of an answer or an error (its ``headers``, or its
+    ``response.headers``) to the router's pacing, so ``call`` users get pacing with no code. An
+    answer without headers, or with headers that cannot be read, changes nothing."""
+    headers = _status_and_headers(answer)[1]
+    if headers is None:
+        return
+    try:
+        router.observe_headroom(provider, headers, now_unix_ms=time.time_ns() // 1_000_000)
+    except (TypeError, ValueError):
+        pass
+
+
 def _report(
     router: "Router",
     req: "_native.Request",
@@ -122,6 +135,7 @@ def _report(
         req.handle_cancel(router, now_ms)
         return False
     req.handle_outcome(router, kind, now_ms, retry_after_ms=retry_after_ms)
+    _pace(router, attempt.provider, error)
     rep = req.last_report()[0]
     latency = float(rep["latency_ms"]) if rep is not None else 0.0
     failed.append(
@@ -430,6 +444,7 @@ class Router(_native.Router):
             if rc is None or rc.kind in _RETURNED:
                 # A success, or the caller's fault: the response goes back as it is.
                 req.handle_outcome(self, "success" if rc is None else rc.kind)
+                _pace(self, a.provider, result)
                 return result
             error = ProviderResponseError(a.provider, rc.kind, rc.status, result)
             if not _report(self, req, a, rc.kind, rc.retry_after_ms, error, failed):
@@ -538,6 +553,7 @@ class Router(_native.Router):
                         continue
                     return result  # type: ignore[no-any-return]
             req.handle_outcome(self, "success" if rc is None else rc.kind)
+            _pace(self, a.provider, result)
             return result  # type: ignore[no-any-return]
 
     # -- streams ----------------------------------------------------------------------------------

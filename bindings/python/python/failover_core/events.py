@@ -22,6 +22,8 @@ __all__ = [
     "Unthrottled",
     "Benched",
     "BackoffDecayed",
+    "Paced",
+    "Unpaced",
     "event_from_dict",
 ]
 
@@ -179,6 +181,43 @@ class BackoffDecayed(Event):
         return d
 
 
+@dataclass(frozen=True)
+class Paced(Event):
+    """The provider's rate-limit headers put its ``headroom`` (the smallest remaining / limit,
+    0.0–1.0) below the policy's ``pace_watermark``: its share is multiplied by ``share``
+    (headroom / watermark; 0 at zero headroom) until ``until_ms`` or a fresh header at or above
+    the watermark. Not a trip, not a throttle."""
+
+    headroom: float
+    headroom_ppm: int
+    share: float
+    share_ppm: int
+    until_ms: int
+
+    kind: ClassVar[str] = "paced"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = Event.to_dict(self)
+        d.update(headroom=self.headroom, share=self.share, until_ms=self.until_ms)
+        return d
+
+
+@dataclass(frozen=True)
+class Unpaced(Event):
+    """Pacing ended: the provider has its share back, with no ramp. ``headroom`` is the fresh
+    figure that ended it, or ``None`` when the hint expired (its reset or ``pace_max_age_ms``)."""
+
+    headroom: Optional[float]
+    headroom_ppm: Optional[int]
+
+    kind: ClassVar[str] = "unpaced"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = Event.to_dict(self)
+        d["headroom"] = self.headroom
+        return d
+
+
 _SIMPLE: Mapping[str, Type[Event]] = {
     "probing": Probing,
     "probe_expired": ProbeExpired,
@@ -209,6 +248,12 @@ def event_from_dict(d: Mapping[str, Any]) -> Event:
         return Benched(at_ms, provider, d["until_ms"], d["cause"])
     if kind == "backoff_decayed":
         return BackoffDecayed(at_ms, provider, d["strikes"])
+    if kind == "paced":
+        return Paced(
+            at_ms, provider, d["headroom"], d["headroom_ppm"], d["share"], d["share_ppm"], d["until_ms"]
+        )
+    if kind == "unpaced":
+        return Unpaced(at_ms, provider, d["headroom"], d.get("headroom_ppm"))
     cls = _SIMPLE.get(kind)
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")

@@ -43,7 +43,8 @@ class ProviderView:
 
     ``state`` is ``healthy``, ``open``, ``probing`` or ``ramping``; ``share`` the share of offered
     traffic it takes now (1.0 healthy, the stage's share while ramping, 0.0 while open, probing or
-    throttled; ``share_ppm`` the same in parts per million). Times are ms of the router's clock.
+    throttled, multiplied by headroom / watermark while paced; ``share_ppm`` the same in parts per
+    million). Times are ms of the router's clock.
     """
 
     name: str
@@ -62,12 +63,18 @@ class ProviderView:
     latency_ms: Optional[int]
     baseline_ms: Optional[int]
     next_transition_ms: Optional[int]
+    #: While paced by its rate-limit headers: the headroom (0.0–1.0, below ``pace_watermark``).
+    paced_headroom: Optional[float]
+    paced_headroom_ppm: Optional[int]
+    #: While paced: when the hint expires, ms.
+    paced_until_ms: Optional[int]
     window: WindowStats
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ProviderView":
         """Builds a view from the native module's dict."""
         fields = dict(d)
+        fields.setdefault("paced_headroom_ppm", None)
         fields["window"] = WindowStats(**d["window"])
         return cls(**fields)
 
@@ -89,5 +96,7 @@ class ProviderView:
             "latency_ms": self.latency_ms,
             "baseline_ms": self.baseline_ms,
             "next_transition_ms": self.next_transition_ms,
+            "paced_headroom": self.paced_headroom,
+            "paced_until_ms": self.paced_until_ms,
             "window": self.window.to_dict(),
         }

@@ -1,6 +1,7 @@
 //! The router: N providers in priority order, one decision per request, one record per outcome.
 
 use crate::event::{Event, Events, ProviderId};
+use crate::headroom::Headroom;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::policy::{Compiled, ConfigError, MAX_NAME_LEN, Policy};
 use crate::provider::Provider;
@@ -215,7 +216,8 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     }
 
     /// Performs every transition due at `now` (open periods ending, probes expiring, throttles
-    /// ending, ramp stages advancing, backoff decaying, timeout breaches becoming sustained).
+    /// ending, pacing hints expiring, ramp stages advancing, backoff decaying, timeout breaches
+    /// becoming sustained).
     /// Spurious or early calls are a harmless no-op. Cost: O(1) when nothing is due, O(P)
     /// otherwise.
     pub fn handle_timeout(&mut self, now: u64) {
@@ -374,6 +376,32 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             return Recorded::UnknownProvider;
         }
         self.apply(id.index(), outcome, false, now);
+        Recorded::Accepted
+    }
+
+    /// Feeds one answer's rate-limit headers for provider `id` (read with [`Headroom::header`],
+    /// from any answer: success, 429 or error): below the policy's `pace_watermark` the provider
+    /// is *paced* (its share multiplied by headroom / watermark; none at zero headroom) until the
+    /// quota's reset, `pace_max_age_ms` without a fresh header, or a fresh header at or above the
+    /// watermark. Headers without a usable figure change nothing. Pacing is not a failure: it
+    /// never opens a circuit, never starts a ramp and never ends a throttle (a 429 still wins).
+    /// Emits [`crate::EventKind::Paced`] and [`crate::EventKind::Unpaced`]. The rules are in the
+    /// `pacing` module's documentation (and the README).
+    ///
+    /// Separate from [`Router::record`] so that recording keeps its cost; call it with the same
+    /// `now`, before or after. Returns [`Recorded::UnknownProvider`] for an id of another router,
+    /// else [`Recorded::Accepted`]. Cost: O(1) (O(P) when the next deadline moves later).
+    pub fn observe_headroom(&mut self, id: ProviderId, headroom: &Headroom, now: u64) -> Recorded {
+        let now = self.clock(now);
+        self.catch_up(now);
+        let i = id.index();
+        let Some(pr) = self.providers.get_mut(i) else {
+            return Recorded::UnknownProvider;
+        };
+        if pr.observe_headroom(&self.policy, id, headroom, now, &mut self.events) {
+            self.refresh(i, now);
+        }
+        self.debug_check();
         Recorded::Accepted
     }
 

@@ -16,13 +16,15 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
 
     /// Which provider to call now for this request.
     ///
-    /// Providers are visited in priority order, skipping those in `req.tried` and throttled ones.
-    /// A healthy provider takes the request. A ramping one takes exactly its share of the requests
-    /// offered to it (deterministically, with no random numbers: at 25 % exactly one request in
-    /// four), or, with a key, the keys whose position is below its share; what it does not take
-    /// spills to the next provider. A probing provider takes the request as a probe when
-    /// `probe_mode` is `requests` and a permit is free. If no provider takes it, the first ramping
-    /// provider does (a ramp limits traffic only when there is somewhere else to send it).
+    /// Providers are visited in priority order, skipping those in `req.tried`, throttled ones and
+    /// ones paced at zero headroom. A healthy provider takes the request. A ramping one takes
+    /// exactly its share of the requests offered to it (deterministically, with no random
+    /// numbers: at 25 % exactly one request in four), or, with a key, the keys whose position is
+    /// below its share; what it does not take spills to the next provider. A paced provider
+    /// ([`Router::observe_headroom`]) takes its share multiplied by headroom / watermark, the same
+    /// way. A probing provider takes the request as a probe when `probe_mode` is `requests` and a
+    /// permit is free. If no provider takes it, the first ramping or paced provider does (a ramp
+    /// or pacing limits traffic only when there is somewhere else to send it).
     ///
     /// When none can: with `when_all_down = "soonest"` the provider expected back soonest is
     /// returned with `degraded` and a `retry_after_ms` hint; with `"fail"`, or when every provider
@@ -50,10 +52,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     ) -> Option<(usize, TicketKind, u32)> {
         if now < self.next_deadline
             && !req.tried.contains_index(0)
-            && self
-                .providers
-                .first()
-                .is_some_and(|pr| pr.circuit.takes_all())
+            && self.providers.first().is_some_and(|pr| pr.takes_all())
         {
             Some((0, TicketKind::Request, 0))
         } else {
@@ -68,19 +67,33 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     fn choose(&mut self, now: u64, req: &PickRequest) -> Option<(u8, TicketKind, u32)> {
         self.catch_up(now);
         let p = &self.policy;
-        let mut first_ramping = None;
+        let mut first_limited = None;
         for i in 0..self.providers.len() {
             if req.tried.contains_index(i) {
                 continue;
             }
-            let c = &mut self.providers[i].circuit;
-            if c.throttled {
+            let pr = &mut self.providers[i];
+            if pr.held_back() {
                 continue;
             }
+            let (c, pace) = (&mut pr.circuit, &mut pr.pace);
             match c.state {
-                CircuitState::Healthy => return Some((i as u8, TicketKind::Request, 0)),
+                CircuitState::Healthy if !pace.active => {
+                    return Some((i as u8, TicketKind::Request, 0));
+                }
+                CircuitState::Healthy => {
+                    let share = pace.factor_ppm(p);
+                    let take = match req.key {
+                        Some(h) => key_position(h, i) < share,
+                        None => pace.offer(share),
+                    };
+                    if take {
+                        return Some((i as u8, TicketKind::Request, 0));
+                    }
+                    first_limited.get_or_insert(i);
+                }
                 CircuitState::Ramping => {
-                    let share = c.ramp.share_ppm(p);
+                    let share = pace.scale(p, c.ramp.share_ppm(p));
                     let take = match req.key {
                         Some(h) => key_position(h, i) < share,
                         None => c.ramp.offer(share),
@@ -88,7 +101,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                     if take {
                         return Some((i as u8, TicketKind::Request, 0));
                     }
-                    first_ramping.get_or_insert(i);
+                    first_limited.get_or_insert(i);
                 }
                 CircuitState::Probing => {
                     if p.probe_mode == ProbeMode::Requests
@@ -102,7 +115,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 CircuitState::Open => {}
             }
         }
-        first_ramping.map(|i| (i as u8, TicketKind::Request, 0))
+        first_limited.map(|i| (i as u8, TicketKind::Request, 0))
     }
 
     #[inline]
@@ -138,8 +151,8 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     }
 
     /// The provider not in `tried` expected to take traffic soonest, and when (ms, the engine's
-    /// time; the latest time seen if it can now): the end of its open period, its throttle or
-    /// its oldest probe permit. Ties go to the earlier provider. `None` when every provider is in
+    /// time; the latest time seen if it can now): the end of its open period, its throttle, its
+    /// pacing hint at zero headroom or its oldest probe permit. Ties go to the earlier provider. `None` when every provider is in
     /// `tried`. Read-only: it changes nothing (a ramp's turn, a probe permit), so it can be asked
     /// at any time. Cost: O(P).
     #[must_use]
@@ -149,7 +162,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             if tried.contains_index(i) {
                 continue;
             }
-            let at = pr.circuit.available_at(&self.policy, self.now);
+            let at = pr.available_at(&self.policy, self.now);
             if best.is_none_or(|(_, b)| at < b) {
                 best = Some((i, at));
             }

@@ -340,7 +340,10 @@ fn segments(events: &[Event], p: usize, t0: u64, t1: u64) -> (Vec<Segment>, Vec<
                 }
                 None
             }
-            EventKind::ProbeExpired | EventKind::BackoffDecayed { .. } => None,
+            EventKind::ProbeExpired
+            | EventKind::BackoffDecayed { .. }
+            | EventKind::Paced { .. }
+            | EventKind::Unpaced { .. } => None,
         };
         if let Some(n) = next {
             push(&mut segs, since, e.at_ms, state);
