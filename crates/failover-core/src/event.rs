@@ -190,7 +190,9 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// The fixed-capacity event queue. When full, new events are dropped and counted.
+/// The fixed-capacity event queue. When full, the oldest event is dropped to make room for the new
+/// one, and counted: the newest events are the ones worth reading (what is happening now), and
+/// a caller that drains after every input (the bindings' callbacks) never loses any.
 #[derive(Clone, Debug)]
 pub(crate) struct Events<const E: usize> {
     queue: heapless::Deque<Event, E>,
@@ -206,16 +208,16 @@ impl<const E: usize> Events<E> {
     }
 
     pub(crate) fn push(&mut self, at_ms: u64, provider: ProviderId, kind: EventKind) {
-        if self
-            .queue
-            .push_back(Event {
-                at_ms,
-                provider,
-                kind,
-            })
-            .is_err()
-        {
+        let event = Event {
+            at_ms,
+            provider,
+            kind,
+        };
+        if let Err(event) = self.queue.push_back(event) {
+            // Full: drop the oldest (E >= 1, so there is one) and keep the new one.
+            let _ = self.queue.pop_front();
             self.dropped = self.dropped.saturating_add(1);
+            let _ = self.queue.push_back(event);
         }
     }
 

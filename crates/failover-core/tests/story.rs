@@ -658,6 +658,11 @@ fn a_full_event_queue_counts_what_it_drops() {
     }
     assert_eq!(r.pending_events(), 1);
     assert!(r.dropped_events() >= 1);
+    // The newest event is the one kept: the last 429's throttle (at 4, for 1004 ms).
+    match r.poll_event().map(|e| e.kind) {
+        Some(EventKind::Throttled { until_ms, .. }) => assert_eq!(until_ms, 4 + 1004),
+        other => panic!("expected the last throttle, got {other:?}"),
+    }
 }
 
 #[test]

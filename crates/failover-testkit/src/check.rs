@@ -187,6 +187,23 @@ pub fn events<const P: usize, const B: usize, const E: usize>(
     Ok(())
 }
 
+/// A bounded event queue that overflowed: what it `kept` (drained at the end) and the count it
+/// `dropped`, against `all` the events an unbounded queue delivered for the same inputs. The
+/// queue keeps the newest events: `kept` is the tail of `all`, and `dropped` counts the rest.
+pub fn queue_keeps_newest<T: PartialEq + fmt::Debug>(all: &[T], kept: &[T], dropped: u64) -> Check {
+    ensure_eq!(
+        kept.len() as u64 + dropped,
+        all.len() as u64,
+        "kept + dropped = every event"
+    );
+    let tail = &all[all.len() - kept.len()..];
+    ensure!(
+        kept == tail,
+        "the newest events are kept: {kept:?} is not the tail {tail:?}"
+    );
+    Ok(())
+}
+
 /// One event's figures: an open circuit's deadline within `open_max_ms`, a probe failure from
 /// probing, a ramp stage's share, a throttle within its cap.
 pub fn event(e: &Event, p: &Policy) -> Check {

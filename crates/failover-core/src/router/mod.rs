@@ -142,7 +142,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         self.now
     }
 
-    /// Events dropped because the queue was full (drain it with [`Router::poll_event`]).
+    /// Events dropped because the queue was full (drain it with [`Router::poll_event`]): when an
+    /// event finds the queue full, the oldest queued event is dropped to make room, so the queue
+    /// always holds the newest `E` events. A caller that drains after every input loses none unless
+    /// one input queues more than `E` events.
     #[must_use]
     pub fn dropped_events(&self) -> u64 {
         self.events.dropped()
