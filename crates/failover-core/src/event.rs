@@ -197,6 +197,8 @@ pub struct Event {
 pub(crate) struct Events<const E: usize> {
     queue: heapless::Deque<Event, E>,
     dropped: u64,
+    /// Events ever queued (drained, dropped or still queued).
+    total: u64,
 }
 
 impl<const E: usize> Events<E> {
@@ -204,6 +206,7 @@ impl<const E: usize> Events<E> {
         Events {
             queue: heapless::Deque::new(),
             dropped: 0,
+            total: 0,
         }
     }
 
@@ -213,6 +216,7 @@ impl<const E: usize> Events<E> {
             provider,
             kind,
         };
+        self.total = self.total.wrapping_add(1);
         if let Err(event) = self.queue.push_back(event) {
             // Full: drop the oldest (E >= 1, so there is one) and keep the new one.
             let _ = self.queue.pop_front();
@@ -231,5 +235,14 @@ impl<const E: usize> Events<E> {
 
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The `n` newest queued events, oldest first (fewer if fewer are queued).
+    pub(crate) fn newest(&self, n: usize) -> impl Iterator<Item = &Event> + '_ {
+        self.queue.iter().skip(self.queue.len().saturating_sub(n))
     }
 }

@@ -658,6 +658,9 @@ fn a_full_event_queue_counts_what_it_drops() {
     }
     assert_eq!(r.pending_events(), 1);
     assert!(r.dropped_events() >= 1);
+    // Every event was queued once: the one kept and those dropped.
+    assert_eq!(r.queued_total(), 1 + r.dropped_events());
+    assert_eq!(r.newest_events(8).count(), 1);
     // The newest event is the one kept: the last 429's throttle (at 4, for 1004 ms).
     match r.poll_event().map(|e| e.kind) {
         Some(EventKind::Throttled { until_ms, .. }) => assert_eq!(until_ms, 4 + 1004),

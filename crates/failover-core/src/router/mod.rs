@@ -157,6 +157,23 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         self.events.len()
     }
 
+    /// How many events were ever queued (drained, dropped or still waiting; wraps at `u64::MAX`).
+    /// With [`Router::newest_events`], a caller can see every new event without draining the
+    /// queue: remember this count after reading, and after the next input the difference is how
+    /// many are new (all of them still queued unless one input queued more than `E`, or someone
+    /// drained in between). The bindings push events to callbacks this way while
+    /// [`Router::poll_event`] keeps working. Cost: O(1).
+    #[must_use]
+    pub fn queued_total(&self) -> u64 {
+        self.events.total()
+    }
+
+    /// The `n` newest queued events, oldest first, without taking them (fewer when fewer are
+    /// queued). Cost: O(n).
+    pub fn newest_events(&self, n: usize) -> impl Iterator<Item = &Event> + '_ {
+        self.events.newest(n)
+    }
+
     #[inline]
     pub(crate) fn clock(&mut self, now: u64) -> u64 {
         if now > self.now {
