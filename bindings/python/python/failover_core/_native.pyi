@@ -38,6 +38,7 @@ __all__ = [
     "hash_key",
     "monotonic_ms",
     "validate_policy",
+    "_set_event_hook",
     "OUTCOMES",
     "POLICY_FIELDS",
     "TRANSPORTS",
@@ -114,6 +115,8 @@ class Router:
         providers: Iterable[str],
         policy: Optional[_Policy] = None,
         /,
+        *,
+        on_event: Optional[Callable[[Any], Any]] = None,
         **policy_fields: Unpack[_Policy],
     ) -> Self: ...
     @property
@@ -125,6 +128,9 @@ class Router:
     def pending_events(self) -> int: ...
     @property
     def dropped_events(self) -> int: ...
+    @property
+    def on_event(self) -> Optional[Callable[[Any], Any]]: ...
+    def set_on_event(self, callback: Optional[Callable[[Any], Any]]) -> Optional[Callable[[Any], Any]]: ...
     def pick(
         self,
         now_ms: Optional[int] = None,
@@ -277,6 +283,7 @@ def headroom(
 def parse_retry_after(value: Union[str, bytes], now_unix_ms: Optional[int] = None) -> Optional[int]: ...
 def hash_key(key: Union[str, bytes]) -> int: ...
 def monotonic_ms() -> int: ...
+def _set_event_hook(hook: Callable[[Optional[Callable[[Any], Any]], List[Dict[str, Any]]], None]) -> None: ...
 def validate_policy(
     policy: Optional[_Policy] = None, /, **policy_fields: Unpack[_Policy]
 ) -> None: ...
