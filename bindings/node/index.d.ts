@@ -197,6 +197,17 @@ interface EventBase {
   at_ms: number;
   /** The provider's name. */
   provider: string;
+  /**
+   * What happened, why, with the figures and until when, in the core's words (the same text in
+   * Rust, the simulator, Python and Node), e.g. `3 server errors in a row (limit 3) → open 30 s
+   * (strike 1)`.
+   */
+  description: string;
+  /**
+   * On events given to `on` listeners: the wall-clock time (Unix ms) when the router runs on its
+   * own clock, else null. Absent on events taken from the queue.
+   */
+  unix_ms?: number | null;
 }
 
 /** The circuit opened. Rates in `observed`/`threshold` are parts per million. */
@@ -234,6 +245,11 @@ export interface BackoffDecayedEvent extends EventBase {
 }
 export interface SimpleEvent extends EventBase {
   kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled';
+}
+/** What `Router.logEvents` writes to (`console`, pino, winston, bunyan). */
+export interface EventLogger {
+  info(line: string): void;
+  debug?(line: string): void;
 }
 /** A state change of one provider. */
 export type FailoverEvent =
@@ -341,8 +357,27 @@ export declare class Router {
   readonly providers: readonly string[];
   /** The latest time the engine has seen, ms. */
   readonly now: number;
-  /** Events dropped because the queue (64) was full. */
+  /** Events dropped because the queue (64) was full: it keeps the newest and drops the oldest. */
   readonly droppedEvents: number;
+  /**
+   * Calls `listener` with every event of `kind` (`"event"`: every kind), including those of
+   * `call`, `stream` and health checks, in order, in a microtask after the call that produced
+   * them. Independent of the queue. Returns the router.
+   */
+  on<K extends FailoverEvent['kind']>(
+    kind: K,
+    listener: (event: Extract<FailoverEvent, { kind: K }>) => void,
+  ): this;
+  on(kind: 'event', listener: (event: FailoverEvent) => void): this;
+  /** A listener that threw, with the event it was given. */
+  on(kind: 'error', listener: (error: unknown, event: FailoverEvent) => void): this;
+  /** Removes a listener added with `on`. Returns the router. */
+  off(kind: string, listener: (...args: any[]) => void): this;
+  /**
+   * Logs every event through the emitter: `logger.info` for opens, recoveries and benches,
+   * `logger.debug` for the rest with `{debug: true}`. Returns a function that stops it.
+   */
+  logEvents(logger?: EventLogger, options?: { debug?: boolean }): () => void;
   /** Events waiting in the queue. */
   readonly pendingEvents: number;
   /**

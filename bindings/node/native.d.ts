@@ -90,6 +90,12 @@ export declare class NativeRouter {
   pollEvent(): NativeEvent | null
   /** Takes every queued event, oldest first. */
   drainEvents(): NativeEvent[]
+  /**
+   * The events queued since the core's `queued_total` was `seen`, oldest first, without taking
+   * them from the queue (for the JS layer's listeners; the queue stays for `pollEvent`). Writes
+   * the new total into the shared buffer (EVENTS_TOTAL) like every call.
+   */
+  eventsSince(seen: number): NativeEvent[]
   /** Provider `index`'s view (the shape of `fixtures/README.md`, "The view"), or null. */
   view(index: number): Record<string, unknown> | null
   /** Every provider's view, in priority order. */
@@ -104,6 +110,8 @@ export declare class NativeRouter {
   now(): number
   /** Events dropped because the queue was full. */
   droppedEvents(): number
+  /** How many events were ever queued (the core's `queued_total`, exact below 2^53). */
+  queuedTotal(): number
   /** Events waiting in the queue. */
   pendingEvents(): number
   /**
@@ -171,6 +179,8 @@ export interface IoLayout {
   usedNow: number
   t0: number
   status: number
+  eventsRouter: number
+  eventsTotal: number
   len: number
 }
 
@@ -193,6 +203,8 @@ export interface NativeEvent {
   at_ms: number
   provider: string
   kind: string
+  /** The core's words for it (`Event::describe`). */
+  description: string
 }
 
 /**

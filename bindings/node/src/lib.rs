@@ -206,7 +206,8 @@ impl NativeRouter {
     #[napi(ts_return_type = "NativeEvent | null")]
     pub fn poll_event<'e>(&self, env: &'e Env) -> napi::Result<Option<Object<'e>>> {
         let e = self.with(env, |r| Ok(r.poll_event()))?;
-        e.map(|e| to_js(env, &e, &self.names)).transpose()
+        e.map(|e| convert::event_js(env, &e, &self.names))
+            .transpose()
     }
 
     /// Takes every queued event, oldest first.
@@ -215,7 +216,25 @@ impl NativeRouter {
         let events = self.with(env, |r| {
             Ok(std::iter::from_fn(|| r.poll_event()).collect::<Vec<_>>())
         })?;
-        events.iter().map(|e| to_js(env, e, &self.names)).collect()
+        events
+            .iter()
+            .map(|e| convert::event_js(env, e, &self.names))
+            .collect()
+    }
+
+    /// The events queued since the core's `queued_total` was `seen`, oldest first, without taking
+    /// them from the queue (for the JS layer's listeners; the queue stays for `pollEvent`). Writes
+    /// the new total into the shared buffer (EVENTS_TOTAL) like every call.
+    #[napi(ts_return_type = "NativeEvent[]")]
+    pub fn events_since<'e>(&self, env: &'e Env, seen: f64) -> napi::Result<Vec<Object<'e>>> {
+        let events = self.with(env, |r| {
+            let new = (r.queued_total() as f64 - seen).max(0.0) as usize;
+            Ok(r.newest_events(new).copied().collect::<Vec<_>>())
+        })?;
+        events
+            .iter()
+            .map(|e| convert::event_js(env, e, &self.names))
+            .collect()
     }
 
     /// Provider `index`'s view (the shape of `fixtures/README.md`, "The view"), or null.
@@ -260,6 +279,12 @@ impl NativeRouter {
     #[napi]
     pub fn dropped_events(&self, env: Env) -> napi::Result<f64> {
         self.with(&env, |r| Ok(js_num(r.dropped_events())))
+    }
+
+    /// How many events were ever queued (the core's `queued_total`, exact below 2^53).
+    #[napi]
+    pub fn queued_total(&self, env: Env) -> napi::Result<f64> {
+        self.with(&env, |r| Ok(r.queued_total() as f64))
     }
 
     /// Events waiting in the queue.
@@ -361,6 +386,8 @@ pub struct IoLayout {
     pub used_now: u32,
     pub t0: u32,
     pub status: u32,
+    pub events_router: u32,
+    pub events_total: u32,
     pub len: u32,
 }
 
@@ -385,6 +412,8 @@ pub fn io_layout() -> IoLayout {
         used_now: u(slot::USED_NOW),
         t0: u(slot::T0),
         status: u(slot::STATUS),
+        events_router: u(slot::EVENTS_ROUTER),
+        events_total: u(slot::EVENTS_TOTAL),
         len: u(slot::LEN),
     }
 }
@@ -397,4 +426,6 @@ pub struct NativeEventShape {
     pub at_ms: f64,
     pub provider: String,
     pub kind: String,
+    /// The core's words for it (`Event::describe`).
+    pub description: String,
 }
