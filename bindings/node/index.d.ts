@@ -189,6 +189,8 @@ export interface ProviderView {
   baseline_ms: number | null;
   /** When its state next changes by itself, ms, or null (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   next_transition_ms: number | null;
+  /** Isolated by hand (`Router.isolate`): no traffic, probes or health checks until released. */
+  isolated: boolean;
   window: WindowStats;
 }
 
@@ -244,7 +246,8 @@ export interface BackoffDecayedEvent extends EventBase {
   strikes: number;
 }
 export interface SimpleEvent extends EventBase {
-  kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled';
+  /** `isolated`, `released`, `reset`: an operator's hand (`Router.isolate`, `release`, `reset`). */
+  kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled' | 'isolated' | 'released' | 'reset';
 }
 /** What `Router.logEvents` writes to (`console`, pino, winston, bunyan). */
 export interface EventLogger {
@@ -390,6 +393,17 @@ export declare class Router {
   record(ticket: Ticket, outcome: OutcomeInput, nowMs?: number): Recorded;
   /** Records an outcome for a provider without a ticket. */
   observe(provider: string, outcome: OutcomeInput, nowMs?: number): Recorded;
+  /**
+   * Isolates `provider` by hand: never picked (not even when every other provider is down), no
+   * probes or health checks, until `release`. Returns false if it already was.
+   */
+  isolate(provider: string, nowMs?: number): boolean;
+  /** Ends an isolation. Returns false if the provider was not isolated. */
+  release(provider: string, nowMs?: number): boolean;
+  /** Clears a provider's window, circuit, strikes and backoff; earlier tickets become stale. */
+  reset(provider: string, nowMs?: number): boolean;
+  /** Whether a provider is isolated by hand. */
+  isIsolated(provider: string): boolean;
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs?: number): void;
   /**

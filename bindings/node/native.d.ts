@@ -77,6 +77,13 @@ export declare class NativeRouter {
   pickKeyed(nowMs: number, key: string | undefined | null, tried: number): void
   /** Records an outcome for provider `index` without a ticket. Returns the `Recorded` code. */
   observe(index: number, outcome: number, latencyMs: number, retryAfterMs: number, nowMs: number): number
+  /**
+   * The core's `isolate`, `release` or `reset` (`action` 0, 1, 2) of provider `index` at
+   * `nowMs`. Returns whether it changed anything.
+   */
+  manual(action: number, index: number, nowMs: number): boolean
+  /** Whether provider `index` is isolated by hand. */
+  isIsolated(index: number): boolean
   /** Performs every transition due at `nowMs`. */
   handleTimeout(nowMs: number): void
   /** When `handleTimeout` next has something to do, or null. */

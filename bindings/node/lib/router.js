@@ -187,6 +187,45 @@ class Router {
     return r;
   }
 
+  #manual(action, provider, nowMs) {
+    if (typeof provider !== 'string') throw typeError('provider', 'a provider name', provider);
+    const e = this.#e;
+    const i = e.index.get(provider);
+    if (i === undefined) throw rangeError('provider', `names an unknown provider ${describe(provider)}`);
+    const changed = e.n.manual(action, i, e.now(nowMs));
+    e.after();
+    return changed;
+  }
+
+  /**
+   * Isolates `provider` by hand (an operator's decision during an incident): never picked, not
+   * even when every other provider is down, no probes or health checks, until `release`; its
+   * view says `isolated` (share 0) and an `isolated` event is emitted. Returns false if it
+   * already was.
+   */
+  isolate(provider, nowMs) {
+    return this.#manual(0, provider, nowMs);
+  }
+
+  /** Ends an isolation: the provider takes traffic again as its circuit allows. Returns false if it was not isolated. */
+  release(provider, nowMs) {
+    return this.#manual(1, provider, nowMs);
+  }
+
+  /**
+   * Clears `provider`'s state by hand: window, latency baseline, circuit, strikes and backoff as
+   * new; tickets issued before are stale; an isolation is kept. Returns true.
+   */
+  reset(provider, nowMs) {
+    return this.#manual(2, provider, nowMs);
+  }
+
+  /** Whether `provider` is isolated by hand. */
+  isIsolated(provider) {
+    const i = this.#e.index.get(provider);
+    return i !== undefined && this.#e.n.isIsolated(i);
+  }
+
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs) {
     const e = this.#e;

@@ -166,6 +166,36 @@ impl NativeRouter {
         Failure::check(&env, r)
     }
 
+    /// The core's `isolate`, `release` or `reset` (`action` 0, 1, 2) of provider `index` at
+    /// `nowMs`. Returns whether it changed anything.
+    #[napi]
+    pub fn manual(&self, env: Env, action: u32, index: f64, now_ms: f64) -> napi::Result<bool> {
+        let r = hot::now_arg(hot::hot(), "nowMs", now_ms).and_then(|now| {
+            with_router(self.slot as usize, |r| {
+                let Some(id) = hot::int_in(index, 63.0).and_then(|i| r.provider_at(i as usize))
+                else {
+                    return Ok(false);
+                };
+                Ok(match action {
+                    0 => r.isolate(id, now),
+                    1 => r.release(id, now),
+                    _ => r.reset(id, now),
+                })
+            })
+        });
+        Failure::check(&env, r)
+    }
+
+    /// Whether provider `index` is isolated by hand.
+    #[napi]
+    pub fn is_isolated(&self, env: Env, index: f64) -> napi::Result<bool> {
+        self.with(&env, |r| {
+            Ok(hot::int_in(index, 63.0)
+                .and_then(|i| r.provider_at(i as usize))
+                .is_some_and(|id| r.is_isolated(id)))
+        })
+    }
+
     /// Performs every transition due at `nowMs`.
     #[napi]
     pub fn handle_timeout(&self, env: Env, now_ms: f64) -> napi::Result<()> {

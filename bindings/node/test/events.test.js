@@ -134,3 +134,23 @@ test('off removes a listener; logEvents logs through the emitter', async () => {
     ['debug', 'failover-core: a probing: open period over: probing'],
   ]);
 });
+
+test('isolate, release and reset by hand', async () => {
+  const got = [];
+  const r = new Router(['a', 'b']);
+  r.on('event', (e) => got.push([e.kind, e.provider]));
+  assert.equal(r.isolate('a'), true);
+  assert.equal(r.isolate('a'), false);
+  assert.equal(r.isIsolated('a'), true);
+  const v = r.view('a');
+  assert.equal(v.isolated, true);
+  assert.equal(v.share, 0);
+  const called = [];
+  assert.equal(await r.call(async (a) => called.push(a.provider)), 1);
+  assert.deepEqual(called, ['b']);
+  assert.equal(r.release('a'), true);
+  assert.equal(r.reset('b'), true);
+  assert.throws(() => r.isolate('zz'), RangeError);
+  await tick();
+  assert.deepEqual(got, [['isolated', 'a'], ['released', 'a'], ['reset', 'b']]);
+});

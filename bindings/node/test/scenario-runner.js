@@ -316,6 +316,9 @@ function apply(r, tickets, requests, step, at) {
     if (t === undefined) throw new Error(`no ticket named \`${name}\``);
     return r.record(t, outcomeOf(step.record), at);
   }
+  for (const op of ['isolate', 'release', 'reset']) {
+    if (step[op] !== undefined) return r[op](providerName(r, step[op]), at);
+  }
   if (step.observe !== undefined) {
     const name = providerName(r, step.observe?.provider ?? null);
     return r.observe(name, outcomeOf(step.observe), at);

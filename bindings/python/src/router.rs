@@ -614,6 +614,56 @@ impl Router {
         }
     }
 
+    /// Isolates `provider` by hand at `now_ms`: never picked (not even when every other provider
+    /// is down), no probes or health checks, until `release`; its view says `isolated`. Returns
+    /// False if it already was.
+    #[pyo3(signature = (provider, now_ms=None))]
+    fn isolate(
+        &self,
+        provider: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let now = self.now_arg(now_ms)?;
+        let id = self.ids[i];
+        self.with("isolate", |r| r.isolate(id, now))
+    }
+
+    /// Ends `provider`'s isolation at `now_ms`: it takes traffic again as its circuit allows.
+    /// Returns False if it was not isolated.
+    #[pyo3(signature = (provider, now_ms=None))]
+    fn release(
+        &self,
+        provider: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let now = self.now_arg(now_ms)?;
+        let id = self.ids[i];
+        self.with("release", |r| r.release(id, now))
+    }
+
+    /// Clears `provider`'s state by hand at `now_ms`: window, latency baseline, circuit, strikes
+    /// and backoff as new; tickets issued before are stale. An isolation is kept. Returns True.
+    #[pyo3(signature = (provider, now_ms=None))]
+    fn reset(
+        &self,
+        provider: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let now = self.now_arg(now_ms)?;
+        let id = self.ids[i];
+        self.with("reset", |r| r.reset(id, now))
+    }
+
+    /// Whether `provider` is isolated by hand.
+    fn is_isolated(&self, provider: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let id = self.ids[i];
+        self.with("is_isolated", |r| r.is_isolated(id))
+    }
+
     /// Performs every transition due at `now_ms`. Spurious or early calls are harmless.
     #[pyo3(signature = (now_ms=None))]
     fn handle_timeout(&self, now_ms: Option<&Bound<'_, PyAny>>) -> PyResult<()> {

@@ -149,3 +149,26 @@ def test_transitions_are_logged(caplog: pytest.LogCaptureFixture) -> None:
 def test_on_event_must_be_callable() -> None:
     with pytest.raises(TypeError, match="on_event"):
         Router(["a"], on_event=3)  # type: ignore[arg-type]
+
+
+def test_isolate_release_reset_by_hand() -> None:
+    from failover_core.events import Isolated, Released, Reset
+
+    got: List[Event] = []
+    r = Router(["a", "b"], consecutive_failures=2, on_event=got.append)
+    assert r.isolate("a") is True and r.isolate("a") is False
+    assert r.is_isolated("a")
+    v = r.view("a")
+    assert v.isolated and v.share == 0.0 and v.state == "healthy"
+    called: List[str] = []
+
+    def fn(attempt: Any) -> str:
+        called.append(attempt.provider)
+        return "ok"
+
+    assert r.call(fn) == "ok" and called == ["b"]
+    assert r.release("a") is True and not r.is_isolated("a")
+    assert r.reset("b") is True
+    assert [type(e) for e in got] == [Isolated, Released, Reset]
+    assert str(got[0]).startswith("a isolated: isolated by hand")
+    assert r.view("b").generation == 1

@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use crate::event::{Event, EventKind, Trigger};
+use crate::event::{Event, EventKind, Manual, Trigger};
 use crate::outcome::OutcomeKind;
 
 /// An event's description (the provider's name not included): see [`Event::describe`].
@@ -187,6 +187,15 @@ impl fmt::Display for Description<'_> {
             EventKind::Unthrottled => f.write_str("throttle over: full share again, no ramp"),
             EventKind::BackoffDecayed { strikes } => {
                 write!(f, "healthy long enough: strikes down to {strikes}")
+            }
+            EventKind::Manual(Manual::Isolated) => {
+                f.write_str("isolated by hand: no traffic, probes or health checks until released")
+            }
+            EventKind::Manual(Manual::Released) => {
+                f.write_str("released by hand: takes traffic again as its circuit allows")
+            }
+            EventKind::Manual(Manual::Reset) => {
+                f.write_str("reset by hand: window, circuit, strikes and backoff cleared")
             }
         }
     }

@@ -159,6 +159,34 @@ pub enum EventKind {
         /// The trip count now.
         strikes: u32,
     },
+    /// An operator's hand on the provider: [`crate::Router::isolate`],
+    /// [`crate::Router::release`] or [`crate::Router::reset`]. Named after the action
+    /// (`isolated`, `released`, `reset`).
+    Manual(Manual),
+}
+
+/// What an operator did to a provider by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Manual {
+    /// Isolated: no traffic, probes or health checks until released, even when every other
+    /// provider is down.
+    Isolated,
+    /// Released from isolation: takes traffic again as its circuit allows.
+    Released,
+    /// Its state was cleared: window, circuit, strikes and backoff as new.
+    Reset,
+}
+
+impl Manual {
+    /// The stable snake_case name (the event's kind).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Manual::Isolated => "isolated",
+            Manual::Released => "released",
+            Manual::Reset => "reset",
+        }
+    }
 }
 
 impl EventKind {
@@ -175,6 +203,7 @@ impl EventKind {
             EventKind::Benched { .. } => "benched",
             EventKind::Unthrottled => "unthrottled",
             EventKind::BackoffDecayed { .. } => "backoff_decayed",
+            EventKind::Manual(m) => m.name(),
         }
     }
 }

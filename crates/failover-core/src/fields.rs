@@ -117,7 +117,8 @@ impl Fields for WindowStats {
 impl Fields for ProviderView<'_> {
     /// `name`, `state`, `share` (ppm), `throttled_until_ms`, `open_until_ms`, `ramp_stage`,
     /// `strikes`, `trips`, `generation`, `probes_in_flight`, `probe_successes`,
-    /// `consecutive_failures`, `latency_ms`, `baseline_ms`, `next_transition_ms`, `window`.
+    /// `consecutive_failures`, `latency_ms`, `baseline_ms`, `next_transition_ms`, `isolated`,
+    /// `window`.
     fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
         v.field("name", self.name.into())?;
         v.field("state", self.state.name().into())?;
@@ -134,6 +135,7 @@ impl Fields for ProviderView<'_> {
         v.field("latency_ms", self.latency_ms.into())?;
         v.field("baseline_ms", self.baseline_ms.into())?;
         v.field("next_transition_ms", self.next_transition_ms.into())?;
+        v.field("isolated", self.isolated.into())?;
         v.nested("window", &self.window)
     }
 }
@@ -185,7 +187,8 @@ impl Fields for EventKind {
             EventKind::Probing
             | EventKind::ProbeExpired
             | EventKind::Recovered
-            | EventKind::Unthrottled => Ok(()),
+            | EventKind::Unthrottled
+            | EventKind::Manual(_) => Ok(()),
         }
     }
 }
@@ -415,13 +418,15 @@ mod tests {
             latency_ms: Some(900),
             baseline_ms: None,
             next_transition_ms: Some(7),
+            isolated: false,
         };
         let l = lines(&v);
-        assert_eq!(l.len(), 16 + 7);
+        assert_eq!(l.len(), 17 + 7);
         assert_eq!(l[2], "share=Ppm(250000)");
         assert_eq!(l[5], "ramp_stage=U32(1)");
-        assert_eq!(l[15], "window:");
-        assert_eq!(l[22], "  client_errors=U64(0)");
+        assert_eq!(l[15], "isolated=Bool(false)");
+        assert_eq!(l[16], "window:");
+        assert_eq!(l[23], "  client_errors=U64(0)");
         assert_eq!(Field::fraction(250_000), 0.25);
     }
 

@@ -47,6 +47,18 @@ pub(crate) struct Provider<const B: usize> {
 }
 
 impl<const B: usize> Provider<B> {
+    /// Clears the provider's state by hand (`Router::reset`): window, baseline, circuit, strikes
+    /// and idle check as new, seen at `now`. The circuit generation moves on, so a ticket issued
+    /// before is stale.
+    pub(crate) fn reset(&mut self, p: &Compiled, now: u64) {
+        let generation = self.circuit.generation.wrapping_add(1);
+        let name = core::mem::take(&mut self.name);
+        *self = Provider::new(name, p);
+        self.circuit.generation = generation;
+        self.last_seen = now;
+        self.deadline = self.due_at(p);
+    }
+
     pub(crate) fn new(name: heapless::String<MAX_NAME_LEN>, p: &Compiled) -> Self {
         Provider {
             name,
@@ -304,6 +316,7 @@ impl<const B: usize> Provider<B> {
                 .latency_quantile_at(now, p.latency_quantile_ppm),
             baseline_ms: self.health.baseline.value_ms(),
             next_transition_ms: self.due(p),
+            isolated: false,
         }
     }
 

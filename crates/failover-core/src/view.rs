@@ -42,4 +42,7 @@ pub struct ProviderView<'a> {
     pub baseline_ms: Option<u32>,
     /// When the provider's next time-driven transition is due, if one is scheduled.
     pub next_transition_ms: Option<u64>,
+    /// Isolated by hand ([`crate::Router::isolate`]): it takes no traffic (its `share_ppm` is 0),
+    /// probes or health checks until released; its circuit keeps its own state.
+    pub isolated: bool,
 }

@@ -93,6 +93,7 @@ impl Tally {
             EventKind::Unthrottled => 6,
             EventKind::BackoffDecayed { .. } => 7,
             EventKind::Benched { .. } => 5,
+            EventKind::Manual(_) => 6,
         };
         self.events[i] += 1;
     }

@@ -37,6 +37,7 @@ fn tag(e: &Event) -> &'static str {
         EventKind::Benched { .. } => "BENCHED",
         EventKind::Unthrottled => "unthrottled",
         EventKind::BackoffDecayed { .. } => "decay",
+        EventKind::Manual(m) => m.name(),
     }
 }
 

@@ -82,7 +82,10 @@ fn segments(r: &Report, p: usize, end: u64) -> (Vec<Segment>, Vec<(u64, u64)>) {
                 }
                 None
             }
-            EventKind::ProbeExpired | EventKind::BackoffDecayed { .. } => None,
+            // The simulator never isolates or resets a provider by hand.
+            EventKind::ProbeExpired | EventKind::BackoffDecayed { .. } | EventKind::Manual(_) => {
+                None
+            }
         };
         if let Some(n) = next {
             if state != State::Healthy && e.at_ms > since {

@@ -121,7 +121,8 @@ pub fn views<const P: usize, const B: usize, const E: usize>(
     ensure_eq!(r.len(), n);
     for v in r.views() {
         ensure!(v.share_ppm <= 1_000_000, "share above 1: {v:?}");
-        let want = if v.throttled_until_ms.is_some() {
+        // An isolated provider takes nothing, whatever its circuit says.
+        let want = if v.throttled_until_ms.is_some() || v.isolated {
             0
         } else {
             match v.state {
@@ -261,6 +262,10 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
             let i = t.provider.index();
             ensure!(i < n);
             ensure!(!is_tried(i), "picked a provider already tried");
+            ensure!(
+                !r.is_isolated(t.provider),
+                "picked a provider isolated by hand"
+            );
             ensure_eq!(t.issued_at_ms, r.now());
             ensure_eq!(t.degraded, t.retry_after_ms.is_some());
             let v = r.view(t.provider).unwrap();

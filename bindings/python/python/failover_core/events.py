@@ -22,6 +22,9 @@ __all__ = [
     "Unthrottled",
     "Benched",
     "BackoffDecayed",
+    "Isolated",
+    "Released",
+    "Reset",
     "event_from_dict",
 ]
 
@@ -198,11 +201,35 @@ class BackoffDecayed(Event):
         return d
 
 
+@dataclass(frozen=True)
+class Isolated(Event):
+    """Isolated by hand (``Router.isolate``): no traffic, probes or health checks until released."""
+
+    kind: ClassVar[str] = "isolated"
+
+
+@dataclass(frozen=True)
+class Released(Event):
+    """Released from isolation by hand (``Router.release``)."""
+
+    kind: ClassVar[str] = "released"
+
+
+@dataclass(frozen=True)
+class Reset(Event):
+    """Its state was cleared by hand (``Router.reset``)."""
+
+    kind: ClassVar[str] = "reset"
+
+
 _SIMPLE: Mapping[str, Type[Event]] = {
     "probing": Probing,
     "probe_expired": ProbeExpired,
     "recovered": Recovered,
     "unthrottled": Unthrottled,
+    "isolated": Isolated,
+    "released": Released,
+    "reset": Reset,
 }
 
 

@@ -63,6 +63,8 @@ class ProviderView:
     baseline_ms: Optional[int]
     next_transition_ms: Optional[int]
     window: WindowStats
+    #: Isolated by hand (``Router.isolate``): no traffic, probes or health checks until released.
+    isolated: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ProviderView":
@@ -89,5 +91,6 @@ class ProviderView:
             "latency_ms": self.latency_ms,
             "baseline_ms": self.baseline_ms,
             "next_transition_ms": self.next_transition_ms,
+            "isolated": self.isolated,
             "window": self.window.to_dict(),
         }
