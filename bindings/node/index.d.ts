@@ -189,6 +189,13 @@ export interface ProviderView {
   baseline_ms: number | null;
   /** When its state next changes by itself, ms, or null (beyond 2^53 − 1: `Number.MAX_SAFE_INTEGER`). */
   next_transition_ms: number | null;
+  /**
+   * The window's latency percentiles of successes, ms, from its histogram (the middle of a
+   * half-octave bin: within 25 % of the true value); null with no successes.
+   */
+  latency_p50_ms: number | null;
+  latency_p90_ms: number | null;
+  latency_p99_ms: number | null;
   /** Isolated by hand (`Router.isolate`): no traffic, probes or health checks until released. */
   isolated: boolean;
   window: WindowStats;

@@ -315,6 +315,9 @@ impl<const B: usize> Provider<B> {
                 .window
                 .latency_quantile_at(now, p.latency_quantile_ppm),
             baseline_ms: self.health.baseline.value_ms(),
+            latency_p50_ms: self.health.window.latency_quantile_at(now, 500_000),
+            latency_p90_ms: self.health.window.latency_quantile_at(now, 900_000),
+            latency_p99_ms: self.health.window.latency_quantile_at(now, 990_000),
             next_transition_ms: self.due(p),
             isolated: false,
         }

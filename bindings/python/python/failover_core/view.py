@@ -65,6 +65,11 @@ class ProviderView:
     window: WindowStats
     #: Isolated by hand (``Router.isolate``): no traffic, probes or health checks until released.
     isolated: bool = False
+    #: The window's latency percentiles of successes, ms, from its histogram (the middle of a
+    #: half-octave bin: within 25 % of the true value); ``None`` with no successes.
+    latency_p50_ms: Optional[int] = None
+    latency_p90_ms: Optional[int] = None
+    latency_p99_ms: Optional[int] = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ProviderView":
@@ -90,6 +95,9 @@ class ProviderView:
             "consecutive_failures": self.consecutive_failures,
             "latency_ms": self.latency_ms,
             "baseline_ms": self.baseline_ms,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p90_ms": self.latency_p90_ms,
+            "latency_p99_ms": self.latency_p99_ms,
             "next_transition_ms": self.next_transition_ms,
             "isolated": self.isolated,
             "window": self.window.to_dict(),
