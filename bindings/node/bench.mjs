@@ -43,6 +43,12 @@ const noop = async () => 1;
 const router = new Router(['primary', 'secondary']);
 const clockRouter = new Router(['primary', 'secondary']);
 const callRouter = new Router(['primary', 'secondary']);
+// The same with a listener for every event (issue 15's bar: at most 15 % more per call).
+const listenedRouter = new Router(['primary', 'secondary']);
+let heard = 0;
+listenedRouter.on('event', () => {
+  heard += 1;
+});
 const opossumDefault = new CircuitBreaker(noop);
 const opossumNoTimeout = new CircuitBreaker(noop, { timeout: false });
 const cockatiel = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
@@ -88,6 +94,14 @@ const cases = {
     async run(n) {
       let s = 0;
       for (let i = 0; i < n; i++) s += await callRouter.call(noop);
+      return s;
+    },
+  },
+  'router.call(async noop), listener on': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await listenedRouter.call(noop);
       return s;
     },
   },
@@ -207,6 +221,8 @@ if (process.argv.includes('--json')) {
   console.log(`router.call no slower than cockatiel's SamplingBreaker: ${call <= cks ? 'yes' : 'NO'} (${(cks / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel (ConsecutiveBreaker): ${call <= ck ? 'yes' : 'NO'} (${(ck / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel timing its calls: ${call <= ckt ? 'yes' : 'NO'} (${(ckt / call).toFixed(2)}× as fast)`);
+  const listened = med['router.call(async noop), listener on'] / call;
+  console.log(`router.call with a listener vs without: ${listened.toFixed(3)}× (bar ≤ 1.15: ${listened <= 1.15 ? 'yes' : 'NO'}; events heard ${heard})`);
 }
 
 // -- router.stream: per-chunk overhead over iterating the same chunks directly --------------

@@ -198,6 +198,15 @@ export interface ProviderView {
   paced_headroom: number | null;
   /** While paced: when the hint expires, ms, or null. */
   paced_until_ms: number | null;
+  /**
+   * The window's latency percentiles of successes, ms, from its histogram (the middle of a
+   * half-octave bin: within 25 % of the true value); null with no successes.
+   */
+  latency_p50_ms: number | null;
+  latency_p90_ms: number | null;
+  latency_p99_ms: number | null;
+  /** Isolated by hand (`Router.isolate`): no traffic, probes or health checks until released. */
+  isolated: boolean;
   window: WindowStats;
 }
 
@@ -206,6 +215,17 @@ interface EventBase {
   at_ms: number;
   /** The provider's name. */
   provider: string;
+  /**
+   * What happened, why, with the figures and until when, in the core's words (the same text in
+   * Rust, the simulator, Python and Node), e.g. `3 server errors in a row (limit 3) → open 30 s
+   * (strike 1)`.
+   */
+  description: string;
+  /**
+   * On events given to `on` listeners: the wall-clock time (Unix ms) when the router runs on its
+   * own clock, else null. Absent on events taken from the queue.
+   */
+  unix_ms?: number | null;
 }
 
 /** The circuit opened. Rates in `observed`/`threshold` are parts per million. */
@@ -258,7 +278,13 @@ export interface UnpacedEvent extends EventBase {
   headroom: number | null;
 }
 export interface SimpleEvent extends EventBase {
-  kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled';
+  /** `isolated`, `released`, `reset`: an operator's hand (`Router.isolate`, `release`, `reset`). */
+  kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled' | 'isolated' | 'released' | 'reset';
+}
+/** What `Router.logEvents` writes to (`console`, pino, winston, bunyan). */
+export interface EventLogger {
+  info(line: string): void;
+  debug?(line: string): void;
 }
 /** A state change of one provider. */
 export type FailoverEvent =
@@ -368,8 +394,27 @@ export declare class Router {
   readonly providers: readonly string[];
   /** The latest time the engine has seen, ms. */
   readonly now: number;
-  /** Events dropped because the queue (64) was full. */
+  /** Events dropped because the queue (64) was full: it keeps the newest and drops the oldest. */
   readonly droppedEvents: number;
+  /**
+   * Calls `listener` with every event of `kind` (`"event"`: every kind), including those of
+   * `call`, `stream` and health checks, in order, in a microtask after the call that produced
+   * them. Independent of the queue. Returns the router.
+   */
+  on<K extends FailoverEvent['kind']>(
+    kind: K,
+    listener: (event: Extract<FailoverEvent, { kind: K }>) => void,
+  ): this;
+  on(kind: 'event', listener: (event: FailoverEvent) => void): this;
+  /** A listener that threw, with the event it was given. */
+  on(kind: 'error', listener: (error: unknown, event: FailoverEvent) => void): this;
+  /** Removes a listener added with `on`. Returns the router. */
+  off(kind: string, listener: (...args: any[]) => void): this;
+  /**
+   * Logs every event through the emitter: `logger.info` for opens, recoveries and benches,
+   * `logger.debug` for the rest with `{debug: true}`. Returns a function that stops it.
+   */
+  logEvents(logger?: EventLogger, options?: { debug?: boolean }): () => void;
   /** Events waiting in the queue. */
   readonly pendingEvents: number;
   /**
@@ -392,6 +437,17 @@ export declare class Router {
     nowMs?: number,
     nowUnixMs?: number,
   ): Recorded;
+  /**
+   * Isolates `provider` by hand: never picked (not even when every other provider is down), no
+   * probes or health checks, until `release`. Returns false if it already was.
+   */
+  isolate(provider: string, nowMs?: number): boolean;
+  /** Ends an isolation. Returns false if the provider was not isolated. */
+  release(provider: string, nowMs?: number): boolean;
+  /** Clears a provider's window, circuit, strikes and backoff; earlier tickets become stale. */
+  reset(provider: string, nowMs?: number): boolean;
+  /** Whether a provider is isolated by hand. */
+  isIsolated(provider: string): boolean;
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs?: number): void;
   /**

@@ -83,6 +83,13 @@ export declare class NativeRouter {
    * `nowUnixMs` for Anthropic's reset times. Returns the `Recorded` code.
    */
   observeHeadroom(index: number, headers: Array<Array<string>>, nowMs: number, nowUnixMs?: number | undefined | null): number
+  /**
+   * The core's `isolate`, `release` or `reset` (`action` 0, 1, 2) of provider `index` at
+   * `nowMs`. Returns whether it changed anything.
+   */
+  manual(action: number, index: number, nowMs: number): boolean
+  /** Whether provider `index` is isolated by hand. */
+  isIsolated(index: number): boolean
   /** Performs every transition due at `nowMs`. */
   handleTimeout(nowMs: number): void
   /** When `handleTimeout` next has something to do, or null. */
@@ -96,6 +103,12 @@ export declare class NativeRouter {
   pollEvent(): NativeEvent | null
   /** Takes every queued event, oldest first. */
   drainEvents(): NativeEvent[]
+  /**
+   * The events queued since the core's `queued_total` was `seen`, oldest first, without taking
+   * them from the queue (for the JS layer's listeners; the queue stays for `pollEvent`). Writes
+   * the new total into the shared buffer (EVENTS_TOTAL) like every call.
+   */
+  eventsSince(seen: number): NativeEvent[]
   /** Provider `index`'s view (the shape of `fixtures/README.md`, "The view"), or null. */
   view(index: number): Record<string, unknown> | null
   /** Every provider's view, in priority order. */
@@ -110,6 +123,8 @@ export declare class NativeRouter {
   now(): number
   /** Events dropped because the queue was full. */
   droppedEvents(): number
+  /** How many events were ever queued (the core's `queued_total`, exact below 2^53). */
+  queuedTotal(): number
   /** Events waiting in the queue. */
   pendingEvents(): number
   /**
@@ -177,6 +192,8 @@ export interface IoLayout {
   usedNow: number
   t0: number
   status: number
+  eventsRouter: number
+  eventsTotal: number
   len: number
 }
 
@@ -199,6 +216,8 @@ export interface NativeEvent {
   at_ms: number
   provider: string
   kind: string
+  /** The core's words for it (`Event::describe`). */
+  description: string
 }
 
 /**

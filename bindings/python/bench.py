@@ -4,7 +4,8 @@ Not a test: a benchmark to run by hand and copy into the README. In one run, on 
 (a call that does nothing and succeeds), it times:
 
 * ``pick`` + ``record`` with explicit timestamps, and with the default (monotonic) clock;
-* ``router.call(noop)`` and ``await router.acall(async_noop)``;
+* ``router.call(noop)`` and ``await router.acall(async_noop)``, and ``router.call(noop)`` on a
+  router with an ``on_event`` callback (issue 15's bar: at most 15 % more);
 * pybreaker's ``breaker.call(noop)``;
 * circuitbreaker's ``@circuit``-decorated ``noop()``;
 * purgatory's async guard (its ``@breaker("name")``-decorated coroutine, which enters
@@ -108,6 +109,14 @@ def cases() -> List[Tuple[str, bool, Optional[Loop]]]:
         for _ in range(n):
             c(noop)
 
+    events: List[Any] = []
+    r5 = failover_core.Router(["primary", "secondary"], on_event=events.append)
+
+    def call_observed(n: int) -> None:
+        c = r5.call
+        for _ in range(n):
+            c(noop)
+
     r4 = failover_core.Router(["primary", "secondary"])
 
     async def acall(n: int) -> None:
@@ -119,6 +128,7 @@ def cases() -> List[Tuple[str, bool, Optional[Loop]]]:
         ("pick+record (explicit now_ms)", False, pick_record_explicit),
         ("pick+record (monotonic clock)", False, pick_record_clock),
         ("router.call(noop)", False, call),
+        ("router.call(noop), on_event set", False, call_observed),
         ("await router.acall(anoop)", True, acall),
     ]
 
@@ -243,6 +253,12 @@ def main(argv: List[str]) -> int:
         ok &= bars
         print(f"issue 13's bars (call >= 2x circuitbreaker, >= 4x pybreaker): "
               f"{'ok' if bars else 'MISSED'}")
+    observed = res["router.call(noop), on_event set"]
+    if observed is not None and res["router.call(noop)"]:
+        ratio = observed / res["router.call(noop)"]
+        ok &= ratio <= 1.15
+        print(f"router.call with an on_event callback vs without: {ratio:.3f}x per call "
+              f"(issue 15's bar <= 1.15x: {'ok' if ratio <= 1.15 else 'OVER'})")
     sync_chunk, async_chunk = stream_overhead(args.repeat)
     print(f"router.stream per-chunk overhead over iterating the same chunks: {sync_chunk:,.0f} ns; "
           f"router.astream: {async_chunk:,.0f} ns (1,000-chunk streams, median)")

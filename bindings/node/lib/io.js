@@ -44,7 +44,33 @@ const {
   usedNow: USED_NOW,
   t0: T0,
   status: STATUS,
+  eventsRouter: EV_ROUTER,
+  eventsTotal: EV_TOTAL,
 } = native.ioLayout();
+
+// Event listeners (router.on): every engine call writes its router's slot and that router's count
+// of events ever queued into the buffer; after a call, a router with listeners whose count moved
+// collects the new events (engine.js). Two loads and a compare when no router listens.
+
+/** The engines with listeners, by router slot. */
+const watched = [];
+let nWatched = 0;
+
+/** Registers (or with null removes) the engine with listeners of router `slot`. */
+function watch(slot, engine) {
+  if (engine !== null && watched[slot] === undefined) nWatched++;
+  if (engine === null && watched[slot] !== undefined) nWatched--;
+  watched[slot] = engine === null ? undefined : engine;
+}
+
+/** After a native call: hands its router's new events to its engine, if it listens. */
+function checkEvents() {
+  const w = watched[io[EV_ROUTER]];
+  if (w !== undefined && io[EV_TOTAL] !== w.seen) w.collect();
+}
+
+/** The count of events ever queued by the router of the latest native call. */
+const eventsTotal = () => io[EV_TOTAL];
 
 const {
   request: REQUEST,
@@ -91,7 +117,9 @@ function pick(slot, now, tried) {
   io[NOW] = now;
   io[TRIED] = tried;
   hotPick();
-  return io[STATUS] === 0 ? null : pendingError();
+  const failed = io[STATUS] !== 0;
+  if (nWatched !== 0) checkEvents();
+  return failed ? pendingError() : null;
 }
 
 /** The provider index of the ticket the last pick or pollAction wrote. */
@@ -138,6 +166,7 @@ function record(h, generation, probeSeq, outcome, latency, retryAfter, now, t0) 
   io[T0] = t0;
   hotRecord();
   const r = io[STATUS];
+  if (nWatched !== 0) checkEvents();
   if (r < 0) throwPending();
   return r;
 }
@@ -174,6 +203,7 @@ function begin(slot, now, pollNow, o) {
   io[REQUEST_DEADLINE] = o === null || o.deadline_ms === null ? -1 : o.deadline_ms;
   io[MAX_WAIT] = o === null || o.max_wait_ms === null ? -1 : o.max_wait_ms;
   hotBegin();
+  if (nWatched !== 0) checkEvents();
   if (io[STATUS] !== 0) throwPending();
   return io[REQUEST];
 }
@@ -183,6 +213,7 @@ function poll(h, now) {
   io[REQUEST] = h;
   io[NOW] = now;
   hotPoll();
+  if (nWatched !== 0) checkEvents();
   if (io[STATUS] !== 0) throwPending();
 }
 
@@ -198,6 +229,7 @@ function outcome(h, code, retryAfter, now, pollNow) {
   io[NOW] = now;
   io[POLL_NOW] = pollNow;
   hotOutcome();
+  if (nWatched !== 0) checkEvents();
   if (io[STATUS] !== 0) throwPending();
 }
 
@@ -206,6 +238,7 @@ function cancel(h, now) {
   io[REQUEST] = h;
   io[NOW] = now;
   hotCancel();
+  if (nWatched !== 0) checkEvents();
   if (io[STATUS] !== 0) throwPending();
 }
 
@@ -273,6 +306,9 @@ function stepObject(names) {
 const elapsed = (t0, t1) => Math.max(0, Math.min(MAX_LATENCY, t1 - t0));
 
 module.exports = {
+  watch,
+  checkEvents,
+  eventsTotal,
   OUTCOME_KINDS,
   TICKET_KINDS,
   RECORDED,

@@ -11,6 +11,9 @@ const { rateLimitPairs } = require('./facts.js');
 const { stream } = require('./stream.js');
 const { startHealthChecks } = require('./health.js');
 
+/** Event kinds `logEvents` logs at info level (the rest at debug). */
+const LOG_INFO = new Set(['opened', 'recovered', 'benched']);
+
 function outcomeKindError(arg, v) {
   const expected = `one of ${OUTCOME_KINDS.map((k) => `"${k}"`).join(', ')}`;
   if (typeof v !== 'string') return typeError(arg, expected, v);
@@ -180,7 +183,48 @@ class Router {
     const [code, latency, ra] = outcomeParts(outcome, 'outcome');
     const e = this.#e;
     const now = e.now(nowMs);
-    return RECORDED[e.n.observe(e.index.get(provider) ?? e.names.length, code, latency, ra, now)];
+    const r = RECORDED[e.n.observe(e.index.get(provider) ?? e.names.length, code, latency, ra, now)];
+    e.after();
+    return r;
+  }
+
+  #manual(action, provider, nowMs) {
+    if (typeof provider !== 'string') throw typeError('provider', 'a provider name', provider);
+    const e = this.#e;
+    const i = e.index.get(provider);
+    if (i === undefined) throw rangeError('provider', `names an unknown provider ${describe(provider)}`);
+    const changed = e.n.manual(action, i, e.now(nowMs));
+    e.after();
+    return changed;
+  }
+
+  /**
+   * Isolates `provider` by hand (an operator's decision during an incident): never picked, not
+   * even when every other provider is down, no probes or health checks, until `release`; its
+   * view says `isolated` (share 0) and an `isolated` event is emitted. Returns false if it
+   * already was.
+   */
+  isolate(provider, nowMs) {
+    return this.#manual(0, provider, nowMs);
+  }
+
+  /** Ends an isolation: the provider takes traffic again as its circuit allows. Returns false if it was not isolated. */
+  release(provider, nowMs) {
+    return this.#manual(1, provider, nowMs);
+  }
+
+  /**
+   * Clears `provider`'s state by hand: window, latency baseline, circuit, strikes and backoff as
+   * new; tickets issued before are stale; an isolation is kept. Returns true.
+   */
+  reset(provider, nowMs) {
+    return this.#manual(2, provider, nowMs);
+  }
+
+  /** Whether `provider` is isolated by hand. */
+  isIsolated(provider) {
+    const i = this.#e.index.get(provider);
+    return i !== undefined && this.#e.n.isIsolated(i);
   }
 
   /**
@@ -202,7 +246,9 @@ class Router {
 
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs) {
-    this.#e.n.handleTimeout(this.#e.now(nowMs));
+    const e = this.#e;
+    e.n.handleTimeout(e.now(nowMs));
+    e.after();
   }
 
   /**
@@ -220,7 +266,56 @@ class Router {
    */
   pollAction(nowMs) {
     const e = this.#e;
-    return e.n.pollAction(e.now(nowMs)) ? e.ticket(Ticket) : null;
+    if (!e.n.pollAction(e.now(nowMs))) {
+      e.after();
+      return null;
+    }
+    const t = e.ticket(Ticket);
+    e.after();
+    return t;
+  }
+
+  /**
+   * Calls `fn(event)` for every event of kind `kind` (`"opened"`, `"probing"`, `"ramp_stage"`,
+   * `"recovered"`, `"throttled"`, `"benched"`, …) or, with `"event"`, of every kind, including
+   * those of `call`, `stream` and the health checks. Events are emitted in order, in a microtask
+   * right after the call that produced them, whether or not anyone drains the queue
+   * (`pollEvent`/`drainEvents` still see every event the queue holds). Each event is a plain
+   * object with the core's `description` and, when the router runs on its own clock, `unix_ms`
+   * (its wall-clock time; null otherwise). A listener that throws is reported to the `"error"`
+   * listeners as `(error, event)`, or as a process warning. Returns the router.
+   */
+  on(kind, fn) {
+    if (typeof kind !== 'string') throw typeError('kind', 'an event kind, "event" or "error"', kind);
+    if (typeof fn !== 'function') throw typeError('listener', 'a function', fn);
+    this.#e.on(kind, fn);
+    return this;
+  }
+
+  /** Removes a listener added with `on`. Returns the router. */
+  off(kind, fn) {
+    this.#e.off(kind, fn);
+    return this;
+  }
+
+  /**
+   * Opt-in logging of every event through the emitter: `logger.info(line)` for opens (rollbacks
+   * included), recoveries and benches, `logger.debug(line)` for the rest when `debug` is set;
+   * `line` is `"failover-core: <provider> <kind>: <description>"`. `logger` defaults to
+   * `console` (pino, winston and bunyan loggers work too). Returns a function that stops it.
+   */
+  logEvents(logger = console, options = {}) {
+    if (typeof logger !== 'object' || logger === null || typeof logger.info !== 'function') {
+      throw typeError('logger', 'an object with info() and debug() (console, pino, ...)', logger);
+    }
+    const debug = options?.debug === true;
+    const fn = (ev) => {
+      const line = `failover-core: ${ev.provider} ${ev.kind}: ${ev.description}`;
+      if (LOG_INFO.has(ev.kind)) logger.info(line);
+      else if (debug && typeof logger.debug === 'function') logger.debug(line);
+    };
+    this.on('event', fn);
+    return () => this.off('event', fn);
   }
 
   /** The oldest queued event, or null. */
@@ -287,7 +382,22 @@ class Router {
    * Options: those of `call`, and `isContent` / `isTerminal` for other chunk shapes.
    */
   stream(fn, options) {
-    return stream(this.#e, fn, options);
+    const e = this.#e;
+    const s = stream(e, fn, options);
+    if (e.listeners.size === 0) return s;
+    // The stream drives its request through `NativeRequest` methods, which io.js does not see:
+    // catch up with the router's events after each step of the iteration.
+    return {
+      [Symbol.asyncIterator]() {
+        const it = s[Symbol.asyncIterator]();
+        const step = (p) => p.finally(() => e.sync());
+        return {
+          next: (v) => step(it.next(v)),
+          return: (v) => step(typeof it.return === 'function' ? it.return(v) : Promise.resolve({ done: true, value: v })),
+          throw: (err) => step(typeof it.throw === 'function' ? it.throw(err) : Promise.reject(err)),
+        };
+      },
+    };
   }
 
   /**

@@ -231,3 +231,15 @@ pub(crate) fn to_js<'e, F: Fields + ?Sized>(
     value.visit(&mut out)?;
     Ok(out.o)
 }
+
+/// A core event as a plain object ([`to_js`]) with `description`, the core's words for it
+/// ([`failover_core::Event::describe`]).
+pub(crate) fn event_js<'e>(
+    env: &'e Env,
+    e: &failover_core::Event,
+    names: &[String],
+) -> napi::Result<Object<'e>> {
+    let mut o = to_js(env, e, names)?;
+    o.set_named_property("description", e.describe().to_string())?;
+    Ok(o)
+}

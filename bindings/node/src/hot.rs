@@ -102,8 +102,13 @@ pub(crate) mod slot {
     pub const RECORDED: usize = 34;
     /// Out (outcome): the latency of that recording, ms.
     pub const REPORT_LATENCY: usize = 35;
+    /// Out: the router of the latest engine call (written by every call on a router).
+    pub const EVENTS_ROUTER: usize = 36;
+    /// Out: that router's count of events ever queued (the core's `queued_total`) after the call:
+    /// the JS layer compares it with the count it has seen to find new events for its listeners.
+    pub const EVENTS_TOTAL: usize = 37;
     /// Length of the buffer.
-    pub const LEN: usize = 36;
+    pub const LEN: usize = 38;
 }
 
 /// The largest integer a JS number holds exactly.
@@ -308,7 +313,12 @@ pub(crate) fn with_router_in<T>(
             return Err(Failure::Poisoned);
         }
         match catch_unwind(AssertUnwindSafe(|| f(&mut e.router))) {
-            Ok(r) => r,
+            Ok(r) => {
+                // Two stores, so the JS layer can tell whether this call queued events.
+                h.io[slot::EVENTS_ROUTER].set(slot as f64);
+                h.io[slot::EVENTS_TOTAL].set(e.router.queued_total() as f64);
+                r
+            }
             Err(payload) => {
                 e.poisoned = true;
                 Err(panic_failure(payload))

@@ -196,6 +196,36 @@ impl NativeRouter {
         Failure::check(&env, r)
     }
 
+    /// The core's `isolate`, `release` or `reset` (`action` 0, 1, 2) of provider `index` at
+    /// `nowMs`. Returns whether it changed anything.
+    #[napi]
+    pub fn manual(&self, env: Env, action: u32, index: f64, now_ms: f64) -> napi::Result<bool> {
+        let r = hot::now_arg(hot::hot(), "nowMs", now_ms).and_then(|now| {
+            with_router(self.slot as usize, |r| {
+                let Some(id) = hot::int_in(index, 63.0).and_then(|i| r.provider_at(i as usize))
+                else {
+                    return Ok(false);
+                };
+                Ok(match action {
+                    0 => r.isolate(id, now),
+                    1 => r.release(id, now),
+                    _ => r.reset(id, now),
+                })
+            })
+        });
+        Failure::check(&env, r)
+    }
+
+    /// Whether provider `index` is isolated by hand.
+    #[napi]
+    pub fn is_isolated(&self, env: Env, index: f64) -> napi::Result<bool> {
+        self.with(&env, |r| {
+            Ok(hot::int_in(index, 63.0)
+                .and_then(|i| r.provider_at(i as usize))
+                .is_some_and(|id| r.is_isolated(id)))
+        })
+    }
+
     /// Performs every transition due at `nowMs`.
     #[napi]
     pub fn handle_timeout(&self, env: Env, now_ms: f64) -> napi::Result<()> {
@@ -236,7 +266,8 @@ impl NativeRouter {
     #[napi(ts_return_type = "NativeEvent | null")]
     pub fn poll_event<'e>(&self, env: &'e Env) -> napi::Result<Option<Object<'e>>> {
         let e = self.with(env, |r| Ok(r.poll_event()))?;
-        e.map(|e| to_js(env, &e, &self.names)).transpose()
+        e.map(|e| convert::event_js(env, &e, &self.names))
+            .transpose()
     }
 
     /// Takes every queued event, oldest first.
@@ -245,7 +276,25 @@ impl NativeRouter {
         let events = self.with(env, |r| {
             Ok(std::iter::from_fn(|| r.poll_event()).collect::<Vec<_>>())
         })?;
-        events.iter().map(|e| to_js(env, e, &self.names)).collect()
+        events
+            .iter()
+            .map(|e| convert::event_js(env, e, &self.names))
+            .collect()
+    }
+
+    /// The events queued since the core's `queued_total` was `seen`, oldest first, without taking
+    /// them from the queue (for the JS layer's listeners; the queue stays for `pollEvent`). Writes
+    /// the new total into the shared buffer (EVENTS_TOTAL) like every call.
+    #[napi(ts_return_type = "NativeEvent[]")]
+    pub fn events_since<'e>(&self, env: &'e Env, seen: f64) -> napi::Result<Vec<Object<'e>>> {
+        let events = self.with(env, |r| {
+            let new = (r.queued_total() as f64 - seen).max(0.0) as usize;
+            Ok(r.newest_events(new).copied().collect::<Vec<_>>())
+        })?;
+        events
+            .iter()
+            .map(|e| convert::event_js(env, e, &self.names))
+            .collect()
     }
 
     /// Provider `index`'s view (the shape of `fixtures/README.md`, "The view"), or null.
@@ -290,6 +339,12 @@ impl NativeRouter {
     #[napi]
     pub fn dropped_events(&self, env: Env) -> napi::Result<f64> {
         self.with(&env, |r| Ok(js_num(r.dropped_events())))
+    }
+
+    /// How many events were ever queued (the core's `queued_total`, exact below 2^53).
+    #[napi]
+    pub fn queued_total(&self, env: Env) -> napi::Result<f64> {
+        self.with(&env, |r| Ok(r.queued_total() as f64))
     }
 
     /// Events waiting in the queue.
@@ -391,6 +446,8 @@ pub struct IoLayout {
     pub used_now: u32,
     pub t0: u32,
     pub status: u32,
+    pub events_router: u32,
+    pub events_total: u32,
     pub len: u32,
 }
 
@@ -415,6 +472,8 @@ pub fn io_layout() -> IoLayout {
         used_now: u(slot::USED_NOW),
         t0: u(slot::T0),
         status: u(slot::STATUS),
+        events_router: u(slot::EVENTS_ROUTER),
+        events_total: u(slot::EVENTS_TOTAL),
         len: u(slot::LEN),
     }
 }
@@ -427,4 +486,6 @@ pub struct NativeEventShape {
     pub at_ms: f64,
     pub provider: String,
     pub kind: String,
+    /// The core's words for it (`Event::describe`).
+    pub description: String,
 }

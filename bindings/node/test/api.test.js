@@ -240,6 +240,7 @@ test('events are plain objects in the scenario shape; views of unknown names are
     from: 'healthy',
     until_ms: 30003,
     strikes: 1,
+    description: '2 connection errors in a row (limit 2) → open 30 s (strike 1)',
   });
   assert.deepEqual(r.drainEvents(), []);
   assert.equal(r.droppedEvents, 0);

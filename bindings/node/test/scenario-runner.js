@@ -316,6 +316,9 @@ function apply(r, tickets, requests, step, at) {
     if (t === undefined) throw new Error(`no ticket named \`${name}\``);
     return r.record(t, outcomeOf(step.record), at);
   }
+  for (const op of ['isolate', 'release', 'reset']) {
+    if (step[op] !== undefined) return r[op](providerName(r, step[op]), at);
+  }
   if (step.observe !== undefined) {
     const name = providerName(r, step.observe?.provider ?? null);
     return r.observe(name, outcomeOf(step.observe), at);
@@ -465,7 +468,14 @@ function observe(s) {
     } catch (e) {
       throw new ScenarioFailure(s.file, i, e.message);
     }
-    const events = r.drainEvents();
+    // The scenario shape; the core's `description` (the same words in every language, tested in
+    // Rust) is checked to be there and left out.
+    const events = r.drainEvents().map(({ description, ...e }) => {
+      if (typeof description !== 'string' || description === '') {
+        throw new ScenarioFailure(s.file, i, `event without a description: ${JSON.stringify(e)}`);
+      }
+      return e;
+    });
     const violation = r.invariantViolation();
     if (violation !== null) throw new ScenarioFailure(s.file, i, `engine invariant broken: ${violation}`);
     return { step: i, at, result, events, next_deadline: r.pollTimeout() };

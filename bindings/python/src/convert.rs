@@ -57,6 +57,31 @@ pub fn ms_at(at: Instant) -> u64 {
     base_ns.saturating_add(elapsed) / 1_000_000
 }
 
+/// Unix milliseconds minus the default clock's milliseconds, now: added to a time on the default
+/// clock, it gives the wall-clock time (for events, so they line up with logs).
+pub fn unix_offset_ms() -> i128 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i128);
+    unix - i128::from(monotonic_ms())
+}
+
+/// A core event as a dict: the scenario files' shape ([`to_dict`]) plus `description` (the core's
+/// words for it, [`failover_core::Event::describe`]) and `unix_ms` (its wall-clock time when
+/// `offset` is given: the router runs on the default clock; else `None`).
+pub fn event_dict<'py>(
+    py: Python<'py>,
+    e: &failover_core::Event,
+    names: &[Py<PyString>],
+    offset: Option<i128>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = to_dict(py, e, names)?;
+    d.set_item(intern!(py, "description"), e.describe().to_string())?;
+    let unix = offset.and_then(|o| u64::try_from(i128::from(e.at_ms) + o).ok());
+    d.set_item(intern!(py, "unix_ms"), unix)?;
+    Ok(d)
+}
+
 /// A timestamp argument: `None` means "now" on the monotonic clock; otherwise an `int` of
 /// milliseconds in [0, 2**64). Refuses `bool`, `float` and other types with a `TypeError` and
 /// negative or too large integers with a `ValueError`, naming `arg`.

@@ -293,6 +293,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash_key, m)?)?;
     m.add_function(wrap_pyfunction!(monotonic_ms, m)?)?;
     m.add_function(wrap_pyfunction!(validate_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(router::_set_event_hook, m)?)?;
     m.add(
         "OUTCOMES",
         PyTuple::new(py, OutcomeKind::ALL.iter().map(|k| k.name()))?,

@@ -405,6 +405,9 @@ impl Request {
     ) -> PyResult<Self> {
         let r = router_arg(router)?.get();
         let options = Self::options(max_attempts, deadline_ms, max_wait_ms, stream, key)?;
+        if now_ms.is_some() {
+            r.mark_explicit_clock();
+        }
         let now = convert::timestamp("now_ms", now_ms)?;
         let req = r.with("Request", |core| CoreRequest::new(core, &options, now))?;
         Ok(Request::of(req, r))

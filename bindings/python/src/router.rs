@@ -2,7 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use failover_core::{
     Action, DefaultRouter, Event, Outcome, PickRequest, Policy, ProviderId, ProviderSet,
@@ -17,6 +17,17 @@ use crate::error;
 
 /// Distinguishes routers, so a ticket cannot be recorded on a router that did not issue it.
 static NEXT_ROUTER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The Python function every router hands its new events to (`_router._dispatch(listener,
+/// events)`: it logs them and calls the router's `on_event`), set once at import by
+/// `_set_event_hook`. Unset (the native module used alone), events only wait in the queue.
+static EVENT_HOOK: OnceLock<Py<PyAny>> = OnceLock::new();
+
+/// Sets the function new events are pushed to (called once by `failover_core._router`).
+#[pyfunction]
+pub fn _set_event_hook(hook: Bound<'_, PyAny>) {
+    let _ = EVENT_HOOK.set(hook.unbind());
+}
 
 /// A decision of [`Router::pick`] or [`Router::poll_action`]: which provider to call. Hand it back
 /// to `Router.record` with the outcome.
@@ -113,6 +124,12 @@ pub struct Router {
     /// The core's ids of the providers, by index (from `provider_at`).
     ids: Box<[ProviderId]>,
     pub(crate) id: u64,
+    /// The `on_event` callback, if any.
+    listener: Mutex<Option<Py<PyAny>>>,
+    /// The core's `queued_total` when new events were last copied out (written under the lock).
+    seen_events: AtomicU64,
+    /// Set once a caller passes its own `now_ms`: events then carry no wall-clock time.
+    explicit_clock: AtomicBool,
 }
 
 impl Router {
@@ -129,12 +146,85 @@ impl Router {
         }
         let mut guard = self.inner.lock().map_err(|_| error::poisoned())?;
         match catch_unwind(AssertUnwindSafe(|| f(&mut guard))) {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                // New events are copied out under the lock (so no other thread's drain or input
+                // comes between) and pushed after it is released (so a callback may use the
+                // router).
+                let total = guard.queued_total();
+                if total != self.seen_events.load(Ordering::Relaxed) {
+                    let fresh = self.fresh_events(&guard, total);
+                    drop(guard);
+                    self.push_events(&fresh);
+                }
+                Ok(r)
+            }
             Err(payload) => {
                 self.poisoned.store(true, Ordering::Relaxed);
                 Err(error::panicked(method, &*payload))
             }
         }
+    }
+
+    /// The events queued since the last copy (all of them: the callbacks run after every engine
+    /// call, and one call queues far fewer than the queue holds).
+    #[cold]
+    fn fresh_events(&self, r: &DefaultRouter, total: u64) -> Vec<Event> {
+        let seen = self.seen_events.swap(total, Ordering::Relaxed);
+        let new = usize::try_from(total.wrapping_sub(seen)).unwrap_or(usize::MAX);
+        if EVENT_HOOK.get().is_none() {
+            return Vec::new();
+        }
+        r.newest_events(new).copied().collect()
+    }
+
+    /// Hands `events` to the Python hook (it logs them and calls `on_event`); an exception
+    /// there is reported as unraisable, never raised into the call that caused the events.
+    #[cold]
+    fn push_events(&self, events: &[Event]) {
+        let Some(hook) = EVENT_HOOK.get() else { return };
+        if events.is_empty() {
+            return;
+        }
+        Python::attach(|py| {
+            let offset =
+                (!self.explicit_clock.load(Ordering::Relaxed)).then(convert::unix_offset_ms);
+            let res = (|| -> PyResult<()> {
+                let list = PyList::empty(py);
+                for e in events {
+                    list.append(convert::event_dict(py, e, &self.names, offset)?)?;
+                }
+                let listener = match self.listener.lock() {
+                    Ok(l) => l.as_ref().map(|l| l.clone_ref(py)),
+                    Err(_) => None,
+                };
+                hook.bind(py).call1((listener, list))?;
+                Ok(())
+            })();
+            if let Err(e) = res {
+                e.write_unraisable(py, None);
+            }
+        });
+    }
+
+    /// A `now_ms` argument; one given by the caller marks the router as driven by the caller's
+    /// clock (its events carry no wall-clock time).
+    #[inline]
+    fn now_arg(&self, v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        if v.is_some() && !self.explicit_clock.load(Ordering::Relaxed) {
+            self.explicit_clock.store(true, Ordering::Relaxed);
+        }
+        convert::timestamp("now_ms", v)
+    }
+
+    /// Marks the router as driven by the caller's clock (a `Request` started at the caller's
+    /// `now_ms`).
+    pub(crate) fn mark_explicit_clock(&self) {
+        self.explicit_clock.store(true, Ordering::Relaxed);
+    }
+
+    /// The wall-clock offset for events read now, if the router runs on the default clock.
+    fn clock_offset(&self) -> Option<i128> {
+        (!self.explicit_clock.load(Ordering::Relaxed)).then(convert::unix_offset_ms)
     }
 
     /// Whether an engine panic has poisoned this router.
@@ -279,6 +369,20 @@ fn recorded(py: Python<'_>, rec: Recorded) -> Py<PyString> {
     s.clone().unbind()
 }
 
+/// An `on_event` argument: a callable or `None`.
+fn listener_arg(cb: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>>> {
+    match cb {
+        None => Ok(None),
+        Some(c) if c.is_none() => Ok(None),
+        Some(c) if c.is_callable() => Ok(Some(c.clone().unbind())),
+        Some(c) => Err(error::arg_type(
+            "on_event",
+            "a callable taking one event (or None)",
+            c,
+        )),
+    }
+}
+
 fn names_arg<'py>(providers: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
     if providers.is_instance_of::<PyString>() || providers.is_instance_of::<PyBytes>() {
         return Err(error::arg_type(
@@ -314,19 +418,22 @@ fn names_arg<'py>(providers: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PySt
 
 #[pymethods]
 impl Router {
-    /// `Router(providers, policy=None, /, **policy_fields)`: providers in priority order (the
-    /// first is the primary); the policy as a dict and/or keyword arguments with the field names
-    /// of the scenario files (keyword arguments are applied after the dict). Raises `ConfigError`
+    /// `Router(providers, policy=None, /, *, on_event=None, **policy_fields)`: providers in
+    /// priority order (the first is the primary); the policy as a dict and/or keyword arguments
+    /// with the field names of the scenario files (keyword arguments are applied after the dict);
+    /// `on_event` a callback for every event. Raises `ConfigError`
     /// with the core's code and message for a policy or names the core refuses.
     #[new]
-    #[pyo3(signature = (providers, policy=None, /, **policy_fields))]
+    #[pyo3(signature = (providers, policy=None, /, *, on_event=None, **policy_fields))]
     fn new(
         py: Python<'_>,
         providers: &Bound<'_, PyAny>,
         policy: Option<&Bound<'_, PyAny>>,
+        on_event: Option<&Bound<'_, PyAny>>,
         policy_fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let names = names_arg(providers)?;
+        let listener = listener_arg(on_event)?;
         let p = build_policy(py, policy, policy_fields)?;
         let plain: Vec<String> = names
             .iter()
@@ -350,6 +457,9 @@ impl Router {
             plain_names: plain.into_boxed_slice(),
             ids,
             id: NEXT_ROUTER_ID.fetch_add(1, Ordering::Relaxed),
+            listener: Mutex::new(listener),
+            seen_events: AtomicU64::new(0),
+            explicit_clock: AtomicBool::new(false),
         })
     }
 
@@ -375,10 +485,29 @@ impl Router {
         self.with("pending_events", |r| r.pending_events())
     }
 
-    /// Events dropped because the queue (64 events) was full.
+    /// Events dropped because the queue (64 events) was full: the oldest are dropped, so the
+    /// queue holds the newest. Callbacks (`on_event`) get every event whether or not anyone
+    /// drains the queue.
     #[getter]
     fn dropped_events(&self) -> PyResult<u64> {
         self.with("dropped_events", |r| r.dropped_events())
+    }
+
+    /// Sets (or with `None` removes) the callback called with every event as it happens,
+    /// including those of `call`, `acall`, `stream`, `astream` and health checks; returns the
+    /// previous one.
+    fn set_on_event(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let new = listener_arg(Some(callback))?;
+        let mut l = self.listener.lock().map_err(|_| error::poisoned())?;
+        let old = std::mem::replace(&mut *l, new);
+        Ok(old.unwrap_or_else(|| py.None()))
+    }
+
+    /// The callback set by `on_event=` or `set_on_event`, or `None`.
+    #[getter]
+    fn on_event(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let l = self.listener.lock().map_err(|_| error::poisoned())?;
+        Ok(l.as_ref().map_or_else(|| py.None(), |c| c.clone_ref(py)))
     }
 
     /// Which provider to call now: a `Ticket`. `key` (str or bytes) keeps a conversation on the
@@ -392,7 +521,7 @@ impl Router {
         key: Option<&Bound<'_, PyAny>>,
         tried: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Ticket> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now_arg(now_ms)?;
         let req = self.pick_request(key, tried)?;
         let picked = self.with("pick", |r| r.pick_with(now, &req))?;
         match picked {
@@ -427,7 +556,7 @@ impl Router {
             return Err(error::foreign_ticket());
         }
         let o = Self::outcome(outcome, latency_ms, retry_after_ms)?;
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now_arg(now_ms)?;
         let rec = self.with("record", |r| r.record(&ticket.t, o, now))?;
         Ok(recorded(py, rec))
     }
@@ -446,7 +575,7 @@ impl Router {
     ) -> PyResult<Py<PyString>> {
         let i = self.provider_index("provider", provider)?;
         let o = Self::outcome(outcome, latency_ms, retry_after_ms)?;
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now_arg(now_ms)?;
         let id = self.ids[i];
         let rec = self.with("observe", |r| r.observe(id, o, now))?;
         Ok(recorded(py, rec))
@@ -517,10 +646,60 @@ impl Router {
         }
     }
 
+    /// Isolates `provider` by hand at `now_ms`: never picked (not even when every other provider
+    /// is down), no probes or health checks, until `release`; its view says `isolated`. Returns
+    /// False if it already was.
+    #[pyo3(signature = (provider, now_ms=None))]
+    fn isolate(
+        &self,
+        provider: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let now = self.now_arg(now_ms)?;
+        let id = self.ids[i];
+        self.with("isolate", |r| r.isolate(id, now))
+    }
+
+    /// Ends `provider`'s isolation at `now_ms`: it takes traffic again as its circuit allows.
+    /// Returns False if it was not isolated.
+    #[pyo3(signature = (provider, now_ms=None))]
+    fn release(
+        &self,
+        provider: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let now = self.now_arg(now_ms)?;
+        let id = self.ids[i];
+        self.with("release", |r| r.release(id, now))
+    }
+
+    /// Clears `provider`'s state by hand at `now_ms`: window, latency baseline, circuit, strikes
+    /// and backoff as new; tickets issued before are stale. An isolation is kept. Returns True.
+    #[pyo3(signature = (provider, now_ms=None))]
+    fn reset(
+        &self,
+        provider: &Bound<'_, PyAny>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let now = self.now_arg(now_ms)?;
+        let id = self.ids[i];
+        self.with("reset", |r| r.reset(id, now))
+    }
+
+    /// Whether `provider` is isolated by hand.
+    fn is_isolated(&self, provider: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let i = self.provider_index("provider", provider)?;
+        let id = self.ids[i];
+        self.with("is_isolated", |r| r.is_isolated(id))
+    }
+
     /// Performs every transition due at `now_ms`. Spurious or early calls are harmless.
     #[pyo3(signature = (now_ms=None))]
     fn handle_timeout(&self, now_ms: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now_arg(now_ms)?;
         self.with("handle_timeout", |r| r.handle_timeout(now))
     }
 
@@ -543,7 +722,7 @@ impl Router {
     /// each check's outcome; an unreported check expires after `probe_timeout_ms`.
     #[pyo3(signature = (now_ms=None))]
     fn poll_action(&self, now_ms: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Ticket>> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now_arg(now_ms)?;
         let action = self.with("poll_action", |r| r.poll_action(now))?;
         Ok(action.map(|a| match a {
             Action::HealthCheck(t) => self.ticket(t),
@@ -553,7 +732,12 @@ impl Router {
     /// The oldest queued event as a dict (the scenario files' shape), or `None`.
     fn _poll_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         match self.with("poll_event", |r| r.poll_event())? {
-            Some(e) => Ok(Some(convert::to_dict(py, &e, &self.names)?)),
+            Some(e) => Ok(Some(convert::event_dict(
+                py,
+                &e,
+                &self.names,
+                self.clock_offset(),
+            )?)),
             None => Ok(None),
         }
     }
@@ -564,8 +748,9 @@ impl Router {
             core::iter::from_fn(|| r.poll_event()).collect()
         })?;
         let out = PyList::empty(py);
+        let offset = self.clock_offset();
         for e in &events {
-            out.append(convert::to_dict(py, e, &self.names)?)?;
+            out.append(convert::event_dict(py, e, &self.names, offset)?)?;
         }
         Ok(out)
     }

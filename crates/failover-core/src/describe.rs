@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use crate::event::{Event, EventKind, Trigger};
+use crate::event::{Event, EventKind, Manual, Trigger};
 use crate::outcome::OutcomeKind;
 
 /// An event's description (the provider's name not included): see [`Event::describe`].
@@ -222,6 +222,15 @@ impl fmt::Display for Description<'_> {
             ),
             EventKind::Unpaced { headroom_ppm: None } => {
                 f.write_str("rate-limit hint expired: full share again, no ramp")
+            }
+            EventKind::Manual(Manual::Isolated) => {
+                f.write_str("isolated by hand: no traffic, probes or health checks until released")
+            }
+            EventKind::Manual(Manual::Released) => {
+                f.write_str("released by hand: takes traffic again as its circuit allows")
+            }
+            EventKind::Manual(Manual::Reset) => {
+                f.write_str("reset by hand: window, circuit, strikes and backoff cleared")
             }
         }
     }

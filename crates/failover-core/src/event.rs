@@ -181,6 +181,34 @@ pub enum EventKind {
         /// The fresh headroom that ended it, ppm; `None` when the hint expired.
         headroom_ppm: Option<u32>,
     },
+    /// An operator's hand on the provider: [`crate::Router::isolate`],
+    /// [`crate::Router::release`] or [`crate::Router::reset`]. Named after the action
+    /// (`isolated`, `released`, `reset`).
+    Manual(Manual),
+}
+
+/// What an operator did to a provider by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Manual {
+    /// Isolated: no traffic, probes or health checks until released, even when every other
+    /// provider is down.
+    Isolated,
+    /// Released from isolation: takes traffic again as its circuit allows.
+    Released,
+    /// Its state was cleared: window, circuit, strikes and backoff as new.
+    Reset,
+}
+
+impl Manual {
+    /// The stable snake_case name (the event's kind).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Manual::Isolated => "isolated",
+            Manual::Released => "released",
+            Manual::Reset => "reset",
+        }
+    }
 }
 
 impl EventKind {
@@ -199,6 +227,7 @@ impl EventKind {
             EventKind::BackoffDecayed { .. } => "backoff_decayed",
             EventKind::Paced { .. } => "paced",
             EventKind::Unpaced { .. } => "unpaced",
+            EventKind::Manual(m) => m.name(),
         }
     }
 }
@@ -214,11 +243,15 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// The fixed-capacity event queue. When full, new events are dropped and counted.
+/// The fixed-capacity event queue. When full, the oldest event is dropped to make room for the new
+/// one, and counted: the newest events are the ones worth reading (what is happening now), and
+/// a caller that drains after every input (the bindings' callbacks) never loses any.
 #[derive(Clone, Debug)]
 pub(crate) struct Events<const E: usize> {
     queue: heapless::Deque<Event, E>,
     dropped: u64,
+    /// Events ever queued (drained, dropped or still queued).
+    total: u64,
 }
 
 impl<const E: usize> Events<E> {
@@ -226,20 +259,22 @@ impl<const E: usize> Events<E> {
         Events {
             queue: heapless::Deque::new(),
             dropped: 0,
+            total: 0,
         }
     }
 
     pub(crate) fn push(&mut self, at_ms: u64, provider: ProviderId, kind: EventKind) {
-        if self
-            .queue
-            .push_back(Event {
-                at_ms,
-                provider,
-                kind,
-            })
-            .is_err()
-        {
+        let event = Event {
+            at_ms,
+            provider,
+            kind,
+        };
+        self.total = self.total.wrapping_add(1);
+        if let Err(event) = self.queue.push_back(event) {
+            // Full: drop the oldest (E >= 1, so there is one) and keep the new one.
+            let _ = self.queue.pop_front();
             self.dropped = self.dropped.saturating_add(1);
+            let _ = self.queue.push_back(event);
         }
     }
 
@@ -253,5 +288,14 @@ impl<const E: usize> Events<E> {
 
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The `n` newest queued events, oldest first (fewer if fewer are queued).
+    pub(crate) fn newest(&self, n: usize) -> impl Iterator<Item = &Event> + '_ {
+        self.queue.iter().skip(self.queue.len().saturating_sub(n))
     }
 }

@@ -117,8 +117,9 @@ impl Fields for WindowStats {
 impl Fields for ProviderView<'_> {
     /// `name`, `state`, `share` (ppm), `throttled_until_ms`, `open_until_ms`, `ramp_stage`,
     /// `strikes`, `trips`, `generation`, `probes_in_flight`, `probe_successes`,
-    /// `consecutive_failures`, `latency_ms`, `baseline_ms`, `next_transition_ms`, `paced_headroom`
-    /// (ppm or null), `paced_until_ms`, `window`.
+    /// `consecutive_failures`, `latency_ms`, `baseline_ms`, `latency_p50_ms`, `latency_p90_ms`,
+    /// `latency_p99_ms`, `next_transition_ms`, `paced_headroom` (ppm or null), `paced_until_ms`,
+    /// `isolated`, `window`.
     fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
         v.field("name", self.name.into())?;
         v.field("state", self.state.name().into())?;
@@ -134,12 +135,16 @@ impl Fields for ProviderView<'_> {
         v.field("consecutive_failures", self.consecutive_failures.into())?;
         v.field("latency_ms", self.latency_ms.into())?;
         v.field("baseline_ms", self.baseline_ms.into())?;
+        v.field("latency_p50_ms", self.latency_p50_ms.into())?;
+        v.field("latency_p90_ms", self.latency_p90_ms.into())?;
+        v.field("latency_p99_ms", self.latency_p99_ms.into())?;
         v.field("next_transition_ms", self.next_transition_ms.into())?;
         v.field(
             "paced_headroom",
             self.paced_headroom_ppm.map_or(Field::Null, Field::Ppm),
         )?;
         v.field("paced_until_ms", self.paced_until_ms.into())?;
+        v.field("isolated", self.isolated.into())?;
         v.nested("window", &self.window)
     }
 }
@@ -203,7 +208,8 @@ impl Fields for EventKind {
             EventKind::Probing
             | EventKind::ProbeExpired
             | EventKind::Recovered
-            | EventKind::Unthrottled => Ok(()),
+            | EventKind::Unthrottled
+            | EventKind::Manual(_) => Ok(()),
         }
     }
 }
@@ -432,18 +438,24 @@ mod tests {
             window: WindowStats::default(),
             latency_ms: Some(900),
             baseline_ms: None,
+            latency_p50_ms: Some(700),
+            latency_p90_ms: Some(900),
+            latency_p99_ms: None,
             next_transition_ms: Some(7),
             paced_headroom_ppm: Some(50_000),
             paced_until_ms: Some(9),
+            isolated: false,
         };
         let l = lines(&v);
-        assert_eq!(l.len(), 18 + 7);
+        assert_eq!(l.len(), 22 + 7);
         assert_eq!(l[2], "share=Ppm(250000)");
         assert_eq!(l[5], "ramp_stage=U32(1)");
-        assert_eq!(l[15], "paced_headroom=Ppm(50000)");
-        assert_eq!(l[16], "paced_until_ms=U64(9)");
-        assert_eq!(l[17], "window:");
-        assert_eq!(l[24], "  client_errors=U64(0)");
+        assert_eq!(l[15], "latency_p90_ms=U32(900)");
+        assert_eq!(l[18], "paced_headroom=Ppm(50000)");
+        assert_eq!(l[19], "paced_until_ms=U64(9)");
+        assert_eq!(l[20], "isolated=Bool(false)");
+        assert_eq!(l[21], "window:");
+        assert_eq!(l[28], "  client_errors=U64(0)");
         assert_eq!(Field::fraction(250_000), 0.25);
     }
 

@@ -70,7 +70,7 @@ mod window;
 
 pub use classify::{Classification, Facts, Transport, classify, classify_status};
 pub use describe::Description;
-pub use event::{CircuitState, Event, EventKind, ProviderId, Reason, Trigger};
+pub use event::{CircuitState, Event, EventKind, Manual, ProviderId, Reason, Trigger};
 pub use fields::{Field, Fields, Visitor};
 pub use headroom::{Dimension, Headroom, Quota};
 pub use outcome::{Outcome, OutcomeKind, parse_retry_after};

@@ -51,6 +51,18 @@ pub(crate) struct Provider<const B: usize> {
 }
 
 impl<const B: usize> Provider<B> {
+    /// Clears the provider's state by hand (`Router::reset`): window, baseline, circuit, strikes
+    /// and idle check as new, seen at `now`. The circuit generation moves on, so a ticket issued
+    /// before is stale.
+    pub(crate) fn reset(&mut self, p: &Compiled, now: u64) {
+        let generation = self.circuit.generation.wrapping_add(1);
+        let name = core::mem::take(&mut self.name);
+        *self = Provider::new(name, p);
+        self.circuit.generation = generation;
+        self.last_seen = now;
+        self.deadline = self.due_at(p);
+    }
+
     pub(crate) fn new(name: heapless::String<MAX_NAME_LEN>, p: &Compiled) -> Self {
         Provider {
             name,
@@ -354,9 +366,13 @@ impl<const B: usize> Provider<B> {
                 .window
                 .latency_quantile_at(now, p.latency_quantile_ppm),
             baseline_ms: self.health.baseline.value_ms(),
+            latency_p50_ms: self.health.window.latency_quantile_at(now, 500_000),
+            latency_p90_ms: self.health.window.latency_quantile_at(now, 900_000),
+            latency_p99_ms: self.health.window.latency_quantile_at(now, 990_000),
             next_transition_ms: self.due(p),
             paced_headroom_ppm: self.pace.active.then_some(self.pace.headroom_ppm),
             paced_until_ms: self.pace.due(),
+            isolated: false,
         }
     }
 

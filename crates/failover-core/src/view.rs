@@ -41,10 +41,21 @@ pub struct ProviderView<'a> {
     pub latency_ms: Option<u32>,
     /// The long-horizon latency baseline, ms.
     pub baseline_ms: Option<u32>,
+    /// The window's median latency of successes, ms, from its latency histogram (half-octave
+    /// bins: a figure is the middle of its bin, within 25 % of the true value); `None` with no
+    /// successes in the window.
+    pub latency_p50_ms: Option<u32>,
+    /// The window's 90th percentile latency, ms (as `latency_p50_ms`).
+    pub latency_p90_ms: Option<u32>,
+    /// The window's 99th percentile latency, ms (as `latency_p50_ms`).
+    pub latency_p99_ms: Option<u32>,
     /// When the provider's next time-driven transition is due, if one is scheduled.
     pub next_transition_ms: Option<u64>,
     /// While paced: the rate-limit headroom of the latest hint, ppm (below `pace_watermark`).
     pub paced_headroom_ppm: Option<u32>,
     /// While paced: when the hint expires, ms.
     pub paced_until_ms: Option<u64>,
+    /// Isolated by hand ([`crate::Router::isolate`]): it takes no traffic (its `share_ppm` is 0),
+    /// probes or health checks until released; its circuit keeps its own state.
+    pub isolated: bool,
 }

@@ -93,7 +93,7 @@ impl Tally {
             EventKind::Unthrottled => 6,
             EventKind::BackoffDecayed { .. } => 7,
             EventKind::Benched { .. } | EventKind::Paced { .. } => 5,
-            EventKind::Unpaced { .. } => 6,
+            EventKind::Unpaced { .. } | EventKind::Manual(_) => 6,
         };
         self.events[i] += 1;
     }

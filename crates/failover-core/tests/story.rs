@@ -658,6 +658,14 @@ fn a_full_event_queue_counts_what_it_drops() {
     }
     assert_eq!(r.pending_events(), 1);
     assert!(r.dropped_events() >= 1);
+    // Every event was queued once: the one kept and those dropped.
+    assert_eq!(r.queued_total(), 1 + r.dropped_events());
+    assert_eq!(r.newest_events(8).count(), 1);
+    // The newest event is the one kept: the last 429's throttle (at 4, for 1004 ms).
+    match r.poll_event().map(|e| e.kind) {
+        Some(EventKind::Throttled { until_ms, .. }) => assert_eq!(until_ms, 4 + 1004),
+        other => panic!("expected the last throttle, got {other:?}"),
+    }
 }
 
 #[test]
@@ -693,4 +701,46 @@ fn configuration_errors_are_named() {
     .unwrap_err();
     assert_eq!(e.code(), "window_too_long");
     assert!(e.to_string().contains("600 buckets"), "{e}");
+}
+
+#[test]
+fn an_isolated_provider_gets_no_traffic_probes_or_health_checks_until_released() {
+    let p = Policy {
+        health_check_interval_ms: Some(1_000),
+        ..no_jitter()
+    };
+    let mut r = router(p);
+    let primary = r.provider_at(0).unwrap();
+    assert!(r.isolate(primary, 0));
+    for t in (0..10_000).step_by(100) {
+        let tk = r.pick(t).unwrap();
+        assert_ne!(tk.provider, primary);
+        r.record(&tk, Outcome::success(10), t);
+        while let Some(Action::HealthCheck(h)) = r.poll_action(t) {
+            assert_ne!(
+                h.provider, primary,
+                "no health check of an isolated provider"
+            );
+            r.record(&h, Outcome::success(5), t);
+        }
+        // Nothing is due for the isolated provider: no busy loop on its idle check.
+        assert!(r.poll_timeout().is_none_or(|d| d > t));
+    }
+    // Every other provider down: still never the isolated one.
+    for _ in 0..5 {
+        for i in 1..3 {
+            let id = r.provider_at(i).unwrap();
+            r.observe(id, Outcome::server_error(1), 10_000);
+        }
+    }
+    let t = r.pick(10_001).unwrap();
+    assert!(t.degraded);
+    assert_ne!(t.provider, primary);
+    assert!(r.release(primary, 10_002));
+    assert_eq!(r.pick(10_002).unwrap().provider, primary);
+    let kinds: Vec<&str> = std::iter::from_fn(|| r.poll_event())
+        .map(|e| e.kind.name())
+        .filter(|k| matches!(*k, "isolated" | "released"))
+        .collect();
+    assert_eq!(kinds, ["isolated", "released"]);
 }

@@ -450,6 +450,19 @@ impl Scenario {
             let o = outcome(obs)?;
             return Ok(json!(r.observe(id, o, at).name()));
         }
+        for (op, f) in [
+            (
+                "isolate",
+                DefaultRouter::isolate as fn(&mut DefaultRouter, ProviderId, u64) -> bool,
+            ),
+            ("release", DefaultRouter::release),
+            ("reset", DefaultRouter::reset),
+        ] {
+            if let Some(name) = step.get(op) {
+                let id = provider(r, name)?;
+                return Ok(json!(f(r, id, at)));
+            }
+        }
         if let Some(h) = step.get("http") {
             let c = classify(&facts(h)?);
             return Ok(json!({"outcome": c.kind.name(), "retry_after_ms": c.retry_after_ms}));
@@ -489,8 +502,8 @@ impl Scenario {
             return traffic(r, tr, at);
         }
         Err(
-            "the step has no action (pick, record, observe, http, headers, headroom, tick, poll, view, traffic, \
-             begin, next, report, first_token, chunk, end, cancel)"
+            "the step has no action (pick, record, observe, isolate, release, reset, http, headers, \
+             headroom, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)"
                 .into(),
         )
     }

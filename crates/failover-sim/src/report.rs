@@ -39,6 +39,7 @@ fn tag(e: &Event) -> &'static str {
         EventKind::BackoffDecayed { .. } => "decay",
         EventKind::Paced { .. } => "paced",
         EventKind::Unpaced { .. } => "unpaced",
+        EventKind::Manual(m) => m.name(),
     }
 }
 

@@ -121,7 +121,8 @@ pub fn views<const P: usize, const B: usize, const E: usize>(
     ensure_eq!(r.len(), n);
     for v in r.views() {
         ensure!(v.share_ppm <= 1_000_000, "share above 1: {v:?}");
-        let want = if v.throttled_until_ms.is_some() {
+        // An isolated provider takes nothing, whatever its circuit says.
+        let want = if v.throttled_until_ms.is_some() || v.isolated {
             0
         } else {
             match v.state {
@@ -187,6 +188,23 @@ pub fn events<const P: usize, const B: usize, const E: usize>(
     Ok(())
 }
 
+/// A bounded event queue that overflowed: what it `kept` (drained at the end) and the count it
+/// `dropped`, against `all` the events an unbounded queue delivered for the same inputs. The
+/// queue keeps the newest events: `kept` is the tail of `all`, and `dropped` counts the rest.
+pub fn queue_keeps_newest<T: PartialEq + fmt::Debug>(all: &[T], kept: &[T], dropped: u64) -> Check {
+    ensure_eq!(
+        kept.len() as u64 + dropped,
+        all.len() as u64,
+        "kept + dropped = every event"
+    );
+    let tail = &all[all.len() - kept.len()..];
+    ensure!(
+        kept == tail,
+        "the newest events are kept: {kept:?} is not the tail {tail:?}"
+    );
+    Ok(())
+}
+
 /// One event's figures: an open circuit's deadline within `open_max_ms`, a probe failure from
 /// probing, a ramp stage's share, a throttle within its cap.
 pub fn event(e: &Event, p: &Policy) -> Check {
@@ -244,6 +262,10 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
             let i = t.provider.index();
             ensure!(i < n);
             ensure!(!is_tried(i), "picked a provider already tried");
+            ensure!(
+                !r.is_isolated(t.provider),
+                "picked a provider isolated by hand"
+            );
             ensure_eq!(t.issued_at_ms, r.now());
             ensure_eq!(t.degraded, t.retry_after_ms.is_some());
             let v = r.view(t.provider).unwrap();

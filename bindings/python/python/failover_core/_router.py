@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import types
 import weakref
@@ -68,6 +69,37 @@ _monotonic_ms = _native.monotonic_ms
 _get_running_loop = asyncio.get_running_loop
 _current_task = asyncio.current_task
 _CoroutineType = types.CoroutineType
+
+
+#: The logger of every router's events: INFO for opens (rollbacks included), recoveries and
+#: benches; DEBUG for probes, ramp stages, throttles and the rest. The record's message is
+#: ``"<provider> <kind>: <the core's description>"``; ``record.failover_event`` is the event.
+logger = logging.getLogger("failover_core")
+_INFO_KINDS = frozenset({"opened", "recovered", "benched"})
+
+
+def _dispatch(listener: Optional[Callable[[Event], Any]], dicts: List[Dict[str, Any]]) -> None:
+    """Called by the native router right after an engine call that queued events (outside its
+    lock), with the router's ``on_event`` callback: logs each event and hands it to the
+    callback. An exception from the callback is logged, never raised into the call."""
+    log_info = logger.isEnabledFor(logging.INFO)
+    log_debug = log_info and logger.isEnabledFor(logging.DEBUG)
+    if listener is None and not log_info:
+        return
+    for d in dicts:
+        ev = event_from_dict(d)
+        if log_info:
+            level = logging.INFO if ev.kind in _INFO_KINDS else logging.DEBUG
+            if level == logging.INFO or log_debug:
+                logger.log(level, "%s", ev, extra={"failover_event": ev})
+        if listener is not None:
+            try:
+                listener(ev)
+            except Exception:
+                logger.exception("on_event callback raised on %s", ev)
+
+
+_native._set_event_hook(_dispatch)
 
 
 def _as_classification(c: Union[Classification, str, None]) -> Optional[Classification]:
@@ -282,6 +314,14 @@ class Router(_native.Router):
 
     Thread safety: one router can be shared by threads and asyncio tasks. Each method holds the
     router's lock for one engine call (well under a microsecond) and runs no Python code under it.
+
+    Events are pushed as they happen: ``Router(names, on_event=fn)`` (or
+    :meth:`set_on_event`) calls ``fn(event)`` with every :class:`~failover_core.events.Event`
+    right after the engine call that produced it, outside the lock, in the thread that made the
+    call; including events of :meth:`call`, :meth:`acall`, :meth:`stream`, :meth:`astream` and
+    health checks. They are also logged to ``logging.getLogger("failover_core")`` (INFO: opens,
+    rollbacks, recoveries, benches; DEBUG: the rest). The queue drained by :meth:`events` is
+    independent: it keeps the newest 64 and counts what it dropped (``dropped_events``).
     """
 
     __slots__ = ()

@@ -24,6 +24,9 @@ __all__ = [
     "BackoffDecayed",
     "Paced",
     "Unpaced",
+    "Isolated",
+    "Released",
+    "Reset",
     "event_from_dict",
 ]
 
@@ -51,7 +54,11 @@ class Reason:
 
 @dataclass(frozen=True)
 class Event:
-    """A state change of one provider at ``at_ms`` (the engine's time)."""
+    """A state change of one provider at ``at_ms`` (the engine's time).
+
+    ``str(event)`` and :meth:`describe` give the core's words for it (the same text in Rust, the
+    simulator, Python and Node); :attr:`unix_ms` its wall-clock time when the router runs on its
+    own clock."""
 
     at_ms: int
     provider: str
@@ -61,6 +68,22 @@ class Event:
     def to_dict(self) -> Dict[str, Any]:
         """The scenario files' JSON shape of this event."""
         return {"at_ms": self.at_ms, "provider": self.provider, "kind": self.kind}
+
+    def describe(self) -> str:
+        """What happened, why, with the figures and until when, written by the core (for
+        example ``3 server errors in a row (limit 3) → open 30 s (strike 1)``). The provider's
+        name is not included; ``str(event)`` adds it."""
+        return self.__dict__.get("_description") or self.kind.replace("_", " ")
+
+    @property
+    def unix_ms(self) -> Optional[int]:
+        """When it happened on the wall clock (Unix ms), if the router runs on its own clock
+        (no ``now_ms`` ever given); else ``None``: ``at_ms`` is then on the caller's clock."""
+        v: Optional[int] = self.__dict__.get("_unix_ms")
+        return v
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.kind}: {self.describe()}"
 
 
 @dataclass(frozen=True)
@@ -218,16 +241,49 @@ class Unpaced(Event):
         return d
 
 
+@dataclass(frozen=True)
+class Isolated(Event):
+    """Isolated by hand (``Router.isolate``): no traffic, probes or health checks until released."""
+
+    kind: ClassVar[str] = "isolated"
+
+
+@dataclass(frozen=True)
+class Released(Event):
+    """Released from isolation by hand (``Router.release``)."""
+
+    kind: ClassVar[str] = "released"
+
+
+@dataclass(frozen=True)
+class Reset(Event):
+    """Its state was cleared by hand (``Router.reset``)."""
+
+    kind: ClassVar[str] = "reset"
+
+
 _SIMPLE: Mapping[str, Type[Event]] = {
     "probing": Probing,
     "probe_expired": ProbeExpired,
     "recovered": Recovered,
     "unthrottled": Unthrottled,
+    "isolated": Isolated,
+    "released": Released,
+    "reset": Reset,
 }
 
 
 def event_from_dict(d: Mapping[str, Any]) -> Event:
-    """Builds the typed event from the native module's dict (the scenario files' shape)."""
+    """Builds the typed event from the native module's dict (the scenario files' shape, with the
+    core's ``description`` and the ``unix_ms`` wall-clock time when present)."""
+    e = _typed(d)
+    # Not dataclass fields: they stay out of equality, ``repr`` and ``to_dict``.
+    object.__setattr__(e, "_description", d.get("description"))
+    object.__setattr__(e, "_unix_ms", d.get("unix_ms"))
+    return e
+
+
+def _typed(d: Mapping[str, Any]) -> Event:
     kind = d["kind"]
     at_ms = d["at_ms"]
     provider = d["provider"]

@@ -69,6 +69,13 @@ class ProviderView:
     #: While paced: when the hint expires, ms.
     paced_until_ms: Optional[int]
     window: WindowStats
+    #: Isolated by hand (``Router.isolate``): no traffic, probes or health checks until released.
+    isolated: bool = False
+    #: The window's latency percentiles of successes, ms, from its histogram (the middle of a
+    #: half-octave bin: within 25 % of the true value); ``None`` with no successes.
+    latency_p50_ms: Optional[int] = None
+    latency_p90_ms: Optional[int] = None
+    latency_p99_ms: Optional[int] = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ProviderView":
@@ -95,8 +102,12 @@ class ProviderView:
             "consecutive_failures": self.consecutive_failures,
             "latency_ms": self.latency_ms,
             "baseline_ms": self.baseline_ms,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p90_ms": self.latency_p90_ms,
+            "latency_p99_ms": self.latency_p99_ms,
             "next_transition_ms": self.next_transition_ms,
             "paced_headroom": self.paced_headroom,
             "paced_until_ms": self.paced_until_ms,
+            "isolated": self.isolated,
             "window": self.window.to_dict(),
         }

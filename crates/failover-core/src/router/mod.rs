@@ -1,11 +1,11 @@
 //! The router: N providers in priority order, one decision per request, one record per outcome.
 
-use crate::event::{Event, Events, ProviderId};
+use crate::event::{Event, EventKind, Events, Manual, ProviderId};
 use crate::headroom::Headroom;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::policy::{Compiled, ConfigError, MAX_NAME_LEN, Policy};
 use crate::provider::Provider;
-use crate::ticket::{Action, Recorded, Ticket, TicketKind};
+use crate::ticket::{Action, ProviderSet, Recorded, Ticket, TicketKind};
 use crate::view::ProviderView;
 
 mod pick;
@@ -49,6 +49,8 @@ pub struct Router<const P: usize, const B: usize, const E: usize = 64> {
     now: u64,
     /// Minimum of the providers' cached deadlines.
     next_deadline: u64,
+    /// Providers isolated by hand ([`Router::isolate`]).
+    isolated: ProviderSet,
 }
 
 impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
@@ -86,6 +88,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             events: Events::new(),
             now: 0,
             next_deadline: u64::MAX,
+            isolated: ProviderSet::new(),
         })
     }
 
@@ -143,7 +146,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         self.now
     }
 
-    /// Events dropped because the queue was full (drain it with [`Router::poll_event`]).
+    /// Events dropped because the queue was full (drain it with [`Router::poll_event`]): when an
+    /// event finds the queue full, the oldest queued event is dropped to make room, so the queue
+    /// always holds the newest `E` events. A caller that drains after every input loses none unless
+    /// one input queues more than `E` events.
     #[must_use]
     pub fn dropped_events(&self) -> u64 {
         self.events.dropped()
@@ -153,6 +159,23 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[must_use]
     pub fn pending_events(&self) -> usize {
         self.events.len()
+    }
+
+    /// How many events were ever queued (drained, dropped or still waiting; wraps at `u64::MAX`).
+    /// With [`Router::newest_events`], a caller can see every new event without draining the
+    /// queue: remember this count after reading, and after the next input the difference is how
+    /// many are new (all of them still queued unless one input queued more than `E`, or someone
+    /// drained in between). The bindings push events to callbacks this way while
+    /// [`Router::poll_event`] keeps working. Cost: O(1).
+    #[must_use]
+    pub fn queued_total(&self) -> u64 {
+        self.events.total()
+    }
+
+    /// The `n` newest queued events, oldest first, without taking them (fewer when fewer are
+    /// queued). Cost: O(n).
+    pub fn newest_events(&self, n: usize) -> impl Iterator<Item = &Event> + '_ {
+        self.events.newest(n)
     }
 
     #[inline]
@@ -235,8 +258,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     pub fn poll_timeout(&self) -> Option<u64> {
         let mut d = (self.next_deadline != u64::MAX).then_some(self.next_deadline);
         let mut at = |x: u64| d = Some(d.map_or(x, |y| y.min(x)));
-        for pr in &self.providers {
-            if let Some(due) = pr.check_due_at(&self.policy, self.now) {
+        for (i, pr) in self.providers.iter().enumerate() {
+            if !self.isolated.contains_index(i)
+                && let Some(due) = pr.check_due_at(&self.policy, self.now)
+            {
                 at(due.max(self.now));
             }
             if self.next_deadline == u64::MAX
@@ -258,6 +283,9 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         let now = self.clock(now);
         self.catch_up(now);
         for i in 0..self.providers.len() {
+            if self.isolated.contains_index(i) {
+                continue;
+            }
             if let Some((seq, took_permit)) = self.providers[i].issue_check(&self.policy, now) {
                 if took_permit {
                     self.refresh(i, now);
@@ -420,7 +448,77 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[must_use]
     pub fn view(&self, id: ProviderId) -> Option<ProviderView<'_>> {
         let pr = self.providers.get(id.index())?;
-        Some(pr.view(&self.policy, id, self.now))
+        let mut v = pr.view(&self.policy, id, self.now);
+        if self.isolated.contains(id) {
+            v.isolated = true;
+            v.share_ppm = 0;
+        }
+        Some(v)
+    }
+
+    /// Isolates provider `id` by hand, at `now` (an operator's decision during an incident): until
+    /// [`Router::release`], it is never picked (not even as the all-down fallback when every other
+    /// provider is down: then there is no provider), gets no probes and no health checks, and
+    /// its view says `isolated` with a share of 0. Its circuit keeps its own state and timers;
+    /// outcomes of calls already made are still recorded. Queues an `isolated` event. Returns
+    /// false (and does nothing) for an unknown or already isolated provider. Cost: O(P).
+    pub fn isolate(&mut self, id: ProviderId, now: u64) -> bool {
+        self.manual(id, now, Manual::Isolated)
+    }
+
+    /// Ends an isolation ([`Router::isolate`]) at `now`: the provider takes traffic again as its
+    /// circuit allows (use [`Router::reset`] too for a fresh start). Queues a `released` event.
+    /// Returns false (and does nothing) for an unknown or not isolated provider. Cost: O(P).
+    pub fn release(&mut self, id: ProviderId, now: u64) -> bool {
+        self.manual(id, now, Manual::Released)
+    }
+
+    /// Clears provider `id`'s state by hand at `now`: its window, latency baseline, circuit
+    /// (healthy), strikes, trips and backoff are as new; its circuit generation moves on, so a
+    /// ticket issued before is stale. Isolation is kept. Queues a `reset` event. Returns false for
+    /// an unknown provider. Cost: O(B + P).
+    pub fn reset(&mut self, id: ProviderId, now: u64) -> bool {
+        self.manual(id, now, Manual::Reset)
+    }
+
+    /// Whether provider `id` is isolated by hand. Cost: O(1).
+    #[must_use]
+    pub fn is_isolated(&self, id: ProviderId) -> bool {
+        self.isolated.contains(id)
+    }
+
+    fn manual(&mut self, id: ProviderId, now: u64, action: Manual) -> bool {
+        let now = self.clock(now);
+        self.catch_up(now);
+        let i = id.index();
+        if i >= self.providers.len() {
+            return false;
+        }
+        match action {
+            Manual::Isolated if self.isolated.contains(id) => return false,
+            Manual::Isolated => self.isolated.insert(id),
+            Manual::Released if !self.isolated.contains(id) => return false,
+            Manual::Released => {
+                self.isolated = ProviderSet::from_bits(self.isolated.bits() & !(1u64 << i));
+            }
+            Manual::Reset => {
+                self.providers[i].reset(&self.policy, now);
+                self.recompute_deadline();
+                if self.providers[i].deadline <= now {
+                    self.maintain(i, now);
+                    self.recompute_deadline();
+                }
+            }
+        }
+        self.events.push(now, id, EventKind::Manual(action));
+        self.debug_check();
+        true
+    }
+
+    /// Providers isolated by hand, for routing.
+    #[inline(always)]
+    pub(crate) fn isolated(&self) -> ProviderSet {
+        self.isolated
     }
 
     /// Every provider's view, in priority order.

@@ -50,6 +50,16 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         now: u64,
         req: &PickRequest,
     ) -> Option<(usize, TicketKind, u32)> {
+        if !self.isolated().is_empty() {
+            // Providers isolated by hand are skipped like providers already tried.
+            let req = PickRequest {
+                tried: ProviderSet::from_bits(req.tried.bits() | self.isolated().bits()),
+                ..*req
+            };
+            return self
+                .choose(now, &req)
+                .map(|(i, kind, seq)| (usize::from(i), kind, seq));
+        }
         if now < self.next_deadline
             && !req.tried.contains_index(0)
             && self.providers.first().is_some_and(|pr| pr.takes_all())
@@ -135,6 +145,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[inline(never)]
     fn all_down(&mut self, now: u64, tried: ProviderSet) -> Result<Ticket, Unavailable> {
         match self.soonest(tried) {
+            // Never an isolated provider (`soonest` skips them).
             Some((id, at)) if self.policy.when_all_down == AllDown::Soonest => {
                 let mut t = self.ticket(id.index(), TicketKind::Request, 0, now);
                 t.degraded = true;
@@ -152,14 +163,14 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
 
     /// The provider not in `tried` expected to take traffic soonest, and when (ms, the engine's
     /// time; the latest time seen if it can now): the end of its open period, its throttle, its
-    /// pacing hint at zero headroom or its oldest probe permit. Ties go to the earlier provider. `None` when every provider is in
-    /// `tried`. Read-only: it changes nothing (a ramp's turn, a probe permit), so it can be asked
-    /// at any time. Cost: O(P).
+    /// pacing hint at zero headroom or its oldest probe permit. Ties go to the earlier provider.
+    /// `None` when every provider is in `tried` or isolated by hand. Read-only: it changes nothing
+    /// (a ramp's turn, a probe permit), so it can be asked at any time. Cost: O(P).
     #[must_use]
     pub fn soonest(&self, tried: ProviderSet) -> Option<(ProviderId, u64)> {
         let mut best: Option<(usize, u64)> = None;
         for (i, pr) in self.providers.iter().enumerate() {
-            if tried.contains_index(i) {
+            if tried.contains_index(i) || self.isolated.contains_index(i) {
                 continue;
             }
             let at = pr.available_at(&self.policy, self.now);

@@ -343,7 +343,9 @@ fn segments(events: &[Event], p: usize, t0: u64, t1: u64) -> (Vec<Segment>, Vec<
             EventKind::ProbeExpired
             | EventKind::BackoffDecayed { .. }
             | EventKind::Paced { .. }
-            | EventKind::Unpaced { .. } => None,
+            | EventKind::Unpaced { .. }
+            // The simulator never isolates or resets a provider by hand.
+            | EventKind::Manual(_) => None,
         };
         if let Some(n) = next {
             push(&mut segs, since, e.at_ms, state);
