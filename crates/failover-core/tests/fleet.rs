@@ -11,7 +11,7 @@
 //! (fewer wasted calls than alone) and prints the counts and the bound.
 
 use failover_core::fleet::{Export, Fleet, FleetConfig, Snapshot};
-use failover_core::{CircuitState, Outcome, Policy, Router};
+use failover_core::{CircuitState, EventKind, Outcome, Policy, Router, Trigger};
 use failover_testkit::fleet::MemStore;
 
 const N: usize = 8;
@@ -106,4 +106,108 @@ fn sharing_wastes_fewer_calls_at_outage_onset() {
     assert!(shared < alone, "sharing wasted {shared}, alone {alone}");
     // (The bound, unmet with even traffic: see the module's docs.)
     let _ = quorum * 3 + per_period;
+}
+
+/// Random traffic, outages, failed rounds and clock skew over three instances: every router's
+/// invariants hold after every step, and after a last round of every instance (twice, so each
+/// has read the others' writes) they all hold the same registers.
+#[test]
+fn random_rounds_keep_every_invariant_and_registers_converge() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            for seed in 1..=4u64 {
+                random_run(seed);
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn random_run(seed: u64) {
+    const K: usize = 3;
+    let policy = Policy {
+        probe_successes: 2,
+        min_volume: 5,
+        window_ms: 20_000,
+        ..Policy::default()
+    };
+    let config = FleetConfig {
+        seed,
+        ..FleetConfig::default()
+    };
+    let names = ["p0", "p1", "p2"];
+    let mut routers: Vec<Box<R>> = (0..K)
+        .map(|_| Box::new(Router::new(&policy, &names).unwrap()))
+        .collect();
+    let mut fleets: Vec<Box<Fleet<4, 60>>> = (0..K)
+        .map(|i| Box::new(Fleet::new(config, i as u32, &routers[i]).unwrap()))
+        .collect();
+    let mut store = MemStore::new();
+    let mut export: Box<Export<4>> = Box::default();
+    let mut snap: Box<Snapshot<4>> = Box::default();
+    let mut rng = failover_testkit::Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let skew = [0u64, 300, 150];
+    let t0 = 1_764_000_000_000u64;
+    let (mut opens, mut adopted, mut ramps) = (0u64, 0u64, 0u64);
+    for step in 0..40_000u64 {
+        let base = t0 + step * 20;
+        let minute = step * 20 / 60_000;
+        let k = rng.below(K as u64) as usize;
+        let now = base + skew[k];
+        let r = &mut routers[k];
+        if let Ok(t) = r.pick(now) {
+            let down = t.provider.index() == 0 && minute % 4 == 1;
+            let o = match rng.below(100) {
+                _ if down && rng.below(10) < 9 => Outcome::server_error(20),
+                0..=2 => Outcome::timeout(30_000),
+                3..=5 => Outcome::server_error(50),
+                _ => Outcome::success(200 + rng.below(800) as u32),
+            };
+            r.record(&t, o, now + 5);
+        }
+        if fleets[k].poll_timeout().is_some_and(|d| d <= now)
+            && let Some(round) = fleets[k].poll_transmit(r, now, &mut export)
+        {
+            if rng.below(20) == 0 {
+                fleets[k].handle_failure(r, round, now);
+            } else {
+                store.round(&export, config.lease_ms, &mut snap);
+                fleets[k].handle_snapshot(r, round, &snap, now);
+            }
+        }
+        while let Some(e) = r.poll_event() {
+            if let EventKind::Opened { reason, .. } = e.kind {
+                opens += 1;
+                adopted += u64::from(reason.trigger == Trigger::FleetOpen);
+            }
+            ramps += u64::from(matches!(e.kind, EventKind::RampStage { .. }));
+        }
+        if let Some(v) = r.invariant_violation() {
+            panic!("seed {seed}, step {step}, instance {k}: {v}");
+        }
+    }
+    assert!(
+        opens > 0 && adopted > 0 && ramps > 0,
+        "seed {seed}: opens {opens}, adopted {adopted}, ramp stages {ramps}"
+    );
+    let end = t0 + 40_000 * 20 + 1_000;
+    for pass in 0..2 {
+        for k in 0..K {
+            let now = end + pass * 10 + skew[k];
+            fleets[k].sync_now(now);
+            let round = fleets[k]
+                .poll_transmit(&mut routers[k], now, &mut export)
+                .unwrap();
+            store.round(&export, config.lease_ms, &mut snap);
+            fleets[k].handle_snapshot(&mut routers[k], round, &snap, now);
+        }
+    }
+    for i in 0..names.len() {
+        let id = routers[0].provider_at(i).unwrap();
+        let regs: Vec<_> = fleets.iter().map(|f| f.register(id).unwrap()).collect();
+        assert!(regs.iter().all(|r| *r == regs[0]), "seed {seed}: {regs:?}");
+        assert_eq!(regs[0], store.register(i), "seed {seed}");
+    }
 }
