@@ -448,6 +448,11 @@ export declare class Router {
   reset(provider: string, nowMs?: number): boolean;
   /** Whether a provider is isolated by hand. */
   isIsolated(provider: string): boolean;
+  /**
+   * The policy in force: every field, defaults included, by the names policy objects use
+   * (`ramp` as `{share, dwell_ms}` stages); pass it back to `new Router` for the same policy.
+   */
+  policy(): Record<string, unknown>;
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs?: number): void;
   /**

@@ -88,6 +88,8 @@ export declare class NativeRouter {
    * `nowMs`. Returns whether it changed anything.
    */
   manual(action: number, index: number, nowMs: number): boolean
+  /** The policy in force, every field (defaults included), by the names policy objects use. */
+  policy(): Record<string, unknown>
   /** Whether provider `index` is isolated by hand. */
   isIsolated(index: number): boolean
   /** Performs every transition due at `nowMs`. */

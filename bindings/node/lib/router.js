@@ -221,6 +221,15 @@ class Router {
     return this.#manual(2, provider, nowMs);
   }
 
+  /**
+   * The policy in force: every field (defaults included) by the names policy objects use, with
+   * the values they take (`ramp` an array of `{share, dwell_ms}`); `new Router(names,
+   * router.policy())` builds the same policy.
+   */
+  policy() {
+    return this.#e.n.policy();
+  }
+
   /** Whether `provider` is isolated by hand. */
   isIsolated(provider) {
     const i = this.#e.index.get(provider);

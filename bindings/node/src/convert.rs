@@ -208,12 +208,21 @@ impl Visitor for ObjOut<'_, '_> {
             Field::Str(s) => self.o.set(name, s),
             Field::Ppm(ppm) => self.o.set(name, Field::fraction(ppm)),
             Field::Provider(id) => self.o.set(name, self.names[id.index()].as_str()),
+            Field::F64(x) => self.o.set(name, x),
         }
     }
 
     fn nested<F: Fields + ?Sized>(&mut self, name: &'static str, value: &F) -> napi::Result<()> {
         let inner = to_js(self.env, value, self.names)?;
         self.o.set(name, inner)
+    }
+
+    fn list<F: Fields>(&mut self, name: &'static str, values: &[F]) -> napi::Result<()> {
+        let items = values
+            .iter()
+            .map(|x| to_js(self.env, x, self.names))
+            .collect::<napi::Result<Vec<_>>>()?;
+        self.o.set(name, items)
     }
 }
 

@@ -216,6 +216,13 @@ impl NativeRouter {
         Failure::check(&env, r)
     }
 
+    /// The policy in force, every field (defaults included), by the names policy objects use.
+    #[napi(ts_return_type = "Record<string, unknown>")]
+    pub fn policy<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let p = self.with(env, |r| Ok(r.policy_in_force().clone()))?;
+        to_js(env, &p, &self.names)
+    }
+
     /// Whether provider `index` is isolated by hand.
     #[napi]
     pub fn is_isolated(&self, env: Env, index: f64) -> napi::Result<bool> {

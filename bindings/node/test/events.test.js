@@ -154,3 +154,14 @@ test('isolate, release and reset by hand', async () => {
   await tick();
   assert.deepEqual(got, [['isolated', 'a'], ['released', 'a'], ['reset', 'b']]);
 });
+
+test('the policy in force reads back and round-trips', () => {
+  const r = new Router(['a', 'b'], { consecutive_failures: 4, error_rate_threshold: null });
+  const p = r.policy();
+  assert.equal(Object.keys(p).length, 40);
+  assert.equal(p.consecutive_failures, 4);
+  assert.equal(p.error_rate_threshold, null);
+  assert.equal(p.when_all_down, 'soonest');
+  assert.deepEqual(p.ramp.at(-1), { share: 1, dwell_ms: 0 });
+  assert.deepEqual(new Router(['a'], p).policy(), p);
+});

@@ -316,6 +316,7 @@ function apply(r, tickets, requests, step, at) {
     if (t === undefined) throw new Error(`no ticket named \`${name}\``);
     return r.record(t, outcomeOf(step.record), at);
   }
+  if (step.policy !== undefined) return r.policy();
   for (const op of ['isolate', 'release', 'reset']) {
     if (step[op] !== undefined) return r[op](providerName(r, step[op]), at);
   }

@@ -352,7 +352,16 @@ impl Visitor for DictOut<'_, '_> {
                 self.d.set_item(format!("{name}_ppm"), ppm)
             }
             Field::Provider(id) => self.d.set_item(name, self.names[id.index()].bind(py)),
+            Field::F64(x) => self.d.set_item(name, x),
         }
+    }
+
+    fn list<F: Fields>(&mut self, name: &'static str, values: &[F]) -> PyResult<()> {
+        let l = PyList::empty(self.d.py());
+        for x in values {
+            l.append(to_dict(self.d.py(), x, self.names)?)?;
+        }
+        self.d.set_item(name, l)
     }
 
     fn nested<F: Fields + ?Sized>(&mut self, name: &'static str, value: &F) -> PyResult<()> {

@@ -689,6 +689,14 @@ impl Router {
         self.with("reset", |r| r.reset(id, now))
     }
 
+    /// The policy in force as a dict: every field (defaults included) by the names policy dicts
+    /// and keyword arguments use, with the values they take (`ramp` a list of
+    /// `{"share", "dwell_ms"}`). `Router(names, **router.policy())` builds the same policy.
+    fn policy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let p = self.with("policy", |r| r.policy_in_force().clone())?;
+        convert::to_dict(py, &p, &self.names)
+    }
+
     /// Whether `provider` is isolated by hand.
     fn is_isolated(&self, provider: &Bound<'_, PyAny>) -> PyResult<bool> {
         let i = self.provider_index("provider", provider)?;

@@ -413,6 +413,8 @@ class Scenario:
             p = provider(obs.get("provider") if isinstance(obs, dict) else None)
             o = _outcome(obs)
             return r.observe(p, o["outcome"], o["latency_ms"], at, retry_after_ms=o["retry_after_ms"])
+        if "policy" in step:
+            return r.policy()
         for op in ("isolate", "release", "reset"):
             if op in step:
                 return getattr(r, op)(provider(step[op]), at)
@@ -448,7 +450,7 @@ class Scenario:
         if "traffic" in step:
             return self.traffic(r, step["traffic"], at)
         raise StepError(
-            "the step has no action (pick, record, observe, isolate, release, reset, http, headers, headroom, tick, poll, view, traffic, "
+            "the step has no action (pick, record, observe, isolate, release, reset, policy, http, headers, headroom, tick, poll, view, traffic, "
             "begin, next, report, first_token, chunk, end, cancel)"
         )
 

@@ -172,3 +172,15 @@ def test_isolate_release_reset_by_hand() -> None:
     assert [type(e) for e in got] == [Isolated, Released, Reset]
     assert str(got[0]).startswith("a isolated: isolated by hand")
     assert r.view("b").generation == 1
+
+
+def test_the_policy_in_force_reads_back_and_round_trips() -> None:
+    import failover_core
+
+    r = Router(["a", "b"], consecutive_failures=4, error_rate_threshold=None)
+    p = r.policy()
+    assert tuple(p) == failover_core.POLICY_FIELDS  # every field, in the core's order
+    assert p["consecutive_failures"] == 4 and p["error_rate_threshold"] is None
+    assert p["open_base_ms"] == 30_000 and p["probe_mode"] == "requests"
+    assert p["ramp"][-1] == {"share": 1.0, "dwell_ms": 0}
+    assert Router(["a"], p).policy() == p

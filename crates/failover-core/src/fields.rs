@@ -14,7 +14,7 @@ use crate::view::ProviderView;
 use crate::window::WindowStats;
 
 /// One field's value, as a visitor receives it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Field<'a> {
     /// No value (`None` / `null`).
     Null,
@@ -31,6 +31,8 @@ pub enum Field<'a> {
     Ppm(u32),
     /// A provider, by id: the visitor writes its name (it knows the router's names).
     Provider(ProviderId),
+    /// A number that is not a whole count (a policy's rates and factors), written as it is.
+    F64(f64),
 }
 
 impl Field<'_> {
@@ -56,6 +58,12 @@ impl From<u32> for Field<'_> {
 impl From<u8> for Field<'_> {
     fn from(v: u8) -> Self {
         Field::U32(u32::from(v))
+    }
+}
+
+impl From<f64> for Field<'_> {
+    fn from(v: f64) -> Self {
+        Field::F64(v)
     }
 }
 
@@ -93,12 +101,82 @@ pub trait Visitor {
         name: &'static str,
         value: &F,
     ) -> Result<(), Self::Error>;
+
+    /// A field whose value is a list of records (the policy's `ramp`): the visitor builds a list
+    /// of nested objects, one per element, in order.
+    fn list<F: Fields>(&mut self, name: &'static str, values: &[F]) -> Result<(), Self::Error>;
 }
 
 /// A value that describes itself field by field.
 pub trait Fields {
     /// Calls `v` once per field, in the documented order. Cost: O(fields).
     fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error>;
+}
+
+impl Fields for crate::policy::RampStage {
+    /// `share` (a fraction), `dwell_ms`: the shape `ramp` takes in policy files.
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("share", self.share.into())?;
+        v.field("dwell_ms", self.dwell_ms.into())
+    }
+}
+
+impl Fields for crate::policy::Policy {
+    /// Every field of [`crate::policy::FIELDS`], in that order, by the names policy files use and
+    /// with the values they take (`None` as null; `probe_mode` and `when_all_down` by name; `ramp`
+    /// a list of `{share, dwell_ms}`): the policy in force read back, defaults included. A
+    /// router's comes from [`crate::Router::policy`].
+    fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
+        v.field("bucket_ms", self.bucket_ms.into())?;
+        v.field("window_ms", self.window_ms.into())?;
+        v.field("min_volume", self.min_volume.into())?;
+        v.field("error_rate_threshold", self.error_rate_threshold.into())?;
+        v.field("consecutive_failures", self.consecutive_failures.into())?;
+        v.field("timeout_rate_threshold", self.timeout_rate_threshold.into())?;
+        v.field("timeout_sustain_ms", self.timeout_sustain_ms.into())?;
+        v.field("slow_call_ms", self.slow_call_ms.into())?;
+        v.field(
+            "slow_call_rate_threshold",
+            self.slow_call_rate_threshold.into(),
+        )?;
+        v.field("latency_factor", self.latency_factor.into())?;
+        v.field("latency_quantile", self.latency_quantile.into())?;
+        v.field("latency_baseline_ms", self.latency_baseline_ms.into())?;
+        v.field("count_client_errors", self.count_client_errors.into())?;
+        v.field("open_base_ms", self.open_base_ms.into())?;
+        v.field("open_multiplier", self.open_multiplier.into())?;
+        v.field("open_max_ms", self.open_max_ms.into())?;
+        v.field("open_jitter", self.open_jitter.into())?;
+        v.field("seed", self.seed.into())?;
+        v.field("backoff_decay_ms", self.backoff_decay_ms.into())?;
+        v.field("probe_mode", self.probe_mode.name().into())?;
+        v.field("probe_max_in_flight", self.probe_max_in_flight.into())?;
+        v.field("probe_successes", self.probe_successes.into())?;
+        v.field("probe_timeout_ms", self.probe_timeout_ms.into())?;
+        v.field(
+            "health_check_interval_ms",
+            self.health_check_interval_ms.into(),
+        )?;
+        v.field("ramp_min_samples", self.ramp_min_samples.into())?;
+        v.field(
+            "ramp_rollback_threshold",
+            self.ramp_rollback_threshold.into(),
+        )?;
+        v.field("throttle_base_ms", self.throttle_base_ms.into())?;
+        v.field("throttle_max_ms", self.throttle_max_ms.into())?;
+        v.field("max_retry_after_ms", self.max_retry_after_ms.into())?;
+        v.field("bench_ms", self.bench_ms.into())?;
+        v.field("request_timeout_ms", self.request_timeout_ms.into())?;
+        v.field("attempt_timeout_ms", self.attempt_timeout_ms.into())?;
+        v.field("max_wait_ms", self.max_wait_ms.into())?;
+        v.field("same_provider_retries", self.same_provider_retries.into())?;
+        v.field("first_token_timeout_ms", self.first_token_timeout_ms.into())?;
+        v.field("first_token_min_ms", self.first_token_min_ms.into())?;
+        v.field("first_token_factor", self.first_token_factor.into())?;
+        v.field("stream_idle_ms", self.stream_idle_ms.into())?;
+        v.field("when_all_down", self.when_all_down.name().into())?;
+        v.list("ramp", &self.ramp)
+    }
 }
 
 impl Fields for WindowStats {
@@ -353,6 +431,36 @@ mod tests {
             self.0.extend(inner.0);
             Ok(())
         }
+        fn list<F: Fields>(&mut self, name: &'static str, values: &[F]) -> Done {
+            self.0.push(format!("{name}: [{}]", values.len()));
+            for x in values {
+                let mut inner = Lines(Vec::new(), "  - ");
+                x.visit(&mut inner)?;
+                self.0.extend(inner.0);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_policy_lists_every_field_in_order_with_the_ramp_last() {
+        let l = lines(&crate::policy::Policy::default());
+        let names: Vec<&str> = l
+            .iter()
+            .filter(|x| !x.starts_with("  "))
+            .map(|x| x.split(['=', ':']).next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            crate::policy::FIELDS,
+            "every field of FIELDS, in order"
+        );
+        assert_eq!(
+            l.last().unwrap(),
+            "  - dwell_ms=U64(0)",
+            "the ramp ends at 100 %"
+        );
+        assert!(l.iter().any(|x| x == "probe_mode=Str(\"requests\")"));
     }
 
     fn lines(f: &impl Fields) -> Vec<String> {

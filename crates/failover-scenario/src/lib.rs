@@ -188,8 +188,18 @@ impl Visitor for JsonOut<'_> {
             Field::Str(s) => json!(s),
             Field::Ppm(ppm) => json!(Field::fraction(ppm)),
             Field::Provider(id) => json!((self.names)(id)),
+            Field::F64(x) => json!(x),
         };
         self.map.insert(name.into(), v);
+        Ok(())
+    }
+
+    fn list<F: Fields>(&mut self, name: &'static str, values: &[F]) -> Result<(), Infallible> {
+        let v = values
+            .iter()
+            .map(|x| fields_to_json(x, self.names))
+            .collect();
+        self.map.insert(name.into(), Json::Array(v));
         Ok(())
     }
 
@@ -450,6 +460,9 @@ impl Scenario {
             let o = outcome(obs)?;
             return Ok(json!(r.observe(id, o, at).name()));
         }
+        if step.get("policy").is_some() {
+            return Ok(fields_to_json(r.policy_in_force(), &|_| String::new()));
+        }
         for (op, f) in [
             (
                 "isolate",
@@ -502,7 +515,7 @@ impl Scenario {
             return traffic(r, tr, at);
         }
         Err(
-            "the step has no action (pick, record, observe, isolate, release, reset, http, headers, \
+            "the step has no action (pick, record, observe, isolate, release, reset, policy, http, headers, \
              headroom, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)"
                 .into(),
         )

@@ -51,6 +51,8 @@ pub struct Router<const P: usize, const B: usize, const E: usize = 64> {
     next_deadline: u64,
     /// Providers isolated by hand ([`Router::isolate`]).
     isolated: ProviderSet,
+    /// The policy as given (validated), for [`Router::policy`].
+    source: Policy,
 }
 
 impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
@@ -89,6 +91,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             now: 0,
             next_deadline: u64::MAX,
             isolated: ProviderSet::new(),
+            source: policy.clone(),
         })
     }
 
@@ -125,6 +128,13 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         self.providers
             .get(id.index())
             .map_or("", |p| p.name.as_str())
+    }
+
+    /// The policy in force, every field (defaults included), as given to [`Router::new`]: read it
+    /// back field by field through [`crate::Fields`] (the bindings' `policy()`). Cost: O(1).
+    #[must_use]
+    pub fn policy_in_force(&self) -> &Policy {
+        &self.source
     }
 
     /// The compiled policy (for the request engine).
