@@ -34,8 +34,6 @@ from .errors import (
 from .events import Event, event_from_dict
 from .view import ProviderView
 from ._stream import AsyncStream, Stream, _Driver, async_chunks, sync_chunks
-from ._stream import is_content as _is_content
-from ._stream import is_terminal as _is_terminal
 
 if TYPE_CHECKING:
     from .health import HealthChecker
@@ -552,8 +550,8 @@ class Router(_native.Router):
         timeout_ms: Optional[int] = None,
         max_wait_ms: Optional[int] = None,
         classify: Optional[ClassifyException] = None,
-        is_content: Callable[[Any], bool] = _is_content,
-        is_terminal: Callable[[Any], bool] = _is_terminal,
+        is_content: Optional[Callable[[Any], bool]] = None,
+        is_terminal: Optional[Callable[[Any], bool]] = None,
     ) -> "Stream[C]":
         """A streamed request with failover: ``with router.stream(fn) as chunks: for c in
         chunks: ...``. ``fn(attempt)`` opens the provider's stream (an iterable of chunks, such
@@ -586,8 +584,8 @@ class Router(_native.Router):
         timeout_ms: Optional[int] = None,
         max_wait_ms: Optional[int] = None,
         classify: Optional[ClassifyException] = None,
-        is_content: Callable[[Any], bool] = _is_content,
-        is_terminal: Callable[[Any], bool] = _is_terminal,
+        is_content: Optional[Callable[[Any], bool]] = None,
+        is_terminal: Optional[Callable[[Any], bool]] = None,
     ) -> "AsyncStream[Any]":
         """The asyncio form of :meth:`stream`: ``async with router.astream(fn) as chunks: async
         for c in chunks: ...``. ``fn(attempt)`` returns an async iterator of chunks, or a
