@@ -125,6 +125,18 @@ export declare class NativeRouter {
 export declare function calibrateClock(jsNowMs: number): void
 
 /**
+ * The core's `classify_chunk` (the chunk table in the core's `chunk` module): what one chunk of a
+ * provider's stream is, from the facts `lib/stream.js` read off it, positional for the per-chunk
+ * hot path: the chunk's `type`, the SSE event name, a plain text chunk's length, whether a
+ * choice's delta carries content, the first `finish_reason`, whether it has an `error` member,
+ * and that error's code, type and message (each missing, `undefined` or `null` when absent).
+ *
+ * Returns a number for a chunk that is not an error (bit 1 content, bit 2 terminal: 0 other, 1
+ * content, 2 terminal, 3 last content), or for an in-band error the outcome kind name.
+ */
+export declare function chunkKind(kind?: string | undefined | null, event?: string | undefined | null, textLen?: number | undefined | null, deltaContent?: boolean | undefined | null, finishReason?: string | undefined | null, error?: boolean | undefined | null, errorCode?: string | undefined | null, errorType?: string | undefined | null, message?: string | undefined | null): number | string
+
+/**
  * The core's `classify`: the outcome kind and retry hint of one attempt, from the facts read off
  * its answer or error (see the table in the core's `classify` module).
  */

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeRequest = nativeBinding.NativeRequest
 module.exports.NativeRouter = nativeBinding.NativeRouter
 module.exports.calibrateClock = nativeBinding.calibrateClock
+module.exports.chunkKind = nativeBinding.chunkKind
 module.exports.classify = nativeBinding.classify
 module.exports.classifyStatusCode = nativeBinding.classifyStatusCode
 module.exports.headroom = nativeBinding.headroom

@@ -74,6 +74,22 @@ class StreamBrokenError extends FailoverError {
   }
 }
 
+/**
+ * An in-band error chunk in a provider's stream (an SSE `error` event, a chunk with an `error`
+ * member, Anthropic's `{ type: 'error', error: { type: 'overloaded_error' } }`), as the core's
+ * chunk table classified it (Python: `ProviderStreamError`): `provider`, the outcome `kind`
+ * recorded, and the `chunk`. Before content the request fails over; after content it is the
+ * `error` of `StreamBrokenError`.
+ */
+class ProviderStreamError extends FailoverError {
+  constructor(provider, kind, chunk) {
+    super(`${provider}'s stream sent an error chunk (${kind})`, 'provider_stream_error');
+    this.provider = provider;
+    this.kind = kind;
+    this.chunk = chunk;
+  }
+}
+
 native.registerErrorClasses(ConfigError, UnavailableError, InternalError);
 
 // Argument checks (the native side repeats them for direct callers of native.js).
@@ -126,5 +142,5 @@ function checkTime(v, arg) {
 
 module.exports = {
   FailoverError, ConfigError, UnavailableError, InternalError, HttpStatusError, AllProvidersFailedError,
-  StreamBrokenError, describe, withCode, typeError, rangeError, checkPositive, checkFunction, checkTime,
+  StreamBrokenError, ProviderStreamError, describe, withCode, typeError, rangeError, checkPositive, checkFunction, checkTime,
 };

@@ -3,7 +3,11 @@
 //! reading of the rate-limit headers (`failover_core::Headroom`). The facts object takes the core's snake_case
 //! field names, like every other data object of this package.
 
-use failover_core::{Dimension, Facts, Headroom, Quota, Transport, classify as core_classify};
+use failover_core::{
+    ChunkFacts, ChunkKind, Dimension, Facts, Headroom, Quota, Transport, classify as core_classify,
+    classify_chunk,
+};
+use napi::Either;
 use napi::bindgen_prelude::Env;
 use napi_derive::napi;
 
@@ -192,4 +196,49 @@ pub fn headroom(
         })
     });
     Failure::check(&env, r)
+}
+
+/// The core's `classify_chunk` (the chunk table in the core's `chunk` module): what one chunk of a
+/// provider's stream is, from the facts `lib/stream.js` read off it, positional for the per-chunk
+/// hot path: the chunk's `type`, the SSE event name, a plain text chunk's length, whether a
+/// choice's delta carries content, the first `finish_reason`, whether it has an `error` member,
+/// and that error's code, type and message (each missing, `undefined` or `null` when absent).
+///
+/// Returns a number for a chunk that is not an error (bit 1 content, bit 2 terminal: 0 other, 1
+/// content, 2 terminal, 3 last content), or for an in-band error the outcome kind name.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn chunk_kind(
+    kind: Option<String>,
+    event: Option<String>,
+    text_len: Option<f64>,
+    delta_content: Option<bool>,
+    finish_reason: Option<String>,
+    error: Option<bool>,
+    error_code: Option<String>,
+    error_type: Option<String>,
+    message: Option<String>,
+) -> Either<u32, &'static str> {
+    let k = classify_chunk(&ChunkFacts {
+        // A length is a count: anything not a finite non-negative number is read as empty.
+        text_len: text_len.map(|n| {
+            if n.is_finite() && n >= 1.0 {
+                n as usize
+            } else {
+                0
+            }
+        }),
+        kind: kind.as_deref(),
+        event: event.as_deref(),
+        delta_content: delta_content.unwrap_or(false),
+        finish_reason: finish_reason.as_deref(),
+        error: error.unwrap_or(false),
+        error_code: error_code.as_deref(),
+        error_type: error_type.as_deref(),
+        message: message.as_deref(),
+    });
+    match k {
+        ChunkKind::Error(c) => Either::B(c.kind.name()),
+        k => Either::A(u32::from(k.is_content()) | (u32::from(k.is_terminal()) << 1)),
+    }
 }
