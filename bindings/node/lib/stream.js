@@ -22,9 +22,15 @@ const { errorFacts } = require('./facts.js');
 
 const { NativeRequest, classify: classifyFacts, monotonicNow, chunkKind: nativeChunkKind } = native;
 
-/** Whether a delta's member holds something: a non-empty string or array, or any other truthy value. */
+/**
+ * Whether a delta's member holds something, as Python reads it: a non-empty string, array or
+ * object, `true`, a non-zero number.
+ */
 function given(v) {
-  return Array.isArray(v) ? v.length > 0 : Boolean(v);
+  if (v === null || typeof v !== 'object') return Boolean(v);
+  if (Array.isArray(v)) return v.length > 0;
+  for (const _ in v) return true;
+  return false;
 }
 
 /**
@@ -415,4 +421,4 @@ async function* chunks(e, fn, o) {
   }
 }
 
-module.exports = { stream, chunkKind, isContent, isTerminal };
+module.exports = { stream, chunkKind, kindOf, isContent, isTerminal };

@@ -74,7 +74,7 @@ fn choices_facts<'py>(
 /// What one chunk of a provider's stream is, by the core's chunk table (`failover_core::chunk`),
 /// from the facts read off it: a plain `str`/`bytes`/`bytearray` chunk's length; else (dicts and
 /// objects alike) its `type`, its `choices` (whether a delta's `content`, `tool_calls` or
-/// `refusal` is non-empty, the first `finish_reason`), its SSE `event` name when it has no `type`,
+/// `refusal` is non-empty, the first `finish_reason`), its SSE `event` name when it has no `str` `type`,
 /// and an `error` member (a `str` is its message; else its `code`, `type` and `message`).
 ///
 /// Returns an int for a chunk that is not an error (bit 1 content, bit 2 terminal: 0 other, 1
@@ -103,10 +103,14 @@ pub fn chunk_kind_of<'py>(
         })
     } else {
         let kind = member(chunk, intern!(py, "type"))?;
-        let event = if kind.is_none() {
-            member(chunk, intern!(py, "event"))?
-        } else {
+        // The SSE event name counts only without a `type` (a str one).
+        let event = if kind
+            .as_ref()
+            .is_some_and(|k| k.is_instance_of::<PyString>())
+        {
             None
+        } else {
+            member(chunk, intern!(py, "event"))?
         };
         let (content, finish) = match member(chunk, intern!(py, "choices"))? {
             Some(c) => choices_facts(py, &c)?,

@@ -408,6 +408,12 @@ class Scenario:
             return r.observe(p, o["outcome"], o["latency_ms"], at, retry_after_ms=o["retry_after_ms"])
         if "http" in step:
             return _classify_step(step["http"])
+        if "stream_chunk" in step:
+            # The raw chunk through the stream driver's own reading (the native chunk_kind_of).
+            k = _native.chunk_kind_of(step["stream_chunk"])
+            if isinstance(k, str):
+                return {"kind": "error", "outcome": k}
+            return {"kind": ("other", "content", "terminal", "last_content")[k], "outcome": None}
         if "headers" in step:
             return _headers_step(step["headers"])
         if "tick" in step:
@@ -430,7 +436,7 @@ class Scenario:
         if "traffic" in step:
             return self.traffic(r, step["traffic"], at)
         raise StepError(
-            "the step has no action (pick, record, observe, http, headers, tick, poll, view, traffic, "
+            "the step has no action (pick, record, observe, http, stream_chunk, headers, tick, poll, view, traffic, "
             "begin, next, report, first_token, chunk, end, cancel)"
         )
 
