@@ -271,9 +271,14 @@ class _SyncWatchdog:
         with self.cond:
             self.entries.pop(id(entry), None)
 
-    def kick(self) -> None:
+    def kick(self, deadline: int) -> None:
+        """A read with a deadline earlier than the thread's next wake-up began: wake it. The
+        wake-up is moved to ``deadline`` at once, so the reads that follow before the thread runs
+        do not wake it again."""
         with self.cond:
-            self.cond.notify()
+            if deadline < self.wake_at:
+                self.wake_at = deadline
+                self.cond.notify()
 
     def _run(self) -> None:
         with self.cond:
@@ -363,7 +368,7 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                     entry[0] = dl
                     entry[1] = True
                     if dl < wd.wake_at:
-                        wd.kick()
+                        wd.kick(dl)
                     chunk: Any = next(it, entry)
                     entry[1] = False
                     if chunk is entry:
