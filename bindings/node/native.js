@@ -839,6 +839,7 @@ module.exports.NativeRequest = nativeBinding.NativeRequest
 module.exports.NativeRouter = nativeBinding.NativeRouter
 module.exports.calibrateClock = nativeBinding.calibrateClock
 module.exports.chunkKind = nativeBinding.chunkKind
+module.exports.chunkKindOf = nativeBinding.chunkKindOf
 module.exports.classify = nativeBinding.classify
 module.exports.classifyStatusCode = nativeBinding.classifyStatusCode
 module.exports.headroom = nativeBinding.headroom

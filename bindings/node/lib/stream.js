@@ -20,7 +20,9 @@ const { AllProvidersFailedError, StreamBrokenError, ProviderStreamError, Interna
 const { typeError, checkPositive, checkTime, checkFunction } = require('./errors.js');
 const { errorFacts } = require('./facts.js');
 
-const { NativeRequest, classify: classifyFacts, monotonicNow, chunkKind: nativeChunkKind } = native;
+const { NativeRequest, classify: classifyFacts, monotonicNow, chunkKind: nativeChunkKind, chunkKindOf: nativeChunkKindOf } = native;
+/** Outcome kind names by index: an error chunk's number is 16 + its outcome's index. */
+const OUTCOMES = native.outcomeKinds();
 
 /**
  * Whether a delta's member holds something, as Python reads it: a non-empty string, array or
@@ -36,13 +38,18 @@ function given(v) {
 /**
  * What `chunk` is by the core's chunk table (`failover_core::classify_chunk`): a number (bit 1
  * content, bit 2 terminal) or, for an in-band error, the outcome kind name. Only reads facts: the
- * `type`, the SSE `event` name (without a `type`), each choice's `delta` (whether `content`,
+ * `type`, the SSE `event` name (without a string `type`), each choice's `delta` (whether `content`,
  * `tool_calls` or `refusal` holds something) and `finish_reason`, and an `error` member's `code`,
  * `type` and `message` (a string error is its message); a string or byte array's length.
  */
 function kindOf(chunk) {
+  const k = kindCode(chunk);
+  return k < 16 ? k : OUTCOMES[k - 16];
+}
+
+function kindCode(chunk) {
   if (typeof chunk === 'string') return nativeChunkKind(undefined, undefined, chunk.length);
-  if (chunk === null || typeof chunk !== 'object') return nativeChunkKind();
+  if (chunk === null || typeof chunk !== 'object') return nativeChunkKindOf(undefined, false, undefined); // no facts
   if (ArrayBuffer.isView(chunk)) return nativeChunkKind(undefined, undefined, chunk.byteLength);
   const type = typeof chunk.type === 'string' ? chunk.type : undefined;
   const event = type === undefined && typeof chunk.event === 'string' ? chunk.event : undefined;
@@ -59,7 +66,11 @@ function kindOf(chunk) {
   }
   if (typeof finish !== 'string') finish = undefined;
   const err = chunk.error;
-  if (err === null || err === undefined) return nativeChunkKind(type, event, undefined, content, finish);
+  if (err === null || err === undefined) {
+    // The common chunk: the three-argument call.
+    if (event === undefined) return nativeChunkKindOf(type, content, finish);
+    return nativeChunkKind(type, event, undefined, content, finish);
+  }
   if (typeof err !== 'object') return nativeChunkKind(type, event, undefined, content, finish, true, undefined, undefined, typeof err === 'string' ? err : undefined);
   const str = (v) => (typeof v === 'string' ? v : undefined);
   return nativeChunkKind(type, event, undefined, content, finish, true, str(err.code), str(err.type), str(err.message));
@@ -183,7 +194,7 @@ async function* chunks(e, fn, o) {
   const custom = o.isContent !== undefined || o.isTerminal !== undefined;
   const content = o.isContent ?? isContent;
   const terminal = o.isTerminal ?? isTerminal;
-  const kind = custom ? (c) => (content(c) ? 1 : 0) | (terminal(c) ? 2 : 0) : kindOf;
+  const kind = custom ? (c) => (content(c) ? 1 : 0) | (terminal(c) ? 2 : 0) : kindCode;
   const signal = o.signal ?? undefined;
   if (signal?.aborted) throw signal.reason;
   const t0 = now();
@@ -302,7 +313,7 @@ async function* chunks(e, fn, o) {
             if (r.done) break;
             const chunk = r.value;
             const k = kind(chunk);
-            if (typeof k === 'string') throw new ProviderStreamError(a.provider, k, chunk);
+            if (k >= 16) throw new ProviderStreamError(a.provider, OUTCOMES[k - 16], chunk);
             if ((k & 2) !== 0) complete = true;
             if (started) {
               delivered.push(chunk);
