@@ -557,18 +557,23 @@ class Router(_native.Router):
         chunks: ...``. ``fn(attempt)`` opens the provider's stream (an iterable of chunks, such
         as ``client.chat.completions.create(..., stream=True, timeout=attempt.timeout_s)``).
 
-        Chunks that are not content (``is_content``: OpenAI deltas with text, tool calls or a
-        refusal, Anthropic ``content_block_delta``; not role-only deltas, ``message_start`` or
-        ``ping``) are held back until the first content chunk, so a stream that fails before it
-        (an error, a cut, no content by the first-token deadline) is replaced by the next
-        provider's unseen. It ends complete with its terminal chunk (``is_terminal``: a
-        ``finish_reason``, ``message_stop``); ended without one, it was cut. After the first
-        content a cut, a stall (no chunk within the idle deadline) or an error raises
-        :class:`StreamBroken` with the chunks already delivered.
+        What a chunk is comes from the core's chunk table (:func:`chunk_kind`). Chunks that are
+        not content (OpenAI deltas with text, tool calls or a refusal, Anthropic
+        ``content_block_delta`` are; role-only deltas, ``message_start`` or ``ping`` are not) are
+        held back until the first content chunk, so a stream that fails before it (an error, an
+        in-band error chunk, a cut, no content by the first-token deadline) is replaced by the
+        next provider's unseen. It ends complete with its terminal chunk (a ``finish_reason``,
+        ``message_stop``); ended without one, it was cut. After the first content a cut, a stall
+        (no chunk within the idle deadline) or an error raises :class:`StreamBroken` with the
+        chunks already delivered. ``is_content``/``is_terminal`` replace the core's table for
+        other chunk shapes.
 
-        A synchronous read cannot be interrupted: the first-token and idle deadlines are checked
-        as chunks arrive; pass ``attempt.timeout_s`` to the SDK so a silent read ends. Leaving the
-        ``with`` block early closes the provider's stream and records ``cancelled``.
+        Deadlines: a watchdog thread interrupts a blocking read at the first-token or idle
+        deadline: an httpx-based stream (the openai and anthropic SDKs') has its socket shut
+        down, any other object ``fn`` returned is closed. It cannot interrupt ``fn`` itself
+        (sending the request, waiting for headers) or a generator's own blocking work, which are
+        checked when they return: pass ``attempt.timeout_s`` to the SDK. Leaving the ``with``
+        block early closes the provider's stream and records ``cancelled``.
         """
         d = _Driver(self, key, max_attempts, timeout_ms, max_wait_ms, classify, is_content,
                     is_terminal)
