@@ -46,12 +46,10 @@ fn choices_facts<'py>(
     let mut content = false;
     let mut finish: Option<Bound<'py, PyAny>> = None;
     let mut one = |c: Bound<'py, PyAny>| -> PyResult<()> {
-        if !content {
-            if let Some(delta) = member(&c, intern!(py, "delta"))? {
-                content = truthy(member(&delta, intern!(py, "content"))?)
-                    || truthy(member(&delta, intern!(py, "tool_calls"))?)
-                    || truthy(member(&delta, intern!(py, "refusal"))?);
-            }
+        if !content && let Some(delta) = member(&c, intern!(py, "delta"))? {
+            content = truthy(member(&delta, intern!(py, "content"))?)
+                || truthy(member(&delta, intern!(py, "tool_calls"))?)
+                || truthy(member(&delta, intern!(py, "refusal"))?);
         }
         if finish.is_none() {
             finish = member(&c, intern!(py, "finish_reason"))?;
