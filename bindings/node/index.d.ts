@@ -442,6 +442,10 @@ export interface AttemptRecord {
   error: unknown;
   /** The engine's own measure, ms. */
   latency_ms: number;
+  /** The provider's retry hint, ms (or null). */
+  retry_after_ms: number | null;
+  /** The attempt's number, from 1 (the attempt object's `attempt`). */
+  number: number;
 }
 
 /** Why a request gave up (the core's names). */

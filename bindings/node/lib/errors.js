@@ -54,7 +54,7 @@ class AllProvidersFailedError extends AggregateError {
     this.reason = reason;
     /** When the soonest provider is expected to take traffic again, ms from now (or null). */
     this.retry_after_ms = retryAfterMs;
-    /** One entry per failed attempt: provider, outcome, error, latency_ms. */
+    /** One entry per failed attempt: provider, outcome, error, latency_ms, retry_after_ms, number. */
     this.attempts = attempts;
   }
 }

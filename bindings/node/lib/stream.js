@@ -221,9 +221,9 @@ async function* chunks(e, fn, o) {
     onAbort = () => a?.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
   }
-  const failed = (provider, outcome, error) => {
+  const failed = (provider, outcome, error, retryAfterMs = null) => {
     const [rep] = req.lastReport();
-    attempts.push({ provider, outcome, error, latency_ms: rep?.latency_ms ?? 0 });
+    attempts.push({ provider, outcome, error, latency_ms: rep?.latency_ms ?? 0, retry_after_ms: retryAfterMs ?? null, number: a?.attempt ?? 0 });
     if (error !== null && error !== undefined) errors.push(error);
   };
   try {
@@ -368,7 +368,7 @@ async function* chunks(e, fn, o) {
           }
           if (started) req.handleChunk(engineAt(lastRead));
           req.handleOutcome(router, outcome, ra, now());
-          failed(a.provider, outcome, err);
+          failed(a.provider, outcome, err, ra);
           if (started) {
             finished = true;
             throw new StreamBrokenError(a.provider, outcome, delivered, err);

@@ -42,7 +42,8 @@ class FailedAttempt:
     the provider, the ``outcome`` kind recorded, the latency the engine measured (ms), the
     provider's ``Retry-After`` (ms, if it sent one), the exception, and the attempt's number.
 
-    Node: an entry of ``AllProvidersFailedError.attempts`` (same field names)."""
+    Node: an entry of ``AllProvidersFailedError.attempts`` (a plain object with the same six
+    field names)."""
 
     provider: str
     outcome: str
