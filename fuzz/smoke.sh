@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-30}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config events http request classify headroom)
+  targets=(config events http request classify chunk headroom)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

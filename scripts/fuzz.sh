@@ -25,7 +25,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config events http request classify headroom)
+  targets=(config events http request classify chunk headroom)
 fi
 jobs="${JOBS:-1}"
 

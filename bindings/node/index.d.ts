@@ -540,6 +540,10 @@ export interface AttemptRecord {
   error: unknown;
   /** The engine's own measure, ms. */
   latency_ms: number;
+  /** The provider's retry hint, ms (or null). */
+  retry_after_ms: number | null;
+  /** The attempt's number, from 1 (the attempt object's `attempt`). */
+  number: number;
 }
 
 /** Why a request gave up (the core's names). */
@@ -574,6 +578,30 @@ export declare class StreamBrokenError<C = unknown> extends FailoverError {
   /** The cause (also `cause`), or null for a cut. */
   readonly error: unknown;
 }
+
+/**
+ * An in-band error chunk in a provider's stream (an SSE `error` event, a chunk with an `error`
+ * member, Anthropic's `overloaded_error` event), as the core's chunk table classified it (Python:
+ * `ProviderStreamError`). Before content the request fails over; after content it is the `error`
+ * of `StreamBrokenError`.
+ */
+export declare class ProviderStreamError<C = unknown> extends FailoverError {
+  readonly code: 'provider_stream_error';
+  /** The provider whose stream sent it. */
+  readonly provider: string;
+  /** The outcome recorded, e.g. `server_error` for Anthropic's `overloaded_error`. */
+  readonly kind: OutcomeKind;
+  /** The error chunk. */
+  readonly chunk: C;
+}
+
+/** What a stream chunk is by the core's chunk table (Python: `chunk_kind`). */
+export type ChunkKind = 'content' | 'last_content' | 'terminal' | 'error' | 'other';
+/**
+ * What one chunk of a provider's stream is (the core's chunk table): OpenAI chat completion
+ * chunks, Anthropic events, raw server-sent events (`event`), strings and byte arrays.
+ */
+export declare function chunkKind(chunk: unknown): ChunkKind;
 
 /** The outcome kind of an HTTP status (the core's `classify_status`). */
 export declare function classifyStatus(status: number): OutcomeKind;

@@ -24,7 +24,8 @@
 
 const native = require('./native.js');
 const { FailoverError, ConfigError, UnavailableError, InternalError } = require('./lib/errors.js');
-const { HttpStatusError, AllProvidersFailedError, StreamBrokenError } = require('./lib/errors.js');
+const { HttpStatusError, AllProvidersFailedError, StreamBrokenError, ProviderStreamError } = require('./lib/errors.js');
+const { chunkKind } = require('./lib/stream.js');
 const { OUTCOME_KINDS } = require('./lib/io.js');
 const { classify, classifyError, classifyHttp, classifyResponse } = require('./lib/classify.js');
 const { classifyStatus, parseRetryAfter } = require('./lib/classify.js');
@@ -43,7 +44,7 @@ function monotonicNowMs() {
 // The same names, in the same order, as index.mjs and index.d.ts.
 module.exports = {
   Router, Ticket, FailoverError, ConfigError, UnavailableError, InternalError,
-  HttpStatusError, AllProvidersFailedError, StreamBrokenError,
-  classify, classifyError, classifyHttp, classifyResponse, classifyStatus, parseRetryAfter,
+  HttpStatusError, AllProvidersFailedError, StreamBrokenError, ProviderStreamError,
+  classify, classifyError, classifyHttp, classifyResponse, classifyStatus, parseRetryAfter, chunkKind,
   monotonicNowMs, OUTCOME_KINDS,
 };

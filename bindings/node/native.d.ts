@@ -148,6 +148,27 @@ export declare class NativeRouter {
 export declare function calibrateClock(jsNowMs: number): void
 
 /**
+ * The core's `classify_chunk` (the chunk table in the core's `chunk` module): what one chunk of a
+ * provider's stream is, from the facts `lib/stream.js` read off it: the chunk's `type`, the SSE
+ * event name, a plain text chunk's length, whether a choice's delta carries content, the first
+ * `finish_reason`, whether it has an `error` member, and that error's code, type and message
+ * (each missing, `undefined` or `null` when absent).
+ *
+ * Returns a number: bit 1 content, bit 2 terminal (0 other, 1 content, 2 terminal, 3 last
+ * content), or for an in-band error `16 +` the index of its outcome kind in `outcomeKinds()`.
+ */
+export declare function chunkKind(kind?: string | undefined | null, event?: string | undefined | null, textLen?: number | undefined | null, deltaContent?: boolean | undefined | null, finishReason?: string | undefined | null, error?: boolean | undefined | null, errorCode?: string | undefined | null, errorType?: string | undefined | null, message?: string | undefined | null): number
+
+/**
+ * The core's `classify_chunk` for the common chunk, in few arguments (each argument costs a type
+ * check per chunk): the chunk's `type` (a string, or `undefined`), whether a choice's delta
+ * carries content, and the first `finish_reason` (a string, or `undefined`). A chunk with an SSE
+ * event name, an `error` member or plain text goes through `chunkKind`. Returns `chunkKind`'s
+ * number.
+ */
+export declare function chunkKindOf(kind: string | undefined | null, deltaContent: boolean, finishReason?: string | undefined | null): number
+
+/**
  * The core's `classify`: the outcome kind and retry hint of one attempt, from the facts read off
  * its answer or error (see the table in the core's `classify` module).
  */

@@ -414,6 +414,8 @@ async function drive(e, fn, o, h, first) {
         outcome: kind,
         error,
         latency_ms: reportLatency(),
+        retry_after_ms: ra ?? null,
+        number: a.attempt,
       });
       if (error !== null) (errors ??= []).push(error);
       // The next step is in the buffer if the call polled or the request finished.

@@ -54,7 +54,7 @@ class AllProvidersFailedError extends AggregateError {
     this.reason = reason;
     /** When the soonest provider is expected to take traffic again, ms from now (or null). */
     this.retry_after_ms = retryAfterMs;
-    /** One entry per failed attempt: provider, outcome, error, latency_ms. */
+    /** One entry per failed attempt: provider, outcome, error, latency_ms, retry_after_ms, number. */
     this.attempts = attempts;
   }
 }
@@ -71,6 +71,22 @@ class StreamBrokenError extends FailoverError {
     this.outcome = outcome;
     this.chunks = chunks;
     this.error = error ?? null;
+  }
+}
+
+/**
+ * An in-band error chunk in a provider's stream (an SSE `error` event, a chunk with an `error`
+ * member, Anthropic's `{ type: 'error', error: { type: 'overloaded_error' } }`), as the core's
+ * chunk table classified it (Python: `ProviderStreamError`): `provider`, the outcome `kind`
+ * recorded, and the `chunk`. Before content the request fails over; after content it is the
+ * `error` of `StreamBrokenError`.
+ */
+class ProviderStreamError extends FailoverError {
+  constructor(provider, kind, chunk) {
+    super(`${provider}'s stream sent an error chunk (${kind})`, 'provider_stream_error');
+    this.provider = provider;
+    this.kind = kind;
+    this.chunk = chunk;
   }
 }
 
@@ -126,5 +142,5 @@ function checkTime(v, arg) {
 
 module.exports = {
   FailoverError, ConfigError, UnavailableError, InternalError, HttpStatusError, AllProvidersFailedError,
-  StreamBrokenError, describe, withCode, typeError, rangeError, checkPositive, checkFunction, checkTime,
+  StreamBrokenError, ProviderStreamError, describe, withCode, typeError, rangeError, checkPositive, checkFunction, checkTime,
 };

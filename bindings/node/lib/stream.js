@@ -16,42 +16,84 @@
 // runs while the stream is being read, not while the caller's code runs between chunks.
 
 const native = require('../native.js');
-const { AllProvidersFailedError, StreamBrokenError, InternalError } = require('./errors.js');
+const { AllProvidersFailedError, StreamBrokenError, ProviderStreamError, InternalError } = require('./errors.js');
 const { typeError, checkPositive, checkTime, checkFunction } = require('./errors.js');
 const { errorFacts } = require('./facts.js');
 
-const { NativeRequest, classify: classifyFacts, monotonicNow } = native;
+const { NativeRequest, classify: classifyFacts, monotonicNow, chunkKind: nativeChunkKind, chunkKindOf: nativeChunkKindOf } = native;
+/** Outcome kind names by index: an error chunk's number is 16 + its outcome's index. */
+const OUTCOMES = native.outcomeKinds();
 
-/** Whether a chunk is content the caller sees (OpenAI delta text / tool calls / refusal; Anthropic content_block_delta; a non-empty string or bytes). */
-function isContent(chunk) {
-  if (typeof chunk === 'string') return chunk.length > 0;
-  if (chunk === null || typeof chunk !== 'object') return false;
-  if (ArrayBuffer.isView(chunk)) return chunk.byteLength > 0;
-  const type = chunk.type;
-  if (typeof type === 'string') {
-    if (type === 'content_block_delta') return true;
-    if (type.startsWith('message_') || type.startsWith('content_block_') || type === 'ping') return false;
-  }
-  const choices = chunk.choices;
-  if (Array.isArray(choices)) {
-    for (const c of choices) {
-      const d = c?.delta;
-      if (d && (d.content || (Array.isArray(d.tool_calls) ? d.tool_calls.length > 0 : d.tool_calls) || d.refusal)) return true;
-    }
-  }
+/**
+ * Whether a delta's member holds something, as Python reads it: a non-empty string, array or
+ * object, `true`, a non-zero number.
+ */
+function given(v) {
+  if (v === null || typeof v !== 'object') return Boolean(v);
+  if (Array.isArray(v)) return v.length > 0;
+  for (const _ in v) return true;
   return false;
 }
 
-/** Whether a chunk ends the stream complete: an OpenAI chunk with a `finish_reason`, Anthropic's `message_stop`. */
-function isTerminal(chunk) {
-  if (chunk === null || typeof chunk !== 'object') return false;
-  const type = chunk.type;
-  if (type !== undefined) return type === 'message_stop';
+/**
+ * What `chunk` is by the core's chunk table (`failover_core::classify_chunk`): a number (bit 1
+ * content, bit 2 terminal) or, for an in-band error, the outcome kind name. Only reads facts: the
+ * `type`, the SSE `event` name (without a string `type`), each choice's `delta` (whether `content`,
+ * `tool_calls` or `refusal` holds something) and `finish_reason`, and an `error` member's `code`,
+ * `type` and `message` (a string error is its message); a string or byte array's length.
+ */
+function kindOf(chunk) {
+  const k = kindCode(chunk);
+  return k < 16 ? k : OUTCOMES[k - 16];
+}
+
+function kindCode(chunk) {
+  if (typeof chunk === 'string') return nativeChunkKind(undefined, undefined, chunk.length);
+  if (chunk === null || typeof chunk !== 'object') return nativeChunkKindOf(undefined, false, undefined); // no facts
+  if (ArrayBuffer.isView(chunk)) return nativeChunkKind(undefined, undefined, chunk.byteLength);
+  const type = typeof chunk.type === 'string' ? chunk.type : undefined;
+  const event = type === undefined && typeof chunk.event === 'string' ? chunk.event : undefined;
+  let content = false;
+  let finish;
   const choices = chunk.choices;
   if (Array.isArray(choices)) {
-    for (const c of choices) if (c !== null && c !== undefined && c.finish_reason !== null && c.finish_reason !== undefined) return true;
+    for (const c of choices) {
+      if (c === null || typeof c !== 'object') continue;
+      const d = c.delta;
+      if (!content && d !== null && typeof d === 'object' && (given(d.content) || given(d.tool_calls) || given(d.refusal))) content = true;
+      if (finish === undefined && c.finish_reason !== null && c.finish_reason !== undefined) finish = c.finish_reason;
+    }
   }
-  return false;
+  if (typeof finish !== 'string') finish = undefined;
+  const err = chunk.error;
+  if (err === null || err === undefined) {
+    // The common chunk: the three-argument call.
+    if (event === undefined) return nativeChunkKindOf(type, content, finish);
+    return nativeChunkKind(type, event, undefined, content, finish);
+  }
+  if (typeof err !== 'object') return nativeChunkKind(type, event, undefined, content, finish, true, undefined, undefined, typeof err === 'string' ? err : undefined);
+  const str = (v) => (typeof v === 'string' ? v : undefined);
+  return nativeChunkKind(type, event, undefined, content, finish, true, str(err.code), str(err.type), str(err.message));
+}
+
+const KIND_NAMES = ['other', 'content', 'terminal', 'last_content'];
+
+/** What a chunk is by the core's chunk table: `'content'`, `'last_content'`, `'terminal'`, `'error'` or `'other'`. */
+function chunkKind(chunk) {
+  const k = kindOf(chunk);
+  return typeof k === 'string' ? 'error' : KIND_NAMES[k];
+}
+
+/** Whether a chunk is content the caller sees (the core's chunk table). */
+function isContent(chunk) {
+  const k = kindOf(chunk);
+  return typeof k === 'number' && (k & 1) !== 0;
+}
+
+/** Whether a chunk ends the stream complete (the core's chunk table). */
+function isTerminal(chunk) {
+  const k = kindOf(chunk);
+  return typeof k === 'number' && (k & 2) !== 0;
 }
 
 /** What `router.stream` passes to its function (the same fields as `router.call`'s attempt). */
@@ -148,8 +190,11 @@ async function* chunks(e, fn, o) {
   const clock = e.clock;
   /** The engine's time now (ms): the router's clock, or the native clock. */
   const now = clock === undefined ? monotonicNow : () => checkTime(clock(), 'nowMs');
+  // The core's chunk table, or the caller's own tests (which know no error chunks).
+  const custom = o.isContent !== undefined || o.isTerminal !== undefined;
   const content = o.isContent ?? isContent;
   const terminal = o.isTerminal ?? isTerminal;
+  const kind = custom ? (c) => (content(c) ? 1 : 0) | (terminal(c) ? 2 : 0) : kindCode;
   const signal = o.signal ?? undefined;
   if (signal?.aborted) throw signal.reason;
   const t0 = now();
@@ -176,9 +221,9 @@ async function* chunks(e, fn, o) {
     onAbort = () => a?.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
   }
-  const failed = (provider, outcome, error) => {
+  const failed = (provider, outcome, error, retryAfterMs = null) => {
     const [rep] = req.lastReport();
-    attempts.push({ provider, outcome, error, latency_ms: rep?.latency_ms ?? 0 });
+    attempts.push({ provider, outcome, error, latency_ms: rep?.latency_ms ?? 0, retry_after_ms: retryAfterMs ?? null, number: a?.attempt ?? 0 });
     if (error !== null && error !== undefined) errors.push(error);
   };
   try {
@@ -267,11 +312,13 @@ async function* chunks(e, fn, o) {
             reading = false;
             if (r.done) break;
             const chunk = r.value;
-            if (terminal(chunk)) complete = true;
+            const k = kind(chunk);
+            if (k >= 16) throw new ProviderStreamError(a.provider, OUTCOMES[k - 16], chunk);
+            if ((k & 2) !== 0) complete = true;
             if (started) {
               delivered.push(chunk);
               yield chunk;
-            } else if (content(chunk)) {
+            } else if ((k & 1) !== 0) {
               req.handleFirstToken(now());
               started = true;
               for (const h of held) {
@@ -302,16 +349,18 @@ async function* chunks(e, fn, o) {
             step = next;
             continue;
           }
-          let facts = errorFacts(err);
+          let facts = err instanceof ProviderStreamError ? null : errorFacts(err);
           // A chunk the SDK could not parse is the provider's (a protocol error), not the caller's.
           if (facts === null && it !== null && err instanceof SyntaxError) facts = { transport: 'protocol' };
-          if (facts === null) {
+          if (err instanceof ProviderStreamError) {
+            // An in-band error chunk: the core's chunk table already gave its outcome.
+          } else if (facts === null) {
             // Nothing attributable to the provider (a bug in the caller's code): cancelled.
             req.handleCancel(router, now());
             finished = true;
             throw err;
           }
-          const { outcome, retry_after_ms: ra } = classifyFacts(facts);
+          const { outcome, retry_after_ms: ra } = err instanceof ProviderStreamError ? { outcome: err.kind, retry_after_ms: null } : classifyFacts(facts);
           if (outcome === 'cancelled') {
             req.handleCancel(router, now());
             finished = true;
@@ -319,7 +368,7 @@ async function* chunks(e, fn, o) {
           }
           if (started) req.handleChunk(engineAt(lastRead));
           req.handleOutcome(router, outcome, ra, now());
-          failed(a.provider, outcome, err);
+          failed(a.provider, outcome, err, ra);
           if (started) {
             finished = true;
             throw new StreamBrokenError(a.provider, outcome, delivered, err);
@@ -383,4 +432,4 @@ async function* chunks(e, fn, o) {
   }
 }
 
-module.exports = { stream, isContent, isTerminal };
+module.exports = { stream, chunkKind, kindOf, isContent, isTerminal };

@@ -3,7 +3,10 @@
 //! reading of the rate-limit headers (`failover_core::Headroom`). The facts object takes the core's snake_case
 //! field names, like every other data object of this package.
 
-use failover_core::{Dimension, Facts, Headroom, Quota, Transport, classify as core_classify};
+use failover_core::{
+    ChunkFacts, ChunkKind, Dimension, Facts, Headroom, OutcomeKind, Quota, Transport,
+    classify as core_classify, classify_chunk,
+};
 use napi::bindgen_prelude::Env;
 use napi_derive::napi;
 
@@ -202,4 +205,79 @@ pub(crate) fn read_headroom(
         recognised += u32::from(h.header(name, value, now_unix_ms));
     }
     Ok((h, recognised))
+}
+
+/// A chunk's kind as one number: bit 1 content, bit 2 terminal (0 other, 1 content, 2 terminal,
+/// 3 last content), or for an in-band error `16 +` the index of its outcome in `outcomeKinds()`.
+/// A number, not a string, so the per-chunk call allocates nothing on either side.
+fn chunk_code(k: ChunkKind) -> u32 {
+    match k {
+        ChunkKind::Error(c) => {
+            16 + OutcomeKind::ALL
+                .iter()
+                .position(|o| *o == c.kind)
+                .expect("every outcome kind is in ALL") as u32
+        }
+        k => u32::from(k.is_content()) | (u32::from(k.is_terminal()) << 1),
+    }
+}
+
+/// The core's `classify_chunk` for the common chunk, in few arguments (each argument costs a type
+/// check per chunk): the chunk's `type` (a string, or `undefined`), whether a choice's delta
+/// carries content, and the first `finish_reason` (a string, or `undefined`). A chunk with an SSE
+/// event name, an `error` member or plain text goes through `chunkKind`. Returns `chunkKind`'s
+/// number.
+#[napi]
+pub fn chunk_kind_of(
+    kind: Option<String>,
+    delta_content: bool,
+    finish_reason: Option<String>,
+) -> u32 {
+    chunk_code(classify_chunk(&ChunkFacts {
+        kind: kind.as_deref(),
+        delta_content,
+        finish_reason: finish_reason.as_deref(),
+        ..ChunkFacts::default()
+    }))
+}
+
+/// The core's `classify_chunk` (the chunk table in the core's `chunk` module): what one chunk of a
+/// provider's stream is, from the facts `lib/stream.js` read off it: the chunk's `type`, the SSE
+/// event name, a plain text chunk's length, whether a choice's delta carries content, the first
+/// `finish_reason`, whether it has an `error` member, and that error's code, type and message
+/// (each missing, `undefined` or `null` when absent).
+///
+/// Returns a number: bit 1 content, bit 2 terminal (0 other, 1 content, 2 terminal, 3 last
+/// content), or for an in-band error `16 +` the index of its outcome kind in `outcomeKinds()`.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn chunk_kind(
+    kind: Option<String>,
+    event: Option<String>,
+    text_len: Option<f64>,
+    delta_content: Option<bool>,
+    finish_reason: Option<String>,
+    error: Option<bool>,
+    error_code: Option<String>,
+    error_type: Option<String>,
+    message: Option<String>,
+) -> u32 {
+    chunk_code(classify_chunk(&ChunkFacts {
+        // A length is a count: anything not a finite number of at least 1 is read as empty.
+        text_len: text_len.map(|n| {
+            if n.is_finite() && n >= 1.0 {
+                n as usize
+            } else {
+                0
+            }
+        }),
+        kind: kind.as_deref(),
+        event: event.as_deref(),
+        delta_content: delta_content.unwrap_or(false),
+        finish_reason: finish_reason.as_deref(),
+        error: error.unwrap_or(false),
+        error_code: error_code.as_deref(),
+        error_type: error_type.as_deref(),
+        message: message.as_deref(),
+    }))
 }

@@ -74,7 +74,10 @@ test('call: a server error fails over; the engine retries the same provider only
   assert.deepEqual(seen, ['primary', 'secondary', 'secondary']);
   assert.deepEqual(e.attempts.map((a) => [a.provider, a.outcome]), seen.map((p) => [p, 'server_error']));
   assert.deepEqual(e.errors, e.attempts.map((a) => a.error));
-  for (const a of e.attempts) assert.deepEqual(Object.keys(a), ['provider', 'outcome', 'error', 'latency_ms']);
+  // Python's FailedAttempt fields, the same names.
+  for (const a of e.attempts) assert.deepEqual(Object.keys(a), ['provider', 'outcome', 'error', 'latency_ms', 'retry_after_ms', 'number']);
+  assert.deepEqual(e.attempts.map((a) => a.number), [1, 2, 3]);
+  assert.deepEqual(e.attempts.map((a) => a.retry_after_ms), [null, null, null]);
   assert.match(e.message, /all 3 attempt\(s\) failed \(attempts\); retry after \d+ ms/);
 });
 

@@ -17,6 +17,7 @@ const fc = require('..');
 const native = require('../native.js');
 // The NativeRouter behind a public Router, which a NativeRequest is driven against (internal).
 const { nativeRouter } = require('../lib/router.js');
+const { kindOf } = require('../lib/stream.js');
 
 /** The repository's scenario directory (found from this file; the suite is never copied). */
 const SCENARIO_DIR = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'scenarios');
@@ -325,6 +326,12 @@ function apply(r, tickets, requests, step, at) {
     return r.observe(name, outcomeOf(step.observe), at);
   }
   if (step.http !== undefined) return classifyStep(step.http);
+  if (step.stream_chunk !== undefined) {
+    // The raw chunk through router.stream's own reading (lib/stream.js kindOf).
+    const k = kindOf(step.stream_chunk);
+    if (typeof k === 'string') return { kind: 'error', outcome: k };
+    return { kind: ['other', 'content', 'terminal', 'last_content'][k], outcome: null };
+  }
   if (step.headers !== undefined) return headersStep(step.headers);
   if (step.headroom !== undefined) {
     const h = step.headroom;
@@ -351,7 +358,7 @@ function apply(r, tickets, requests, step, at) {
   }
   if (step.traffic !== undefined) return traffic(r, step.traffic ?? {}, at);
   throw new Error(
-    'the step has no action (pick, record, observe, http, headers, headroom, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)',
+    'the step has no action (pick, record, observe, isolate, release, reset, policy, http, stream_chunk, headers, headroom, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)',
   );
 }
 

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const Anthropic = require('@anthropic-ai/sdk');
-const { Router, AllProvidersFailedError, StreamBrokenError } = require('../index.js');
+const { Router, AllProvidersFailedError, StreamBrokenError, ProviderStreamError, chunkKind } = require('../index.js');
 const { FakeProvider } = require('./fake-provider.js');
 
 const chunk = (text, finish = null) => ({ choices: [{ delta: text ? { content: text } : {}, finish_reason: finish }] });
@@ -263,6 +263,102 @@ test(`${sdk} SDK stream: 400 content filter is the caller's, no failover`, async
   assert.deepEqual(fake.counts(), { primary: 1 });
 });
 }
+
+// The rest of issue 13's fault list, through router.stream with the real SDKs: the same
+// verdicts as router.call (sdks.test.js), before any content so the caller sees only the
+// secondary's stream.
+const primaryEvents = (r) => r.drainEvents().filter((e) => e.provider === 'primary');
+for (const sdk of ['openai', 'anthropic']) {
+  for (const [fault, check] of [
+    ['429_retry_after', (r) => {
+      const ev = primaryEvents(r);
+      assert.deepEqual(ev.map((e) => e.kind), ['throttled']);
+      assert.equal(ev[0].retry_after, true);
+      const span = ev[0].until_ms - ev[0].at_ms;
+      assert.ok(span >= 4_900 && span <= 5_000, String(span)); // the server's Retry-After: 5
+      assert.equal(r.view('primary').window.rate_limited, 1);
+    }],
+    ['400_context_length', (r) => {
+      // Refused here, another provider may take it: counts nothing against the primary.
+      const w = r.view('primary').window;
+      assert.deepEqual([w.failures, w.client_errors, w.timeouts, w.rate_limited], [0, 0, 0, 0]);
+      assert.deepEqual(primaryEvents(r), []);
+    }],
+    ['401', (r) => {
+      assert.deepEqual(primaryEvents(r).map((e) => [e.kind, e.cause]), [['benched', 'credentials_rejected']]);
+    }],
+  ]) {
+    test(`${sdk} SDK stream: ${fault} before content fails over unseen`, async () => {
+      const r = streamRouter();
+      const { text, error } = await sdkStream(r, [['primary', fault]], sdk);
+      assert.equal(error, undefined, error?.stack);
+      assert.equal(text, 'Hello');
+      assert.deepEqual(fake.counts(), { primary: 1, secondary: 1 });
+      check(r);
+      assert.equal(r.invariantViolation(), null);
+      // The next stream: the primary is out of rotation after a 429 or a 401, not after a refusal.
+      const again = await sdkStream(r, [], sdk);
+      assert.equal(again.text, 'Hello');
+      assert.deepEqual(fake.counts(), fault === '400_context_length' ? { primary: 1 } : { secondary: 1 });
+    });
+  }
+
+  test(`${sdk} SDK stream: a 503 burst opens the primary`, async () => {
+    const r = new Router(['primary', 'secondary'], { first_token_timeout_ms: 400, first_token_min_ms: 400, stream_idle_ms: 400, open_jitter: 0, consecutive_failures: 3 });
+    for (let i = 0; i < 3; i++) {
+      const { text, error } = await sdkStream(r, [['primary', '503']], sdk);
+      assert.equal(error, undefined, error?.stack);
+      assert.equal(text, 'Hello');
+      assert.deepEqual(fake.counts(), { primary: 1, secondary: 1 });
+    }
+    assert.equal(r.view('primary').state, 'open');
+    assert.equal(r.view('primary').window.failures, 3);
+    assert.deepEqual(primaryEvents(r).map((e) => e.kind), ['opened']);
+    const { text } = await sdkStream(r, [], sdk);
+    assert.equal(text, 'Hello');
+    assert.deepEqual(fake.counts(), { secondary: 1 }); // open: straight to the secondary
+  });
+}
+
+test('an in-band error chunk: before content it fails over; after content StreamBrokenError with a ProviderStreamError', async () => {
+  const overloaded = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } };
+  const r = new Router(['a', 'b']);
+  const got = await collect(r.stream(({ provider }) => (provider === 'a' ? [overloaded, chunk('never', 'stop')] : [chunk('ok', 'stop')])));
+  assert.equal(got.length, 1);
+  assert.equal(r.view('a').window.failures, 1);
+  const limited = { error: { message: 'slow down', type: 'requests', code: 'rate_limit_exceeded' } };
+  const seen = [];
+  await assert.rejects(
+    (async () => {
+      for await (const c of r.stream(() => [chunk('Hel'), limited])) seen.push(c);
+    })(),
+    (e) => {
+      assert.ok(e instanceof StreamBrokenError, String(e));
+      assert.equal(e.outcome, 'rate_limited');
+      assert.ok(e.error instanceof ProviderStreamError);
+      assert.equal(e.error.kind, 'rate_limited');
+      assert.equal(e.error.chunk, limited);
+      return true;
+    },
+  );
+  assert.equal(seen.length, 1);
+});
+
+test('chunkKind reads every shape', () => {
+  assert.equal(chunkKind({ choices: [{ delta: { role: 'assistant', content: '' }, finish_reason: null }] }), 'other');
+  assert.equal(chunkKind(chunk('x')), 'content');
+  assert.equal(chunkKind({ choices: [{ delta: { content: 'x' }, finish_reason: 'length' }] }), 'last_content');
+  assert.equal(chunkKind({ choices: [{ delta: { tool_calls: [{}] }, finish_reason: null }] }), 'content');
+  assert.equal(chunkKind({ choices: [{ delta: { tool_calls: [] }, finish_reason: null }] }), 'other');
+  assert.equal(chunkKind({ type: 'content_block_delta' }), 'content');
+  assert.equal(chunkKind({ type: 'message_stop' }), 'terminal');
+  assert.equal(chunkKind({ event: 'error', data: '{}' }), 'error');
+  assert.equal(chunkKind('x'), 'content');
+  assert.equal(chunkKind(new Uint8Array(0)), 'other');
+  for (const c of [null, 3, {}, { choices: 'x' }, { choices: [null, 5] }, { type: 7 }, { choices: [{ delta: 'x', finish_reason: 1 }] }]) {
+    assert.equal(chunkKind(c), 'other', JSON.stringify(c));
+  }
+});
 
 test('a sync iterable (an array) works too', async () => {
   const r = new Router(['a']);

@@ -7,6 +7,7 @@
 //! a Python value into a core value is in [`convert`]. Validation is the core's.
 #![forbid(unsafe_code)]
 
+mod chunk;
 mod convert;
 mod error;
 mod request;
@@ -288,6 +289,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::Pending>()?;
     m.add_function(wrap_pyfunction!(classify, m)?)?;
     m.add_function(wrap_pyfunction!(classify_status, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk::chunk_kind_of, m)?)?;
     m.add_function(wrap_pyfunction!(headroom, m)?)?;
     m.add_function(wrap_pyfunction!(parse_retry_after, m)?)?;
     m.add_function(wrap_pyfunction!(hash_key, m)?)?;

@@ -420,6 +420,12 @@ class Scenario:
                 return getattr(r, op)(provider(step[op]), at)
         if "http" in step:
             return _classify_step(step["http"])
+        if "stream_chunk" in step:
+            # The raw chunk through the stream driver's own reading (the native chunk_kind_of).
+            k = _native.chunk_kind_of(step["stream_chunk"])
+            if isinstance(k, str):
+                return {"kind": "error", "outcome": k}
+            return {"kind": ("other", "content", "terminal", "last_content")[k], "outcome": None}
         if "headers" in step:
             return _headers_step(step["headers"])
         if "headroom" in step:
@@ -450,7 +456,7 @@ class Scenario:
         if "traffic" in step:
             return self.traffic(r, step["traffic"], at)
         raise StepError(
-            "the step has no action (pick, record, observe, isolate, release, reset, policy, http, headers, headroom, tick, poll, view, traffic, "
+            "the step has no action (pick, record, observe, isolate, release, reset, policy, http, stream_chunk, headers, headroom, tick, poll, view, traffic, "
             "begin, next, report, first_token, chunk, end, cancel)"
         )
 

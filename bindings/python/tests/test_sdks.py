@@ -385,8 +385,93 @@ def test_stream_broken_after_content(fake: FakeProvider, client: str, fault: str
     assert isinstance(e, fc.StreamBroken), repr(e)
     assert e.provider == "primary" and text.startswith("Hel")
     expected = {"cut_after_tokens": {"stream_cut"}, "missing_terminal": {"stream_cut"},
-                # sync: the SDK's read timeout (the attempt's timeout) ends the silent read first
-                "stall": {"stalled", "timeout"}}[fault]
+                # sync too: the watchdog ends the silent read at the idle deadline
+                "stall": {"stalled"}}[fault]
     assert e.outcome in expected, e.outcome
     assert fake.counts() == {"primary": 1}  # no failover after content
     assert r.invariant_violation() is None
+
+
+# -- the sync stream's watchdog ----------------------------------------------------------------------
+
+def sync_stream(fake: FakeProvider, router: Router, sdk: str) -> Any:
+    """`router.stream` with the sync SDK given a far timeout (30 s), so only the router's watchdog
+    can end a silent read at the engine's deadline: (text, None) or (text, exception)."""
+    if sdk == "openai":
+        oc = {p: openai.OpenAI(base_url=fake.openai_url(p), api_key="k", max_retries=0)
+              for p in PROVIDERS}
+
+        def fn(attempt: Attempt) -> Any:
+            return oc[attempt.provider].chat.completions.create(
+                model="gpt-test", messages=MESSAGES, stream=True, timeout=30)
+
+        def text_of(c: Any) -> str:
+            return "".join(ch.delta.content or "" for ch in c.choices)
+    else:
+        ac = {p: anthropic.Anthropic(base_url=fake.anthropic_url(p), api_key="k", max_retries=0)
+              for p in PROVIDERS}
+
+        def fn(attempt: Attempt) -> Any:
+            return ac[attempt.provider].messages.create(
+                model="claude-test", max_tokens=16, messages=MESSAGES, stream=True, timeout=30)
+
+        def text_of(c: Any) -> str:
+            return str(c.delta.text) if c.type == "content_block_delta" else ""
+    got: List[str] = []
+    try:
+        with router.stream(fn) as chunks:
+            for c in chunks:
+                got.append(text_of(c))
+    except Exception as e:
+        return "".join(got), e
+    return "".join(got), None
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_sync_stream_slow_first_token_is_cut_at_the_first_token_deadline(
+        fake: FakeProvider, sdk: str) -> None:
+    import time
+
+    r = stream_router()  # first-token deadline 300 ms; the fake's first token comes after 1 s
+    fake.script("primary", "slow_first_token")
+    t0 = time.monotonic()
+    text, err = sync_stream(fake, r, sdk)
+    elapsed = time.monotonic() - t0
+    assert (text, err) == ("Hello", None)
+    assert elapsed < 0.9, elapsed  # the watchdog ended the read, not the fake's 1 s
+    assert fake.counts() == {"primary": 1, "secondary": 1}
+    assert r.view("primary").window.timeouts == 1
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_sync_stream_stall_is_cut_at_the_idle_deadline(fake: FakeProvider, sdk: str) -> None:
+    import time
+
+    r = stream_router()  # idle deadline 200 ms; the fake stalls 5 s after one token
+    fake.script("primary", "stall")
+    t0 = time.monotonic()
+    text, err = sync_stream(fake, r, sdk)
+    elapsed = time.monotonic() - t0
+    assert isinstance(err, fc.StreamBroken), repr(err)
+    assert err.outcome == "stalled" and err.provider == "primary" and text == "Hel"
+    assert elapsed < 2.0, elapsed
+    assert fake.counts() == {"primary": 1}
+    assert r.view("primary").window.timeouts == 1  # a stall counts with the timeouts
+    assert r.invariant_violation() is None
+
+
+def test_sync_stream_an_uninterruptible_read_is_checked_when_its_chunk_arrives() -> None:
+    import time
+
+    r = stream_router()
+
+    def slow(attempt: Attempt) -> Any:
+        if attempt.provider == "primary":
+            time.sleep(0.4)  # a plain generator: the watchdog cannot end this read
+            yield {"choices": [{"delta": {"content": "late"}, "finish_reason": None}]}
+        yield {"choices": [{"delta": {"content": "ok"}, "finish_reason": "stop"}]}
+
+    with r.stream(slow) as chunks:
+        got = [c["choices"][0]["delta"]["content"] for c in chunks]
+    assert got == ["ok"]
+    assert r.view("primary").window.timeouts == 1

@@ -239,3 +239,51 @@ def test_async_stall_after_content_raises_stream_broken() -> None:
     assert isinstance(e, StreamBroken) and e.outcome == "stalled"
     assert got == e.chunks == [role("a"), tok("a", "Hel")]
     assert prov.calls == ["a"]
+
+
+@MODES
+def test_an_error_chunk_before_content_fails_over_with_its_outcome(is_async: bool) -> None:
+    # Anthropic's in-band overloaded_error: a server error; the caller never sees it.
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    r = Router(["a", "b"])
+    prov = Provider({"a": [[role("a"), overloaded, tok("a", "never")]]})
+    assert consume(r, prov, is_async) == full("b")
+    assert prov.calls == ["a", "b"]
+    assert r.view("a").window.failures == 1
+
+
+@MODES
+def test_an_error_chunk_after_content_raises_stream_broken(is_async: bool) -> None:
+    # OpenAI's in-band error data: rate_limit_exceeded is a rate limit, recorded as such.
+    limited = {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}}
+    r = Router(["a", "b"])
+    prov = Provider({"a": [[role("a"), tok("a", "Hel"), limited]]})
+    e, got = consume(r, prov, is_async)
+    assert isinstance(e, StreamBroken) and e.outcome == "rate_limited"
+    assert isinstance(e.error, fc.ProviderStreamError) and e.error.chunk == limited
+    assert e.error.kind == "rate_limited" and e.error.provider == "a"
+    assert got == [role("a"), tok("a", "Hel")] and prov.calls == ["a"]
+    assert r.view("a").window.rate_limited == 1
+
+
+def test_chunk_kind_reads_every_shape() -> None:
+    class Obj:
+        def __init__(self, **kw: Any) -> None:
+            self.__dict__.update(kw)
+
+    assert fc.chunk_kind(role("a")) == "other"
+    assert fc.chunk_kind(tok("a", "x")) == "content"
+    assert fc.chunk_kind(stop("a")) == "terminal"
+    assert fc.chunk_kind({"choices": [{"delta": {"content": "x"}, "finish_reason": "length"}]}) \
+        == "last_content"
+    tool = Obj(choices=[Obj(delta=Obj(content=None, tool_calls=[Obj()], refusal=None),
+                            finish_reason=None)])
+    assert fc.chunk_kind(tool) == "content"
+    assert fc.chunk_kind(Obj(type="content_block_delta")) == "content"
+    assert fc.chunk_kind(Obj(event="error", data="{}")) == "error"
+    assert fc.chunk_kind(Obj(event="message_stop", data="{}")) == "terminal"
+    assert fc.chunk_kind("x") == "content" and fc.chunk_kind(b"") == "other"
+    # Malformed: no facts, wrong types.
+    for c in [None, 3, {}, {"choices": "x"}, {"choices": [None, 5]}, {"type": 7},
+              {"choices": [{"delta": "x", "finish_reason": 1}]}]:
+        assert fc.chunk_kind(c) == "other", c

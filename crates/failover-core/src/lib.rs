@@ -33,7 +33,7 @@
 //! The pieces each live in a module named after them: `window` (the rolling window), `triggers`,
 //! `circuit`, `ramp`, `provider` (one provider's state and transitions), `router` (the engine: its inputs, timers and event queue; `router/pick` routes between
 //! providers), [`policy`], [`outcome`] and [`classify`](mod@classify) (the one
-//! table that turns a provider's answer or error into an outcome kind), [`headroom`] (the
+//! table that turns a provider's answer or error into an outcome kind), [`chunk`] (what one chunk of a stream is: content, terminal, an in-band error), [`headroom`] (the
 //! providers' rate-limit headers: how much quota is left); the public data types in
 //! `ticket`, `view` and `event`, and in `fields` the one description of their fields
 //! ([`Fields`], [`Visitor`]) from which every binding builds its dicts, objects and JSON; and
@@ -47,6 +47,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod chunk;
 mod circuit;
 pub mod classify;
 mod compiled;
@@ -68,6 +69,7 @@ mod triggers;
 mod view;
 mod window;
 
+pub use chunk::{ChunkFacts, ChunkKind, classify_chunk};
 pub use classify::{Classification, Facts, Transport, classify, classify_status};
 pub use describe::Description;
 pub use event::{CircuitState, Event, EventKind, Manual, ProviderId, Reason, Trigger};

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 // `Rng` (xorshift64*) does not allocate either.
 use failover_core::{
-    Action, EventKind, Facts, Headroom, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode,
-    ProviderId, ProviderSet, RampStage, Request, RequestOptions, Router, Step, Value, classify,
-    classify_status, hash_key, parse_retry_after,
+    Action, ChunkFacts, EventKind, Facts, Headroom, Outcome, OutcomeKind, PickRequest, Policy,
+    ProbeMode, ProviderId, ProviderSet, RampStage, Request, RequestOptions, Router, Step, Value,
+    classify, classify_chunk, classify_status, hash_key, parse_retry_after,
 };
 use failover_testkit::{NAMES, Rng};
 
@@ -309,6 +309,19 @@ fn request<const P: usize, const B: usize, const E: usize>(
             Step::Attempt(a) => {
                 t = t.saturating_add(rng.below(50));
                 if options.stream && rng.below(3) != 0 {
+                    // The stream's chunks, read by the core's chunk table.
+                    let chunk = ChunkFacts {
+                        kind: ["content_block_delta", "message_stop", "ping", "error"]
+                            .get(rng.below(6) as usize)
+                            .copied(),
+                        delta_content: rng.below(2) == 0,
+                        finish_reason: Some("stop").filter(|_| rng.below(3) == 0),
+                        error: rng.below(8) == 0,
+                        error_type: Some("overloaded_error").filter(|_| rng.below(2) == 0),
+                        message: Some("prompt is too long").filter(|_| rng.below(2) == 0),
+                        ..ChunkFacts::default()
+                    };
+                    let _ = classify_chunk(&chunk);
                     let _ = req.handle_first_token(t);
                     let _ = req.handle_chunk(t.saturating_add(1));
                     let _ = req.handle_end(r, rng.below(8) != 0, t.saturating_add(2));

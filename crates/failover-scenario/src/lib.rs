@@ -12,9 +12,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use failover_core::{
-    Action, ConfigError, DefaultRouter, Dimension, Entries, Event, Facts, Field, Fields, Headroom,
-    Items, Outcome, OutcomeKind, PickRequest, Policy, ProviderId, ProviderSet, ProviderView,
-    Recorded, Ticket, Transport, Value, Visitor, classify, hash_key,
+    Action, ChunkFacts, ChunkKind, ConfigError, DefaultRouter, Dimension, Entries, Event, Facts,
+    Field, Fields, Headroom, Items, Outcome, OutcomeKind, PickRequest, Policy, ProviderId,
+    ProviderSet, ProviderView, Recorded, Ticket, Transport, Value, Visitor, classify,
+    classify_chunk, hash_key,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -480,6 +481,14 @@ impl Scenario {
             let c = classify(&facts(h)?);
             return Ok(json!({"outcome": c.kind.name(), "retry_after_ms": c.retry_after_ms}));
         }
+        if let Some(c) = step.get("stream_chunk") {
+            let k = classify_chunk(&chunk_facts(c));
+            let outcome = match k {
+                ChunkKind::Error(c) => Some(c.kind.name()),
+                _ => None,
+            };
+            return Ok(json!({"kind": k.name(), "outcome": outcome}));
+        }
         if let Some(h) = step.get("headers") {
             return headers(h);
         }
@@ -515,8 +524,9 @@ impl Scenario {
             return traffic(r, tr, at);
         }
         Err(
-            "the step has no action (pick, record, observe, isolate, release, reset, policy, http, headers, \
-             headroom, tick, poll, view, traffic, begin, next, report, first_token, chunk, end, cancel)"
+            "the step has no action (pick, record, observe, isolate, release, reset, policy, http, \
+             stream_chunk, headers, headroom, tick, poll, view, traffic, begin, next, report, \
+             first_token, chunk, end, cancel)"
                 .into(),
         )
     }
@@ -588,6 +598,85 @@ fn ticket_json(r: &DefaultRouter, t: &Ticket) -> Json {
 /// The [`Facts`] of an `http` step: every field optional, strings as given, `now_unix_ms` any
 /// u64. An unknown field, a field of the wrong type or an unknown `transport` is an error in the
 /// scenario.
+/// The facts of a `stream_chunk` step's raw chunk (any JSON value), read as the bindings read a
+/// parsed chunk by duck typing: a string's length; an object's `type`, its SSE `event` (without a
+/// string `type`), its `choices` (a delta's `content`, `tool_calls` or `refusal` holding something
+/// as Python's truthiness says; the first `finish_reason` that is not null, if a string), and an
+/// `error` member that is not null (a string is its message; an object gives `code`, `type`,
+/// `message`). Any other value has no facts.
+fn chunk_facts(c: &Json) -> ChunkFacts<'_> {
+    fn truthy(v: &Json) -> bool {
+        match v {
+            Json::Null => false,
+            Json::Bool(b) => *b,
+            Json::Number(n) => n.as_f64() != Some(0.0),
+            Json::String(s) => !s.is_empty(),
+            Json::Array(a) => !a.is_empty(),
+            Json::Object(o) => !o.is_empty(),
+        }
+    }
+    fn text(v: Option<&Json>) -> Option<&str> {
+        v.and_then(Json::as_str)
+    }
+    let o = match c {
+        Json::String(s) => {
+            return ChunkFacts {
+                text_len: Some(s.len()),
+                ..ChunkFacts::default()
+            };
+        }
+        Json::Object(o) => o,
+        _ => return ChunkFacts::default(),
+    };
+    let kind = text(o.get("type"));
+    let event = if kind.is_none() {
+        text(o.get("event"))
+    } else {
+        None
+    };
+    let mut delta_content = false;
+    let mut finish: Option<&Json> = None;
+    for choice in o
+        .get("choices")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(choice) = choice.as_object() else {
+            continue;
+        };
+        if let Some(d) = choice.get("delta").and_then(Json::as_object) {
+            delta_content |= ["content", "tool_calls", "refusal"]
+                .iter()
+                .any(|k| d.get(*k).is_some_and(truthy));
+        }
+        if finish.is_none() {
+            finish = choice.get("finish_reason").filter(|f| !f.is_null());
+        }
+    }
+    let err = o.get("error").filter(|e| !e.is_null());
+    let (code, ty, message) = match err {
+        Some(Json::String(m)) => (None, None, Some(m.as_str())),
+        Some(Json::Object(e)) => (
+            text(e.get("code")),
+            text(e.get("type")),
+            text(e.get("message")),
+        ),
+        _ => (None, None, None),
+    };
+    ChunkFacts {
+        text_len: None,
+        kind,
+        event,
+        delta_content,
+        finish_reason: text(finish),
+        error: err.is_some(),
+        error_code: code,
+        error_type: ty,
+        message,
+    }
+}
+
 fn facts(h: &Json) -> Result<Facts<'_>, String> {
     const FIELDS: [&str; 9] = [
         "status",

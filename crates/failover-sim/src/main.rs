@@ -142,7 +142,10 @@ struct YearCli {
 enum Command {
     Run(Box<Cli>),
     Year(Box<YearCli>),
-    Scenario { check: bool, files: Vec<PathBuf> },
+    Scenario {
+        check: bool,
+        files: Vec<PathBuf>,
+    },
     Quota(Box<(quota::QuotaModel, Option<PathBuf>)>),
     Help,
     PrintFaults,

@@ -45,10 +45,11 @@ from .errors import (
     FailoverError,
     InternalError,
     ProviderResponseError,
+    ProviderStreamError,
     StreamBroken,
     Unavailable,
 )
-from ._stream import AsyncStream, Stream, is_content, is_terminal
+from ._stream import AsyncStream, Stream, chunk_kind, is_content, is_terminal
 from .events import (
     BackoffDecayed,
     Event,
@@ -89,6 +90,7 @@ __all__ = [
     "ProbeExpired",
     "Probing",
     "ProviderResponseError",
+    "ProviderStreamError",
     "ProviderView",
     "RampStage",
     "Reason",
@@ -97,6 +99,7 @@ __all__ = [
     "Stream",
     "AsyncStream",
     "StreamBroken",
+    "chunk_kind",
     "is_content",
     "is_terminal",
     "Throttled",

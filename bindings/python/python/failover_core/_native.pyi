@@ -33,6 +33,7 @@ __all__ = [
     "_Pending",
     "classify",
     "classify_status",
+    "chunk_kind_of",
     "headroom",
     "parse_retry_after",
     "hash_key",
@@ -291,6 +292,9 @@ def classify(
     now_unix_ms: Optional[int] = None,
 ) -> Tuple[_OutcomeName, Optional[int]]: ...
 def classify_status(status: int) -> _OutcomeName: ...
+def chunk_kind_of(chunk: Any, /) -> Union[int, _OutcomeName]:
+    """What one stream chunk is by the core's chunk table: 0 other, 1 content, 2 terminal, 3 last
+    content, or an in-band error's outcome kind name."""
 def headroom(
     headers: Union[Mapping[Any, Any], Iterable[Tuple[Union[str, bytes], Union[str, bytes]]]],
     now_unix_ms: Optional[int] = None,

@@ -35,8 +35,6 @@ from .errors import (
 from .events import Event, event_from_dict
 from .view import ProviderView
 from ._stream import AsyncStream, Stream, _Driver, async_chunks, sync_chunks
-from ._stream import is_content as _is_content
-from ._stream import is_terminal as _is_terminal
 
 if TYPE_CHECKING:
     from .health import HealthChecker
@@ -608,25 +606,30 @@ class Router(_native.Router):
         timeout_ms: Optional[int] = None,
         max_wait_ms: Optional[int] = None,
         classify: Optional[ClassifyException] = None,
-        is_content: Callable[[Any], bool] = _is_content,
-        is_terminal: Callable[[Any], bool] = _is_terminal,
+        is_content: Optional[Callable[[Any], bool]] = None,
+        is_terminal: Optional[Callable[[Any], bool]] = None,
     ) -> "Stream[C]":
         """A streamed request with failover: ``with router.stream(fn) as chunks: for c in
         chunks: ...``. ``fn(attempt)`` opens the provider's stream (an iterable of chunks, such
         as ``client.chat.completions.create(..., stream=True, timeout=attempt.timeout_s)``).
 
-        Chunks that are not content (``is_content``: OpenAI deltas with text, tool calls or a
-        refusal, Anthropic ``content_block_delta``; not role-only deltas, ``message_start`` or
-        ``ping``) are held back until the first content chunk, so a stream that fails before it
-        (an error, a cut, no content by the first-token deadline) is replaced by the next
-        provider's unseen. It ends complete with its terminal chunk (``is_terminal``: a
-        ``finish_reason``, ``message_stop``); ended without one, it was cut. After the first
-        content a cut, a stall (no chunk within the idle deadline) or an error raises
-        :class:`StreamBroken` with the chunks already delivered.
+        What a chunk is comes from the core's chunk table (:func:`chunk_kind`). Chunks that are
+        not content (OpenAI deltas with text, tool calls or a refusal, Anthropic
+        ``content_block_delta`` are; role-only deltas, ``message_start`` or ``ping`` are not) are
+        held back until the first content chunk, so a stream that fails before it (an error, an
+        in-band error chunk, a cut, no content by the first-token deadline) is replaced by the
+        next provider's unseen. It ends complete with its terminal chunk (a ``finish_reason``,
+        ``message_stop``); ended without one, it was cut. After the first content a cut, a stall
+        (no chunk within the idle deadline) or an error raises :class:`StreamBroken` with the
+        chunks already delivered. ``is_content``/``is_terminal`` replace the core's table for
+        other chunk shapes.
 
-        A synchronous read cannot be interrupted: the first-token and idle deadlines are checked
-        as chunks arrive; pass ``attempt.timeout_s`` to the SDK so a silent read ends. Leaving the
-        ``with`` block early closes the provider's stream and records ``cancelled``.
+        Deadlines: a watchdog thread interrupts a blocking read at the first-token or idle
+        deadline: an httpx-based stream (the openai and anthropic SDKs') has its socket shut
+        down, any other object ``fn`` returned is closed. It cannot interrupt ``fn`` itself
+        (sending the request, waiting for headers) or a generator's own blocking work, which are
+        checked when they return: pass ``attempt.timeout_s`` to the SDK. Leaving the ``with``
+        block early closes the provider's stream and records ``cancelled``.
         """
         d = _Driver(self, key, max_attempts, timeout_ms, max_wait_ms, classify, is_content,
                     is_terminal)
@@ -642,8 +645,8 @@ class Router(_native.Router):
         timeout_ms: Optional[int] = None,
         max_wait_ms: Optional[int] = None,
         classify: Optional[ClassifyException] = None,
-        is_content: Callable[[Any], bool] = _is_content,
-        is_terminal: Callable[[Any], bool] = _is_terminal,
+        is_content: Optional[Callable[[Any], bool]] = None,
+        is_terminal: Optional[Callable[[Any], bool]] = None,
     ) -> "AsyncStream[Any]":
         """The asyncio form of :meth:`stream`: ``async with router.astream(fn) as chunks: async
         for c in chunks: ...``. ``fn(attempt)`` returns an async iterator of chunks, or a

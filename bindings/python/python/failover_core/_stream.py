@@ -9,11 +9,20 @@ role-only delta, ``message_start``, ``ping``) are held back until the first cont
 then delivered with it, so a stream that fails before content is replaced by the next
 provider's without the caller noticing. After the first content, a failure is the caller's:
 :class:`~failover_core.StreamBroken` carries the chunks already delivered.
+
+What a chunk is (content, terminal, an in-band error, other) is the core's rule
+(``failover_core::chunk``), and the native module reads its facts (``_native.chunk_kind_of``).
+
+The per-attempt reading (held chunks, the first token, the idle deadline, the end) is one class,
+:class:`_Reading`, shared by the sync and async loops; the loops differ only in how they wait and
+read (blocking, or awaiting), which a generator cannot share without an extra frame per chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 from typing import (
     Any,
@@ -33,7 +42,7 @@ from typing import (
 )
 
 from . import _native
-from .errors import FailedAttempt, StreamBroken
+from .errors import FailedAttempt, ProviderStreamError, StreamBroken
 
 C = TypeVar("C")
 
@@ -42,50 +51,45 @@ _monotonic_ms = _native.monotonic_ms
 _INF = float("inf")
 
 
-def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
+#: The core's kind of a chunk (``failover_core::classify_chunk``), its facts read natively in one
+#: call: an int (bit 1 content, bit 2 terminal) or, for an in-band error, the outcome kind name.
+_kind: Callable[[Any], Union[int, str]] = _native.chunk_kind_of
+_KIND_NAMES = ("other", "content", "terminal", "last_content")
+
+
+def chunk_kind(chunk: Any) -> str:
+    """What ``chunk`` is by the core's chunk table: ``"content"``, ``"last_content"`` (content that
+    also ends the stream), ``"terminal"``, ``"error"`` (an in-band error) or ``"other"``. Reads
+    OpenAI chat completion chunks, Anthropic events, raw server-sent events, ``str``/``bytes`` and
+    dicts of any of them (duck-typed)."""
+    k = _kind(chunk)
+    return "error" if type(k) is str else _KIND_NAMES[k]  # type: ignore[index]
 
 
 def is_content(chunk: Any) -> bool:
-    """Whether a chunk is content the caller sees: an OpenAI chat completion chunk whose delta has
-    text, a refusal or tool calls; an Anthropic ``content_block_delta`` event; a non-empty
-    ``str``/``bytes``. Objects and dicts alike (duck-typed)."""
-    if isinstance(chunk, (str, bytes)):
-        return bool(chunk)
-    kind = _get(chunk, "type")
-    if kind is not None and isinstance(kind, str):
-        if kind == "content_block_delta":
-            return True
-        if kind.startswith(("message_", "content_block_", "ping")):
-            return False
-    for choice in _get(chunk, "choices") or ():
-        delta = _get(choice, "delta")
-        if delta is not None and (
-            _get(delta, "content") or _get(delta, "tool_calls") or _get(delta, "refusal")
-        ):
-            return True
-    return False
+    """Whether a chunk is content the caller sees (the core's chunk table): an OpenAI chat
+    completion chunk whose delta has text, a refusal or tool calls; an Anthropic
+    ``content_block_delta`` event; a non-empty ``str``/``bytes``. Objects and dicts alike."""
+    k = _kind(chunk)
+    return type(k) is int and bool(k & 1)
 
 
 def is_terminal(chunk: Any) -> bool:
-    """Whether a chunk ends the stream complete: an OpenAI chunk with a ``finish_reason``, or
-    Anthropic's ``message_stop`` event."""
-    if type(chunk) is dict:  # the common raw shape, without the duck typing's getattr calls
-        kind = chunk.get("type")
-        if kind is not None:
-            return bool(kind == "message_stop")
-        for choice in chunk.get("choices") or ():
-            if type(choice) is dict and choice.get("finish_reason") is not None:
-                return True
-        return False
-    if _get(chunk, "type") == "message_stop":
-        return True
-    for choice in _get(chunk, "choices") or ():
-        if _get(choice, "finish_reason") is not None:
-            return True
-    return False
+    """Whether a chunk ends the stream complete (the core's chunk table): an OpenAI chunk with a
+    ``finish_reason``, or Anthropic's ``message_stop`` event."""
+    k = _kind(chunk)
+    return type(k) is int and bool(k & 2)
+
+
+def _custom_kind(
+    content: Callable[[Any], bool], terminal: Callable[[Any], bool]
+) -> Callable[[Any], Union[int, str]]:
+    """The kind function for a caller's own ``is_content``/``is_terminal`` (no error chunks)."""
+
+    def kind(chunk: Any) -> int:
+        return (1 if content(chunk) else 0) | (2 if terminal(chunk) else 0)
+
+    return kind
 
 
 def _kind_of(exc: BaseException, classify: Optional[Callable[[BaseException], Any]]) -> Any:
@@ -97,15 +101,7 @@ def _kind_of(exc: BaseException, classify: Optional[Callable[[BaseException], An
 class _Driver:
     """The state one streamed request shares between its sync and async loops."""
 
-    __slots__ = (
-        "router",
-        "req",
-        "classify",
-        "content",
-        "terminal",
-        "failed",
-        "delivered",
-    )
+    __slots__ = ("router", "req", "classify", "kind", "failed", "delivered")
 
     def __init__(
         self,
@@ -115,8 +111,8 @@ class _Driver:
         timeout_ms: Optional[int],
         max_wait_ms: Optional[int],
         classify: Optional[Callable[[BaseException], Any]],
-        content: Callable[[Any], bool],
-        terminal: Callable[[Any], bool],
+        content: Optional[Callable[[Any], bool]],
+        terminal: Optional[Callable[[Any], bool]],
     ) -> None:
         from ._router import _ms_arg
 
@@ -132,8 +128,10 @@ class _Driver:
             key=key,
         )
         self.classify = classify
-        self.content = content
-        self.terminal = terminal
+        if content is None and terminal is None:
+            self.kind: Callable[[Any], Union[int, str]] = _kind
+        else:
+            self.kind = _custom_kind(content or is_content, terminal or is_terminal)
         self.failed: List[FailedAttempt] = []
         #: The chunks the caller has been given.
         self.delivered: List[Any] = []
@@ -149,7 +147,10 @@ class _Driver:
         cancelled) or the engine ends the request there, ``StreamBroken`` after content."""
         from ._router import _report
 
-        kind, retry_after_ms = _kind_of(exc, self.classify)
+        if type(exc) is ProviderStreamError:
+            kind, retry_after_ms = exc.kind, None
+        else:
+            kind, retry_after_ms = _kind_of(exc, self.classify)
         if not _report(self.router, self.req, a, kind, retry_after_ms, exc, self.failed):
             raise exc
         if started:
@@ -185,6 +186,145 @@ class _Driver:
         return nxt
 
 
+#: What :meth:`_Reading.take` says to do with a chunk.
+_HOLD, _DELIVER, _FIRST = 0, 1, 2
+
+
+class _Reading:
+    """One attempt's stream as it is read, shared by the sync and async loops: the chunks held
+    back before content, whether content started, the current deadline (the first token's, then
+    the idle one from the last chunk), the last chunk's arrival and whether it is complete."""
+
+    __slots__ = ("d", "a", "kind", "started", "held", "deadline", "idle", "last", "complete")
+
+    def __init__(self, d: _Driver, a: Any) -> None:
+        self.d = d
+        self.a = a
+        self.kind = d.kind
+        self.started = False
+        self.held: List[Any] = []
+        self.deadline: int = a.deadline_ms
+        self.idle: int = a.idle_ms or 0
+        self.last = 0
+        self.complete = False
+
+    def take(self, chunk: Any, now: int) -> int:
+        """One chunk arrived at ``now``: ``_DELIVER`` it, ``_FIRST`` (deliver the held chunks,
+        then it: the first content) or ``_HOLD`` it. Raises :class:`ProviderStreamError` for an
+        in-band error chunk. Sets ``complete`` on the terminal chunk."""
+        k = self.kind(chunk)
+        if type(k) is str:
+            raise ProviderStreamError(self.a.provider, k, chunk)
+        if k & 2:  # type: ignore[operator]
+            self.complete = True
+        if self.started:
+            # The engine learns of chunk arrivals only when it must decide (before a poll): its
+            # idle deadline is the last arrival's, as if told each time.
+            self.last = now
+            self.deadline = now + self.idle
+            return _DELIVER
+        if k & 1:  # type: ignore[operator]
+            self.d.req.handle_first_token(now)
+            self.started = True
+            self.deadline = now + self.idle
+            return _FIRST
+        self.held.append(chunk)
+        return _HOLD
+
+    def end(self) -> List[Any]:
+        """The stream ended (or was left): tells the engine of the last chunk; returns the held
+        chunks to deliver (a complete stream without content delivers what it sent)."""
+        if self.last:
+            self.d.req.handle_chunk(self.last)
+            self.last = 0
+        return self.held if self.complete and not self.started else []
+
+
+class _SyncWatchdog:
+    """Interrupts the blocking reads of sync streams past the engine's deadline: one daemon
+    thread for the process, sleeping until the earliest deadline of a read in progress.
+
+    Each attempt has an entry ``[deadline_ms, reading, fired, stream]``; the reader writes the
+    deadline and ``reading`` around every read (no lock, no notify, unless the deadline is earlier
+    than the thread's next wake-up). At a deadline, a read still in progress is interrupted by
+    :func:`_interrupt` and the entry marked ``fired``; the reader then records the timeout (before
+    content) or the stall (after)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.entries: Dict[int, List[Any]] = {}
+        #: When the thread wakes next (monotonic ms); ``inf`` while it waits for a notify.
+        self.wake_at = _INF
+        self.thread: Optional[threading.Thread] = None
+
+    def add(self, entry: List[Any]) -> None:
+        with self.cond:
+            self.entries[id(entry)] = entry
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._run, name="failover-core stream watchdog", daemon=True
+                )
+                self.thread.start()
+            self.cond.notify()
+
+    def remove(self, entry: List[Any]) -> None:
+        with self.cond:
+            self.entries.pop(id(entry), None)
+
+    def kick(self, deadline: int) -> None:
+        """A read with a deadline earlier than the thread's next wake-up began: wake it. The
+        wake-up is moved to ``deadline`` at once, so the reads that follow before the thread runs
+        do not wake it again."""
+        with self.cond:
+            if deadline < self.wake_at:
+                self.wake_at = deadline
+                self.cond.notify()
+
+    def _run(self) -> None:
+        with self.cond:
+            while True:
+                now = _monotonic_ms()
+                soonest = _INF
+                for e in list(self.entries.values()):
+                    if not e[1] or e[2]:
+                        continue  # between reads (the caller's code runs), or already fired
+                    if now >= e[0]:
+                        e[2] = True
+                        _interrupt(e[3])
+                    elif e[0] < soonest:
+                        soonest = e[0]
+                self.wake_at = soonest
+                self.cond.wait(None if soonest == _INF else (soonest - now) / 1000)
+
+
+_sync_watchdog = _SyncWatchdog()
+
+
+def _interrupt(src: Any) -> None:
+    """Ends a blocking read of ``src`` (what ``fn`` returned) from another thread: an httpx-based
+    stream (the openai and anthropic SDKs' ``Stream``, an ``httpx.Response``) has its socket shut
+    down, which wakes the read at once; anything else is closed (``close()``), which interrupts a
+    read only if that object supports closing from another thread."""
+    resp = getattr(src, "response", src)
+    ext = getattr(resp, "extensions", None)
+    ns = ext.get("network_stream") if isinstance(ext, dict) else None
+    sock = None
+    if ns is not None:
+        try:
+            sock = ns.get_extra_info("socket")
+        except Exception:
+            sock = None
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        else:
+            close = getattr(src, "close", None)
+            if close is not None:
+                close()
+    except Exception:  # already closed, or closing failed: the read ends on its own
+        pass
+
+
 def _close(it: Any) -> None:
     close = getattr(it, "close", None)
     if close is not None:
@@ -195,9 +335,11 @@ def _close(it: Any) -> None:
 
 
 def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, None, None]:
-    """The sync stream's chunks (a generator: closing it cancels the request)."""
+    """The sync stream's chunks (a generator: closing it cancels the request). Each blocking read
+    of the stream ``fn`` returned is interrupted at the engine's deadline by the watchdog thread
+    (see :func:`_interrupt`); the deadline is also checked as each chunk arrives."""
     req, router, delivered = d.req, d.router, d.delivered
-    content, terminal = d.content, d.terminal
+    wd = _sync_watchdog
     nxt: Any = None
     finished = False
     try:
@@ -212,58 +354,46 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                 until = inner.get("until_ms", inner.get("deadline_ms", 0))
                 time.sleep(max(0, until - _monotonic_ms()) / 1000)
                 continue
-            started = False
-            held: List[C] = []
-            deadline = a.deadline_ms
-            idle = a.idle_ms or 0
+            r = _Reading(d, a)
             it: Any = None
+            src: Any = None
+            entry: List[Any] = [r.deadline, False, False, None]
             try:
-                it = iter(fn(a))
-                complete = False
-                last = 0
-                for chunk in it:
-                    now = _monotonic_ms()
-                    if now >= deadline:
-                        # A synchronous read cannot be interrupted: the deadline is checked when
-                        # a chunk arrives (the SDK's own timeout ends a silent read).
-                        if last:
-                            req.handle_chunk(last)
-                        nxt = d.late(a, now, started)
-                        if type(nxt) is _Attempt or "in_flight" not in nxt:
-                            break
-                        deadline = nxt["in_flight"]["deadline_ms"]
-                        nxt = None
-                    if terminal(chunk):
-                        complete = True
-                    if started:
-                        # The engine learns of chunk arrivals only when it must decide (before a
-                        # poll): its idle deadline is the last arrival's, as if told each time.
-                        last = now
-                        deadline = now + idle
-                        delivered.append(chunk)
-                        yield chunk
-                    elif content(chunk):
-                        req.handle_first_token(now)
-                        started = True
-                        deadline = now + idle
-                        for h in held:
-                            delivered.append(h)
-                            yield h
-                        delivered.append(chunk)
-                        yield chunk
-                    else:
-                        held.append(chunk)
-                    if complete:
+                src = fn(a)
+                it = iter(src)
+                entry[3] = src
+                wd.add(entry)
+                while True:
+                    dl = r.deadline
+                    entry[0] = dl
+                    entry[1] = True
+                    if dl < wd.wake_at:
+                        wd.kick(dl)
+                    chunk: Any = next(it, entry)
+                    entry[1] = False
+                    if chunk is entry:
                         break
-                if nxt is not None:
-                    continue
-                if last:
-                    req.handle_chunk(last)
-                if complete and not started:  # complete with no content: deliver what it sent
-                    for h in held:
-                        delivered.append(h)
-                        yield h
-                if d.ended(a, complete, started):
+                    now = _monotonic_ms()
+                    if now >= dl or entry[2]:
+                        # Past the deadline: a read the watchdog could not interrupt.
+                        entry[2] = True
+                        break
+                    code = r.take(chunk, now)
+                    if code:
+                        if code == _FIRST:
+                            for h in r.held:
+                                delivered.append(h)
+                                yield h
+                        delivered.append(chunk)
+                        yield chunk
+                    if r.complete:
+                        break
+                if entry[2]:
+                    raise _Late()
+                for h in r.end():
+                    delivered.append(h)
+                    yield h
+                if d.ended(a, r.complete, r.started):
                     finished = True
                     return
             except GeneratorExit:
@@ -272,17 +402,36 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                 finished = True
                 raise
             except BaseException as exc:
+                entry[1] = False
+                if entry[2]:
+                    # The watchdog interrupted the read at the deadline (or it passed).
+                    r.end()
+                    try:
+                        nxt = d.late(a, max(_monotonic_ms(), r.deadline), r.started)
+                    except BaseException:
+                        finished = True
+                        raise
+                    if isinstance(nxt, dict) and "in_flight" in nxt:  # pragma: no cover
+                        nxt = None
+                    continue
                 try:
-                    d.failed_call(a, exc, started)
+                    d.failed_call(a, exc, r.started)
                 except BaseException:
                     finished = True
                     raise
             finally:
+                wd.remove(entry)
                 _close(it)
+                if src is not it:
+                    _close(src)
     finally:
         if not finished and req.finish() is None:
             # The caller stopped early (or its code raised): the request is cancelled.
             req.handle_cancel(router)
+
+
+class _Late(Exception):
+    """A deadline passed during a sync read (never reaches the caller)."""
 
 
 async def async_chunks(
@@ -293,7 +442,6 @@ async def async_chunks(
     from ._router import _last_watchdog, _uncancel, _watchdog
 
     req, router, delivered = d.req, d.router, d.delivered
-    content, terminal = d.content, d.terminal
     loop = asyncio.get_running_loop()
     wd = _last_watchdog[1] if _last_watchdog[0] is loop else _watchdog(loop)
     task = asyncio.current_task()
@@ -311,31 +459,26 @@ async def async_chunks(
                 until = inner.get("until_ms", inner.get("deadline_ms", 0))
                 await asyncio.sleep(max(0, until - _monotonic_ms()) / 1000)
                 continue
-            started = False
-            held: List[C] = []
-            deadline = a.deadline_ms
-            idle = a.idle_ms or 0
+            r = _Reading(d, a)
             it: Any = None
             # The watchdog's entry for this attempt: armed (its deadline in loop time) only while
             # a read is awaited, never while the caller's code runs between chunks.
             entry: List[Any] = [_INF, task, False]
             wd.inflight[a] = entry
             offset = loop.time() - _monotonic_ms() / 1000
-            last = 0
             try:
                 src: Any = fn(a)
                 if not hasattr(src, "__anext__") and not hasattr(src, "__aiter__"):
                     # A coroutine that opens the stream (the SDKs'), bounded by the same deadline.
-                    entry[0] = deadline / 1000 + offset
+                    entry[0] = r.deadline / 1000 + offset
                     if entry[0] < wd.armed_at:
                         wd.arm(entry[0])
                     src = await src
                     entry[0] = _INF
                 it = src if hasattr(src, "__anext__") else src.__aiter__()
                 anext = it.__anext__
-                complete = False
                 while True:
-                    when = deadline / 1000 + offset
+                    when = r.deadline / 1000 + offset
                     entry[0] = when
                     if when < wd.armed_at:
                         wd.arm(when)
@@ -345,34 +488,20 @@ async def async_chunks(
                         entry[0] = _INF
                         break
                     entry[0] = _INF
-                    now = _monotonic_ms()
-                    if terminal(chunk):
-                        complete = True
-                    if started:
-                        last = now
-                        deadline = now + idle
+                    code = r.take(chunk, _monotonic_ms())
+                    if code:
+                        if code == _FIRST:
+                            for h in r.held:
+                                delivered.append(h)
+                                yield h
                         delivered.append(chunk)
                         yield chunk
-                    elif content(chunk):
-                        req.handle_first_token(now)
-                        started = True
-                        deadline = now + idle
-                        for h in held:
-                            delivered.append(h)
-                            yield h
-                        delivered.append(chunk)
-                        yield chunk
-                    else:
-                        held.append(chunk)
-                    if complete:
+                    if r.complete:
                         break
-                if last:
-                    req.handle_chunk(last)
-                if complete and not started:
-                    for h in held:
-                        delivered.append(h)
-                        yield h
-                if d.ended(a, complete, started):
+                for h in r.end():
+                    delivered.append(h)
+                    yield h
+                if d.ended(a, r.complete, r.started):
                     finished = True
                     return
             except GeneratorExit:
@@ -385,10 +514,9 @@ async def async_chunks(
                 if entry[2]:
                     # The watchdog cancelled the read at the deadline.
                     _uncancel(task)
-                    if last:
-                        req.handle_chunk(last)
+                    r.end()
                     try:
-                        nxt = d.late(a, max(_monotonic_ms(), deadline), started)
+                        nxt = d.late(a, max(_monotonic_ms(), r.deadline), r.started)
                     except BaseException:
                         finished = True
                         raise
@@ -396,7 +524,7 @@ async def async_chunks(
                         nxt = None
                     continue
                 try:
-                    d.failed_call(a, exc, started)
+                    d.failed_call(a, exc, r.started)
                 except BaseException:
                     finished = True
                     raise
@@ -406,9 +534,9 @@ async def async_chunks(
                     aclose = getattr(it, "aclose", None) or getattr(it, "close", None)
                     if aclose is not None:
                         try:
-                            r = aclose()
-                            if asyncio.iscoroutine(r):
-                                await r
+                            r2 = aclose()
+                            if asyncio.iscoroutine(r2):
+                                await r2
                         except Exception:
                             pass
     finally:

@@ -42,7 +42,8 @@ class FailedAttempt:
     the provider, the ``outcome`` kind recorded, the latency the engine measured (ms), the
     provider's ``Retry-After`` (ms, if it sent one), the exception, and the attempt's number.
 
-    Node: an entry of ``AllProvidersFailedError.attempts`` (same field names)."""
+    Node: an entry of ``AllProvidersFailedError.attempts`` (a plain object with the same six
+    field names)."""
 
     provider: str
     outcome: str
@@ -144,3 +145,22 @@ class ProviderResponseError(FailoverError):
         self.status = status
         self.response = response
         super().__init__(f"{provider} answered {kind}" + ("" if status is None else f" (HTTP {status})"))
+
+
+class ProviderStreamError(FailoverError):
+    """An in-band error chunk in a provider's stream (an SSE ``error`` event, a chunk with an
+    ``error`` member, Anthropic's ``{"type": "error", "error": {"type": "overloaded_error"}}``),
+    as the core's chunk table classified it (Node: ``ProviderStreamError``): ``provider``, the
+    outcome ``kind`` recorded, and the ``chunk`` itself. Before content the request fails over;
+    after content it is the ``error`` of :class:`StreamBroken`."""
+
+    code = "provider_stream_error"
+    provider: str
+    kind: str
+    chunk: Any
+
+    def __init__(self, provider: str, kind: str, chunk: Any) -> None:
+        self.provider = provider
+        self.kind = kind
+        self.chunk = chunk
+        super().__init__(f"{provider}'s stream sent an error chunk ({kind})")
