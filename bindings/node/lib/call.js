@@ -428,4 +428,4 @@ async function drive(e, fn, o, h, first) {
   }
 }
 
-module.exports = { call, Attempt };
+module.exports = { call, Attempt, pace };

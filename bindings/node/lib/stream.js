@@ -19,6 +19,7 @@ const native = require('../native.js');
 const { AllProvidersFailedError, StreamBrokenError, ProviderStreamError, InternalError } = require('./errors.js');
 const { typeError, checkPositive, checkTime, checkFunction } = require('./errors.js');
 const { errorFacts } = require('./facts.js');
+const { pace } = require('./call.js');
 
 const { NativeRequest, classify: classifyFacts, monotonicNow, chunkKind: nativeChunkKind, chunkKindOf: nativeChunkKindOf } = native;
 /** Outcome kind names by index: an error chunk's number is 16 + its outcome's index. */
@@ -293,6 +294,8 @@ async function* chunks(e, fn, o) {
           if (src !== null && typeof src === 'object' && typeof src.then === 'function' && typeof src[Symbol.asyncIterator] !== 'function') {
             src = await bounded(Promise.resolve(src));
           }
+          // The stream's rate-limit headers (an SDK stream's `response.headers`) to pacing.
+          pace(e, a.provider, src, now());
           it = iteratorOf(src);
           for (;;) {
             if (started) {
@@ -367,6 +370,7 @@ async function* chunks(e, fn, o) {
             throw err;
           }
           if (started) req.handleChunk(engineAt(lastRead));
+          pace(e, a.provider, err, now());
           req.handleOutcome(router, outcome, ra, now());
           failed(a.provider, outcome, err, ra);
           if (started) {

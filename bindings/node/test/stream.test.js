@@ -366,3 +366,37 @@ test('a sync iterable (an array) works too', async () => {
   assert.equal(got.length, 2);
   assert.equal(r.view('a').window.successes, 1);
 });
+
+test('stream paces a provider from the rate-limit headers of every answer, success or failure', async () => {
+  const r = new Router(['a', 'b']);
+  const limits = (remaining) =>
+    new Headers({
+      'x-ratelimit-limit-requests': '100',
+      'x-ratelimit-remaining-requests': String(remaining),
+      'x-ratelimit-reset-requests': '30s',
+    });
+  // A stream object as the SDKs return it: async-iterable, with the answer's `response.headers`.
+  const limited = (remaining) => ({
+    response: { headers: limits(remaining) },
+    async *[Symbol.asyncIterator]() {
+      yield chunk('ok');
+      yield chunk('', 'stop');
+    },
+  });
+  assert.equal(textOf(await collect(r.stream(() => limited(0)))), 'ok');
+  assert.deepEqual(r.drainEvents().filter((e) => e.kind === 'paced').map((e) => [e.provider, e.headroom]), [['a', 0]]);
+  const calls = [];
+  await collect(r.stream(({ provider }) => (calls.push(provider), limited(50))));
+  assert.deepEqual(calls, ['b']);
+  // An error's headers count too: every attempt answers 503 with 5 of 100 left.
+  const failure = Object.assign(new Error('overloaded'), { status: 503, headers: limits(5) });
+  await assert.rejects(
+    collect(
+      r.stream(() => {
+        throw failure;
+      }),
+    ),
+    AllProvidersFailedError,
+  );
+  assert.deepEqual(r.drainEvents().filter((e) => e.kind === 'paced').map((e) => [e.provider, e.headroom]), [['b', 0.05]]);
+});

@@ -287,3 +287,64 @@ def test_chunk_kind_reads_every_shape() -> None:
     for c in [None, 3, {}, {"choices": "x"}, {"choices": [None, 5]}, {"type": 7},
               {"choices": [{"delta": "x", "finish_reason": 1}]}]:
         assert fc.chunk_kind(c) == "other", c
+
+
+class _LimitedStream:
+    """A stream object as the SDKs return it: iterable, with the answer's ``response.headers``."""
+
+    def __init__(self, p: str, remaining: int) -> None:
+        self.response = type("R", (), {})()
+        self.response.headers = {
+            "x-ratelimit-limit-requests": "100",
+            "x-ratelimit-remaining-requests": str(remaining),
+            "x-ratelimit-reset-requests": "30s",
+        }
+        self.chunks = full(p)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.chunks)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        async def gen() -> AsyncIterator[Any]:
+            for c in self.chunks:
+                yield c
+
+        return gen()
+
+
+class _LimitedFailure(Exception):
+    def __init__(self, remaining: int) -> None:
+        super().__init__("overloaded")
+        self.status_code = 503
+        self.response = _LimitedStream("x", remaining).response
+
+
+@MODES
+def test_stream_paces_from_the_headers_of_every_answer(is_async: bool) -> None:
+    r = Router(["a", "b"])
+
+    def run(fn: Any) -> List[Any]:
+        async def amain() -> List[Any]:
+            async def afn(a: Attempt) -> Any:
+                return fn(a)
+
+            async with r.astream(afn) as chunks:
+                return [c async for c in chunks]
+
+        if is_async:
+            return asyncio.run(asyncio.wait_for(amain(), 10))
+        with r.stream(fn) as chunks:
+            return list(chunks)
+
+    # A stream whose answer says the quota is gone: "a" takes no new traffic until the reset.
+    assert run(lambda a: _LimitedStream(a.provider, 0)) == full("a")
+    assert [(e.provider, e.headroom) for e in r.events() if isinstance(e, fc.Paced)] == [("a", 0.0)]
+    assert run(lambda a: _LimitedStream(a.provider, 50)) == full("b")
+
+    # A failure's headers count too: "b" answers 503 with 5 of 100 left.
+    def fail(a: Attempt) -> Any:
+        raise _LimitedFailure(5)
+
+    with pytest.raises(AllAttemptsFailed):
+        run(fail)
+    assert [(e.provider, e.headroom) for e in r.events() if isinstance(e, fc.Paced)] == [("b", 0.05)]

@@ -175,6 +175,8 @@ impl Fields for crate::policy::Policy {
         v.field("first_token_factor", self.first_token_factor.into())?;
         v.field("stream_idle_ms", self.stream_idle_ms.into())?;
         v.field("when_all_down", self.when_all_down.name().into())?;
+        v.field("pace_watermark", self.pace_watermark.into())?;
+        v.field("pace_max_age_ms", self.pace_max_age_ms.into())?;
         v.list("ramp", &self.ramp)
     }
 }

@@ -338,6 +338,8 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
     """The sync stream's chunks (a generator: closing it cancels the request). Each blocking read
     of the stream ``fn`` returned is interrupted at the engine's deadline by the watchdog thread
     (see :func:`_interrupt`); the deadline is also checked as each chunk arrives."""
+    from ._router import _pace
+
     req, router, delivered = d.req, d.router, d.delivered
     wd = _sync_watchdog
     nxt: Any = None
@@ -360,6 +362,8 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
             entry: List[Any] = [r.deadline, False, False, None]
             try:
                 src = fn(a)
+                # The stream's rate-limit headers (an SDK stream's ``response.headers``) to pacing.
+                _pace(router, a.provider, src)
                 it = iter(src)
                 entry[3] = src
                 wd.add(entry)
@@ -439,7 +443,7 @@ async def async_chunks(
 ) -> AsyncGenerator[C, None]:
     """The async stream's chunks: each read is bounded by the engine's current deadline (the
     first-token deadline, then the idle deadline), enforced by the event loop's watchdog."""
-    from ._router import _last_watchdog, _uncancel, _watchdog
+    from ._router import _last_watchdog, _pace, _uncancel, _watchdog
 
     req, router, delivered = d.req, d.router, d.delivered
     loop = asyncio.get_running_loop()
@@ -475,6 +479,7 @@ async def async_chunks(
                         wd.arm(entry[0])
                     src = await src
                     entry[0] = _INF
+                _pace(router, a.provider, src)
                 it = src if hasattr(src, "__anext__") else src.__aiter__()
                 anext = it.__anext__
                 while True:
