@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-20}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config events http request classify)
+  targets=(config events http request classify headroom chunk)
 fi
 flags() {
   case "$1" in
