@@ -575,3 +575,31 @@ impl Circuit {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shared_stage;
+    use crate::policy::Policy;
+
+    /// Every instance computes the same stage from the shared ramp start: a stage ends exactly at
+    /// its dwell (the next one starts then), and past the last stage the ramp is done.
+    #[test]
+    fn shared_stage_advances_exactly_at_each_dwell() {
+        // The default ramp: 5 %, 25 %, 50 %, 100 %, 5 min each before the last.
+        let p = Policy::default().compile(60).unwrap();
+        let dwell = p.ramp[0].1;
+        assert!(dwell > 0 && p.ramp.len() >= 2);
+        let start = 1_000;
+        assert_eq!(shared_stage(&p, start, start), (0, start));
+        assert_eq!(shared_stage(&p, start, start + dwell - 1), (0, start));
+        assert_eq!(shared_stage(&p, start, start + dwell), (1, start + dwell));
+        // The last stage (dwell 0) holds for ever.
+        let last = p.ramp.len() - 1;
+        let to_last: u64 = p.ramp[..last].iter().map(|s| s.1).sum();
+        assert_eq!(
+            shared_stage(&p, start, start + to_last),
+            (last, start + to_last)
+        );
+        assert_eq!(shared_stage(&p, start, u64::MAX), (last, start + to_last));
+    }
+}
