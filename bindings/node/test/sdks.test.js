@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const Anthropic = require('@anthropic-ai/sdk');
-const { Router, AllProvidersFailedError } = require('../index.js');
+const { Router, AllProvidersFailedError } = require('failover-core');
 const { FakeProvider } = require('./fake-provider.js');
 
 const PROVIDERS = ['primary', 'secondary'];
