@@ -68,7 +68,7 @@ if (cli === null) {
   say(`failover-core: installing the napi CLI (@napi-rs/cli@${cliVersion}) into ${cliPrefix}`);
   execFileSync(
     'npm',
-    ['install', '--prefix', cliPrefix, '--ignore-scripts', '--no-audit', '--no-fund', `@napi-rs/cli@${cliVersion}`],
+    ['install', '--prefix', cliPrefix, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', `@napi-rs/cli@${cliVersion}`],
     { cwd: here, stdio: ['ignore', out, out] },
   );
   cli = findCli();
