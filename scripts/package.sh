@@ -10,7 +10,9 @@
 #   node:   failover-core-<v>.tgz                     the main package (JavaScript, types; an
 #                                                     optionalDependency on the platform package)
 #           failover-core-linux-x64-gnu-<v>.tgz       the platform package holding the .node file
-#                                                     (napi-rs layout, bindings/node/npm/)
+#                                                     (napi-rs layout, bindings/node/npm/), linked
+#                                                     by zig against glibc 2.17 as well; on another
+#                                                     host, that host's platform package
 #
 # Usage: bash scripts/package.sh [python] [node]     (no argument: both)
 #
@@ -154,9 +156,11 @@ package_node() {
     // The addon comes prebuilt: no source build on install (install.js is not shipped either), so
     // npm runs nothing; and a user installs no test or build tools.
     delete pkg.scripts.install;
+    pkg.files = pkg.files.filter((f) => f !== "install.js");
     delete pkg.devDependencies;
     fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
   ' "$tmp/main/package/package.json" "$plat"
+  rm "$tmp/main/package/install.js"
   (cd "$tmp/main/package" && npm pack --silent --ignore-scripts --pack-destination "$dist" >/dev/null)
   echo "node: packaged in $(elapsed "$start")"
 }

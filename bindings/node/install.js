@@ -4,7 +4,7 @@
 // source with the napi CLI and cargo, showing the build's progress (npm hides an install script's
 // output unless --foreground-scripts, so it is written to the terminal directly when there is one).
 //
-// The packed package (scripts/package.sh) ships neither this file nor the hook: its addon comes
+// The package packed by scripts/package.sh ships neither this file nor the hook: its addon comes
 // prebuilt in the platform package, and lib/addon.js says what to do where none loads.
 
 const { execFileSync } = require('node:child_process');
@@ -19,10 +19,12 @@ function fail(message) {
 }
 
 if (!fs.existsSync(path.join(here, '..', '..', 'crates', 'failover-core', 'Cargo.toml'))) {
+  // A plain `npm pack` of bindings/node (it ships this hook but no addon and no Rust sources).
   fail(
-    'the native addon is built from source in a checkout of the failover-core repository, but this ' +
-      'copy of bindings/node is outside it. Install the packed tarballs instead (bash scripts/package.sh ' +
-      'node, then npm install dist/failover-core-*.tgz), or this folder by path from a checkout.',
+    'this copy of bindings/node is outside the failover-core repository, so its native addon can ' +
+      'neither be built here nor come prebuilt: a plain `npm pack` tarball carries neither. In a ' +
+      'checkout, `bash scripts/package.sh node` packs the package with its prebuilt platform ' +
+      'package (npm install dist/failover-core-*.tgz), or install the checkout\'s bindings/node by path.',
   );
 }
 
