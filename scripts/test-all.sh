@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test: Rust (fmt, clippy, tests, no_std proof, fuzz smoke),
-# Python and Node. Works from a fresh clone on a machine with Rust, Python 3.11 + pip and
+# and the Python and Node packages as users install them (built once by scripts/package.sh into
+# dist/, installed outside the repository with no Rust on PATH, tested there). Works from a fresh clone on a machine with Rust, Python 3.11 + pip and
 # Node 20 + npm; it installs everything else it needs itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,13 @@ run cargo test --workspace
 
 step "no_std, no-alloc proof: the core with no features in a bare no_std staticlib"
 cargo build --manifest-path nostd-check/Cargo.toml --release
+
+# The Python wheel and sdist and the two npm tarballs, built once for the whole run; the bindings'
+# test scripts install them outside the repository with cargo hidden and test the installed
+# packages.
+step "scripts/package.sh (the abi3 manylinux wheel from the sdist, the npm tarballs)"
+export FAILOVER_DIST_DIR="$root/dist"
+bash scripts/package.sh
 
 for part in bindings/python/test.sh bindings/node/test.sh fuzz/smoke.sh; do
   if [ -f "$part" ]; then

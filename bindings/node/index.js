@@ -22,7 +22,7 @@
  * scenario files (`retry_after_ms`, `open_until_ms`), the same in Rust, Python and Node.
  */
 
-const native = require('./native.js');
+const native = require('./lib/addon.js');
 const { FailoverError, ConfigError, UnavailableError, InternalError } = require('./lib/errors.js');
 const { HttpStatusError, AllProvidersFailedError, StreamBrokenError, ProviderStreamError } = require('./lib/errors.js');
 const { chunkKind } = require('./lib/stream.js');

@@ -1,59 +1,131 @@
 #!/usr/bin/env bash
-# Builds the Python package exactly as the README installs it (`pip install ./bindings/python`)
-# into a virtual environment of its own, then runs the Python tests: every scenario in
+# Tests of the Python package as a user installs it: the abi3 manylinux wheel of
+# scripts/package.sh is installed with `pip install --no-index` into a fresh virtual environment
+# outside the repository, with cargo hidden from PATH, and the tests (copied outside the
+# repository with the README they check) run against the installed package: every scenario in
 # fixtures/scenarios, the API, classification and call/acall tests (with hypothesis), call/acall
 # with the real openai and anthropic SDKs against a local fake provider (tests/fake_provider.py,
-# 127.0.0.1 only), pyright and mypy --strict on the README's examples, the type stub against the built module (mypy.stubtest), and mypy --strict on
-# the package.
+# 127.0.0.1 only), pyright and mypy --strict on the README's examples, the type stub against the
+# installed module (mypy.stubtest), and mypy --strict on the package.
 #
-# Needs only Rust and Python >= 3.9 with pip; installs the rest itself. Safe to run again: the
-# venv (bindings/python/.venv-test, ignored by git) is reused and the package rebuilt.
+# Python: the full suite on $PYTHON (default python3, 3.11 here); then pytest, without the SDKs
+# (whose tests then skip), on every other CPython from 3.9 on that the machine has (python3.X on
+# PATH or in pyenv), naming those it lacks. FAILOVER_PYTHONS="3.9 3.13" picks the others;
+# FAILOVER_PYTHONS=none runs none.
+#
+# The wheel comes from $FAILOVER_DIST_DIR (scripts/test-all.sh packages once for the whole run);
+# without it this runs `scripts/package.sh python` first. Needs Rust (for the packaging and the
+# observe example) and Python >= 3.9 with pip; installs the rest itself.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-venv="$here/.venv-test"
+# shellcheck source=../../scripts/lib-artifacts.sh
+. "$root/scripts/lib-artifacts.sh"
 python="${PYTHON:-python3}"
 
 step() { printf '\n--> %s\n' "$*"; }
 
-if [ ! -x "$venv/bin/python" ]; then
-  step "creating $venv"
-  "$python" -m venv "$venv"
-fi
-py="$venv/bin/python"
+dist="$(artifacts_dir "$root" python)"
+wheel="$(ls "$dist"/failover_core-*-abi3-manylinux*.whl 2>/dev/null | head -n 1)"
+[ -n "$wheel" ] || { echo "error: no abi3 manylinux wheel in $dist (run scripts/package.sh python)" >&2; exit 1; }
 
-step "installing test tools (with the openai and anthropic SDKs, used against a local fake provider, and pyright)"
-"$py" -m pip install --quiet --disable-pip-version-check "pytest>=8" "hypothesis>=6.100" "mypy>=2.4,<3" \
-  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400"
-
-step "pip install ./bindings/python (builds the wheel with maturin)"
-cd "$root"
-"$py" -m pip install --quiet --disable-pip-version-check ./bindings/python
-"$py" -c 'import failover_core, sys; print("failover_core", failover_core.__version__, "from", failover_core.__file__)'
-
-# The Rust runner's compact lines, to compare with Python's step by step.
+# The Rust runner's compact lines, to compare with Python's step by step (built before cargo is
+# hidden; `cargo test --workspace` has usually built it already).
 step "building the Rust scenario runner (observe example) for the line-by-line comparison"
-if cargo build --quiet -p failover-scenario --example observe; then
+if (cd "$root" && cargo build --quiet -p failover-scenario --example observe); then
   export FAILOVER_RUST_OBSERVE="${CARGO_TARGET_DIR:-$root/target}/debug/examples/observe"
 else
   echo "warning: the Rust observe example did not build; the Python runner still checks every" \
        "expectation, but its lines are not compared with Rust's" >&2
 fi
 
-cd "$here"
-step "pytest"
-set +e
-HYPOTHESIS_PROFILE=ci "$py" -m pytest -q tests
-rc=$?
-set -e
-if [ "$rc" -eq 5 ]; then
-  echo "error: pytest collected no tests" >&2
+no_rust="$(path_without_rust)"
+if PATH="$no_rust" command -v cargo >/dev/null; then
+  echo "error: could not hide cargo from PATH" >&2
   exit 1
 fi
-[ "$rc" -eq 0 ] || exit "$rc"
+work="$(mktemp -d "${TMPDIR:-/tmp}/failover-python-test.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+# The tests and the README they check, outside the repository: nothing on sys.path leads back to
+# the checkout's python/ folder.
+mkdir "$work/suite"
+cp -R "$here/tests" "$here/README.md" "$work/suite/"
+export FAILOVER_SCENARIO_DIR="$root/fixtures/scenarios" FAILOVER_REQUEST_DIR="$root/fixtures/requests"
+export HYPOTHESIS_PROFILE=ci
 
-step "mypy.stubtest failover_core._native (the .pyi against the built module)"
-"$py" -m mypy.stubtest failover_core._native
+# Creates a venv for interpreter $1 in $2 and installs the test tools $3..., then the wheel with
+# no index and cargo hidden, then checks that the installed package is the one imported.
+install_into_venv() {
+  local interp="$1" venv="$2" start
+  shift 2
+  "$interp" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  start="$(now_ms)"
+  PATH="$no_rust" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-index --no-deps "$wheel"
+  echo "python: $(basename "$wheel") installed in $(seconds_since "$start") s"
+  (cd "$work" && PATH="$no_rust" "$venv/bin/python" -c '
+import sys, failover_core
+assert failover_core.__file__.startswith(sys.prefix), failover_core.__file__
+failover_core.Router(["a", "b"])
+print("failover_core", failover_core.__version__, "from", failover_core.__file__, "on", sys.version.split()[0])
+')
+}
 
-step "mypy --strict on the package"
-"$py" -m mypy --strict -p failover_core
+# pytest on the copied suite; exit 5 (no test collected) is a failure.
+run_pytest() {
+  local venv="$1" rc=0
+  (cd "$work/suite" && PATH="$no_rust" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) || rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "error: pytest collected no tests" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
+main_version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+venv="$work/venv-$main_version"
+step "fresh venv $venv ($python $main_version): test tools (with the openai and anthropic SDKs, used against a local fake provider, and pyright), then the wheel"
+install_into_venv "$python" "$venv" "pytest>=8" "hypothesis>=6.100" "mypy>=2.4,<3" \
+  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400"
+
+step "pytest on Python $main_version (against the installed wheel)"
+run_pytest "$venv"
+
+step "mypy.stubtest failover_core._native (the .pyi against the installed module)"
+(cd "$work" && PATH="$no_rust" "$venv/bin/python" -m mypy.stubtest failover_core._native)
+
+step "mypy --strict on the installed package"
+(cd "$work" && PATH="$no_rust" "$venv/bin/python" -m mypy --strict -p failover_core)
+
+# Every other CPython the abi3 wheel supports, where the machine has it.
+find_python() {
+  local v="$1" p
+  for p in "$(command -v "python$v" 2>/dev/null || true)" \
+    "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/"$v".*/bin/"python$v"; do
+    if [ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import sys, venv' >/dev/null 2>&1; then
+      printf '%s\n' "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+others="${FAILOVER_PYTHONS:-3.9 3.10 3.11 3.12 3.13 3.14}"
+[ "$others" = none ] && others=""
+tested=("$main_version") skipped=()
+for v in $others; do
+  [ "$v" = "$main_version" ] && continue
+  if ! interp="$(find_python "$v")"; then
+    skipped+=("$v")
+    continue
+  fi
+  venv="$work/venv-$v"
+  # pytest and hypothesis only: the SDK and type tests skip (they ran above), which keeps a version
+  # to about 30 s.
+  step "Python $v ($interp): fresh venv with pytest and hypothesis, the wheel, pytest"
+  install_into_venv "$interp" "$venv" "pytest>=8" "hypothesis>=6.100"
+  run_pytest "$venv"
+  tested+=("$v")
+done
+echo
+echo "python: the wheel was tested on CPython ${tested[*]}${skipped[*]:+; not found here, skipped: ${skipped[*]}}"

@@ -3,13 +3,14 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const pkg = require('./package.js');
 const fc = require('failover-core');
-const native = require('../native.js');
+const native = pkg.load('native.js');
 
 const { Router, ConfigError, UnavailableError, InternalError } = fc;
 
 test('require and the package name give the same module', () => {
-  assert.equal(require('..'), fc);
+  assert.equal(pkg.load('index.js'), fc);
   assert.equal(typeof fc.Router, 'function');
 });
 

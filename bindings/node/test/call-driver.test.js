@@ -5,9 +5,10 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const pkg = require('./package.js');
 const fc = require('failover-core');
-const native = require('../native.js');
-const { nativeRouter } = require('../lib/router.js');
+const native = pkg.load('native.js');
+const { nativeRouter } = pkg.load('lib/router.js');
 
 const { Router, AllProvidersFailedError, HttpStatusError } = fc;
 

@@ -3,7 +3,8 @@
 // fixtures/scenarios/classification-table.json, replayed by scenario-runner.js).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const native = require('../native.js');
+const pkg = require('./package.js');
+const native = pkg.load('native.js');
 
 test('classify(facts) is the core table', () => {
   assert.deepEqual(native.classify({}), { outcome: 'cancelled', retry_after_ms: null });

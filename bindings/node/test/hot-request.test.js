@@ -5,10 +5,11 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const pkg = require('./package.js');
 const { Router } = require('failover-core');
-const native = require('../native.js');
-const io = require('../lib/io.js');
-const { nativeRouter } = require('../lib/router.js');
+const native = pkg.load('native.js');
+const io = pkg.load('lib/io.js');
+const { nativeRouter } = pkg.load('lib/router.js');
 
 const names = ['a', 'b', 'c', 'd'];
 const SUCCESS = io.OUTCOME_CODE.get('success');

@@ -7,8 +7,12 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
+const pkg = require('./package.js');
+// The folder that holds the package: this checkout's bindings/node, or the test folder outside
+// the repository that installed it.
 const root = path.join(__dirname, '..');
-const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+// The README shipped in the package under test.
+const readme = fs.readFileSync(path.join(pkg.dir, 'README.md'), 'utf8');
 const blocks = [...readme.matchAll(/```(js|ts)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], code: m[2] }));
 // Blocks of a line or two are fragments (the require/import lines), not programs.
 const programs = blocks.filter((b) => b.code.trim().split('\n').length > 3);

@@ -12,9 +12,10 @@ const path = require('node:path');
 const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const runner = require('./scenario-runner.js');
-const fc = require('..');
-const native = require('../native.js');
-const { nativeRouter } = require('../lib/router.js');
+const pkg = require('./package.js');
+const fc = require('failover-core');
+const native = pkg.load('native.js');
+const { nativeRouter } = pkg.load('lib/router.js');
 
 const requests = runner.loadDir(runner.REQUEST_DIR);
 const rustObserve = process.env.FAILOVER_RUST_OBSERVE;

@@ -11,18 +11,22 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const fc = require('..');
+const pkg = require('./package.js');
+const fc = require('failover-core');
 // The native module's `classify(facts)`: the core's one classification table, and `headroom`: its
 // reading of the rate-limit headers (index.js exposes neither yet).
-const native = require('../native.js');
+const native = pkg.load('native.js');
 // The NativeRouter behind a public Router, which a NativeRequest is driven against (internal).
-const { nativeRouter } = require('../lib/router.js');
-const { kindOf } = require('../lib/stream.js');
+const { nativeRouter } = pkg.load('lib/router.js');
+const { kindOf } = pkg.load('lib/stream.js');
 
-/** The repository's scenario directory (found from this file; the suite is never copied). */
-const SCENARIO_DIR = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'scenarios');
-/** The repository's request scenario directory. */
-const REQUEST_DIR = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'requests');
+/** The repository's scenario directory: FAILOVER_SCENARIO_DIR (test.sh passes it when the suite
+ * runs against the installed package, outside the repository), else found from this file. */
+const SCENARIO_DIR =
+  process.env.FAILOVER_SCENARIO_DIR || path.resolve(__dirname, '..', '..', '..', 'fixtures', 'scenarios');
+/** The repository's request scenario directory (FAILOVER_REQUEST_DIR overrides it). */
+const REQUEST_DIR =
+  process.env.FAILOVER_REQUEST_DIR || path.resolve(__dirname, '..', '..', '..', 'fixtures', 'requests');
 
 // ---------------------------------------------------------------------------------------------
 // JSON with exact integers: an integer literal beyond 2^53 − 1 becomes a BigInt, so the runner

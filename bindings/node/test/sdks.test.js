@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const Anthropic = require('@anthropic-ai/sdk');
-const { Router, AllProvidersFailedError } = require('../index.js');
+const { Router, AllProvidersFailedError } = require('failover-core');
 const { FakeProvider } = require('./fake-provider.js');
 
 const PROVIDERS = ['primary', 'secondary'];
@@ -19,6 +19,10 @@ const MESSAGES = [{ role: 'user', content: 'hi' }];
 let fake;
 test.before(async () => {
   fake = await new FakeProvider().start();
+  // One plain request per SDK first: the first test's 400 ms attempt deadline must not measure
+  // the SDKs' cold start (it did, at a load average of 10: the 401 became a timeout).
+  await clients().primary.chat.completions.create({ model: 'gpt-test', messages: MESSAGES });
+  await anthropicClients().primary.messages.create({ model: 'claude-test', max_tokens: 16, messages: MESSAGES });
 });
 test.after(async () => {
   await fake.close();

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const Anthropic = require('@anthropic-ai/sdk');
-const { Router, AllProvidersFailedError, StreamBrokenError, ProviderStreamError, chunkKind } = require('../index.js');
+const { Router, AllProvidersFailedError, StreamBrokenError, ProviderStreamError, chunkKind } = require('failover-core');
 const { FakeProvider } = require('./fake-provider.js');
 
 const chunk = (text, finish = null) => ({ choices: [{ delta: text ? { content: text } : {}, finish_reason: finish }] });
