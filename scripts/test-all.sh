@@ -20,6 +20,18 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The simulator's PNG chart test renders through rsvg-convert (Debian: librsvg2-bin); without it
+# that one test says it skipped, so the install is tried here and the test then requires it.
+step "rsvg-convert for the simulator's PNG chart test"
+if ! command -v rsvg-convert >/dev/null; then
+  { apt-get install -y librsvg2-bin || { apt-get update && apt-get install -y librsvg2-bin; }; } >/dev/null 2>&1 || true
+fi
+if command -v rsvg-convert >/dev/null; then
+  export FAILOVER_REQUIRE_RSVG=1
+else
+  echo "rsvg-convert unavailable (no apt-get, or no permission): the PNG chart test is skipped"
+fi
+
 step "cargo test (workspace)"
 run cargo test --workspace
 
