@@ -95,11 +95,20 @@ impl fmt::Display for Description<'_> {
                 match r.trigger {
                     Trigger::ConsecutiveFailures => {
                         let what = match r.outcome {
-                            Some(OutcomeKind::ServerError) => "server errors",
-                            Some(OutcomeKind::ConnectionError) => "connection errors",
-                            _ => "failures",
+                            Some(OutcomeKind::ServerError) => "server error",
+                            Some(OutcomeKind::ConnectionError) => "connection error",
+                            _ => "failure",
                         };
-                        write!(f, "{} {what} in a row (limit {})", r.observed, r.threshold)
+                        // "1 server error (limit 1)", "3 server errors in a row (limit 3)".
+                        let (s, row) = if r.observed == 1 {
+                            ("", "")
+                        } else {
+                            ("s", " in a row")
+                        };
+                        write!(f, "{} {what}{s}{row} (limit {})", r.observed, r.threshold)
+                    }
+                    Trigger::ConsecutiveTimeouts if r.observed == 1 => {
+                        write!(f, "1 timeout, no answer (limit {})", r.threshold)
                     }
                     Trigger::ConsecutiveTimeouts => write!(
                         f,
@@ -277,6 +286,26 @@ mod tests {
                     Some(OutcomeKind::ServerError),
                 ),
                 "3 server errors in a row (limit 3) → open 1m04s (strike 2)",
+            ),
+            (
+                opened(
+                    Trigger::ConsecutiveFailures,
+                    1,
+                    1,
+                    1,
+                    Some(OutcomeKind::ConnectionError),
+                ),
+                "1 connection error (limit 1) → open 1m04s (strike 2)",
+            ),
+            (
+                opened(
+                    Trigger::ConsecutiveTimeouts,
+                    1,
+                    1,
+                    1,
+                    Some(OutcomeKind::Timeout),
+                ),
+                "1 timeout, no answer (limit 1) → open 1m04s (strike 2)",
             ),
             (
                 opened(
