@@ -135,6 +135,29 @@ def test_one_round_writes_the_documented_keys(r: "redis.Redis", server: RedisSer
     sync.stop()
 
 
+def test_a_local_open_makes_the_next_round_due_at_once(
+    r: "redis.Redis", server: RedisServer
+) -> None:
+    from failover_core._native import monotonic_ms
+
+    router = Router(["a", "b"])
+    sync = FleetSync(router, "push", url=server.url, instance=3, period_ms=5000, lease_ms=20000)
+    assert sync.run_round() is True
+    due = sync.fleet.poll_timeout()
+    assert due is not None and due > monotonic_ms() + 1000  # a 5 s period ahead
+    for _ in range(3):
+        router.observe("a", "server_error", latency_ms=5)
+    due = sync.fleet.poll_timeout()
+    assert due is not None and due <= monotonic_ms()
+    assert sync.run_round() is True
+    epoch, until, _ = sync.fleet.register("a")
+    assert epoch == 1 and until > 0
+    stored = r.hgetall("fo:{push}:reg:a")
+    assert int(stored[b"epoch"]) == 1
+    assert r.zcard("fo:{push}:vote:a:1") == 1
+    sync.stop()
+
+
 def test_one_round_trip_on_loopback(r: "redis.Redis", server: RedisServer) -> None:
     """The figure quoted in docs/fleet.md: one round (encode, EVALSHA, decode, merge) on
     loopback, 2 providers with traffic."""

@@ -28,8 +28,9 @@ FLEET_SCRIPT: str = _native.FLEET_SCRIPT
 
 _log = logging.getLogger("failover_core.fleet")
 
-#: The longest the background thread sleeps before it looks at its stop flag again, seconds.
-_MAX_SLEEP_S = 0.5
+#: The longest the background thread sleeps before it looks again at its stop flag and at the
+#: router's events (a local open makes the next round due at once), seconds.
+_MAX_SLEEP_S = 0.05
 
 
 class FleetSync:
