@@ -158,6 +158,25 @@ def test_a_local_open_makes_the_next_round_due_at_once(
     sync.stop()
 
 
+def test_a_round_runs_the_documented_op_budget(r: "redis.Redis", server: RedisServer) -> None:
+    """docs/fleet.md's op budget, read from INFO commandstats: heartbeat 4, per delta (f + 1),
+    per provider (r + 3) reads, with r = ⌈2 × longest period / bucket⌉ + 3 after the first round."""
+    router = Router(["a", "b"])
+    sync = FleetSync(router, "ops", url=server.url, instance=5, period_ms=PERIOD_MS)
+    assert sync.run_round() is True  # the first round reads 16 indexes and loads the script
+    router.observe("a", "success", latency_ms=100)  # one delta: success + one latency bin
+    r.config_resetstat()
+    sync.sync_now()
+    assert sync.run_round() is True
+    stats = r.info("commandstats")
+    calls = {k[len("cmdstat_"):]: int(v["calls"]) for k, v in stats.items()}
+    script_ops = sum(n for c, n in calls.items() if c not in ("evalsha", "config|resetstat", "info"))
+    reads = -(-2 * (PERIOD_MS + PERIOD_MS // 10) // 1000) + 3  # 4
+    assert calls.get("evalsha") == 1, calls  # one round trip
+    assert script_ops == 4 + (2 + 1) + 2 * (reads + 3), calls
+    sync.stop()
+
+
 def test_one_round_trip_on_loopback(r: "redis.Redis", server: RedisServer) -> None:
     """The figure quoted in docs/fleet.md: one round (encode, EVALSHA, decode, merge) on
     loopback, 2 providers with traffic."""
