@@ -15,7 +15,8 @@ from failover_core.fleet import FleetSync
 
 def main() -> None:
     url, instance, period_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    router = Router(["a", "b"])
+    policy = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    router = Router(["a", "b"], **policy)
     sync = FleetSync(router, "test", url=url, instance=instance, period_ms=period_ms).start()
     recorded: Dict[str, int] = {}
 
@@ -43,16 +44,17 @@ def main() -> None:
             # Requests (pick + record success) for `seconds`, at most `max` of them: the slowest
             # one's latency, on the request path only.
             end = monotonic_ms() + int(cmd["seconds"] * 1000)
-            n, worst = 0, 0.0
+            n, worst, probes = 0, 0.0, 0
             while monotonic_ms() < end and n < int(cmd.get("max", 100_000)):
                 t0 = time.perf_counter()
                 t = router.pick()
+                probes += t.provider == "a" and t.is_probe
                 router.record(t, "success", latency_ms=50)
                 worst = max(worst, time.perf_counter() - t0)
                 recorded["success"] = recorded.get("success", 0) + 1
                 n += 1
                 time.sleep(0.002)
-            out = {"n": n, "worst_ms": worst * 1000}
+            out = {"n": n, "worst_ms": worst * 1000, "probes": probes}
         elif op == "wait_rounds":
             # Until `n` more rounds succeeded (bounded by `timeout` seconds).
             start = sync.fleet.rounds_ok

@@ -54,9 +54,10 @@ def r(server: RedisServer) -> Iterator["redis.Redis"]:
 class Worker:
     """A fleet instance in its own process (tests/fleet_worker.py)."""
 
-    def __init__(self, url: str, instance: int) -> None:
+    def __init__(self, url: str, instance: int, policy: Dict[str, Any]) -> None:
         self.p = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "fleet_worker.py"), url, str(instance), str(PERIOD_MS)],
+            [sys.executable, os.path.join(HERE, "fleet_worker.py"), url, str(instance), str(PERIOD_MS),
+             json.dumps(policy)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=HERE,
         )
         self.q: "queue.Queue[str]" = queue.Queue()
@@ -97,8 +98,8 @@ def workers(server: RedisServer, r: "redis.Redis") -> Iterator[List[Worker]]:
         w.close()
 
 
-def spawn(ws: List[Worker], server: RedisServer, n: int) -> List[Worker]:
-    ws.extend(Worker(server.url, 100 + i) for i in range(n))
+def spawn(ws: List[Worker], server: RedisServer, n: int, **policy: Any) -> List[Worker]:
+    ws.extend(Worker(server.url, 100 + i, policy) for i in range(n))
     for w in ws:  # every one synced at least twice: all are live and see each other
         assert w.ask(op="wait_rounds", n=2, timeout=30)["waited"] >= 2
     return ws
@@ -265,3 +266,21 @@ def test_a_restarted_empty_redis_trips_nothing(
     server.restart_empty()
     for s in each(ws, op="wait_rounds", n=3, timeout=30):
         assert s["waited"] >= 3 and s["a"] == "healthy" and s["live"] == 3, s
+
+
+def test_only_the_lease_holder_probes_and_every_instance_follows_its_ramp(
+    workers: List[Worker], server: RedisServer
+) -> None:
+    # Opens of 1 s, so probing starts during the test.
+    ws = spawn(workers, server, 3, open_base_ms=1000, open_jitter=0.0)
+    for w in ws[:2]:
+        assert w.ask(op="observe", provider="a", outcome="server_error", n=3)["a"] == "open"
+    for s in each(ws, op="wait_rounds", n=2, timeout=30):
+        assert s["a"] == "open", s
+    # Requests for 3 s (the opens end after 1 s): probes of "a" go out from one instance only.
+    loads = each(ws, op="load", seconds=3)
+    probing = [s["probes"] for s in loads]
+    assert sum(1 for n in probing if n > 0) == 1, probing
+    # Its probes confirmed recovery and it published the ramp start: every instance ramps.
+    for s in each(ws, op="wait_rounds", n=2, timeout=30):
+        assert s["a"] == "ramping", s
