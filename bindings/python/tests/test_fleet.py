@@ -242,6 +242,9 @@ def test_a_stopped_redis_never_holds_up_a_request_and_nothing_counts_twice(
         degraded = [w.ask(op="wait_rounds", n=0, timeout=0) for w in ws]
     finally:
         server.resume()
+    print(f"\nRedis stopped: {sum(s['n'] for s in loads)} requests, the slowest "
+          f"{max(s['worst_ms'] for s in loads):.1f} ms; rounds failed per instance "
+          f"{[s['rounds_failed'] for s in degraded]}")
     for s in loads:
         assert s["n"] > 0
         assert s["worst_ms"] < 250, s  # below the Redis command timeout
@@ -254,6 +257,7 @@ def test_a_stopped_redis_never_holds_up_a_request_and_nothing_counts_twice(
         assert s["waited"] >= 2 and s["degraded"] is False and s["events"][-1] == "resumed", s
     recorded = sum(s["recorded"].get("success", 0) for s in after)
     stored = _fleet_sum(r, "a", "success")
+    print(f"successes recorded {recorded}, stored in Redis {stored}")
     assert 0 < stored <= recorded, (stored, recorded)  # lost rounds undercount; none counts twice
 
 
@@ -280,6 +284,7 @@ def test_only_the_lease_holder_probes_and_every_instance_follows_its_ramp(
     # Requests for 3 s (the opens end after 1 s): probes of "a" go out from one instance only.
     loads = each(ws, op="load", seconds=3)
     probing = [s["probes"] for s in loads]
+    print(f"\nprobe tickets for a per instance: {probing}")
     assert sum(1 for n in probing if n > 0) == 1, probing
     # Its probes confirmed recovery and it published the ramp start: every instance ramps.
     for s in each(ws, op="wait_rounds", n=2, timeout=30):
