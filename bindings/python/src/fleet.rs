@@ -10,8 +10,8 @@
 //! the wall clock and the router's clock rounded to a whole number of buckets, and adds it to every
 //! time and grid index it writes (subtracting it from what it reads). Rounding keeps bucket
 //! boundaries where the router has them, at the cost of up to half a bucket of skew per instance
-//! (within the one bucket the core tolerates, docs/fleet.md "Time"). The shift is fixed for the
-//! fleet's lifetime, so a wall-clock step does not move it.
+//! (so two instances may disagree by up to a bucket plus their real skew: docs/fleet.md). The
+//! shift is fixed for the fleet's lifetime, so a wall-clock step does not move it.
 
 use std::sync::Mutex;
 
@@ -313,12 +313,15 @@ fn now(v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
 #[pymethods]
 impl Fleet {
     /// `Fleet(router, service, instance, *, period_ms=1000, jitter=0.1, seed=0, live_periods=3,
-    /// degraded_after=3, quorum=0.3, quorum_min=2, lease_ms=3000)`: instance `instance` (a u32,
-    /// unique in the fleet) of the fleet `service` for `router` (on its default clock). The core
-    /// validates the configuration (`ConfigError`). The first round is due at once.
+    /// degraded_after=3, quorum=0.3, quorum_min=2, lease_ms=3000, clock_skew_ms=0)`: instance
+    /// `instance` (a u32, unique in the fleet) of the fleet `service` for `router` (on its
+    /// default clock). The core validates the configuration (`ConfigError`). The first round is
+    /// due at once. `clock_skew_ms` is added to the wall clock when the shift is taken: it lets a
+    /// test run an instance whose clock is off; leave it 0.
     #[new]
     #[pyo3(signature = (router, service, instance, *, period_ms=1000, jitter=0.1, seed=0,
-        live_periods=3, degraded_after=3, quorum=0.3, quorum_min=2, lease_ms=3000))]
+        live_periods=3, degraded_after=3, quorum=0.3, quorum_min=2, lease_ms=3000,
+        clock_skew_ms=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -333,6 +336,7 @@ impl Fleet {
         quorum: f64,
         quorum_min: u32,
         lease_ms: u64,
+        clock_skew_ms: i64,
     ) -> PyResult<Self> {
         let ppm = |name: &str, v: f64| -> PyResult<u32> {
             if !(0.0..=1.0).contains(&v) {
@@ -365,7 +369,7 @@ impl Fleet {
         })?;
         let (core, names, bucket_ms, window_ms) = built;
         let core = core.map_err(|e| error::fleet_config(py, e))?;
-        let wall = convert::wall_ms() as i128;
+        let wall = convert::wall_ms() as i128 + i128::from(clock_skew_ms);
         let mono = i128::from(convert::monotonic_ms());
         let b = i128::from(bucket_ms);
         let shift = ((wall - mono) + b / 2).div_euclid(b) * b;

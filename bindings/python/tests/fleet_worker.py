@@ -16,8 +16,11 @@ from failover_core.fleet import FleetSync
 def main() -> None:
     url, instance, period_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     policy = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    skew = int(policy.pop("clock_skew_ms", 0))
     router = Router(["a", "b"], **policy)
-    sync = FleetSync(router, "test", url=url, instance=instance, period_ms=period_ms).start()
+    sync = FleetSync(
+        router, "test", url=url, instance=instance, period_ms=period_ms, clock_skew_ms=skew
+    ).start()
     recorded: Dict[str, int] = {}
 
     def state() -> Dict[str, Any]:
@@ -40,6 +43,10 @@ def main() -> None:
             for _ in range(int(cmd["n"])):
                 router.observe(cmd["provider"], cmd["outcome"], latency_ms=100)
                 recorded[cmd["outcome"]] = recorded.get(cmd["outcome"], 0) + 1
+        elif op == "observe_seq":
+            for outcome in cmd["outcomes"]:
+                router.observe(cmd["provider"], outcome, latency_ms=100)
+                recorded[outcome] = recorded.get(outcome, 0) + 1
         elif op == "load":
             # Requests (pick + record success) for `seconds`, at most `max` of them: the slowest
             # one's latency, on the request path only.

@@ -98,8 +98,11 @@ def workers(server: RedisServer, r: "redis.Redis") -> Iterator[List[Worker]]:
         w.close()
 
 
-def spawn(ws: List[Worker], server: RedisServer, n: int, **policy: Any) -> List[Worker]:
-    ws.extend(Worker(server.url, 100 + i, policy) for i in range(n))
+def spawn(
+    ws: List[Worker], server: RedisServer, n: int, skews: Any = None, **policy: Any
+) -> List[Worker]:
+    skews = skews or [0] * n
+    ws.extend(Worker(server.url, 100 + i, dict(policy, clock_skew_ms=skews[i])) for i in range(n))
     for w in ws:  # every one synced at least twice: all are live and see each other
         assert w.ask(op="wait_rounds", n=2, timeout=30)["waited"] >= 2
     return ws
@@ -289,3 +292,19 @@ def test_only_the_lease_holder_probes_and_every_instance_follows_its_ramp(
     # Its probes confirmed recovery and it published the ramp start: every instance ramps.
     for s in each(ws, op="wait_rounds", n=2, timeout=30):
         assert s["a"] == "ramping", s
+
+
+@pytest.mark.parametrize("skew_ms", [0, 300])
+def test_the_merged_window_trips_what_no_instance_saw_alone_despite_clock_skew(
+    workers: List[Worker], server: RedisServer, skew_ms: int
+) -> None:
+    # Instance 0's wall clock runs `skew_ms` ahead of the others' (plus up to a bucket either
+    # way from the binding's rounding of each instance's clock shift: docs/fleet.md).
+    ws = spawn(workers, server, 3, skews=[skew_ms, 0, 0])
+    # 10 calls each on two instances, 6 server errors, never 3 in a row: below min_volume (20)
+    # and the consecutive-failure limit alone; 20 calls at 60 % errors merged (threshold 50 %).
+    seq = ["success", "server_error", "server_error"] * 3 + ["success"]
+    for w in ws[:2]:
+        assert w.ask(op="observe_seq", provider="a", outcomes=seq)["a"] == "healthy"
+    for s in each(ws, op="wait_rounds", n=2, timeout=30):
+        assert s["waited"] >= 2 and s["a"] == "open", s

@@ -128,6 +128,7 @@ class Fleet:
         quorum: float = 0.3,
         quorum_min: int = 2,
         lease_ms: int = 3000,
+        clock_skew_ms: int = 0,
     ) -> Self: ...
     @property
     def key(self) -> str: ...

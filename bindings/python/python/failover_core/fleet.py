@@ -45,7 +45,8 @@ class FleetSync:
     the next round reconnects (after the core's backoff). ``on_event`` is called from the sync
     thread with each fleet event (``{"kind": "degraded" | "resumed", ...}``); fleet events are
     also logged on the ``failover_core.fleet`` logger. The other keyword arguments are the core's
-    :class:`failover_core._native.Fleet` configuration.
+    :class:`failover_core._native.Fleet` configuration (``clock_skew_ms`` only simulates an
+    instance whose wall clock is off, for tests).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
@@ -68,6 +69,7 @@ class FleetSync:
         quorum: float = 0.3,
         quorum_min: int = 2,
         lease_ms: int = 3000,
+        clock_skew_ms: int = 0,
         on_event: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> None:
         import redis as _redis
@@ -88,6 +90,7 @@ class FleetSync:
             quorum=quorum,
             quorum_min=quorum_min,
             lease_ms=lease_ms,
+            clock_skew_ms=clock_skew_ms,
         )
         if client is None:
             client = _redis.Redis.from_url(
