@@ -184,3 +184,31 @@ pub fn foreign_ticket() -> PyErr {
 pub fn arg_value_u64(arg: &str, rule: &str, got: u64) -> PyErr {
     PyValueError::new_err(format!("{arg} must be {rule}, got {got}"))
 }
+
+/// The core refused a fleet configuration: `ConfigError(message)` with `.code` (the rule's name,
+/// e.g. `"period_out_of_range"`), `.field` `None` and `.message`.
+pub fn fleet_config(py: Python<'_>, e: failover_core::fleet::FleetConfigError) -> PyErr {
+    use failover_core::fleet::FleetConfigError as E;
+    let code = match e {
+        E::PeriodOutOfRange => "period_out_of_range",
+        E::JitterOutOfRange => "jitter_out_of_range",
+        E::ZeroCount => "zero_count",
+        E::QuorumOutOfRange => "quorum_out_of_range",
+        E::LeaseTooShort => "lease_too_short",
+        E::PeriodTooLongForBuckets => "period_too_long_for_buckets",
+        _ => "fleet_config",
+    };
+    with_attrs(
+        py.get_type::<ConfigError>(),
+        e.to_string(),
+        &[
+            ("code", pyo3::types::PyString::new(py, code).into_any()),
+            ("field", py.None().into_bound(py)),
+        ],
+    )
+}
+
+/// A round's reply that does not have the round script's shape.
+pub fn fleet_reply(what: &str) -> PyErr {
+    PyValueError::new_err(format!("fleet round reply: {what}"))
+}

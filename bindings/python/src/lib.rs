@@ -10,6 +10,7 @@
 mod chunk;
 mod convert;
 mod error;
+mod fleet;
 mod request;
 mod router;
 
@@ -285,6 +286,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router::Router>()?;
     m.add_class::<router::Ticket>()?;
     m.add_class::<request::Request>()?;
+    m.add_class::<fleet::Fleet>()?;
+    m.add("FLEET_SCRIPT", fleet::SCRIPT)?;
     m.add_class::<request::PyAttempt>()?;
     m.add_class::<request::Pending>()?;
     m.add_function(wrap_pyfunction!(classify, m)?)?;

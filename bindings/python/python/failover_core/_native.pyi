@@ -30,6 +30,8 @@ __all__ = [
     "Request",
     "Attempt",
     "Ticket",
+    "Fleet",
+    "FLEET_SCRIPT",
     "_Pending",
     "classify",
     "classify_status",
@@ -72,6 +74,7 @@ OUTCOMES: Tuple[str, ...]
 POLICY_FIELDS: Tuple[str, ...]
 TRANSPORTS: Tuple[str, ...]
 MAX_PROVIDERS: int
+FLEET_SCRIPT: str
 
 class FailoverError(Exception): ...
 
@@ -108,6 +111,48 @@ class Ticket:
     def issued_at_ms(self) -> int: ...
     @property
     def generation(self) -> int: ...
+
+@final
+class Fleet:
+    def __new__(
+        cls,
+        router: Router,
+        service: str,
+        instance: int,
+        *,
+        period_ms: int = 1000,
+        jitter: float = 0.1,
+        seed: int = 0,
+        live_periods: int = 3,
+        degraded_after: int = 3,
+        quorum: float = 0.3,
+        quorum_min: int = 2,
+        lease_ms: int = 3000,
+        clock_skew_ms: int = 0,
+    ) -> Self: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def instance(self) -> int: ...
+    def poll_timeout(self) -> Optional[int]: ...
+    def sync_now(self, now_ms: Optional[int] = None) -> None: ...
+    def poll_transmit(self, now_ms: Optional[int] = None) -> Optional[Tuple[int, List[str]]]: ...
+    def handle_reply(self, round: int, reply: Any, now_ms: Optional[int] = None) -> bool: ...
+    def handle_failure(self, round: int, now_ms: Optional[int] = None) -> bool: ...
+    def poll_event(self) -> Optional[Dict[str, Any]]: ...
+    @property
+    def degraded(self) -> bool: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def live_instances(self) -> int: ...
+    @property
+    def quorum(self) -> int: ...
+    @property
+    def rounds_ok(self) -> int: ...
+    @property
+    def rounds_failed(self) -> int: ...
+    def register(self, provider: str) -> Tuple[int, int, int]: ...
 
 @disjoint_base
 class Router:

@@ -56,6 +56,13 @@ pub use crate::window::Counts;
 use crate::window::LATENCY_BINS;
 pub use sync::Fleet;
 
+/// The Redis round script (Lua, for `EVAL`/`EVALSHA`) that performs one round's writes and
+/// reads exactly as `docs/fleet.md` lays out the keys: the heartbeat, the counter deltas
+/// (`HINCRBY`), the register's compare-and-set of [`Register::join`], the vote, the probe lease
+/// (`SET NX PX`) and the reads, in one call. Shared by every binding so that they all write the
+/// same keys; its header comment gives the argument and reply layout.
+pub const REDIS_ROUND_SCRIPT: &str = include_str!("round.lua");
+
 /// Buckets one provider's part of an export or a snapshot can hold: an export carries at most
 /// this many bucket deltas per provider (the rest wait for the next round) and a snapshot the
 /// fleet's sums of this many grid indexes (the latest ones).
