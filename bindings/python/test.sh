@@ -87,7 +87,14 @@ main_version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 venv="$work/venv-$main_version"
 step "fresh venv $venv ($python $main_version): test tools (with the openai and anthropic SDKs, used against a local fake provider, and pyright), then the wheel"
 install_into_venv "$python" "$venv" "pytest>=8" "hypothesis>=6.100" "mypy>=2.4,<3" \
-  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400"
+  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400" "redis>=5"
+
+# Fleet mode's tests run against a real redis-server (Debian's package, installed when missing);
+# each test starts its own on a free loopback port and stops it by its pid. With the server
+# required, a missing one fails those tests instead of skipping them.
+step "redis-server for the fleet tests (apt-get installs it when missing)"
+bash "$root/scripts/ensure-redis.sh"
+export FAILOVER_REQUIRE_REDIS=1
 
 step "pytest on Python $main_version (against the installed wheel)"
 run_pytest "$venv"
