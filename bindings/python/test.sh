@@ -24,7 +24,8 @@ py="$venv/bin/python"
 
 step "installing test tools (with the openai and anthropic SDKs, used against a local fake provider, and pyright)"
 "$py" -m pip install --quiet --disable-pip-version-check "pytest>=8" "hypothesis>=6.100" "mypy>=2.4,<3" \
-  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400"
+  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400" \
+  "opentelemetry-sdk>=1.27" "opentelemetry-exporter-prometheus>=0.48b0"
 
 step "pip install ./bindings/python (builds the wheel with maturin)"
 cd "$root"
