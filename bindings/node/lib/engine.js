@@ -32,6 +32,11 @@ class Engine {
     this.pending = [];
     this.scheduled = false;
     this.flushBound = () => this.flush();
+    /**
+     * The attempt observer (`failover-core/otel`): an object whose `attempt(facts)` gets every
+     * attempt a request records (io.js `readReport`), or null (one check per report).
+     */
+    this.observer = null;
   }
 
   /** A validated `nowMs`, or the router's clock (CLOCK: the native clock) when omitted. */
