@@ -5,7 +5,9 @@ Not a test: a benchmark to run by hand and copy into the README. In one run, on 
 
 * ``pick`` + ``record`` with explicit timestamps, and with the default (monotonic) clock;
 * ``router.call(noop)`` and ``await router.acall(async_noop)``, and ``router.call(noop)`` on a
-  router with an ``on_event`` callback (issue 15's bar: at most 15 % more);
+  router with an ``on_event`` callback (issue 15's bar: at most 15 % more), also with
+  ``failover_core.otel``'s counters (the same bar), its histograms, and its spans (quoted
+  separately; needs opentelemetry-sdk, else skipped);
 * pybreaker's ``breaker.call(noop)``;
 * circuitbreaker's ``@circuit``-decorated ``noop()``;
 * purgatory's async guard (its ``@breaker("name")``-decorated coroutine, which enters
@@ -131,6 +133,7 @@ def cases() -> List[Tuple[str, bool, Optional[Loop]]]:
         ("router.call(noop), on_event set", False, call_observed),
         ("await router.acall(anoop)", True, acall),
     ]
+    out += otel_cases(events)
 
     try:
         import pybreaker
@@ -174,6 +177,53 @@ def cases() -> List[Tuple[str, bool, Optional[Loop]]]:
                 await f("p")
 
         out.append(("purgatory async guard", True, pg))
+    return out
+
+
+#: The OpenTelemetry cases, by name: (histograms, spans).
+OTEL_CASES = {
+    "router.call(noop), on_event + OTel counters": (False, False),
+    "router.call(noop), on_event + OTel counters + histograms": (True, False),
+    "router.call(noop), on_event + OTel metrics + spans": (True, True),
+}
+
+
+def otel_cases(events: List[Any]) -> List[Tuple[str, bool, Optional[Loop]]]:
+    """``router.call(noop)`` with an ``on_event`` callback and ``failover_core.otel`` (the SDK's
+    MeterProvider with an in-memory reader; spans through a BatchSpanProcessor to an exporter
+    that drops them). Skipped without opentelemetry-sdk."""
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        from failover_core import otel
+    except ImportError:
+        return [(name, False, None) for name in OTEL_CASES]
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tp = TracerProvider()
+    tp.add_span_processor(BatchSpanProcessor(Drop()))
+    out: List[Tuple[str, bool, Optional[Loop]]] = []
+    for name, (histograms, spans) in OTEL_CASES.items():
+        r = failover_core.Router(["primary", "secondary"], on_event=events.append)
+        otel.instrument(r, meter_provider=mp, tracer_provider=tp, histograms=histograms,
+                        spans=spans)
+
+        def loop(n: int, c: Any = r.call) -> None:
+            for _ in range(n):
+                c(noop)
+
+        out.append((name, False, loop))
     return out
 
 
@@ -259,6 +309,18 @@ def main(argv: List[str]) -> int:
         ok &= ratio <= 1.15
         print(f"router.call with an on_event callback vs without: {ratio:.3f}x per call "
               f"(issue 15's bar <= 1.15x: {'ok' if ratio <= 1.15 else 'OVER'})")
+    base = res["router.call(noop)"]
+    counted = res["router.call(noop), on_event + OTel counters"]
+    if counted is not None and base:
+        ratio = counted / base
+        ok &= ratio <= 1.15
+        print(f"router.call with an on_event callback and the OTel counters vs neither: "
+              f"{ratio:.3f}x per call (issue 15's bar <= 1.15x: {'ok' if ratio <= 1.15 else 'OVER'})")
+        for name in list(OTEL_CASES)[1:]:
+            v = res[name]
+            if v is not None:
+                print(f"  {name[len('router.call(noop), '):]}: {v / base:.2f}x "
+                      f"(+{v - base:,.0f} ns per call; not under the bar)")
     sync_chunk, async_chunk = stream_overhead(args.repeat)
     print(f"router.stream per-chunk overhead over iterating the same chunks: {sync_chunk:,.0f} ns; "
           f"router.astream: {async_chunk:,.0f} ns (1,000-chunk streams, median)")

@@ -200,7 +200,8 @@ def test_acall_and_a_span_under_the_callers_span(setup: Setup) -> None:
     assert asyncio.run(main()) == "openai"
     spans = {s.name: s for s in exporter.get_finished_spans()}
     child, parent = spans["chat gpt-4o"], spans["request"]
-    assert child.parent is not None and child.parent.span_id == parent.context.span_id
+    assert child.parent is not None and parent.context is not None
+    assert child.parent.span_id == parent.context.span_id
 
 
 def test_uninstrument_stops_recording(setup: Setup) -> None:
