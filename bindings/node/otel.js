@@ -20,6 +20,13 @@
 const api = require('@opentelemetry/api');
 const native = require('./native.js');
 const { engineOf } = require('./lib/router.js');
+const { reportCodes, OUTCOME_KINDS, TICKET_KINDS, OUTCOME_CODE } = require('./lib/io.js');
+
+const N_OUTCOMES = OUTCOME_KINDS.length;
+const N_KINDS = TICKET_KINDS.length;
+const KIND_CODE = new Map(TICKET_KINDS.map((k, i) => [k, i]));
+/** Scratch for `reportCodes`. */
+const codes = new Float64Array(4);
 const { version } = require('./package.json');
 
 const SCOPE = 'failover-core';
@@ -31,9 +38,12 @@ class Instrumentation {
   #active = true;
   #previous;
   #onEvent;
-  #attempts = new Map();
-  #fallbacks = new Map();
-  #attrs = new Map();
+  /** Attempts by (provider × outcome × ticket kind) code, and fallbacks by provider index. */
+  #attempts;
+  #fallbacks;
+  #names;
+  /** Attribute objects by the same index, made on first use. */
+  #attrs = [];
   #providerAttrs = new Map();
   #histograms;
   #tracer;
@@ -48,6 +58,9 @@ class Instrumentation {
     const o = options ?? {};
     this.#router = router;
     this.#engine = e;
+    this.#names = e.byIndex;
+    this.#attempts = new Float64Array(e.byIndex.length * N_OUTCOMES * N_KINDS);
+    this.#fallbacks = new Float64Array(e.byIndex.length);
     this.#histograms = o.histograms ?? true;
     this.#models = new Map(Object.entries(o.models ?? {}));
     this.#operation = o.operation ?? 'chat';
@@ -58,7 +71,8 @@ class Instrumentation {
     });
     attempts.addCallback((r) => {
       if (!this.#active) return;
-      for (const c of this.#attempts.values()) r.observe(c.n, c.attrs);
+      const a = this.#attempts;
+      for (let i = 0; i < a.length; i++) if (a[i] !== 0) r.observe(a[i], this.#attrsAt(i));
     });
     const fallbacks = meter.createObservableCounter('failover.fallbacks', {
       unit: '{attempt}',
@@ -66,7 +80,8 @@ class Instrumentation {
     });
     fallbacks.addCallback((r) => {
       if (!this.#active) return;
-      for (const [p, n] of this.#fallbacks) r.observe(n, this.#of(p));
+      const f = this.#fallbacks;
+      for (let p = 0; p < f.length; p++) if (f[p] !== 0) r.observe(f[p], this.#of(this.#names[p]));
     });
     this.#duration = meter.createHistogram('failover.attempt.duration', {
       unit: 's',
@@ -97,6 +112,8 @@ class Instrumentation {
       for (const v of router.views()) r.observe(v.share, this.#of(v.name));
     });
     this.#tracer = (o.spans ?? true) ? (o.tracerProvider ?? api.trace.getTracerProvider()).getTracer(SCOPE, version) : null;
+    /** Whether `attempt(facts)` is wanted after `counted()` (histograms or spans). */
+    this.perAttempt = this.#histograms || this.#tracer !== null;
     this.#onEvent = (ev) => {
       const attrs = { [PROVIDER]: ev.provider, 'failover.event': ev.kind };
       if (ev.trigger !== undefined && ev.trigger !== null) attrs['failover.trigger'] = ev.trigger;
@@ -107,21 +124,42 @@ class Instrumentation {
     e.observer = this;
   }
 
-  /** One attempt's facts: `[provider, ticketKind, number, outcome, result, startedMs, endedMs, firstTokenMs, retryAfterMs]`. */
-  attempt(f) {
-    const key = `${f[0]}\u0000${f[3]}\u0000${f[1]}`;
-    let c = this.#attempts.get(key);
-    if (c === undefined) {
-      c = { n: 0, attrs: { [PROVIDER]: f[0], 'failover.outcome': f[3], 'failover.ticket_kind': f[1] } };
-      this.#attempts.set(key, c);
+  /** Counts the attempt the latest request call recorded (from the shared buffer's codes). */
+  counted() {
+    reportCodes(codes);
+    this.#attempts[(codes[0] * N_OUTCOMES + codes[1]) * N_KINDS + codes[2]]++;
+    if (codes[3] > 1) this.#fallbacks[codes[0]]++;
+  }
+
+  /**
+   * One attempt's facts: `[provider, ticketKind, number, outcome, result, startedMs, endedMs,
+   * firstTokenMs, retryAfterMs]`; `counted` says whether `counted()` already counted it.
+   */
+  attempt(f, counted = true) {
+    const p = this.#names.indexOf(f[0]);
+    const i = (p * N_OUTCOMES + OUTCOME_CODE.get(f[3])) * N_KINDS + KIND_CODE.get(f[1]);
+    if (!counted) {
+      this.#attempts[i]++;
+      if (f[2] > 1) this.#fallbacks[p]++;
     }
-    c.n++;
-    if (f[2] > 1) this.#fallbacks.set(f[0], (this.#fallbacks.get(f[0]) ?? 0) + 1);
     if (this.#histograms) {
-      this.#duration.record((f[6] - f[5]) / 1000, c.attrs);
+      this.#duration.record((f[6] - f[5]) / 1000, this.#attrsAt(i));
       if (f[7] !== null) this.#ttft.record((f[7] - f[5]) / 1000, this.#of(f[0]));
     }
     if (this.#tracer !== null) this.#span(f);
+  }
+
+  #attrsAt(i) {
+    let a = this.#attrs[i];
+    if (a === undefined) {
+      a = {
+        [PROVIDER]: this.#names[Math.floor(i / (N_OUTCOMES * N_KINDS))],
+        'failover.outcome': OUTCOME_KINDS[Math.floor(i / N_KINDS) % N_OUTCOMES],
+        'failover.ticket_kind': TICKET_KINDS[i % N_KINDS],
+      };
+      this.#attrs[i] = a;
+    }
+    return a;
   }
 
   #of(provider) {

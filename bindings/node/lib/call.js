@@ -281,11 +281,16 @@ function pace(e, provider, v, now) {
   }
 }
 
-/** Hands the attempt the latest request call recorded, if any, to the router's observer. */
+/**
+ * Hands the attempt the latest request call recorded, if any, to the router's observer: its
+ * codes (`counted`, no allocation), then, if the observer wants them, its facts (`attempt`).
+ */
 function observe(e) {
   if (!reported()) return;
   try {
-    e.observer.attempt(readReport(e.byIndex));
+    const o = e.observer;
+    o.counted();
+    if (o.perAttempt) o.attempt(readReport(e.byIndex));
   } catch (err) {
     process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'FailoverCoreObserverError');
   }

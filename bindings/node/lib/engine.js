@@ -33,8 +33,10 @@ class Engine {
     this.scheduled = false;
     this.flushBound = () => this.flush();
     /**
-     * The attempt observer (`failover-core/otel`): an object whose `attempt(facts)` gets every
-     * attempt a request records (io.js `readReport`), or null (one check per report).
+     * The attempt observer (`failover-core/otel`), or null (one check per report): after every
+     * attempt a request records, `counted()` (it reads the codes with io.js `reportCodes`) and,
+     * if its `perAttempt` is true, `attempt(facts)` (io.js `readReport`'s array; streams call
+     * `attempt` alone, with `NativeRequest.lastAttempt()`'s facts).
      */
     this.observer = null;
   }

@@ -108,6 +108,17 @@ const {
 const reported = () => io[REPORTED] === 1;
 
 /**
+ * The codes of the attempt the latest request call recorded, with no allocation:
+ * `[provider index, outcome code, ticket kind code, number]` written into `out`.
+ */
+function reportCodes(out) {
+  out[0] = io[REPORT_PROVIDER];
+  out[1] = io[REPORT_OUTCOME];
+  out[2] = io[REPORT_KIND];
+  out[3] = io[REPORT_NUMBER];
+}
+
+/**
  * The facts of the attempt the latest request call recorded (the core's `Report`), for an
  * attempt observer (`failover-core/otel`): `[provider, ticketKind, number, outcome, result,
  * startedMs, endedMs, firstTokenMs | null, retryAfterMs | null]`, engine times in ms.
@@ -342,6 +353,7 @@ const elapsed = (t0, t1) => Math.max(0, Math.min(MAX_LATENCY, t1 - t0));
 module.exports = {
   reported,
   readReport,
+  reportCodes,
   watch,
   checkEvents,
   eventsTotal,

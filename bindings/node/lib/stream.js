@@ -233,7 +233,7 @@ async function* chunks(e, fn, o) {
     if (f === null || f[0] === observed) return;
     observed = f[0];
     try {
-      e.observer.attempt(f.slice(1));
+      e.observer.attempt(f.slice(1), false);
     } catch (err) {
       process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'FailoverCoreObserverError');
     }
