@@ -52,11 +52,11 @@ listenedRouter.on('event', () => {
   heard += 1;
 });
 // The same with the listener and failover-core/otel (SDK meter provider with a reader that is
-// never collected during the run; spans through a BatchSpanProcessor to an exporter that drops
+// never collected during the run; spans through a SimpleSpanProcessor to an exporter that drops
 // them): counters only (issue 15's bar: at most 15 % more than no listener), with histograms,
 // with spans (quoted separately).
 const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
-const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+const { BasicTracerProvider, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
 const { instrument } = await import('failover-core/otel');
 class IdleReader extends MetricReader {
   onForceFlush() { return Promise.resolve(); }
@@ -64,7 +64,7 @@ class IdleReader extends MetricReader {
 }
 const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
 const tracerProvider = new BasicTracerProvider({
-  spanProcessors: [new BatchSpanProcessor({ export: (spans, done) => done({ code: 0 }), shutdown: async () => {} })],
+  spanProcessors: [new SimpleSpanProcessor({ export: (spans, done) => done({ code: 0 }), shutdown: async () => {} })],
 });
 const otelRouter = (histograms, spans) => {
   const r = new Router(['primary', 'secondary']);

@@ -190,14 +190,15 @@ OTEL_CASES = {
 
 def otel_cases(events: List[Any]) -> List[Tuple[str, bool, Optional[Loop]]]:
     """``router.call(noop)`` with an ``on_event`` callback and ``failover_core.otel`` (the SDK's
-    MeterProvider with an in-memory reader; spans through a BatchSpanProcessor to an exporter
-    that drops them). Skipped without opentelemetry-sdk."""
+    MeterProvider with an in-memory reader; spans through a SimpleSpanProcessor to an exporter
+    that drops them: a BatchSpanProcessor's thread would keep exporting into the next rows and
+    take the GIL from them). Skipped without opentelemetry-sdk."""
     try:
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
+            SimpleSpanProcessor,
             SpanExporter,
             SpanExportResult,
         )
@@ -212,7 +213,7 @@ def otel_cases(events: List[Any]) -> List[Tuple[str, bool, Optional[Loop]]]:
 
     mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
     tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(Drop()))
+    tp.add_span_processor(SimpleSpanProcessor(Drop()))
     out: List[Tuple[str, bool, Optional[Loop]]] = []
     for name, (histograms, spans) in OTEL_CASES.items():
         r = failover_core.Router(["primary", "secondary"], on_event=events.append)
