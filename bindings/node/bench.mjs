@@ -21,6 +21,8 @@
 //   windowed error rate too); it reads the clock on every call.
 // - router.call (fn reads signal): the same, but the function reads its attempt's `signal`, which
 //   makes the AbortController (armed at the attempt's deadline by one shared timer).
+// - router.call, listener + OTel ...: with failover-core/otel: counters only (the 15 % bar), with
+//   the histograms, with spans too.
 // - await noop(): the floor every async row pays.
 //
 // Then the per-chunk overhead of `router.stream` over iterating the same chunks directly: one
@@ -49,6 +51,32 @@ let heard = 0;
 listenedRouter.on('event', () => {
   heard += 1;
 });
+// The same with the listener and failover-core/otel (SDK meter provider with a reader that is
+// never collected during the run; spans through a SimpleSpanProcessor to an exporter that drops
+// them): counters only (issue 15's bar: at most 15 % more than no listener), with histograms,
+// with spans (quoted separately).
+const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
+const { BasicTracerProvider, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+const { instrument } = await import('failover-core/otel');
+class IdleReader extends MetricReader {
+  onForceFlush() { return Promise.resolve(); }
+  onShutdown() { return Promise.resolve(); }
+}
+const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
+const tracerProvider = new BasicTracerProvider({
+  spanProcessors: [new SimpleSpanProcessor({ export: (spans, done) => done({ code: 0 }), shutdown: async () => {} })],
+});
+const otelRouter = (histograms, spans) => {
+  const r = new Router(['primary', 'secondary']);
+  r.on('event', () => {
+    heard += 1;
+  });
+  instrument(r, { meterProvider, tracerProvider, histograms, spans });
+  return r;
+};
+const countedRouter = otelRouter(false, false);
+const histogramRouter = otelRouter(true, false);
+const spanRouter = otelRouter(true, true);
 const opossumDefault = new CircuitBreaker(noop);
 const opossumNoTimeout = new CircuitBreaker(noop, { timeout: false });
 const cockatiel = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
@@ -102,6 +130,30 @@ const cases = {
     async run(n) {
       let s = 0;
       for (let i = 0; i < n; i++) s += await listenedRouter.call(noop);
+      return s;
+    },
+  },
+  'router.call(async noop), listener + OTel counters': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await countedRouter.call(noop);
+      return s;
+    },
+  },
+  'router.call(async noop), listener + OTel counters + histograms': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await histogramRouter.call(noop);
+      return s;
+    },
+  },
+  'router.call(async noop), listener + OTel metrics + spans': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await spanRouter.call(noop);
       return s;
     },
   },
@@ -164,6 +216,15 @@ const cases = {
   },
 };
 
+// BENCH_ONLY=text keeps the rows whose name contains it (and router.call and the floor), e.g.
+// BENCH_ONLY=listener for issue 15's bar; the comparisons with the peers are then not printed.
+const ONLY = process.env.BENCH_ONLY;
+if (ONLY) {
+  for (const name of Object.keys(cases)) {
+    if (!name.includes(ONLY) && name !== 'router.call(async noop)' && name !== 'await noop() (floor)') delete cases[name];
+  }
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -210,6 +271,19 @@ if (process.argv.includes('--json')) {
     const ratio = r.vs_call === null ? '—' : `${r.vs_call.toFixed(2)}×`;
     console.log(`| ${r.name} | ${r.median_ns} | ${r.min_ns} | ${over} | ${ratio} |`);
   }
+  if (!ONLY) printPeers();
+  else console.log('');
+  const listened = med['router.call(async noop), listener on'] / call;
+  console.log(`router.call with a listener vs without: ${listened.toFixed(3)}× (bar ≤ 1.15: ${listened <= 1.15 ? 'yes' : 'NO'}; events heard ${heard})`);
+  const counted = med['router.call(async noop), listener + OTel counters'] / call;
+  console.log(`router.call with a listener and the OTel counters vs neither: ${counted.toFixed(3)}× (bar ≤ 1.15: ${counted <= 1.15 ? 'yes' : 'NO'})`);
+  for (const name of ['router.call(async noop), listener + OTel counters + histograms', 'router.call(async noop), listener + OTel metrics + spans']) {
+    if (med[name] === undefined) continue;
+    console.log(`  ${name.slice('router.call(async noop), '.length)}: ${(med[name] / call).toFixed(2)}× (+${Math.round(med[name] - call)} ns per call; not under the bar)`);
+  }
+}
+
+function printPeers() {
   const pr = med['pick+record'];
   const op = Math.min(med['opossum fire() (defaults)'], med['opossum fire() (timeout: false)']);
   const ck = med['cockatiel execute()'];
@@ -221,11 +295,11 @@ if (process.argv.includes('--json')) {
   console.log(`router.call no slower than cockatiel's SamplingBreaker: ${call <= cks ? 'yes' : 'NO'} (${(cks / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel (ConsecutiveBreaker): ${call <= ck ? 'yes' : 'NO'} (${(ck / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel timing its calls: ${call <= ckt ? 'yes' : 'NO'} (${(ckt / call).toFixed(2)}× as fast)`);
-  const listened = med['router.call(async noop), listener on'] / call;
-  console.log(`router.call with a listener vs without: ${listened.toFixed(3)}× (bar ≤ 1.15: ${listened <= 1.15 ? 'yes' : 'NO'}; events heard ${heard})`);
 }
 
 // -- router.stream: per-chunk overhead over iterating the same chunks directly --------------
+
+if (ONLY) process.exit(0);
 
 const CHUNKS = Number(process.env.BENCH_STREAM_CHUNKS ?? 10_000);
 const streamRouter = new Router(['primary', 'secondary']);

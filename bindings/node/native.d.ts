@@ -45,6 +45,13 @@ export declare class NativeRequest {
    * latency_ms, result}`, or null) and how many outcomes it has recorded in all.
    */
   lastReport(): [Record<string, unknown> | null, number]
+  /**
+   * The facts of the attempt the request last recorded, for `failover-core/otel`:
+   * `[count, provider, ticketKind, number, outcome, result, startedMs, endedMs, firstTokenMs,
+   * retryAfterMs]` (`count` as in `lastReport`; the last two null when absent), or null before
+   * any. Engine times, ms.
+   */
+  lastAttempt(): [number, string, string, number, string, string, number, number, number | null, number | null] | null
   /** How the request ended (`{finish, ...}`, as in `poll`'s `done`), or null. */
   finish(): Record<string, unknown> | null
   /** The attempt in flight (its ticket: `{provider, kind, degraded, retry_after_ms}`), or null. */
@@ -376,6 +383,16 @@ export interface RequestLayout {
   hint: number
   recorded: number
   reportLatency: number
+  reported: number
+  reportProvider: number
+  reportKind: number
+  reportNumber: number
+  reportOutcome: number
+  reportResult: number
+  reportStarted: number
+  reportEnded: number
+  reportFirstToken: number
+  reportRetryAfter: number
 }
 
 /**

@@ -66,7 +66,8 @@ echo "node: tarballs installed in $(seconds_since "$start") s"
 step "test tools into $app (the versions bindings/node/package.json pins)"
 tools="$(node -e '
   const dev = require(process.argv[1]).devDependencies;
-  const names = ["@anthropic-ai/sdk", "@types/node", "fast-check", "openai", "typescript"];
+  const names = ["@anthropic-ai/sdk", "@types/node", "fast-check", "openai", "typescript",
+    "@opentelemetry/api", "@opentelemetry/sdk-metrics", "@opentelemetry/sdk-trace-base"];
   console.log(names.map((n) => `${n}@${dev[n]}`).join(" "));
 ' "$here/package.json")"
 # shellcheck disable=SC2086  # one word per package

@@ -5,7 +5,9 @@ Not a test: a benchmark to run by hand and copy into the README. In one run, on 
 
 * ``pick`` + ``record`` with explicit timestamps, and with the default (monotonic) clock;
 * ``router.call(noop)`` and ``await router.acall(async_noop)``, and ``router.call(noop)`` on a
-  router with an ``on_event`` callback (issue 15's bar: at most 15 % more);
+  router with an ``on_event`` callback (issue 15's bar: at most 15 % more), also with
+  ``failover_core.otel``'s counters (the same bar), its histograms, and its spans (quoted
+  separately; needs opentelemetry-sdk, else skipped);
 * pybreaker's ``breaker.call(noop)``;
 * circuitbreaker's ``@circuit``-decorated ``noop()``;
 * purgatory's async guard (its ``@breaker("name")``-decorated coroutine, which enters
@@ -131,6 +133,7 @@ def cases() -> List[Tuple[str, bool, Optional[Loop]]]:
         ("router.call(noop), on_event set", False, call_observed),
         ("await router.acall(anoop)", True, acall),
     ]
+    out += otel_cases(events)
 
     try:
         import pybreaker
@@ -177,10 +180,63 @@ def cases() -> List[Tuple[str, bool, Optional[Loop]]]:
     return out
 
 
-def bench(n: int, repeat: int) -> Dict[str, Optional[float]]:
-    """Median ns per call of every case. The cases take turns round by round (after a warm-up
-    round), so a slow spell of the machine hits them all alike."""
-    all_cases = cases()
+#: The OpenTelemetry cases, by name: (histograms, spans).
+OTEL_CASES = {
+    "router.call(noop), on_event + OTel counters": (False, False),
+    "router.call(noop), on_event + OTel counters + histograms": (True, False),
+    "router.call(noop), on_event + OTel metrics + spans": (True, True),
+}
+
+
+def otel_cases(events: List[Any]) -> List[Tuple[str, bool, Optional[Loop]]]:
+    """``router.call(noop)`` with an ``on_event`` callback and ``failover_core.otel`` (the SDK's
+    MeterProvider with an in-memory reader; spans through a SimpleSpanProcessor to an exporter
+    that drops them: a BatchSpanProcessor's thread would keep exporting into the next rows and
+    take the GIL from them). Skipped without opentelemetry-sdk."""
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            SimpleSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        from failover_core import otel
+    except ImportError:
+        return [(name, False, None) for name in OTEL_CASES]
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(Drop()))
+    out: List[Tuple[str, bool, Optional[Loop]]] = []
+    for name, (histograms, spans) in OTEL_CASES.items():
+        r = failover_core.Router(["primary", "secondary"], on_event=events.append)
+        otel.instrument(r, meter_provider=mp, tracer_provider=tp, histograms=histograms,
+                        spans=spans)
+
+        def loop(n: int, c: Any = r.call) -> None:
+            for _ in range(n):
+                c(noop)
+
+        out.append((name, False, loop))
+    return out
+
+
+def bench(n: int, repeat: int, only: Optional[str] = None) -> Dict[str, Optional[float]]:
+    """Median ns per call of every case (with ``only``: the baselines and the cases whose name
+    contains it). The cases take turns round by round (after a warm-up round), so a slow spell
+    of the machine hits them all alike."""
+    all_cases = [
+        c for c in cases()
+        if only is None or only in c[0] or c[0] in ("empty loop", "noop() direct",
+                                                     "await anoop() direct", "router.call(noop)")
+    ]
     runs: Dict[str, List[float]] = {name: [] for name, _, _ in all_cases}
     for round_ in range(repeat + 1):
         for name, is_async, loop in all_cases:
@@ -196,8 +252,13 @@ def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--iterations", type=int, default=200_000, help="calls per run")
     ap.add_argument("--repeat", type=int, default=7, help="runs; the median is reported")
+    ap.add_argument("--only", default=None,
+                    help="only the cases whose name contains this (and the baselines), e.g. "
+                         "'on_event' for issue 15's bar")
     args = ap.parse_args(argv)
-    res = bench(args.iterations, args.repeat)
+    res = bench(args.iterations, args.repeat, args.only)
+    for name, _, _ in cases():
+        res.setdefault(name, None)  # not run (--only): no row, no verdict
 
     empty = res["empty loop"] or 0.0
     sync_base = res["noop() direct"] or 0.0
@@ -222,6 +283,8 @@ def main(argv: List[str]) -> int:
     print("| what | ns per call | overhead, ns |")
     print("|---|---:|---:|")
     for name, v in res.items():
+        if args.only is not None and v is None:
+            continue
         o = overhead(name)
         vs = "not installed" if v is None else f"{v:,.0f}"
         os_ = "" if o is None else f"{o:,.0f}"
@@ -259,6 +322,20 @@ def main(argv: List[str]) -> int:
         ok &= ratio <= 1.15
         print(f"router.call with an on_event callback vs without: {ratio:.3f}x per call "
               f"(issue 15's bar <= 1.15x: {'ok' if ratio <= 1.15 else 'OVER'})")
+    base = res["router.call(noop)"]
+    counted = res["router.call(noop), on_event + OTel counters"]
+    if counted is not None and base:
+        ratio = counted / base
+        ok &= ratio <= 1.15
+        print(f"router.call with an on_event callback and the OTel counters vs neither: "
+              f"{ratio:.3f}x per call (issue 15's bar <= 1.15x: {'ok' if ratio <= 1.15 else 'OVER'})")
+        for name in list(OTEL_CASES)[1:]:
+            v = res[name]
+            if v is not None:
+                print(f"  {name[len('router.call(noop), '):]}: {v / base:.2f}x "
+                      f"(+{v - base:,.0f} ns per call; not under the bar)")
+    if args.only is not None:
+        return 0 if ok else 1
     sync_chunk, async_chunk = stream_overhead(args.repeat)
     print(f"router.stream per-chunk overhead over iterating the same chunks: {sync_chunk:,.0f} ns; "
           f"router.astream: {async_chunk:,.0f} ns (1,000-chunk streams, median)")

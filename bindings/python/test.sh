@@ -87,7 +87,8 @@ main_version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 venv="$work/venv-$main_version"
 step "fresh venv $venv ($python $main_version): test tools (with the openai and anthropic SDKs, used against a local fake provider, and pyright), then the wheel"
 install_into_venv "$python" "$venv" "pytest>=8" "hypothesis>=6.100" "mypy>=2.4,<3" \
-  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400" "redis>=5"
+  "openai>=1.40" "anthropic>=0.34" "pyright>=1.1.400" "redis>=5" \
+  "opentelemetry-sdk>=1.27" "opentelemetry-exporter-prometheus>=0.48b0"
 
 # Fleet mode's tests run against a real redis-server (Debian's package, installed when missing);
 # each test starts its own on a free loopback port and stops it by its pid. With the server

@@ -12,6 +12,7 @@ const { typeError, checkPositive, checkTime } = require('./errors.js');
 const { CLOCK, OUTCOME_CODE, NO_POLL, STEP_ATTEMPT, STEP_WAIT, STEP_DONE } = require('./io.js');
 const { FINISH_SUCCESS, FINISH_CALLER_ERROR, FINISH_GAVE_UP } = require('./io.js');
 const { begin, poll, outcome, cancel, free, live, step, stepProvider, stepNumber, stepTimeout } = require('./io.js');
+const { reported, readReport } = require('./io.js');
 const { stepProbe, stepUntil, finishCode, finishName, giveUpReason, giveUpHint, reportLatency, stepObject } = require('./io.js');
 const { errorFacts, responseFacts, isResponseLike, rateLimitPairs } = require('./facts.js');
 
@@ -280,6 +281,21 @@ function pace(e, provider, v, now) {
   }
 }
 
+/**
+ * Hands the attempt the latest request call recorded, if any, to the router's observer: its
+ * codes (`counted`, no allocation), then, if the observer wants them, its facts (`attempt`).
+ */
+function observe(e) {
+  if (!reported()) return;
+  try {
+    const o = e.observer;
+    o.counted();
+    if (o.perAttempt) o.attempt(readReport(e.byIndex));
+  } catch (err) {
+    process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'FailoverCoreObserverError');
+  }
+}
+
 /** The fast path's first attempt `a` (of request `h`) settled: report a plain success, or drive. */
 function afterFirst(e, fn, h, a, resolve, reject) {
   try {
@@ -288,6 +304,7 @@ function afterFirst(e, fn, h, a, resolve, reject) {
       if (!isResponseLike(v)) {
         pace(e, a.provider, v, CLOCK);
         outcome(h, SUCCESS, -1, CLOCK, NO_POLL);
+        if (e.observer !== null) observe(e);
         // A success always finishes a (non-streamed) request: no poll to say so.
         if (live()) free(h);
         resolve(v);
@@ -343,6 +360,7 @@ async function drive(e, fn, o, h, first) {
         if (!have) {
           poll(h, now());
           isLive = live();
+          if (e.observer !== null) observe(e);
         }
         have = false;
         const s = step();
@@ -399,6 +417,7 @@ async function drive(e, fn, o, h, first) {
       if (kind === 'cancelled') {
         cancel(h, now());
         isLive = live();
+        if (e.observer !== null) observe(e);
         throw last;
       }
       const success = kind === 'success';
@@ -408,6 +427,7 @@ async function drive(e, fn, o, h, first) {
       if (state !== TIMED_OUT) pace(e, a.provider, last, now());
       outcome(h, OUTCOME_CODE.get(kind), ra ?? -1, now(), pn);
       isLive = live();
+      if (e.observer !== null) observe(e);
       if (success) return last;
       (attempts ??= []).push({
         provider: a.provider,

@@ -32,6 +32,13 @@ class Engine {
     this.pending = [];
     this.scheduled = false;
     this.flushBound = () => this.flush();
+    /**
+     * The attempt observer (`failover-core/otel`), or null (one check per report): after every
+     * attempt a request records, `counted()` (it reads the codes with io.js `reportCodes`) and,
+     * if its `perAttempt` is true, `attempt(facts)` (io.js `readReport`'s array; streams call
+     * `attempt` alone, with `NativeRequest.lastAttempt()`'s facts).
+     */
+    this.observer = null;
   }
 
   /** A validated `nowMs`, or the router's clock (CLOCK: the native clock) when omitted. */

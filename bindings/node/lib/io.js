@@ -92,7 +92,52 @@ const {
   hint: HINT,
   recorded: RECORDED_AT,
   reportLatency: REPORT_LATENCY,
+  reported: REPORTED,
+  reportProvider: REPORT_PROVIDER,
+  reportKind: REPORT_KIND,
+  reportNumber: REPORT_NUMBER,
+  reportOutcome: REPORT_OUTCOME,
+  reportResult: REPORT_RESULT,
+  reportStarted: REPORT_STARTED,
+  reportEnded: REPORT_ENDED,
+  reportFirstToken: REPORT_FIRST_TOKEN,
+  reportRetryAfter: REPORT_RETRY_AFTER,
 } = native.requestLayout();
+
+/** Whether the latest request call (begin, poll, outcome, cancel) recorded an attempt. */
+const reported = () => io[REPORTED] === 1;
+
+/**
+ * The codes of the attempt the latest request call recorded, with no allocation:
+ * `[provider index, outcome code, ticket kind code, number]` written into `out`.
+ */
+function reportCodes(out) {
+  out[0] = io[REPORT_PROVIDER];
+  out[1] = io[REPORT_OUTCOME];
+  out[2] = io[REPORT_KIND];
+  out[3] = io[REPORT_NUMBER];
+}
+
+/**
+ * The facts of the attempt the latest request call recorded (the core's `Report`), for an
+ * attempt observer (`failover-core/otel`): `[provider, ticketKind, number, outcome, result,
+ * startedMs, endedMs, firstTokenMs | null, retryAfterMs | null]`, engine times in ms.
+ */
+function readReport(byIndex) {
+  const first = io[REPORT_FIRST_TOKEN];
+  const ra = io[REPORT_RETRY_AFTER];
+  return [
+    byIndex[io[REPORT_PROVIDER]],
+    TICKET_KINDS[io[REPORT_KIND]],
+    io[REPORT_NUMBER],
+    OUTCOME_KINDS[io[REPORT_OUTCOME]],
+    RECORDED[io[REPORT_RESULT]],
+    io[REPORT_STARTED],
+    io[REPORT_ENDED],
+    first < 0 ? null : first,
+    ra < 0 ? null : ra,
+  ];
+}
 
 // A ticket's hidden handle packs its router slot, kind code and provider index into one number:
 // slot × 256 + kind × 64 + index (a router has at most 16 providers, kinds are 0..2).
@@ -306,6 +351,9 @@ function stepObject(names) {
 const elapsed = (t0, t1) => Math.max(0, Math.min(MAX_LATENCY, t1 - t0));
 
 module.exports = {
+  reported,
+  readReport,
+  reportCodes,
   watch,
   checkEvents,
   eventsTotal,

@@ -56,6 +56,8 @@ function outcomeParts(o, arg) {
  * engine (`NativeRequest`), which is driven against it, and the request scenario runner.
  */
 let nativeRouter;
+/** The Engine behind a Router: package-internal, for `failover-core/otel`. */
+let engineOf;
 
 /**
  * The failover engine over up to 16 providers in priority order (the first is the primary).
@@ -70,6 +72,7 @@ class Router {
 
   static {
     nativeRouter = (router) => router.#e.n;
+    engineOf = (router) => (#e in router ? router.#e : null);
   }
 
   /**
@@ -424,4 +427,4 @@ class Router {
   }
 }
 
-module.exports = { Router, nativeRouter };
+module.exports = { Router, nativeRouter, engineOf: (router) => engineOf(router) };

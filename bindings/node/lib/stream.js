@@ -227,9 +227,22 @@ async function* chunks(e, fn, o) {
     attempts.push({ provider, outcome, error, latency_ms: rep?.latency_ms ?? 0, retry_after_ms: retryAfterMs ?? null, number: a?.attempt ?? 0 });
     if (error !== null && error !== undefined) errors.push(error);
   };
+  /** Reports recorded so far and handed to the router's observer (failover-core/otel). */
+  let observed = 0;
+  const observe = () => {
+    const f = req.lastAttempt();
+    if (f === null || f[0] === observed) return;
+    observed = f[0];
+    try {
+      e.observer.attempt(f.slice(1), false);
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'FailoverCoreObserverError');
+    }
+  };
   try {
     let step = req.poll(router, now());
     for (;;) {
+      if (e.observer !== null) observe();
       if (step.done !== undefined) {
         finished = true;
         const d = step.done;
@@ -433,6 +446,7 @@ async function* chunks(e, fn, o) {
         // already over
       }
     }
+    if (e.observer !== null) observe();
   }
 }
 

@@ -107,8 +107,29 @@ pub(crate) mod slot {
     /// Out: that router's count of events ever queued (the core's `queued_total`) after the call:
     /// the JS layer compares it with the count it has seen to find new events for its listeners.
     pub const EVENTS_TOTAL: usize = 37;
+    /// Out (begin, poll, outcome, cancel): 1 if the call recorded an attempt's outcome (the
+    /// REPORT_* slots then describe it, from the core's `Report`), else 0.
+    pub const REPORTED: usize = 38;
+    /// Out (reported): the attempt's provider index.
+    pub const REPORT_PROVIDER: usize = 39;
+    /// Out (reported): its ticket kind code.
+    pub const REPORT_KIND: usize = 40;
+    /// Out (reported): its number in the request.
+    pub const REPORT_NUMBER: usize = 41;
+    /// Out (reported): the outcome kind code recorded.
+    pub const REPORT_OUTCOME: usize = 42;
+    /// Out (reported): the `Recorded` code.
+    pub const REPORT_RESULT: usize = 43;
+    /// Out (reported): when the attempt started, engine ms.
+    pub const REPORT_STARTED: usize = 44;
+    /// Out (reported): when its outcome was recorded, engine ms.
+    pub const REPORT_ENDED: usize = 45;
+    /// Out (reported): when a stream's first token came, engine ms, -1 for none.
+    pub const REPORT_FIRST_TOKEN: usize = 46;
+    /// Out (reported): the outcome's `retry_after_ms`, -1 for none.
+    pub const REPORT_RETRY_AFTER: usize = 47;
     /// Length of the buffer.
-    pub const LEN: usize = 38;
+    pub const LEN: usize = 48;
 }
 
 /// The largest integer a JS number holds exactly.

@@ -205,6 +205,7 @@ fn with_request(
     h.io[slot::LIVE].set(0.0);
     let (i, live) = h.requests.borrow().get(h.io[slot::REQUEST].get())?;
     let mut req = live.req;
+    let before = req.last_report().1;
     let out = hot::with_router_in(h, live.router, |r| {
         f(&mut req, r)?;
         if let Some(now) = poll
@@ -214,6 +215,7 @@ fn with_request(
         }
         Ok(())
     });
+    write_report(h, &req, before);
     let mut slab = h.requests.borrow_mut();
     if matches!(out, Err(Failure::Panic(_))) {
         slab.remove(i);
@@ -227,6 +229,33 @@ fn with_request(
         h.io[slot::LIVE].set(1.0);
     }
     out
+}
+
+/// Writes REPORTED and, if `req` recorded an outcome since it had `before` reports, the
+/// REPORT_* slots (a few stores: the JS observer of `failover-core/otel` reads them).
+#[inline]
+pub(crate) fn write_report(h: &Hot, req: &Request, before: u8) {
+    let io = &h.io;
+    match req.last_report() {
+        (Some(rep), n) if n != before => {
+            io[slot::REPORTED].set(1.0);
+            io[slot::REPORT_PROVIDER].set(rep.provider.index() as f64);
+            io[slot::REPORT_KIND].set(hot::kind_code(rep.kind));
+            io[slot::REPORT_NUMBER].set(f64::from(rep.number));
+            io[slot::REPORT_OUTCOME].set(
+                OutcomeKind::ALL
+                    .iter()
+                    .position(|&k| k == rep.outcome.kind)
+                    .map_or(-1.0, |i| i as f64),
+            );
+            io[slot::REPORT_RESULT].set(f64::from(hot::recorded_code(rep.recorded)));
+            io[slot::REPORT_STARTED].set(rep.started_ms as f64);
+            io[slot::REPORT_ENDED].set(rep.ended_ms as f64);
+            io[slot::REPORT_FIRST_TOKEN].set(rep.first_token_ms.map_or(-1.0, |t| t as f64));
+            io[slot::REPORT_RETRY_AFTER].set(rep.outcome.retry_after_ms.map_or(-1.0, |t| t as f64));
+        }
+        _ => io[slot::REPORTED].set(0.0),
+    }
 }
 
 /// `hotBegin`: see the module's documentation.
@@ -412,6 +441,16 @@ pub struct RequestLayout {
     pub hint: u32,
     pub recorded: u32,
     pub report_latency: u32,
+    pub reported: u32,
+    pub report_provider: u32,
+    pub report_kind: u32,
+    pub report_number: u32,
+    pub report_outcome: u32,
+    pub report_result: u32,
+    pub report_started: u32,
+    pub report_ended: u32,
+    pub report_first_token: u32,
+    pub report_retry_after: u32,
 }
 
 /// Where the fast path's inputs and outputs sit in the shared buffer.
@@ -438,5 +477,15 @@ pub fn request_layout() -> RequestLayout {
         hint: u(slot::HINT),
         recorded: u(slot::RECORDED),
         report_latency: u(slot::REPORT_LATENCY),
+        reported: u(slot::REPORTED),
+        report_provider: u(slot::REPORT_PROVIDER),
+        report_kind: u(slot::REPORT_KIND),
+        report_number: u(slot::REPORT_NUMBER),
+        report_outcome: u(slot::REPORT_OUTCOME),
+        report_result: u(slot::REPORT_RESULT),
+        report_started: u(slot::REPORT_STARTED),
+        report_ended: u(slot::REPORT_ENDED),
+        report_first_token: u(slot::REPORT_FIRST_TOKEN),
+        report_retry_after: u(slot::REPORT_RETRY_AFTER),
     }
 }

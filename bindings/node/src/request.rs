@@ -243,6 +243,30 @@ impl NativeRequest {
         Ok(out)
     }
 
+    /// The facts of the attempt the request last recorded, for `failover-core/otel`:
+    /// `[count, provider, ticketKind, number, outcome, result, startedMs, endedMs, firstTokenMs,
+    /// retryAfterMs]` (`count` as in `lastReport`; the last two null when absent), or null before
+    /// any. Engine times, ms.
+    #[napi(
+        ts_return_type = "[number, string, string, number, string, string, number, number, number | null, number | null] | null"
+    )]
+    pub fn last_attempt<'e>(&mut self, env: &'e Env) -> napi::Result<Option<Array<'e>>> {
+        let (report, n) = Failure::check(env, self.alone(|q| q.last_report()))?;
+        let Some(rep) = report else { return Ok(None) };
+        let mut out = env.create_array(10)?;
+        out.set(0, u32::from(n))?;
+        out.set(1, self.names[rep.provider.index()].as_str())?;
+        out.set(2, rep.kind.name())?;
+        out.set(3, u32::from(rep.number))?;
+        out.set(4, rep.outcome.kind.name())?;
+        out.set(5, rep.recorded.name())?;
+        out.set(6, js_num(rep.started_ms))?;
+        out.set(7, js_num(rep.ended_ms))?;
+        out.set(8, rep.first_token_ms.map(js_num))?;
+        out.set(9, rep.outcome.retry_after_ms.map(js_num))?;
+        Ok(Some(out))
+    }
+
     /// How the request ended (`{finish, ...}`, as in `poll`'s `done`), or null.
     #[napi(ts_return_type = "Record<string, unknown> | null")]
     pub fn finish<'e>(&mut self, env: &'e Env) -> napi::Result<Option<Object<'e>>> {

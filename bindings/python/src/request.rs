@@ -202,7 +202,13 @@ impl Request {
         let now = convert::monotonic_ms();
         let step = {
             let mut g = lock()?;
-            router.with("Request.poll", |r| g.poll(r, now))
+            let before = router.observed().then(|| g.last_report().1);
+            let step = router.with("Request.poll", |r| g.poll(r, now));
+            if let Some(rep) = before.and_then(|b| new_report(&g, b)) {
+                drop(g);
+                router.observe_attempt(py, &rep);
+            }
+            step
         };
         let step = match step {
             Ok(s) => s,
@@ -227,7 +233,13 @@ impl Request {
                 };
                 let r = {
                     let mut g = lock()?;
-                    router.with("Request.handle_outcome", |r| g.handle_outcome(r, o, end))
+                    let before = router.observed().then(|| g.last_report().1);
+                    let r = router.with("Request.handle_outcome", |r| g.handle_outcome(r, o, end));
+                    if let Some(rep) = before.and_then(|b| new_report(&g, b)) {
+                        drop(g);
+                        router.observe_attempt(py, &rep);
+                    }
+                    r
                 };
                 if r.is_err() && router.is_poisoned() {
                     poisoned.store(true, Ordering::Relaxed);
@@ -291,6 +303,11 @@ impl Request {
                         let res = r.with("Request.handle_outcome", |core| {
                             q.handle_outcome(core, o, end)
                         })?;
+                        if r.observed()
+                            && let (Some(rep), _) = q.last_report()
+                        {
+                            r.observe_attempt(py, &rep);
+                        }
                         Self::input(py, res)?;
                         pace_from(r, a.ticket.provider, &v, end)?;
                         return Ok(Started::Value(v.unbind()));
@@ -349,14 +366,23 @@ impl Request {
         method: &'static str,
         f: impl FnOnce(&mut CoreRequest, &mut DefaultRouter) -> R,
     ) -> PyResult<R> {
+        let router_py = router.py();
         let router = router_arg(router)?.get();
         if router.id != self.router {
             return Err(error::foreign_request());
         }
         let mut q = self.lock()?;
+        let before = router.observed().then(|| q.last_report().1);
         let out = router.with(method, |r| f(&mut q, r));
         if out.is_err() && router.is_poisoned() {
             self.poisoned.store(true, Ordering::Relaxed);
+        }
+        if let Some(before) = before {
+            let report = new_report(&q, before);
+            drop(q);
+            if let Some(rep) = report {
+                router.observe_attempt(router_py, &rep);
+            }
         }
         out
     }
@@ -628,6 +654,14 @@ impl Request {
             "Request(attempts={attempts}, deadline_ms={deadline}, finish={})",
             finish.map_or_else(|| "None".to_owned(), |f| format!("{f:?}"))
         ))
+    }
+}
+
+/// The report `q` recorded since it had recorded `before` reports, if any.
+fn new_report(q: &CoreRequest, before: u8) -> Option<failover_core::Report> {
+    match q.last_report() {
+        (Some(rep), n) if n != before => Some(rep),
+        _ => None,
     }
 }
 

@@ -130,6 +130,46 @@ pub struct Router {
     seen_events: AtomicU64,
     /// Set once a caller passes its own `now_ms`: events then carry no wall-clock time.
     explicit_clock: AtomicBool,
+    /// The observer of attempts and events (`failover_core.otel`), if any: an object with
+    /// `attempt(facts)` and `events(dicts)`. `has_observer` makes the disabled case one load.
+    observer: Mutex<Option<Py<PyAny>>>,
+    has_observer: AtomicBool,
+    /// Whether the observer wants every attempt (`attempt(facts)`), not only events.
+    per_attempt: AtomicBool,
+    /// Attempt counters kept natively while `counting` (`failover_core.otel`'s counters: a
+    /// Python call per attempt would cost more than the call itself).
+    counts: Mutex<Counts>,
+    counting: AtomicBool,
+}
+
+/// Attempts by provider, outcome and ticket kind, and attempts after a request's first by
+/// provider, since counting was turned on.
+#[derive(Default)]
+struct Counts {
+    attempts: Vec<u64>,
+    fallbacks: Vec<u64>,
+}
+
+const N_OUTCOMES: usize = failover_core::OutcomeKind::ALL.len();
+const TICKET_KINDS: [TicketKind; 3] = [
+    TicketKind::Request,
+    TicketKind::Probe,
+    TicketKind::HealthCheck,
+];
+
+fn outcome_index(k: failover_core::OutcomeKind) -> usize {
+    failover_core::OutcomeKind::ALL
+        .iter()
+        .position(|&o| o == k)
+        .unwrap_or(0)
+}
+
+fn kind_index(k: TicketKind) -> usize {
+    match k {
+        TicketKind::Request => 0,
+        TicketKind::Probe => 1,
+        TicketKind::HealthCheck => 2,
+    }
 }
 
 impl Router {
@@ -197,7 +237,8 @@ impl Router {
                     Ok(l) => l.as_ref().map(|l| l.clone_ref(py)),
                     Err(_) => None,
                 };
-                hook.bind(py).call1((listener, list))?;
+                let observer = self.observer(py);
+                hook.bind(py).call1((listener, list, observer))?;
                 Ok(())
             })();
             if let Err(e) = res {
@@ -225,6 +266,70 @@ impl Router {
     /// The wall-clock offset for events read now, if the router runs on the default clock.
     fn clock_offset(&self) -> Option<i128> {
         (!self.explicit_clock.load(Ordering::Relaxed)).then(convert::unix_offset_ms)
+    }
+
+    /// The attempt observer, if one is set (one atomic load when none is).
+    #[inline]
+    pub(crate) fn observer(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        if !self.has_observer.load(Ordering::Relaxed) {
+            return None;
+        }
+        match self.observer.lock() {
+            Ok(o) => o.as_ref().map(|o| o.clone_ref(py)),
+            Err(_) => None,
+        }
+    }
+
+    /// Hands the facts of the attempt `report` (recorded by a request) to the observer:
+    /// `(provider, ticket_kind, number, outcome, result, started_ms, ended_ms, first_token_ms,
+    /// retry_after_ms)`, times in the engine's ms. An exception there is reported as unraisable.
+    pub(crate) fn observe_attempt(&self, py: Python<'_>, report: &failover_core::Report) {
+        if self.counting.load(Ordering::Relaxed)
+            && let Ok(mut c) = self.counts.lock()
+        {
+            let p = report.provider.index();
+            let i = (p * N_OUTCOMES + outcome_index(report.outcome.kind)) * TICKET_KINDS.len()
+                + kind_index(report.kind);
+            if let Some(n) = c.attempts.get_mut(i) {
+                *n += 1;
+            }
+            if report.number > 1
+                && let Some(n) = c.fallbacks.get_mut(p)
+            {
+                *n += 1;
+            }
+        }
+        if self.per_attempt.load(Ordering::Relaxed) {
+            self.call_observer(py, report);
+        }
+    }
+
+    #[cold]
+    fn call_observer(&self, py: Python<'_>, report: &failover_core::Report) {
+        let Some(obs) = self.observer(py) else { return };
+        let facts = (
+            self.names[report.provider.index()].clone_ref(py),
+            report.kind.name(),
+            report.number,
+            report.outcome.kind.name(),
+            report.recorded.name(),
+            report.started_ms,
+            report.ended_ms,
+            report.first_token_ms,
+            report.outcome.retry_after_ms,
+        );
+        if let Err(e) = obs
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "attempt"), (facts,))
+        {
+            e.write_unraisable(py, None);
+        }
+    }
+
+    /// Whether attempts are observed (an observer, or counting).
+    #[inline]
+    pub(crate) fn observed(&self) -> bool {
+        self.per_attempt.load(Ordering::Relaxed) || self.counting.load(Ordering::Relaxed)
     }
 
     /// Whether an engine panic has poisoned this router.
@@ -460,6 +565,11 @@ impl Router {
             listener: Mutex::new(listener),
             seen_events: AtomicU64::new(0),
             explicit_clock: AtomicBool::new(false),
+            observer: Mutex::new(None),
+            has_observer: AtomicBool::new(false),
+            per_attempt: AtomicBool::new(false),
+            counts: Mutex::new(Counts::default()),
+            counting: AtomicBool::new(false),
         })
     }
 
@@ -501,6 +611,79 @@ impl Router {
         let mut l = self.listener.lock().map_err(|_| error::poisoned())?;
         let old = std::mem::replace(&mut *l, new);
         Ok(old.unwrap_or_else(|| py.None()))
+    }
+
+    /// Sets (or with `None` removes) the observer of attempts and events used by
+    /// `failover_core.otel`: an object with `events(dicts)` (every event, as dicts, before
+    /// `on_event`) and, with `per_attempt`, `attempt(facts)` (called after every attempt a
+    /// request records, see `observe_attempt`). Returns the previous one. Unset, it costs two
+    /// atomic loads per attempt.
+    #[pyo3(signature = (observer, per_attempt=true))]
+    fn _set_observer(
+        &self,
+        py: Python<'_>,
+        observer: &Bound<'_, PyAny>,
+        per_attempt: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let new = (!observer.is_none()).then(|| observer.clone().unbind());
+        let mut o = self.observer.lock().map_err(|_| error::poisoned())?;
+        self.has_observer.store(new.is_some(), Ordering::Relaxed);
+        self.per_attempt
+            .store(new.is_some() && per_attempt, Ordering::Relaxed);
+        let old = std::mem::replace(&mut *o, new);
+        Ok(old.unwrap_or_else(|| py.None()))
+    }
+
+    /// Turns the native attempt counters on (from zero) or off (`failover_core.otel`).
+    fn _count_attempts(&self, on: bool) -> PyResult<()> {
+        let mut c = self.counts.lock().map_err(|_| error::poisoned())?;
+        let n = self.names.len();
+        *c = if on {
+            Counts {
+                attempts: vec![0; n * N_OUTCOMES * TICKET_KINDS.len()],
+                fallbacks: vec![0; n],
+            }
+        } else {
+            Counts::default()
+        };
+        self.counting.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `(attempts, fallbacks)` counted since `_count_attempts(True)`: `[(provider, outcome,
+    /// ticket_kind, count)]` and `[(provider, count)]`, nonzero counts only.
+    #[allow(clippy::type_complexity)]
+    fn _attempt_counts(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(
+        Vec<(Py<PyString>, &'static str, &'static str, u64)>,
+        Vec<(Py<PyString>, u64)>,
+    )> {
+        let c = self.counts.lock().map_err(|_| error::poisoned())?;
+        let mut attempts = Vec::new();
+        for (i, &n) in c.attempts.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let k = i % TICKET_KINDS.len();
+            let o = (i / TICKET_KINDS.len()) % N_OUTCOMES;
+            let p = i / TICKET_KINDS.len() / N_OUTCOMES;
+            attempts.push((
+                self.names[p].clone_ref(py),
+                failover_core::OutcomeKind::ALL[o].name(),
+                TICKET_KINDS[k].name(),
+                n,
+            ));
+        }
+        let fallbacks = c
+            .fallbacks
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(p, &n)| (self.names[p].clone_ref(py), n))
+            .collect();
+        Ok((attempts, fallbacks))
     }
 
     /// The callback set by `on_event=` or `set_on_event`, or `None`.

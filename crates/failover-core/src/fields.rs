@@ -614,6 +614,11 @@ mod tests {
                 retry_after_ms: None,
             },
             recorded: crate::ticket::Recorded::Stale,
+            kind: crate::ticket::TicketKind::Request,
+            number: 1,
+            started_ms: 0,
+            first_token_ms: None,
+            ended_ms: 250,
         };
         assert_eq!(
             lines(&r),

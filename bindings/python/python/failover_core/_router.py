@@ -76,10 +76,20 @@ logger = logging.getLogger("failover_core")
 _INFO_KINDS = frozenset({"opened", "recovered", "benched"})
 
 
-def _dispatch(listener: Optional[Callable[[Event], Any]], dicts: List[Dict[str, Any]]) -> None:
+def _dispatch(
+    listener: Optional[Callable[[Event], Any]],
+    dicts: List[Dict[str, Any]],
+    observer: Any = None,
+) -> None:
     """Called by the native router right after an engine call that queued events (outside its
-    lock), with the router's ``on_event`` callback: logs each event and hands it to the
-    callback. An exception from the callback is logged, never raised into the call."""
+    lock), with the router's ``on_event`` callback and its observer (``failover_core.otel``):
+    hands the raw events to the observer, logs each event and hands it to the callback. An
+    exception from the callback or the observer is logged, never raised into the call."""
+    if observer is not None:
+        try:
+            observer.events(dicts)
+        except Exception:
+            logger.exception("the observer raised on events")
     log_info = logger.isEnabledFor(logging.INFO)
     log_debug = log_info and logger.isEnabledFor(logging.DEBUG)
     if listener is None and not log_info:

@@ -232,6 +232,8 @@ impl Request {
             kind,
             generation,
             seq,
+            started,
+            first_token,
             ..
         } = self.phase
         else {
@@ -242,6 +244,11 @@ impl Request {
             provider,
             outcome,
             recorded,
+            kind,
+            number: self.attempts,
+            started_ms: started,
+            first_token_ms: first_token,
+            ended_ms: now,
         });
         self.reports = self.reports.wrapping_add(1);
     }

@@ -3,7 +3,7 @@
 
 use crate::event::ProviderId;
 use crate::outcome::{Outcome, OutcomeKind};
-use crate::ticket::{Recorded, Ticket};
+use crate::ticket::{Recorded, Ticket, TicketKind};
 
 /// What the caller asks of one request; every field left `None` takes the policy's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +51,18 @@ pub struct Report {
     pub outcome: Outcome,
     /// What the router did with it.
     pub recorded: Recorded,
+    /// The attempt's ticket kind (a probe of a recovering provider, or a plain request).
+    pub kind: TicketKind,
+    /// The attempt's number in its request (1 for the first).
+    pub number: u8,
+    /// When the attempt started, in the engine's time (ms).
+    pub started_ms: u64,
+    /// When a stream's first token arrived (ms); `None` for a non-streamed attempt or a stream
+    /// that failed before it.
+    pub first_token_ms: Option<u64>,
+    /// When the outcome was recorded (ms): `ended_ms - started_ms` is the attempt's whole
+    /// duration (for a stream, to its end), which `outcome.latency_ms` is not for a stream.
+    pub ended_ms: u64,
 }
 
 /// Why a request gave up.
