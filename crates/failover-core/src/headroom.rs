@@ -161,28 +161,22 @@ impl Headroom {
     /// Reads one header. Returns whether it was a rate-limit header this module knows (whatever
     /// its value); any other header is ignored. `now_unix_ms` is the caller's wall clock, needed
     /// only for Anthropic's absolute reset times.
+    #[inline]
     pub fn header(&mut self, name: &str, value: &str, now_unix_ms: Option<u64>) -> bool {
         let Some((provider, dim, field)) = recognise(name.as_bytes()) else {
             return false;
         };
         let v = trim(value.as_bytes());
+        let read = match field {
+            Field::Limit | Field::Remaining => parse_count(v),
+            Field::Reset => reset_ms(provider, v, now_unix_ms),
+        };
         let q = &mut self.quotas[dim.index()];
-        match field {
-            Field::Limit => q.limit = parse_count(v),
-            Field::Remaining => q.remaining = parse_count(v),
-            Field::Reset => {
-                q.reset_in_ms = match provider {
-                    Provider::OpenAi => parse_duration_ms(v),
-                    // Without a clock the reset is unknown whatever the value: nothing to parse.
-                    // A time in the past (or before 1970) is 0; years ≤ 9999 keep `at` far
-                    // below `u64::MAX`.
-                    Provider::Anthropic => now_unix_ms.and_then(|now| {
-                        let at = parse_rfc3339_ms(v)?;
-                        Some(u64::try_from(at).map_or(0, |at| at.saturating_sub(now)))
-                    }),
-                };
-            }
-        }
+        *match field {
+            Field::Limit => &mut q.limit,
+            Field::Remaining => &mut q.remaining,
+            Field::Reset => &mut q.reset_in_ms,
+        } = read;
         true
     }
 
@@ -235,6 +229,21 @@ impl Headroom {
     }
 }
 
+/// Rules 7 and 8, out of line: the count path of [`Headroom::header`] then needs fewer
+/// registers saved on every call.
+#[inline(never)]
+fn reset_ms(provider: Provider, v: &[u8], now_unix_ms: Option<u64>) -> Option<u64> {
+    match provider {
+        Provider::OpenAi => parse_duration_ms(v),
+        // Without a clock the reset is unknown whatever the value: nothing to parse. A time in
+        // the past (or before 1970) is 0; years ≤ 9999 keep `at` far below `u64::MAX`.
+        Provider::Anthropic => now_unix_ms.and_then(|now| {
+            let at = parse_rfc3339_ms(v)?;
+            Some(u64::try_from(at).map_or(0, |at| at.saturating_sub(now)))
+        }),
+    }
+}
+
 /// The longest name this module knows: `anthropic-ratelimit-output-tokens-remaining`.
 const LONGEST: usize = 43;
 /// The shortest: `x-ratelimit-limit-tokens`.
@@ -242,20 +251,26 @@ const SHORTEST: usize = 24;
 
 /// Rule 1. An exact (lower-case) match first, as HTTP/2 and most clients send; otherwise, if the
 /// name has an upper-case letter, the same match on a lower-cased copy on the stack.
+#[inline(always)]
 fn recognise(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
     if !(SHORTEST..=LONGEST).contains(&name.len()) {
         return None;
     }
-    lookup(name).or_else(|| {
-        if !name.iter().any(u8::is_ascii_uppercase) {
-            return None;
-        }
-        let mut buf = [0u8; LONGEST];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        lookup(lower)
-    })
+    lookup(name).or_else(|| lookup_lower_cased(name))
+}
+
+/// Rule 1's second chance, out of line (rare: only a name that is not lower-case gets here).
+#[cold]
+#[inline(never)]
+fn lookup_lower_cased(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+    if !name.iter().any(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut buf = [0u8; LONGEST];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    lookup(lower)
 }
 
 type Entry = (&'static [u8], Provider, Dimension, Field);
@@ -359,47 +374,81 @@ const fn slot(n: &[u8]) -> usize {
     ((n.len() << 1) + ((n[12] as usize) << 1) + n[n.len() - 5] as usize) & 31
 }
 
-const TABLE: [Option<Entry>; 32] = {
-    let mut t: [Option<Entry>; 32] = [None; 32];
+/// A table slot: a known name as the three 16-byte words [`lookup`] compares (its first,
+/// middle and last 16 bytes, which cover up to 48), and what it means. An empty slot has length
+/// 0, which no name that reaches the table has.
+#[derive(Clone, Copy)]
+struct Known {
+    words: [u128; 3],
+    len: usize,
+    provider: Provider,
+    dim: Dimension,
+    field: Field,
+}
+
+/// Where [`lookup`] reads its three words in a name of `len` bytes (16 to 48).
+const fn word_starts(len: usize) -> [usize; 3] {
+    [0, (len - 16) / 2, len - 16]
+}
+
+const TABLE: [Known; 32] = {
+    let empty = Known {
+        words: [0; 3],
+        len: 0,
+        provider: Provider::OpenAi,
+        dim: Dimension::Requests,
+        field: Field::Limit,
+    };
+    let mut t = [empty; 32];
     let mut k = 0;
     while k < NAMES.len() {
-        let s = slot(NAMES[k].0);
-        assert!(t[s].is_none(), "two rate-limit header names share a slot");
-        t[s] = Some(NAMES[k]);
+        let (name, provider, dim, field) = NAMES[k];
+        let s = slot(name);
+        assert!(t[s].len == 0, "two rate-limit header names share a slot");
+        let starts = word_starts(name.len());
+        let mut words = [0u128; 3];
+        let mut w = 0;
+        while w < 3 {
+            let mut bytes = [0u8; 16];
+            let mut i = 0;
+            while i < 16 {
+                bytes[i] = name[starts[w] + i];
+                i += 1;
+            }
+            words[w] = u128::from_le_bytes(bytes);
+            w += 1;
+        }
+        t[s] = Known {
+            words,
+            len: name.len(),
+            provider,
+            dim,
+            field,
+        };
         k += 1;
     }
     t
 };
 
-/// One table load and one comparison (a name of the right length is assumed).
-#[inline]
+/// One table load and one comparison of three 16-byte words (a name of `SHORTEST..=LONGEST`
+/// bytes is assumed): no call to `memcmp`, no loop, no pointer to follow.
+#[inline(always)]
 fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
-    let (known, provider, dim, field) = TABLE[slot(name)]?;
-    same_name(known, name).then_some((provider, dim, field))
-}
-
-/// `a == b` for names of `SHORTEST..=LONGEST` bytes, as three overlapping 16-byte loads from
-/// each (the start, the middle and the end cover up to 48 bytes) XORed together: no call to
-/// `memcmp` and no loop. Any other length falls back to the slice comparison.
-#[inline]
-fn same_name(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if b.len() != n {
-        return false;
+    let k = &TABLE[slot(name)];
+    if k.len != name.len() {
+        return None;
     }
-    if !(16..=48).contains(&n) {
-        return a == b;
-    }
-    let chunk = |s: &[u8], at: usize| {
-        s.get(at..)
+    let [a, b, c] = word_starts(name.len());
+    let word = |at: usize| {
+        name.get(at..)
             .and_then(<[u8]>::first_chunk::<16>)
-            .map_or(0, |c| u128::from_ne_bytes(*c))
+            .map_or(0, |w| u128::from_le_bytes(*w))
     };
-    let (mid, end) = ((n - 16) / 2, n - 16);
-    (chunk(a, 0) ^ chunk(b, 0)) | (chunk(a, mid) ^ chunk(b, mid)) | (chunk(a, end) ^ chunk(b, end))
-        == 0
+    let diff = (word(a) ^ k.words[0]) | (word(b) ^ k.words[1]) | (word(c) ^ k.words[2]);
+    (diff == 0).then_some((k.provider, k.dim, k.field))
 }
 
+#[inline(always)]
 fn trim(v: &[u8]) -> &[u8] {
     // Nearly every value comes without surrounding whitespace: two byte tests, no scan.
     match (v.first(), v.last()) {
@@ -416,8 +465,19 @@ fn trim(v: &[u8]) -> &[u8] {
     }
 }
 
-/// Rule 4: ASCII digits only, at most `u64::MAX`.
+/// Rule 4: ASCII digits only, at most `u64::MAX`. Up to eight digits (every count a provider
+/// sends today but the largest token limits) inline, the rest out of line.
+#[inline(always)]
 fn parse_count(v: &[u8]) -> Option<u64> {
+    if (1..=8).contains(&v.len()) {
+        up_to_eight_digits(v)
+    } else {
+        parse_long_count(v)
+    }
+}
+
+#[inline(never)]
+fn parse_long_count(v: &[u8]) -> Option<u64> {
     match v.len() {
         0 => None,
         1..=8 => up_to_eight_digits(v),
@@ -470,7 +530,7 @@ const fn all_digits(x: u64, mask: u64) -> bool {
 /// One to eight ASCII digits, read as one little-endian word (the first digit in the lowest
 /// byte), padded with leading `0`s, checked and converted at once (Daniel Lemire's
 /// eight-digit SWAR conversion): no loop, no branch per digit.
-#[inline]
+#[inline(always)]
 fn up_to_eight_digits(v: &[u8]) -> Option<u64> {
     let n = v.len();
     // The n bytes in the low n bytes of `x`.
@@ -586,6 +646,7 @@ fn is_leap(y: u32) -> bool {
 /// Days since 1970-01-01 of a proleptic Gregorian date in years 0000–9999 (Howard Hinnant's
 /// `days_from_civil`, shifted by one 400-year era so that all of it is unsigned), negative
 /// before 1970.
+#[inline(always)]
 fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
     let y = y + 400 - u32::from(m <= 2);
     let era = y / 400;
@@ -599,7 +660,7 @@ fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
 /// `YYYY-MM-DDTHH:MM:SS` as seconds since 1970 (before any offset), or `None` if the shape or
 /// the date is wrong. Three overlapping 8-byte words (`YYYY-MM-`, `DDTHH:MM`, `HH:MM:SS`), each
 /// checked at once against its pattern of digits and separators, then its digits paired.
-#[inline]
+#[inline(always)]
 fn date_time_s(head: &[u8; 19]) -> Option<i64> {
     let word = |at: usize| {
         head.get(at..)
@@ -614,13 +675,18 @@ fn date_time_s(head: &[u8; 19]) -> Option<i64> {
     const SEP_B: u64 = 0x0000_3A00_0074_0000; // t at 2 (T lower-cased by the OR), : at 5
     const T_CASE: u64 = 0x0000_0000_0020_0000;
     const SEP_C: u64 = 0x0000_3A00_003A_0000; // : at 2 and 5
-    if !(all_digits(a, DIGITS_A)
-        && all_digits(b, DIGITS_BC)
-        && all_digits(c, DIGITS_BC)
-        && a & !DIGITS_A == SEP_A
-        && (b | T_CASE) & !DIGITS_BC == SEP_B
-        && c & !DIGITS_BC == SEP_C)
-    {
+    // Every test sets bits of `bad` when it fails: one branch for the whole shape.
+    let off_digits = |w: u64, mask: u64| {
+        ((w & HIGH & mask) ^ (ZEROS & mask))
+            | ((w.wrapping_add(SIXES & mask) & HIGH & mask) ^ (ZEROS & mask))
+    };
+    let bad = off_digits(a, DIGITS_A)
+        | off_digits(b, DIGITS_BC)
+        | off_digits(c, DIGITS_BC)
+        | ((a & !DIGITS_A) ^ SEP_A)
+        | (((b | T_CASE) & !DIGITS_BC) ^ SEP_B)
+        | ((c & !DIGITS_BC) ^ SEP_C);
+    if bad != 0 {
         return None;
     }
     // Each byte's digit, separators zeroed; then byte i becomes 10 × digit i + digit i+1
