@@ -229,9 +229,8 @@ impl Headroom {
     }
 }
 
-/// Rules 7 and 8, out of line: the count path of [`Headroom::header`] then needs fewer
-/// registers saved on every call.
-#[inline(never)]
+/// Rules 7 and 8: Anthropic's common shape inline, the rest out of line.
+#[inline(always)]
 fn reset_ms(provider: Provider, v: &[u8], now_unix_ms: Option<u64>) -> Option<u64> {
     match provider {
         Provider::OpenAi => parse_duration_ms(v),
@@ -386,9 +385,22 @@ struct Known {
     field: Field,
 }
 
-/// Where [`lookup`] reads its three words in a name of `len` bytes (16 to 48).
-const fn word_starts(len: usize) -> [usize; 3] {
-    [0, (len - 16) / 2, len - 16]
+/// The three words [`lookup`] compares, little-endian: a name's first 16 bytes, the 16 before
+/// its last 16 (0 when it is shorter than 32 bytes) and its last 16; together they cover any
+/// name of 16 to 48 bytes. Written with `const` loops so that [`TABLE`] can use it.
+const fn words(name: &[u8]) -> [u128; 3] {
+    const fn at(name: &[u8], start: usize) -> u128 {
+        let mut bytes = [0u8; 16];
+        let mut i = 0;
+        while i < 16 {
+            bytes[i] = name[start + i];
+            i += 1;
+        }
+        u128::from_le_bytes(bytes)
+    }
+    let n = name.len();
+    let mid = if n >= 32 { at(name, n - 32) } else { 0 };
+    [at(name, 0), mid, at(name, n - 16)]
 }
 
 const TABLE: [Known; 32] = {
@@ -405,21 +417,8 @@ const TABLE: [Known; 32] = {
         let (name, provider, dim, field) = NAMES[k];
         let s = slot(name);
         assert!(t[s].len == 0, "two rate-limit header names share a slot");
-        let starts = word_starts(name.len());
-        let mut words = [0u128; 3];
-        let mut w = 0;
-        while w < 3 {
-            let mut bytes = [0u8; 16];
-            let mut i = 0;
-            while i < 16 {
-                bytes[i] = name[starts[w] + i];
-                i += 1;
-            }
-            words[w] = u128::from_le_bytes(bytes);
-            w += 1;
-        }
         t[s] = Known {
-            words,
+            words: words(name),
             len: name.len(),
             provider,
             dim,
@@ -438,24 +437,24 @@ fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
     if k.len != name.len() {
         return None;
     }
-    let [a, b, c] = word_starts(name.len());
-    let word = |at: usize| {
-        name.get(at..)
-            .and_then(<[u8]>::first_chunk::<16>)
-            .map_or(0, |w| u128::from_le_bytes(*w))
-    };
-    let diff = (word(a) ^ k.words[0]) | (word(b) ^ k.words[1]) | (word(c) ^ k.words[2]);
+    // The same three words as `words`, read with one load each: no loop, no bounds check.
+    let word = |w: Option<&[u8; 16]>| w.map_or(0, |w| u128::from_le_bytes(*w));
+    let first = word(name.first_chunk::<16>());
+    let mid = word(name.last_chunk::<32>().and_then(|w| w.first_chunk::<16>()));
+    let last = word(name.last_chunk::<16>());
+    let diff = (first ^ k.words[0]) | (mid ^ k.words[1]) | (last ^ k.words[2]);
     (diff == 0).then_some((k.provider, k.dim, k.field))
 }
 
 #[inline(always)]
 fn trim(v: &[u8]) -> &[u8] {
-    // Nearly every value comes without surrounding whitespace: two byte tests, no scan.
-    match (v.first(), v.last()) {
-        (Some(a), Some(z)) if !matches!(a, b' ' | b'\t') && !matches!(z, b' ' | b'\t') => {
-            return v;
-        }
-        _ => {}
+    // Nearly every value comes without surrounding whitespace: two byte tests, no scan. (Both
+    // ends above the space means neither is a space or a tab; anything else takes the scan.)
+    if let (Some(&a), Some(&z)) = (v.first(), v.last())
+        && a > b' '
+        && z > b' '
+    {
+        return v;
     }
     let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
     let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
@@ -562,6 +561,7 @@ fn up_to_eight_digits(v: &[u8]) -> Option<u64> {
 }
 
 /// Rule 7: a Go duration, rounded up to whole milliseconds.
+#[inline(never)]
 fn parse_duration_ms(v: &[u8]) -> Option<u64> {
     if v == b"0" {
         return Some(0);
@@ -643,18 +643,21 @@ fn is_leap(y: u32) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date in years 0000–9999 (Howard Hinnant's
-/// `days_from_civil`, shifted by one 400-year era so that all of it is unsigned), negative
-/// before 1970.
+/// Days since 1970-01-01 of a proleptic Gregorian date in years 0000–9999, negative before
+/// 1970: Howard Hinnant's `days_from_civil` (years start in March, so the leap day is the last
+/// day of a year), shifted by 400 years so that all of it is unsigned, and without his split
+/// into 400-year eras, which only negative years need: `⌊y/400⌋ = ⌊⌊y/100⌋/4⌋`.
 #[inline(always)]
 fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
+    /// Days before the first of each month in a year that starts on March 1 (index: month).
+    const BEFORE: [u32; 13] = [0, 306, 337, 0, 31, 61, 92, 122, 153, 184, 214, 245, 275];
     let y = y + 400 - u32::from(m <= 2);
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    i64::from(era * 146_097 + doe) - 719_468 - 146_097
+    let c = y / 100;
+    let doy = BEFORE[m as usize % 13] + d - 1;
+    let days = y * 365 + y / 4 - c + c / 4 + doy;
+    // Hinnant's count is 0 on 0000-03-01 and 719 468 on 1970-01-01; the shift adds one
+    // 400-year era, 146 097 days.
+    i64::from(days) - (146_097 + 719_468)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` as seconds since 1970 (before any offset), or `None` if the shape or
@@ -713,14 +716,22 @@ fn date_time_s(head: &[u8; 19]) -> Option<i64> {
 
 /// Rule 8: an RFC 3339 time as Unix milliseconds, the fraction rounded up (years 0000–9999 keep
 /// it far inside `i64`).
+#[inline(always)]
 fn parse_rfc3339_ms(v: &[u8]) -> Option<i64> {
     // `YYYY-MM-DDTHH:MM:SS` is 19 bytes.
-    let (head, mut rest) = v.split_first_chunk::<19>()?;
+    let (head, rest) = v.split_first_chunk::<19>()?;
     let secs = date_time_s(head)?;
-    // The common shape, `…Z`, first.
+    // The common shape, `…Z`, inline; a fraction or an offset out of line.
     if let [b'Z' | b'z'] = rest {
         return Some(secs * 1000);
     }
+    fraction_and_offset(secs, rest)
+}
+
+/// What follows `YYYY-MM-DDTHH:MM:SS` when it is not a lone `Z`: an optional fraction, then `Z`
+/// or an offset; `secs` is the time before them.
+#[inline(never)]
+fn fraction_and_offset(secs: i64, mut rest: &[u8]) -> Option<i64> {
     // The fraction, to the millisecond rounded up.
     let mut frac_ms: i64 = 0;
     if rest.first() == Some(&b'.') {
