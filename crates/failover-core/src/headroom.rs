@@ -653,7 +653,8 @@ fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
     const BEFORE: [u32; 13] = [0, 306, 337, 0, 31, 61, 92, 122, 153, 184, 214, 245, 275];
     let y = y + 400 - u32::from(m <= 2);
     let c = y / 100;
-    let doy = BEFORE[m as usize % 13] + d - 1;
+    // `m` is 1 to 12 here: the `unwrap_or` is never taken and costs no division.
+    let doy = BEFORE.get(m as usize).copied().unwrap_or(0) + d - 1;
     let days = y * 365 + y / 4 - c + c / 4 + doy;
     // Hinnant's count is 0 on 0000-03-01 and 719 468 on 1970-01-01; the shift adds one
     // 400-year era, 146 097 days.
