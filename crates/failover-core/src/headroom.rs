@@ -640,7 +640,7 @@ fn parse_duration_ms(v: &[u8]) -> Option<u64> {
 const MONTH_EXTRA: u32 = 0x03BB_EECC;
 
 fn is_leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date in years 0000–9999, negative before
