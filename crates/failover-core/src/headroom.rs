@@ -161,26 +161,22 @@ impl Headroom {
     /// Reads one header. Returns whether it was a rate-limit header this module knows (whatever
     /// its value); any other header is ignored. `now_unix_ms` is the caller's wall clock, needed
     /// only for Anthropic's absolute reset times.
+    #[inline]
     pub fn header(&mut self, name: &str, value: &str, now_unix_ms: Option<u64>) -> bool {
         let Some((provider, dim, field)) = recognise(name.as_bytes()) else {
             return false;
         };
         let v = trim(value.as_bytes());
+        let read = match field {
+            Field::Limit | Field::Remaining => parse_count(v),
+            Field::Reset => reset_ms(provider, v, now_unix_ms),
+        };
         let q = &mut self.quotas[dim.index()];
-        match field {
-            Field::Limit => q.limit = parse_count(v),
-            Field::Remaining => q.remaining = parse_count(v),
-            Field::Reset => {
-                q.reset_in_ms = match provider {
-                    Provider::OpenAi => parse_duration_ms(v),
-                    Provider::Anthropic => parse_rfc3339_ms(v).and_then(|at| {
-                        // A time in the past is 0; far future times fit (years ≤ 9999).
-                        let left = i128::from(at) - i128::from(now_unix_ms?);
-                        Some(u64::try_from(left.max(0)).unwrap_or(u64::MAX))
-                    }),
-                };
-            }
-        }
+        *match field {
+            Field::Limit => &mut q.limit,
+            Field::Remaining => &mut q.remaining,
+            Field::Reset => &mut q.reset_in_ms,
+        } = read;
         true
     }
 
@@ -233,6 +229,20 @@ impl Headroom {
     }
 }
 
+/// Rules 7 and 8: Anthropic's common shape inline, the rest out of line.
+#[inline(always)]
+fn reset_ms(provider: Provider, v: &[u8], now_unix_ms: Option<u64>) -> Option<u64> {
+    match provider {
+        Provider::OpenAi => parse_duration_ms(v),
+        // Without a clock the reset is unknown whatever the value: nothing to parse. A time in
+        // the past (or before 1970) is 0; years ≤ 9999 keep `at` far below `u64::MAX`.
+        Provider::Anthropic => now_unix_ms.and_then(|now| {
+            let at = parse_rfc3339_ms(v)?;
+            Some(u64::try_from(at).map_or(0, |at| at.saturating_sub(now)))
+        }),
+    }
+}
+
 /// The longest name this module knows: `anthropic-ratelimit-output-tokens-remaining`.
 const LONGEST: usize = 43;
 /// The shortest: `x-ratelimit-limit-tokens`.
@@ -240,20 +250,26 @@ const SHORTEST: usize = 24;
 
 /// Rule 1. An exact (lower-case) match first, as HTTP/2 and most clients send; otherwise, if the
 /// name has an upper-case letter, the same match on a lower-cased copy on the stack.
+#[inline(always)]
 fn recognise(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
     if !(SHORTEST..=LONGEST).contains(&name.len()) {
         return None;
     }
-    lookup(name).or_else(|| {
-        if !name.iter().any(u8::is_ascii_uppercase) {
-            return None;
-        }
-        let mut buf = [0u8; LONGEST];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        lookup(lower)
-    })
+    lookup(name).or_else(|| lookup_lower_cased(name))
+}
+
+/// Rule 1's second chance, out of line (rare: only a name that is not lower-case gets here).
+#[cold]
+#[inline(never)]
+fn lookup_lower_cased(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+    if !name.iter().any(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut buf = [0u8; LONGEST];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    lookup(lower)
 }
 
 type Entry = (&'static [u8], Provider, Dimension, Field);
@@ -357,32 +373,88 @@ const fn slot(n: &[u8]) -> usize {
     ((n.len() << 1) + ((n[12] as usize) << 1) + n[n.len() - 5] as usize) & 31
 }
 
-const TABLE: [Option<Entry>; 32] = {
-    let mut t: [Option<Entry>; 32] = [None; 32];
+/// A table slot: a known name as the three 16-byte words [`lookup`] compares (its first,
+/// middle and last 16 bytes, which cover up to 48), and what it means. An empty slot has length
+/// 0, which no name that reaches the table has.
+#[derive(Clone, Copy)]
+struct Known {
+    words: [u128; 3],
+    len: usize,
+    provider: Provider,
+    dim: Dimension,
+    field: Field,
+}
+
+/// The three words [`lookup`] compares, little-endian: a name's first 16 bytes, the 16 before
+/// its last 16 (0 when it is shorter than 32 bytes) and its last 16; together they cover any
+/// name of 16 to 48 bytes. Written with `const` loops so that [`TABLE`] can use it.
+const fn words(name: &[u8]) -> [u128; 3] {
+    const fn at(name: &[u8], start: usize) -> u128 {
+        let mut bytes = [0u8; 16];
+        let mut i = 0;
+        while i < 16 {
+            bytes[i] = name[start + i];
+            i += 1;
+        }
+        u128::from_le_bytes(bytes)
+    }
+    let n = name.len();
+    let mid = if n >= 32 { at(name, n - 32) } else { 0 };
+    [at(name, 0), mid, at(name, n - 16)]
+}
+
+const TABLE: [Known; 32] = {
+    let empty = Known {
+        words: [0; 3],
+        len: 0,
+        provider: Provider::OpenAi,
+        dim: Dimension::Requests,
+        field: Field::Limit,
+    };
+    let mut t = [empty; 32];
     let mut k = 0;
     while k < NAMES.len() {
-        let s = slot(NAMES[k].0);
-        assert!(t[s].is_none(), "two rate-limit header names share a slot");
-        t[s] = Some(NAMES[k]);
+        let (name, provider, dim, field) = NAMES[k];
+        let s = slot(name);
+        assert!(t[s].len == 0, "two rate-limit header names share a slot");
+        t[s] = Known {
+            words: words(name),
+            len: name.len(),
+            provider,
+            dim,
+            field,
+        };
         k += 1;
     }
     t
 };
 
-/// One table load and one comparison (a name of the right length is assumed).
-#[inline]
+/// One table load and one comparison of three 16-byte words (a name of `SHORTEST..=LONGEST`
+/// bytes is assumed): no call to `memcmp`, no loop, no pointer to follow.
+#[inline(always)]
 fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
-    let (known, provider, dim, field) = TABLE[slot(name)]?;
-    (known == name).then_some((provider, dim, field))
+    let k = &TABLE[slot(name)];
+    if k.len != name.len() {
+        return None;
+    }
+    // The same three words as `words`, read with one load each: no loop, no bounds check.
+    let word = |w: Option<&[u8; 16]>| w.map_or(0, |w| u128::from_le_bytes(*w));
+    let first = word(name.first_chunk::<16>());
+    let mid = word(name.last_chunk::<32>().and_then(|w| w.first_chunk::<16>()));
+    let last = word(name.last_chunk::<16>());
+    let diff = (first ^ k.words[0]) | (mid ^ k.words[1]) | (last ^ k.words[2]);
+    (diff == 0).then_some((k.provider, k.dim, k.field))
 }
 
+#[inline(always)]
 fn trim(v: &[u8]) -> &[u8] {
-    // Nearly every value comes without surrounding whitespace: two byte tests, no scan.
-    match (v.first(), v.last()) {
-        (Some(a), Some(z)) if !matches!(a, b' ' | b'\t') && !matches!(z, b' ' | b'\t') => {
-            return v;
-        }
-        _ => {}
+    // Nearly every value comes without surrounding whitespace: two byte tests, no scan. (Both
+    // ends above the space means neither is a space or a tab; anything else takes the scan.)
+    if let (Some(&a), Some(&z)) = (v.first(), v.last())
+        && a > b' '
+        && z > b' '
+    {
+        return v;
     }
     let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
     let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
@@ -392,34 +464,104 @@ fn trim(v: &[u8]) -> &[u8] {
     }
 }
 
-/// Rule 4: ASCII digits only, at most `u64::MAX`.
+/// Rule 4: ASCII digits only, at most `u64::MAX`. Up to eight digits (every count a provider
+/// sends today but the largest token limits) inline, the rest out of line.
+#[inline(always)]
 fn parse_count(v: &[u8]) -> Option<u64> {
-    if v.is_empty() {
+    if (1..=8).contains(&v.len()) {
+        up_to_eight_digits(v)
+    } else {
+        parse_long_count(v)
+    }
+}
+
+#[inline(never)]
+fn parse_long_count(v: &[u8]) -> Option<u64> {
+    match v.len() {
+        0 => None,
+        1..=8 => up_to_eight_digits(v),
+        // Two blocks of digits: at most 16 of them cannot overflow.
+        9..=16 => {
+            let (high, low) = v.split_at(v.len() - 8);
+            Some(up_to_eight_digits(high)? * 100_000_000 + up_to_eight_digits(low)?)
+        }
+        17..=19 => {
+            // At most 19 digits cannot overflow a u64: no checked arithmetic in the loop.
+            let mut n: u64 = 0;
+            for &b in v {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                n = n * 10 + u64::from(d);
+            }
+            Some(n)
+        }
+        _ => {
+            let mut n: u64 = 0;
+            for &b in v {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            }
+            Some(n)
+        }
+    }
+}
+
+/// Eight `0x0F` nibbles, eight `0xF0` nibbles, eight ASCII `0`s, eight `6`s: the SWAR masks.
+const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+const SIXES: u64 = 0x0606_0606_0606_0606;
+
+/// Whether every byte of `x` selected by `mask` (`0xFF` bytes) is an ASCII digit: its high
+/// nibble is 3, and adding 6 keeps it 3 (so the low nibble is at most 9). A byte that could
+/// carry into its neighbour (`0xFA` and above) fails the first test, so the carry cannot hide
+/// anything.
+#[inline]
+const fn all_digits(x: u64, mask: u64) -> bool {
+    (x & HIGH & mask) == (ZEROS & mask)
+        && (x.wrapping_add(SIXES & mask) & HIGH & mask) == (ZEROS & mask)
+}
+
+/// One to eight ASCII digits, read as one little-endian word (the first digit in the lowest
+/// byte), padded with leading `0`s, checked and converted at once (Daniel Lemire's
+/// eight-digit SWAR conversion): no loop, no branch per digit.
+#[inline(always)]
+fn up_to_eight_digits(v: &[u8]) -> Option<u64> {
+    let n = v.len();
+    // The n bytes in the low n bytes of `x`.
+    let x = match (v.first_chunk::<4>(), v.last_chunk::<4>()) {
+        // Two overlapping 4-byte loads: the shared bytes are equal, so OR keeps them.
+        (Some(lo), Some(hi)) if n <= 8 => {
+            u64::from(u32::from_le_bytes(*lo))
+                | (u64::from(u32::from_le_bytes(*hi)) << (8 * (n - 4)))
+        }
+        _ if (1..=3).contains(&n) => {
+            u64::from(v[0])
+                | (u64::from(v[n / 2]) << (8 * (n / 2)))
+                | (u64::from(v[n - 1]) << (8 * (n - 1)))
+        }
+        _ => return None,
+    };
+    // The digits moved to the top, `0`s below them: an eight-digit number, first digit lowest.
+    let pad = 8 * (8 - n);
+    let x = (x << pad) | (ZEROS & !(u64::MAX << pad));
+    if !all_digits(x, u64::MAX) {
         return None;
     }
-    if v.len() <= 19 {
-        // At most 19 digits cannot overflow a u64: no checked arithmetic in the loop.
-        let mut n: u64 = 0;
-        for &b in v {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                return None;
-            }
-            n = n * 10 + u64::from(d);
-        }
-        return Some(n);
-    }
-    let mut n: u64 = 0;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(n)
+    let d = x & LOW;
+    // Pairs, then fours, then the eight: each step multiplies adjacent lanes and adds them.
+    let d = d.wrapping_mul(10).wrapping_add(d >> 8);
+    let d = ((d & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32)))
+        .wrapping_add(((d >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)));
+    Some(d >> 32)
 }
 
 /// Rule 7: a Go duration, rounded up to whole milliseconds.
+#[inline(never)]
 fn parse_duration_ms(v: &[u8]) -> Option<u64> {
     if v == b"0" {
         return Some(0);
@@ -494,62 +636,103 @@ fn parse_duration_ms(v: &[u8]) -> Option<u64> {
     })
 }
 
-fn digits(v: &[u8]) -> Option<i64> {
-    let mut n: i64 = 0;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + i64::from(b - b'0');
+/// The days of each month beyond 28, two bits a month at bit `2 × month`.
+const MONTH_EXTRA: u32 = 0x03BB_EECC;
+
+fn is_leap(y: u32) -> bool {
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date in years 0000–9999, negative before
+/// 1970: Howard Hinnant's `days_from_civil` (years start in March, so the leap day is the last
+/// day of a year), shifted by 400 years so that all of it is unsigned, and without his split
+/// into 400-year eras, which only negative years need: `⌊y/400⌋ = ⌊⌊y/100⌋/4⌋`.
+#[inline(always)]
+fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
+    /// Days before the first of each month in a year that starts on March 1 (index: month).
+    const BEFORE: [u32; 13] = [0, 306, 337, 0, 31, 61, 92, 122, 153, 184, 214, 245, 275];
+    let y = y + 400 - u32::from(m <= 2);
+    let c = y / 100;
+    // `m` is 1 to 12 here: the `unwrap_or` is never taken and costs no division.
+    let doy = BEFORE.get(m as usize).copied().unwrap_or(0) + d - 1;
+    let days = y * 365 + y / 4 - c + c / 4 + doy;
+    // Hinnant's count is 0 on 0000-03-01 and 719 468 on 1970-01-01; the shift adds one
+    // 400-year era, 146 097 days.
+    i64::from(days) - (146_097 + 719_468)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` as seconds since 1970 (before any offset), or `None` if the shape or
+/// the date is wrong. Three overlapping 8-byte words (`YYYY-MM-`, `DDTHH:MM`, `HH:MM:SS`), each
+/// checked at once against its pattern of digits and separators, then its digits paired.
+#[inline(always)]
+fn date_time_s(head: &[u8; 19]) -> Option<i64> {
+    let word = |at: usize| {
+        head.get(at..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .map_or(0, |w| u64::from_le_bytes(*w))
+    };
+    let (a, b, c) = (word(0), word(8), word(11));
+    // Digit positions (0xFF bytes), first byte lowest; then what the other bytes must be.
+    const DIGITS_A: u64 = 0x00FF_FF00_FFFF_FFFF; // YYYY-MM-
+    const DIGITS_BC: u64 = 0xFFFF_00FF_FF00_FFFF; // DDTHH:MM and HH:MM:SS
+    const SEP_A: u64 = 0x2D00_002D_0000_0000; // - at 4 and 7
+    const SEP_B: u64 = 0x0000_3A00_0074_0000; // t at 2 (T lower-cased by the OR), : at 5
+    const T_CASE: u64 = 0x0000_0000_0020_0000;
+    const SEP_C: u64 = 0x0000_3A00_003A_0000; // : at 2 and 5
+    // Every test sets bits of `bad` when it fails: one branch for the whole shape.
+    let off_digits = |w: u64, mask: u64| {
+        ((w & HIGH & mask) ^ (ZEROS & mask))
+            | ((w.wrapping_add(SIXES & mask) & HIGH & mask) ^ (ZEROS & mask))
+    };
+    let bad = off_digits(a, DIGITS_A)
+        | off_digits(b, DIGITS_BC)
+        | off_digits(c, DIGITS_BC)
+        | ((a & !DIGITS_A) ^ SEP_A)
+        | (((b | T_CASE) & !DIGITS_BC) ^ SEP_B)
+        | ((c & !DIGITS_BC) ^ SEP_C);
+    if bad != 0 {
+        return None;
     }
-    Some(n)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`),
-/// negative before 1970.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // Each byte's digit, separators zeroed; then byte i becomes 10 × digit i + digit i+1
+    // (at most 99: no carry between bytes).
+    let pairs = |w: u64, mask: u64| {
+        let d = w & LOW & mask;
+        d.wrapping_mul(10).wrapping_add(d >> 8)
+    };
+    let (a, b, c) = (pairs(a, DIGITS_A), pairs(b, DIGITS_BC), pairs(c, DIGITS_BC));
+    let byte = |w: u64, i: u32| ((w >> (8 * i)) & 0xFF) as u32;
+    let year = byte(a, 0) * 100 + byte(a, 2);
+    let (month, day) = (byte(a, 5), byte(b, 0));
+    let (hh, mm, ss) = (byte(c, 0), byte(c, 3), byte(c, 6));
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let month_days = 28 + ((MONTH_EXTRA >> (2 * month)) & 3);
+    let leap_day = month == 2 && day == 29 && is_leap(year);
+    if day < 1 || (day > month_days && !leap_day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + i64::from(hh * 3600 + mm * 60 + ss))
 }
 
 /// Rule 8: an RFC 3339 time as Unix milliseconds, the fraction rounded up (years 0000–9999 keep
 /// it far inside `i64`).
+#[inline(always)]
 fn parse_rfc3339_ms(v: &[u8]) -> Option<i64> {
     // `YYYY-MM-DDTHH:MM:SS` is 19 bytes.
-    let (head, mut rest) = v.split_at_checked(19)?;
-    if head[4] != b'-'
-        || head[7] != b'-'
-        || !matches!(head[10], b'T' | b't')
-        || head[13] != b':'
-        || head[16] != b':'
-    {
-        return None;
+    let (head, rest) = v.split_first_chunk::<19>()?;
+    let secs = date_time_s(head)?;
+    // The common shape, `…Z`, inline; a fraction or an offset out of line.
+    if let [b'Z' | b'z'] = rest {
+        return Some(secs * 1000);
     }
-    let year = digits(&head[0..4])?;
-    let month = digits(&head[5..7])?;
-    let day = digits(&head[8..10])?;
-    let (hh, mm, ss) = (
-        digits(&head[11..13])?,
-        digits(&head[14..16])?,
-        digits(&head[17..19])?,
-    );
-    const DAYS: [i64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&month) {
-        return None;
-    }
-    let month_days = DAYS[(month - 1) as usize] + i64::from(month == 2 && is_leap(year));
-    if day < 1 || day > month_days || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
+    fraction_and_offset(secs, rest)
+}
+
+/// What follows `YYYY-MM-DDTHH:MM:SS` when it is not a lone `Z`: an optional fraction, then `Z`
+/// or an offset; `secs` is the time before them.
+#[inline(never)]
+fn fraction_and_offset(secs: i64, mut rest: &[u8]) -> Option<i64> {
     // The fraction, to the millisecond rounded up.
     let mut frac_ms: i64 = 0;
     if rest.first() == Some(&b'.') {
@@ -569,21 +752,23 @@ fn parse_rfc3339_ms(v: &[u8]) -> Option<i64> {
         }
         rest = &rest[n + 1..];
     }
-    let offset_min = match rest {
+    let offset_s = match rest {
         [b'Z' | b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let (oh, om) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            let two = |a: u8, b: u8| {
+                let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+                (a <= 9 && b <= 9).then_some(i64::from(a * 10 + b))
+            };
+            let (oh, om) = (two(*h1, *h2)?, two(*m1, *m2)?);
             if oh > 23 || om > 59 {
                 return None;
             }
-            let off = oh * 60 + om;
+            let off = (oh * 60 + om) * 60;
             if *sign == b'-' { -off } else { off }
         }
         _ => return None,
     };
-    let secs =
-        days_from_civil(year, month, day) * 86_400 + hh * 3600 + mm * 60 + ss - offset_min * 60;
-    Some(secs * 1000 + frac_ms)
+    Some((secs - offset_s) * 1000 + frac_ms)
 }
 
 #[cfg(test)]
@@ -597,6 +782,252 @@ mod tests {
     }
 
     const NOW: u64 = 1_713_308_399_000; // 2024-04-16T22:59:59Z
+
+    /// The readings as they were before the word-at-a-time parsers (commit d26279e): the
+    /// references that the fast ones must agree with on every input.
+    mod reference {
+        /// Rule 4: ASCII digits only, at most `u64::MAX`.
+        pub(super) fn parse_count(v: &[u8]) -> Option<u64> {
+            if v.is_empty() {
+                return None;
+            }
+            if v.len() <= 19 {
+                // At most 19 digits cannot overflow a u64: no checked arithmetic in the loop.
+                let mut n: u64 = 0;
+                for &b in v {
+                    let d = b.wrapping_sub(b'0');
+                    if d > 9 {
+                        return None;
+                    }
+                    n = n * 10 + u64::from(d);
+                }
+                return Some(n);
+            }
+            let mut n: u64 = 0;
+            for &b in v {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            }
+            Some(n)
+        }
+
+        fn digits(v: &[u8]) -> Option<i64> {
+            let mut n: i64 = 0;
+            for &b in v {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                n = n * 10 + i64::from(b - b'0');
+            }
+            Some(n)
+        }
+
+        fn is_leap(y: i64) -> bool {
+            (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        }
+
+        /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`),
+        /// negative before 1970.
+        fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+            let y = if m <= 2 { y - 1 } else { y };
+            let era = y.div_euclid(400);
+            let yoe = y - era * 400;
+            let mp = (m + 9) % 12;
+            let doy = (153 * mp + 2) / 5 + d - 1;
+            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+            era * 146_097 + doe - 719_468
+        }
+
+        /// Rule 8: an RFC 3339 time as Unix milliseconds, the fraction rounded up (years 0000–9999 keep
+        /// it far inside `i64`).
+        fn parse_rfc3339_ms(v: &[u8]) -> Option<i64> {
+            // `YYYY-MM-DDTHH:MM:SS` is 19 bytes.
+            let (head, mut rest) = v.split_at_checked(19)?;
+            if head[4] != b'-'
+                || head[7] != b'-'
+                || !matches!(head[10], b'T' | b't')
+                || head[13] != b':'
+                || head[16] != b':'
+            {
+                return None;
+            }
+            let year = digits(&head[0..4])?;
+            let month = digits(&head[5..7])?;
+            let day = digits(&head[8..10])?;
+            let (hh, mm, ss) = (
+                digits(&head[11..13])?,
+                digits(&head[14..16])?,
+                digits(&head[17..19])?,
+            );
+            const DAYS: [i64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            if !(1..=12).contains(&month) {
+                return None;
+            }
+            let month_days = DAYS[(month - 1) as usize] + i64::from(month == 2 && is_leap(year));
+            if day < 1 || day > month_days || hh > 23 || mm > 59 || ss > 60 {
+                return None;
+            }
+            // The fraction, to the millisecond rounded up.
+            let mut frac_ms: i64 = 0;
+            if rest.first() == Some(&b'.') {
+                let n = rest[1..]
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(rest.len() - 1);
+                if n == 0 {
+                    return None;
+                }
+                let f = &rest[1..=n];
+                for k in 0..3 {
+                    frac_ms = frac_ms * 10 + f.get(k).map_or(0, |&b| i64::from(b - b'0'));
+                }
+                if f.iter().skip(3).any(|&b| b != b'0') {
+                    frac_ms += 1;
+                }
+                rest = &rest[n + 1..];
+            }
+            let offset_min = match rest {
+                [b'Z' | b'z'] => 0,
+                [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                    let (oh, om) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+                    if oh > 23 || om > 59 {
+                        return None;
+                    }
+                    let off = oh * 60 + om;
+                    if *sign == b'-' { -off } else { off }
+                }
+                _ => return None,
+            };
+            let secs = days_from_civil(year, month, day) * 86_400 + hh * 3600 + mm * 60 + ss
+                - offset_min * 60;
+            Some(secs * 1000 + frac_ms)
+        }
+
+        /// The reset as `Headroom::header` resolved it, in 128 bits.
+        pub(super) fn anthropic_reset(v: &[u8], now: Option<u64>) -> Option<u64> {
+            parse_rfc3339_ms(v).and_then(|at| {
+                let left = i128::from(at) - i128::from(now?);
+                Some(u64::try_from(left.max(0)).unwrap_or(u64::MAX))
+            })
+        }
+    }
+
+    /// What the fast paths read, against the references, for one value.
+    fn agree(v: &str, now: Option<u64>) {
+        let b = v.as_bytes();
+        assert_eq!(
+            parse_count(trim(b)),
+            reference::parse_count(trim(b)),
+            "count {v:?}"
+        );
+        let mut h = Headroom::default();
+        h.header("anthropic-ratelimit-tokens-reset", v, now);
+        let fast = h.quotas[Dimension::Tokens.index()].reset_in_ms;
+        assert_eq!(
+            fast,
+            reference::anthropic_reset(trim(b), now),
+            "reset {v:?} at {now:?}"
+        );
+    }
+
+    #[test]
+    fn fast_readings_agree_with_the_references_on_every_date() {
+        // Every year 0000-9999 at the ends of its months, every day of four centuries' edges,
+        // and the edges of every field.
+        let mut days = 0u64;
+        for y in 0..=9999 {
+            let all_days = matches!(y % 400, 0 | 1 | 4 | 100);
+            for m in 1..=12 {
+                for d in (1..=31).filter(|&d| all_days || matches!(d, 1 | 28..)) {
+                    let v = std::format!("{y:04}-{m:02}-{d:02}T{:02}:59:60Z", (y + m + d) % 24);
+                    agree(&v, Some(NOW));
+                    days += 1;
+                }
+            }
+        }
+        assert!(days > 10_000 * 12 * 5);
+        for y in [0, 1969, 1970, 2000, 2024, 2100, 9999] {
+            for m in 0..=99 {
+                for d in 0..=99 {
+                    agree(&std::format!("{y:04}-{m:02}-{d:02}T00:00:00Z"), Some(NOW));
+                }
+            }
+            for t in 0..=99 {
+                let v = std::format!("{y:04}-02-28T{t:02}:{t:02}:{t:02}Z");
+                agree(&v, Some(NOW));
+                agree(&v, Some(0));
+                agree(&v, Some(u64::MAX));
+                agree(&v, None);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_counts_agree_with_the_references() {
+        for n in (0..100_000u64).chain([99_999_999, 100_000_000, 9_999_999_999_999_999]) {
+            for v in [
+                std::format!("{n}"),
+                std::format!("{n:08}"),
+                std::format!("{n:016}"),
+            ] {
+                agree(&v, Some(NOW));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_096))]
+
+        /// Near-miss dates (one or two bytes replaced by anything) and arbitrary text.
+        #[test]
+        fn fast_readings_agree_with_the_references(
+            shaped in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?([Zz]|[+-][0-9]{2}:[0-9]{2})?",
+            hits in proptest::collection::vec((0usize..40, proptest::char::any()), 0..3),
+            any in "\\PC{0,30}",
+            digits in "[ \t]?[0-9+\\-.,e ]{0,22}[ \t]?",
+            now in proptest::option::of(proptest::num::u64::ANY),
+        ) {
+            let mut mutated: std::vec::Vec<char> = shaped.chars().collect();
+            for (at, c) in hits {
+                if let Some(slot) = mutated.get_mut(at) {
+                    *slot = c;
+                }
+            }
+            let mutated: std::string::String = mutated.into_iter().collect();
+            for v in [&shaped, &mutated, &any, &digits] {
+                agree(v, now);
+                agree(v, Some(NOW));
+            }
+        }
+
+        /// Names: exactly the known ones, ignoring ASCII case; near misses of them are not.
+        #[test]
+        fn names_are_recognised_exactly(
+            pick in 0usize..18,
+            hits in proptest::collection::vec((0usize..44, proptest::char::any()), 0..3),
+            upper in proptest::bool::ANY,
+        ) {
+            let mut name: std::vec::Vec<char> =
+                core::str::from_utf8(NAMES[pick].0).unwrap().chars().collect();
+            for (at, c) in hits {
+                if let Some(slot) = name.get_mut(at) {
+                    *slot = c;
+                }
+            }
+            let mut name: std::string::String = name.into_iter().collect();
+            if upper {
+                name.make_ascii_uppercase();
+            }
+            let expect = NAMES.iter().find(|e| e.0.eq_ignore_ascii_case(name.as_bytes()));
+            let got = recognise(name.as_bytes());
+            proptest::prop_assert_eq!(got.is_some(), expect.is_some(), "{:?}", name);
+            if let (Some((_, dim, _)), Some(e)) = (got, expect) {
+                proptest::prop_assert_eq!(dim, e.2);
+            }
+        }
+    }
 
     fn reset(v: &str) -> Option<u64> {
         one("x-ratelimit-reset-requests", v)
