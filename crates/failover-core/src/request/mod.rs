@@ -133,9 +133,6 @@ impl Request {
     ) -> Request {
         let p = router.policy();
         let now = now.max(router.now());
-        let default_attempts = (router.len() as u64)
-            .saturating_add(u64::from(p.same_provider_retries))
-            .min(255) as u8;
         Request {
             phase: Phase::Ready,
             now,
@@ -148,7 +145,10 @@ impl Request {
             retry_same: None,
             same_retries_left: p.same_provider_retries,
             attempts: 0,
-            max_attempts: options.max_attempts.unwrap_or(default_attempts).max(1),
+            max_attempts: options
+                .max_attempts
+                .unwrap_or(router.request_attempts())
+                .max(1),
             stream: options.stream,
             idle: p.stream_idle_ms,
             end: End(0),
@@ -271,9 +271,13 @@ impl Request {
         router: &mut Router<P, B, E>,
         now: u64,
     ) -> Step {
+        // A finished request answers the same whatever the time.
+        if self.phase == Phase::Done {
+            return Step::Done(self.end.unpack(self.end_retry_after_ms));
+        }
         // The router's latest time counts too: another request may have moved it on.
         let now = self.clock(now.max(router.now()));
-        // The common cases inline: the first pick of a fresh request, and a finished request.
+        // The common case inline: the first pick of a fresh request.
         match self.phase {
             Phase::Ready if self.attempts < self.max_attempts && now < self.deadline => {
                 router.clock(now);
@@ -286,7 +290,6 @@ impl Request {
                     None => self.after_pick(router, now),
                 }
             }
-            Phase::Done => Step::Done(self.end.unpack(self.end_retry_after_ms)),
             _ => self.poll_slow(router, now),
         }
     }
@@ -413,7 +416,7 @@ impl Request {
         let remaining = self.deadline - now;
         // Every provider excluded after this one (a mask test: `count_ones` is a dozen
         // instructions without a hardware popcount).
-        let all = u64::MAX >> (64 - router.len());
+        let all = router.all();
         let after = self.excluded.bits() | (1u64 << ticket.provider.index());
         let last = self.attempts >= self.max_attempts
             || (after & all == all && self.same_retries_left == 0);
