@@ -305,6 +305,10 @@ impl Request {
     /// Runs a slow path on a copy of the request and stores the result back. The slow paths take
     /// the request by value so that it never escapes the caller's frame: then the fast paths,
     /// inlined into the caller, keep its fields in registers and drop the stores nobody reads.
+    /// The slow functions are marked `#[cold]` so that the compiler moves the fields into place
+    /// for them on their own branch, not on the fast path (callgrind: 19 instructions fewer per
+    /// one-attempt request). They are not rare in every use (a stream's outcomes and every
+    /// failure take one), but their cost is in their own work, not in a few register moves.
     #[inline(always)]
     fn cold<R>(&mut self, f: impl FnOnce(Request) -> (Request, R)) -> R {
         let (s, r) = f(*self);
@@ -312,6 +316,7 @@ impl Request {
         r
     }
 
+    #[cold]
     #[inline(never)]
     fn poll_slow_owned<const P: usize, const B: usize, const E: usize>(
         mut self,
@@ -322,6 +327,7 @@ impl Request {
         (self, step)
     }
 
+    #[cold]
     #[inline(never)]
     fn after_pick_owned<const P: usize, const B: usize, const E: usize>(
         mut self,
@@ -332,6 +338,7 @@ impl Request {
         (self, step)
     }
 
+    #[cold]
     #[inline(never)]
     fn handle_outcome_owned<const P: usize, const B: usize, const E: usize>(
         mut self,
