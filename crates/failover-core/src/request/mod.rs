@@ -37,8 +37,8 @@ enum Phase {
     Done,
 }
 
-/// One request from start to finish, driven by explicit time. Plain fixed-size data (about 100
-/// bytes): no allocation, no clock, no I/O.
+/// One request from start to finish, driven by explicit time. Plain fixed-size data (200 bytes
+/// on a 64-bit target): no allocation, no clock, no I/O.
 ///
 /// # Calling order
 ///
