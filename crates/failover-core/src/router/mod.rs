@@ -53,6 +53,11 @@ pub struct Router<const P: usize, const B: usize, const E: usize = 64> {
     isolated: ProviderSet,
     /// The policy as given (validated), for [`Router::policy`].
     source: Policy,
+    /// Cached for the request engine (the providers never change): a request's default attempt
+    /// budget (one per provider plus `same_provider_retries`, at most 255) and the set of all
+    /// providers as bits.
+    request_attempts: u8,
+    all: u64,
 }
 
 impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
@@ -92,6 +97,10 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             next_deadline: u64::MAX,
             isolated: ProviderSet::new(),
             source: policy.clone(),
+            request_attempts: (names.len() as u64)
+                .saturating_add(u64::from(policy.same_provider_retries))
+                .min(255) as u8,
+            all: u64::MAX >> (64 - names.len()),
         })
     }
 
@@ -141,6 +150,19 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[inline]
     pub(crate) fn policy(&self) -> &Compiled {
         &self.policy
+    }
+
+    /// A request's default attempt budget: one per provider plus the policy's
+    /// `same_provider_retries`, at most 255.
+    #[inline(always)]
+    pub(crate) fn request_attempts(&self) -> u8 {
+        self.request_attempts
+    }
+
+    /// Every provider, as bits.
+    #[inline(always)]
+    pub(crate) fn all(&self) -> u64 {
+        self.all
     }
 
     /// Provider `id`'s long-horizon latency baseline (time to first token for streamed calls),

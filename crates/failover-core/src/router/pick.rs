@@ -52,12 +52,9 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     ) -> Option<(usize, TicketKind, u32)> {
         if !self.isolated().is_empty() {
             // Providers isolated by hand are skipped like providers already tried.
-            let req = PickRequest {
-                tried: ProviderSet::from_bits(req.tried.bits() | self.isolated().bits()),
-                ..*req
-            };
+            let tried = ProviderSet::from_bits(req.tried.bits() | self.isolated().bits());
             return self
-                .choose(now, &req)
+                .choose(now, req.key, tried)
                 .map(|(i, kind, seq)| (usize::from(i), kind, seq));
         }
         if now < self.next_deadline
@@ -66,20 +63,26 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         {
             Some((0, TicketKind::Request, 0))
         } else {
-            self.choose(now, req)
+            self.choose(now, req.key, req.tried)
                 .map(|(i, kind, seq)| (usize::from(i), kind, seq))
         }
     }
 
     /// The provider that takes this request (index, kind, probe sequence), or `None` when none
-    /// can: [`Router::pick_with`] beyond the primary's fast path.
+    /// can: [`Router::pick_with`] beyond the primary's fast path. The request arrives as scalars
+    /// (in registers), so a caller's fast path need not build it in memory.
     #[inline(never)]
-    fn choose(&mut self, now: u64, req: &PickRequest) -> Option<(u8, TicketKind, u32)> {
+    fn choose(
+        &mut self,
+        now: u64,
+        key: Option<u64>,
+        tried: ProviderSet,
+    ) -> Option<(u8, TicketKind, u32)> {
         self.catch_up(now);
         let p = &self.policy;
         let mut first_limited = None;
         for i in 0..self.providers.len() {
-            if req.tried.contains_index(i) {
+            if tried.contains_index(i) {
                 continue;
             }
             let pr = &mut self.providers[i];
@@ -93,7 +96,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 }
                 CircuitState::Healthy => {
                     let share = pace.factor_ppm(p);
-                    let take = match req.key {
+                    let take = match key {
                         Some(h) => key_position(h, i) < share,
                         None => pace.offer(share),
                     };
@@ -104,7 +107,7 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
                 }
                 CircuitState::Ramping => {
                     let share = pace.scale(p, c.ramp.share_ppm(p));
-                    let take = match req.key {
+                    let take = match key {
                         Some(h) => key_position(h, i) < share,
                         None => c.ramp.offer(share),
                     };
