@@ -757,7 +757,7 @@ fn fraction_and_offset(secs: i64, mut rest: &[u8]) -> Option<i64> {
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
             let two = |a: u8, b: u8| {
                 let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
-                (a <= 9 && b <= 9).then_some(i64::from(a * 10 + b))
+                (a <= 9 && b <= 9).then(|| i64::from(a) * 10 + i64::from(b))
             };
             let (oh, om) = (two(*h1, *h2)?, two(*m1, *m2)?);
             if oh > 23 || om > 59 {
@@ -930,6 +930,26 @@ mod tests {
             reference::anthropic_reset(trim(b), now),
             "reset {v:?} at {now:?}"
         );
+    }
+
+    /// An offset whose digits are not digits (the fuzz target's finding: `'/' - '0'` wraps to
+    /// 255, and `255 * 10` overflowed a `u8` before the digit check could reject it).
+    #[test]
+    fn offsets_with_non_digits_are_malformed_not_a_panic() {
+        for v in [
+            "2024-04-17T01:00:00+02:/0",
+            "2024-04-17T01:00:00+/2:00",
+            "2024-04-17T01:00:00-0~:00",
+            "2024-04-17T01:00:00+02:0\u{ff}",
+            "2024-04-17T01:00:00.5+02:/9",
+        ] {
+            agree(v, Some(NOW));
+            assert_eq!(
+                one("anthropic-ratelimit-tokens-reset", v).quotas,
+                Headroom::default().quotas,
+                "{v:?}"
+            );
+        }
     }
 
     #[test]
