@@ -169,12 +169,15 @@ class _Driver:
             raise StreamBroken(a.provider, "stream_cut", self.delivered, None)
         return False
 
-    def late(self, a: Any, now: int, started: bool) -> Any:
-        """A deadline passed: poll at it, which records the timeout (before content) or the stall
-        (after). Returns the next step; raises ``StreamBroken`` after content."""
-        nxt = self.req._next(self.router, now)
-        if isinstance(nxt, dict) and "in_flight" in nxt:
-            return nxt  # not yet by the engine's clock
+    def late(self, a: Any, r: "_Reading") -> Any:
+        """The read of attempt ``a`` was interrupted at its deadline (or the deadline passed):
+        poll at it, which records the timeout (before content) or the stall (after). Returns the
+        next step (``None``: poll again); raises ``StreamBroken`` after content."""
+        started = r.started
+        r.end()
+        nxt = self.req._next(self.router, max(_monotonic_ms(), r.deadline))
+        if isinstance(nxt, dict) and "in_flight" in nxt:  # pragma: no cover
+            return None  # not yet by the engine's clock
         outcome = "stalled" if started else "timeout"
         err = TimeoutError(
             f"{a.provider}'s stream "
@@ -409,14 +412,11 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                 entry[1] = False
                 if entry[2]:
                     # The watchdog interrupted the read at the deadline (or it passed).
-                    r.end()
                     try:
-                        nxt = d.late(a, max(_monotonic_ms(), r.deadline), r.started)
+                        nxt = d.late(a, r)
                     except BaseException:
                         finished = True
                         raise
-                    if isinstance(nxt, dict) and "in_flight" in nxt:  # pragma: no cover
-                        nxt = None
                     continue
                 try:
                     d.failed_call(a, exc, r.started)
@@ -519,14 +519,11 @@ async def async_chunks(
                 if entry[2]:
                     # The watchdog cancelled the read at the deadline.
                     _uncancel(task)
-                    r.end()
                     try:
-                        nxt = d.late(a, max(_monotonic_ms(), r.deadline), r.started)
+                        nxt = d.late(a, r)
                     except BaseException:
                         finished = True
                         raise
-                    if isinstance(nxt, dict) and "in_flight" in nxt:  # pragma: no cover
-                        nxt = None
                     continue
                 try:
                     d.failed_call(a, exc, r.started)
