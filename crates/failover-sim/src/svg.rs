@@ -10,11 +10,10 @@ use std::fmt::Write;
 
 use crate::app::Report;
 use crate::charts::{
-    Anchor, Canvas, Run, TimeAxis, around, esc, frame, outcome_panels, provider_color, state_bands,
-    strategy_style, text_width, thousands,
+    Anchor, Canvas, Run, TimeAxis, around, esc, frame, outcome_panels, policy_block,
+    provider_color, state_bands, strategy_style, text_width, thousands,
 };
 use crate::input::{clock, dur};
-use crate::report::policy_summary;
 
 const W: f64 = 1000.0;
 const LEFT: f64 = 96.0;
@@ -60,23 +59,11 @@ fn title_block(c: &mut Canvas, r: &Report) -> f64 {
         x += text_width(&text, 12.0) + 18.0;
     }
     y += 18.0;
-    for line in policy_summary(&r.policy) {
-        c.text(
-            LEFT,
-            y,
-            11.0,
-            Anchor::Start,
-            r##"fill="#444""##,
-            &format!("policy: {line}"),
-        );
-        y += 14.0;
-    }
-    c.text(
+    y = policy_block(
+        c,
         LEFT,
         y,
-        11.0,
-        Anchor::Start,
-        r##"fill="#777""##,
+        &r.policy,
         &format!(
             "{} requests over {}, up to {} attempts each; naive failover cools a provider down {} after {} failures in a row",
             thousands(r.strat("policy").map_or(0, |p| p.stats.requests)),

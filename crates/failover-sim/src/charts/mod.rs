@@ -458,6 +458,30 @@ pub fn frame(
     ));
 }
 
+/// The policy's key parameters, one line each at `x` from `y` down, then `note` in grey.
+/// Returns the note's baseline.
+pub fn policy_block(
+    c: &mut Canvas,
+    x: f64,
+    mut y: f64,
+    policy: &failover_core::Policy,
+    note: &str,
+) -> f64 {
+    for line in crate::report::policy_summary(policy) {
+        c.text(
+            x,
+            y,
+            11.0,
+            Anchor::Start,
+            r##"fill="#444""##,
+            &format!("policy: {line}"),
+        );
+        y += 14.0;
+    }
+    c.text(x, y, 11.0, Anchor::Start, r##"fill="#777""##, note);
+    y
+}
+
 /// A "nice" axis maximum at or above `v`, and its gridlines at 0, ½ and 1 of it.
 #[must_use]
 pub fn nice_max(v: f64) -> f64 {

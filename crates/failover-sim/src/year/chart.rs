@@ -6,7 +6,7 @@
 use super::*;
 use crate::charts::{
     Anchor, Canvas, GREY, ORANGE, PURPLE, Run, SKY, TimeAxis, VERMILLION, esc, outcome_panels,
-    provider_color, state_bands, strategy_style, text_width, thousands,
+    policy_block, provider_color, state_bands, strategy_style, text_width, thousands,
 };
 use crate::year::json::KEYS;
 
@@ -107,23 +107,11 @@ pub fn chart(r: &YearReport) -> String {
         y += 16.0;
     }
     y += 4.0;
-    for line in policy_summary(&s.policy) {
-        c.text(
-            LEFT,
-            y,
-            11.0,
-            Anchor::Start,
-            r##"fill="#444""##,
-            &format!("policy: {line}"),
-        );
-        y += 14.0;
-    }
-    c.text(
+    let y = policy_block(
+        &mut c,
         LEFT,
         y,
-        11.0,
-        Anchor::Start,
-        r##"fill="#777""##,
+        &s.policy,
         &format!(
             "up to {} attempts per request; naive failover cools a provider down {} after {} failures in a row; downtime = minutes with ≥ 5 % failed",
             s.attempts,
@@ -276,17 +264,7 @@ pub fn chart(r: &YearReport) -> String {
     let mut top = axis_y + 70.0;
     for (z, &i) in zooms.iter().enumerate() {
         let (a, b) = p.windows[i];
-        let mut what: Vec<String> = Vec::new();
-        for (pi, list) in p.incidents.iter().enumerate() {
-            for inc in list.iter().filter(|x| x.fault.from < b && x.fault.to > a) {
-                what.push(format!(
-                    "{} {} {}",
-                    p.model.providers[pi].name,
-                    inc.kind.label(),
-                    dur(inc.duration_ms())
-                ));
-            }
-        }
+        let what = p.incidents_in(a, b);
         let letter = (b'A' + z as u8) as char;
         c.text(
             LEFT,

@@ -522,6 +522,26 @@ pub struct Plan {
     pub expected_requests: f64,
 }
 
+impl Plan {
+    /// Every incident that overlaps `[a, b)`, as "provider kind duration" (for the window labels
+    /// of the text report and the chart).
+    #[must_use]
+    pub fn incidents_in(&self, a: u64, b: u64) -> Vec<String> {
+        let mut what = Vec::new();
+        for (pi, list) in self.incidents.iter().enumerate() {
+            for inc in list.iter().filter(|x| x.fault.from < b && x.fault.to > a) {
+                what.push(format!(
+                    "{} {} {}",
+                    self.model.providers[pi].name,
+                    inc.kind.label(),
+                    dur(inc.duration_ms())
+                ));
+            }
+        }
+        what
+    }
+}
+
 /// Generates the year's incidents, windows and standalone figures.
 #[must_use]
 pub fn plan(settings: &YearSettings) -> Plan {

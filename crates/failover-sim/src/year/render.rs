@@ -137,17 +137,7 @@ pub fn render(r: &YearReport) -> String {
             }
             Some((i, failed, down)) => {
                 let (a, b) = p.windows[i];
-                let mut what: Vec<String> = Vec::new();
-                for (pi, list) in p.incidents.iter().enumerate() {
-                    for inc in list.iter().filter(|x| x.fault.from < b && x.fault.to > a) {
-                        what.push(format!(
-                            "{} {} {}",
-                            p.model.providers[pi].name,
-                            inc.kind.label(),
-                            dur(inc.duration_ms())
-                        ));
-                    }
-                }
+                let what = p.incidents_in(a, b);
                 let _ = writeln!(
                     o,
                     "  {label:<15} {}: {} failed, {} min down; {}",
