@@ -345,7 +345,8 @@ def main(argv: List[str]) -> int:
 def stream_overhead(repeat: int, chunks: int = 1_000, streams: int = 100) -> "tuple[float, float]":
     """ns per chunk that ``router.stream``/``astream`` add to iterating the same OpenAI-shaped
     chunks directly (the request's start and end are spread over ``chunks``)."""
-    data = [{"choices": [{"delta": {"content": "x"}, "finish_reason": None}]}] * (chunks - 1)
+    data: "list[dict[str, Any]]" = [
+        {"choices": [{"delta": {"content": "x"}, "finish_reason": None}]}] * (chunks - 1)
     data.append({"choices": [{"delta": {}, "finish_reason": "stop"}]})
     r = failover_core.Router(["primary", "secondary"])
 
