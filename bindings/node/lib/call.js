@@ -7,6 +7,8 @@
 // back (facts.js) and reports the core's classification of them.
 
 const native = require('../native.js');
+// The global `performance` is a lazy getter on every read: read once here.
+const { performance } = require('node:perf_hooks');
 const { AllProvidersFailedError, HttpStatusError, InternalError } = require('./errors.js');
 const { typeError, checkPositive, checkTime } = require('./errors.js');
 const { CLOCK, OUTCOME_CODE, NO_POLL, STEP_ATTEMPT, STEP_WAIT, STEP_DONE } = require('./io.js');
