@@ -66,13 +66,19 @@ impl Slab {
         }
     }
 
+    /// Fails when no handle is left for another request (checked before the engine is touched).
+    fn check_room(&self) -> Res<()> {
+        if self.free.is_empty() && self.entries.len() as u64 >= INDEX_SPAN {
+            return Err(Failure::range("request", "too many requests in flight"));
+        }
+        Ok(())
+    }
+
     fn insert(&mut self, l: Live) -> Res<f64> {
+        self.check_room()?;
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
-                if self.entries.len() as u64 >= INDEX_SPAN {
-                    return Err(Failure::range("request", "too many requests in flight"));
-                }
                 self.entries.push(Entry {
                     generation: 0,
                     live: None,
@@ -301,6 +307,8 @@ fn hot_begin(h: &Hot) -> Res<f64> {
     } else {
         poll_now(h)?
     };
+    // Room first, so that a request that cannot be kept never polls (a poll picks).
+    h.requests.borrow().check_room()?;
     // Started and polled under one borrow of the router; stored once.
     let (req, before) = hot::with_router_in(h, router, |r| {
         let mut req = Request::new(r, &options, now);
