@@ -393,6 +393,7 @@ export interface RequestLayout {
   reportEnded: number
   reportFirstToken: number
   reportRetryAfter: number
+  clockAt: number
 }
 
 /**

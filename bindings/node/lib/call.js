@@ -7,12 +7,14 @@
 // back (facts.js) and reports the core's classification of them.
 
 const native = require('../native.js');
+// The global `performance` is a lazy getter on every read: read once here.
+const { performance } = require('node:perf_hooks');
 const { AllProvidersFailedError, HttpStatusError, InternalError } = require('./errors.js');
 const { typeError, checkPositive, checkTime } = require('./errors.js');
 const { CLOCK, OUTCOME_CODE, NO_POLL, STEP_ATTEMPT, STEP_WAIT, STEP_DONE } = require('./io.js');
 const { FINISH_SUCCESS, FINISH_CALLER_ERROR, FINISH_GAVE_UP } = require('./io.js');
 const { begin, poll, outcome, cancel, free, live, step, stepProvider, stepNumber, stepTimeout } = require('./io.js');
-const { reported, readReport } = require('./io.js');
+const { reported, readReport, beganAt } = require('./io.js');
 const { stepProbe, stepUntil, finishCode, finishName, giveUpReason, giveUpHint, reportLatency, stepObject } = require('./io.js');
 const { errorFacts, responseFacts, isResponseLike, rateLimitPairs } = require('./facts.js');
 
@@ -78,6 +80,16 @@ let deadlineOf;
 let seqOf;
 let stateOf;
 let valueOf;
+let startFirst;
+let afterFirst;
+
+/** The resolve and reject functions of the latest `new Promise(capture)` (no closure per call). */
+let capturedResolve;
+let capturedReject;
+function capture(resolve, reject) {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
 
 /**
  * What `router.call` passes to its function: the provider to call, the attempt's number (1 for
@@ -88,7 +100,13 @@ let valueOf;
 class Attempt {
   #state = PENDING;
   #value = undefined;
+  /** `done(fromThen)` of `Attempt.start`, or the fast path's call's resolve (then `#e` is set). */
   #resolve = null;
+  /** The fast path's first attempt (`startFirst`): its engine, function, request and reject. */
+  #e = null;
+  #fn = null;
+  #h = -1;
+  #reject = null;
   /** performance.now() of the deadline. */
   #at;
   #ac = null;
@@ -129,7 +147,11 @@ class Attempt {
         a.#index = -1;
         if (inFlight.length === 0) idle();
       }
-      a.#resolve(fromThen === true);
+      if (a.#e === null) a.#resolve(fromThen === true);
+      // The fast path goes on at once in a reaction to `fn`'s promise, else in a microtask, as
+      // after an await: not inside `fn`'s call, and after the attempt's signal aborted.
+      else if (fromThen === true) afterFirst(a);
+      else queueMicrotask(() => afterFirst(a));
     };
     expire = (a) => {
       if (a.#state !== PENDING) return;
@@ -176,6 +198,64 @@ class Attempt {
     };
     /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
     Attempt.run = (fn, a) => new Promise((resolve) => Attempt.start(fn, a, resolve));
+    /**
+     * The fast path: runs `fn(a)`, the first attempt of request `h` on engine `e`; returns the
+     * call's promise, settled by `afterFirst(a)` once the attempt settled (no closure but
+     * `fn`'s promise's reactions).
+     */
+    startFirst = (e, fn, h, a) => {
+      const promise = new Promise(capture);
+      a.#e = e;
+      a.#fn = fn;
+      a.#h = h;
+      a.#resolve = capturedResolve;
+      a.#reject = capturedReject;
+      let p;
+      try {
+        p = fn(a);
+      } catch (error) {
+        settle(a, THREW, error);
+        return promise;
+      }
+      if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
+        Promise.resolve(p).then(
+          (v) => settle(a, RETURNED, v, true),
+          (err) => settle(a, THREW, err, true),
+        );
+        if (a.#state === PENDING) {
+          a.#index = inFlight.length;
+          a.#seq = started++;
+          inFlight.push(a);
+          arm(a.#at);
+        }
+      } else settle(a, RETURNED, p);
+      return promise;
+    };
+    /** The fast path's first attempt `a` settled: report a plain success, or drive. */
+    afterFirst = (a) => {
+      const e = a.#e;
+      const h = a.#h;
+      try {
+        if (a.#state === RETURNED) {
+          const v = a.#value;
+          if (!isResponseLike(v)) {
+            pace(e, a.provider, v, CLOCK);
+            outcome(h, SUCCESS, -1, CLOCK, NO_POLL);
+            if (e.observer !== null) observe(e);
+            // A success always finishes a (non-streamed) request: no poll to say so.
+            if (live()) free(h);
+            a.#resolve(v);
+            return;
+          }
+        }
+      } catch (err) {
+        // A throwing getter on the result, or a failed report: the request is dropped (idempotent).
+        free(h);
+        a.#reject(err);
+        return;
+      }
+      a.#resolve(drive(e, a.#fn, null, h, a));
+    };
   }
 }
 
@@ -253,16 +333,10 @@ function call(e, fn, options) {
   // Not an attempt (a wait, or done): `drive` reads the step from the buffer before any await.
   if (!live() || step() !== STEP_ATTEMPT) return drive(e, fn, null, h, null);
   const timeoutMs = stepTimeout();
-  const a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), performance.now() + timeoutMs);
+  // The deadline is timed from the clock reading `begin` made (no `performance.now()` here).
+  const a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), beganAt() + timeoutMs);
   // One promise for the caller, settled from the attempt's settlement (no promise per attempt).
-  return new Promise((resolve, reject) => {
-    Attempt.start(fn, a, (fromThen) => {
-      // Otherwise go on in a microtask, as after an await: not inside `fn`'s call, and after the
-      // attempt's signal aborted.
-      if (fromThen) afterFirst(e, fn, h, a, resolve, reject);
-      else queueMicrotask(() => afterFirst(e, fn, h, a, resolve, reject));
-    });
-  });
+  return startFirst(e, fn, h, a);
 }
 
 /**
@@ -294,30 +368,6 @@ function observe(e) {
   } catch (err) {
     process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'FailoverCoreObserverError');
   }
-}
-
-/** The fast path's first attempt `a` (of request `h`) settled: report a plain success, or drive. */
-function afterFirst(e, fn, h, a, resolve, reject) {
-  try {
-    if (stateOf(a) === RETURNED) {
-      const v = valueOf(a);
-      if (!isResponseLike(v)) {
-        pace(e, a.provider, v, CLOCK);
-        outcome(h, SUCCESS, -1, CLOCK, NO_POLL);
-        if (e.observer !== null) observe(e);
-        // A success always finishes a (non-streamed) request: no poll to say so.
-        if (live()) free(h);
-        resolve(v);
-        return;
-      }
-    }
-  } catch (err) {
-    // A throwing getter on the result, or a failed report: the request is dropped (idempotent).
-    free(h);
-    reject(err);
-    return;
-  }
-  resolve(drive(e, fn, null, h, a));
 }
 
 /**

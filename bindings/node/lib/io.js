@@ -102,6 +102,7 @@ const {
   reportEnded: REPORT_ENDED,
   reportFirstToken: REPORT_FIRST_TOKEN,
   reportRetryAfter: REPORT_RETRY_AFTER,
+  clockAt: CLOCK_AT,
 } = native.requestLayout();
 
 /** Whether the latest request call (begin, poll, outcome, cancel) recorded an attempt. */
@@ -311,6 +312,14 @@ const giveUpReason = () => GIVE_UP_NAMES[io[REASON]];
 const giveUpHint = () => io[HINT];
 const reportLatency = () => (io[RECORDED_AT] === -1 ? 0 : io[REPORT_LATENCY]);
 
+const TIME_ORIGIN = performance.timeOrigin;
+/**
+ * After `begin` on the native clock (CLOCK): the clock reading it used, as `performance.now()`
+ * would have read it then (µs resolution; the native clock is calibrated on it above), so the
+ * caller times the first attempt's deadline with no clock reading of its own.
+ */
+const beganAt = () => io[CLOCK_AT] - TIME_ORIGIN;
+
 /**
  * The step in the buffer as `NativeRequest.poll` gives it (for messages and tests; `names` by
  * index). The attempt's ticket also left DEGRADED and TICKET_RETRY_AFTER in the buffer.
@@ -396,5 +405,6 @@ module.exports = {
   giveUpReason,
   giveUpHint,
   reportLatency,
+  beganAt,
   stepObject,
 };

@@ -16,6 +16,8 @@
 // runs while the stream is being read, not while the caller's code runs between chunks.
 
 const native = require('../native.js');
+// The global `performance` is a lazy getter on every read: read once here.
+const { performance } = require('node:perf_hooks');
 const { AllProvidersFailedError, StreamBrokenError, ProviderStreamError, InternalError } = require('./errors.js');
 const { typeError, checkPositive, checkTime, checkFunction } = require('./errors.js');
 const { errorFacts } = require('./facts.js');
@@ -68,13 +70,48 @@ function kindCode(chunk) {
   if (typeof finish !== 'string') finish = undefined;
   const err = chunk.error;
   if (err === null || err === undefined) {
-    // The common chunk: the three-argument call.
-    if (event === undefined) return nativeChunkKindOf(type, content, finish);
+    // The common chunk: the three-argument call, asked once per distinct facts.
+    if (event === undefined) return commonKind(type, content, finish);
     return nativeChunkKind(type, event, undefined, content, finish);
   }
   if (typeof err !== 'object') return nativeChunkKind(type, event, undefined, content, finish, true, undefined, undefined, typeof err === 'string' ? err : undefined);
   const str = (v) => (typeof v === 'string' ? v : undefined);
   return nativeChunkKind(type, event, undefined, content, finish, true, str(err.code), str(err.type), str(err.message));
+}
+
+// The core's answer for a common chunk (`chunkKindOf`: no SSE event name, no error member) is a
+// pure function of its three facts (`failover_core::classify_chunk` reads nothing else, and
+// nothing else changes it), and a stream's chunks mostly repeat the same facts: each distinct
+// `(type, content, finish_reason)` is asked of the core once and its answer kept, the last one
+// in three variables, the others in a map (at most COMMON_MAX of them; past that, every new
+// combination is asked each time). No rule is written here: every answer is the core's.
+const COMMON_MAX = 256;
+/** type → finish_reason → [answer without content, answer with content] (-1: not asked yet). */
+const common = new Map();
+let commonSize = 0;
+let lastType;
+let lastContent = false;
+let lastFinish;
+let lastKind = -1;
+
+function commonKind(type, content, finish) {
+  if (lastKind !== -1 && type === lastType && content === lastContent && finish === lastFinish) return lastKind;
+  let byFinish = common.get(type);
+  let pair = byFinish?.get(finish);
+  if (pair === undefined) {
+    if (commonSize >= COMMON_MAX) return nativeChunkKindOf(type, content, finish);
+    if (byFinish === undefined) common.set(type, (byFinish = new Map()));
+    byFinish.set(finish, (pair = [-1, -1]));
+    commonSize++;
+  }
+  const i = content ? 1 : 0;
+  let k = pair[i];
+  if (k === -1) k = pair[i] = nativeChunkKindOf(type, content, finish);
+  lastType = type;
+  lastContent = content;
+  lastFinish = finish;
+  lastKind = k;
+  return k;
 }
 
 const KIND_NAMES = ['other', 'content', 'terminal', 'last_content'];
@@ -141,6 +178,14 @@ function streamOptions(options) {
   checkFunction(options.isContent, 'options.isContent');
   checkFunction(options.isTerminal, 'options.isTerminal');
   return options;
+}
+
+/** The resolve and reject functions of the latest `new Promise(capture)` (no closure per read). */
+let capturedResolve;
+let capturedReject;
+function capture(resolve, reject) {
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
 /** The reason a deadline's race rejects with (never reaches the caller). */
@@ -271,11 +316,12 @@ async function* chunks(e, fn, o) {
       /** Rejects the read (or open) in progress: a deadline passed. */
       let rejectRead = null;
       /** `p` (a read or the open), settled early by rejectRead: one promise per read, no race. */
-      const bounded = (p) =>
-        new Promise((resolve, reject) => {
-          rejectRead = reject;
-          p.then(resolve, reject);
-        });
+      const bounded = (p) => {
+        const read = new Promise(capture);
+        rejectRead = capturedReject;
+        p.then(capturedResolve, capturedReject);
+        return read;
+      };
       let timer = null;
       let timerAt = 0;
       let started = false;

@@ -128,8 +128,13 @@ pub(crate) mod slot {
     pub const REPORT_FIRST_TOKEN: usize = 46;
     /// Out (reported): the outcome's `retry_after_ms`, -1 for none.
     pub const REPORT_RETRY_AFTER: usize = 47;
+    /// Out (begin on the default clock): the clock reading the call used, in ms with a
+    /// microsecond fraction, on the timeline of `performance.timeOrigin + performance.now()`
+    /// (what [`super::calibrate_clock`] aligns): the JS layer times the first attempt's deadline
+    /// from it instead of reading `performance.now()` again.
+    pub const CLOCK_AT: usize = 48;
     /// Length of the buffer.
-    pub const LEN: usize = 48;
+    pub const LEN: usize = 49;
 }
 
 /// The largest integer a JS number holds exactly.
@@ -181,13 +186,27 @@ fn monotonic_ns() -> i64 {
 /// (about 25 ns) and integer arithmetic (no float rounding, which is a libm call on baseline
 /// x86-64).
 pub(crate) fn clock_ms(h: &Hot) -> u64 {
-    let ns = h
-        .clock_offset_ns
+    ms_of(clock_ns(h))
+}
+
+/// The default clock in ns (never negative): [`clock_ms`] is its whole milliseconds.
+pub(crate) fn clock_ns(h: &Hot) -> i64 {
+    h.clock_offset_ns
         .get()
         .saturating_add(monotonic_ns())
-        .max(0);
+        .max(0)
+}
+
+/// The whole milliseconds of a [`clock_ns`] reading.
+pub(crate) fn ms_of(ns: i64) -> u64 {
     // At most i64::MAX / 10^6 ms, below 2^53: always a valid timestamp.
     (ns / 1_000_000) as u64
+}
+
+/// A [`clock_ns`] reading in ms with a microsecond fraction (below 2^53 µs for 285 years after
+/// 1970: exact in an f64).
+pub(crate) fn fine_ms(ns: i64) -> f64 {
+    (ns / 1_000) as f64 / 1_000.0
 }
 
 /// Aligns [`clock_ms`] with the JS clock: `js_now_ms` is `performance.timeOrigin +

@@ -7,7 +7,8 @@
 //!
 //! - `hotBegin()` reads ROUTER, NOW, MAX_ATTEMPTS, REQUEST_DEADLINE, MAX_WAIT, KEY_HI/KEY_LO
 //!   (`requestKey(key)` writes them) and POLL_NOW; starts a request (the core's `Request::new`),
-//!   writes its handle to REQUEST, and unless POLL_NOW is -2 polls it and writes the step.
+//!   writes its handle to REQUEST (and, with NOW -1, the clock reading to CLOCK_AT), and unless
+//!   POLL_NOW is -2 polls it and writes the step.
 //! - `hotPoll()` reads REQUEST and NOW; polls and writes the step.
 //! - `hotOutcome()` reads REQUEST, OUTCOME, RETRY_AFTER, NOW and POLL_NOW; reports the outcome
 //!   (latency: the request's own measure), writes RECORDED and REPORT_LATENCY (the request's last
@@ -65,13 +66,19 @@ impl Slab {
         }
     }
 
+    /// Fails when no handle is left for another request (checked before the engine is touched).
+    fn check_room(&self) -> Res<()> {
+        if self.free.is_empty() && self.entries.len() as u64 >= INDEX_SPAN {
+            return Err(Failure::range("request", "too many requests in flight"));
+        }
+        Ok(())
+    }
+
     fn insert(&mut self, l: Live) -> Res<f64> {
+        self.check_room()?;
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
-                if self.entries.len() as u64 >= INDEX_SPAN {
-                    return Err(Failure::range("request", "too many requests in flight"));
-                }
                 self.entries.push(Entry {
                     generation: 0,
                     live: None,
@@ -84,13 +91,13 @@ impl Slab {
         Ok((u64::from(e.generation) * INDEX_SPAN + i as u64) as f64)
     }
 
-    /// The index and the request of a live handle.
-    fn get(&self, handle: f64) -> Res<(usize, Live)> {
+    /// The index and the request of a live handle, in place.
+    fn get_mut(&mut self, handle: f64) -> Res<(usize, &mut Live)> {
         let not_live = || Failure::range("request", "is not a live request");
         let h = hot::int_in(handle, MAX_SAFE).ok_or_else(not_live)?;
         let i = (h % INDEX_SPAN) as usize;
-        let e = self.entries.get(i).ok_or_else(not_live)?;
-        match e.live {
+        let e = self.entries.get_mut(i).ok_or_else(not_live)?;
+        match &mut e.live {
             Some(l) if u64::from(e.generation) == h / INDEX_SPAN => Ok((i, l)),
             _ => Err(not_live()),
         }
@@ -194,20 +201,22 @@ fn poll_now(h: &Hot) -> Res<Option<u64>> {
 }
 
 /// Runs `f` on the request REQUEST names and its router (panics caught as in
-/// `hot::with_router_in`), then polls at `poll` unless `f` failed or the request finished, and
-/// stores the request back. A finished request's `done` step is written and its handle freed; a
-/// request whose update panicked is dropped. Sets LIVE.
+/// `hot::with_router_in`), then polls at `poll` unless `f` failed or the request finished. The
+/// request is updated in place in the slab (no copy of it in or out). A finished request's `done`
+/// step is written and its handle freed; a request whose update panicked is dropped. Sets LIVE.
 fn with_request(
     h: &Hot,
     poll: Option<u64>,
     f: impl FnOnce(&mut Request, &mut DefaultRouter) -> Res<()>,
 ) -> Res<()> {
     h.io[slot::LIVE].set(0.0);
-    let (i, live) = h.requests.borrow().get(h.io[slot::REQUEST].get())?;
-    let mut req = live.req;
+    // Held across the router's update: nothing in it touches the slab.
+    let mut slab = h.requests.borrow_mut();
+    let (i, live) = slab.get_mut(h.io[slot::REQUEST].get())?;
+    let req = &mut live.req;
     let before = req.last_report().1;
     let out = hot::with_router_in(h, live.router, |r| {
-        f(&mut req, r)?;
+        f(req, r)?;
         if let Some(now) = poll
             && req.finish().is_none()
         {
@@ -215,17 +224,13 @@ fn with_request(
         }
         Ok(())
     });
-    write_report(h, &req, before);
-    let mut slab = h.requests.borrow_mut();
+    write_report(h, req, before);
     if matches!(out, Err(Failure::Panic(_))) {
         slab.remove(i);
     } else if let Some(fin) = req.finish() {
         write_finish(h, fin);
         slab.remove(i);
     } else {
-        if let Some(e) = slab.entries.get_mut(i) {
-            e.live = Some(Live { req, ..live });
-        }
         h.io[slot::LIVE].set(1.0);
     }
     out
@@ -288,19 +293,43 @@ fn hot_begin(h: &Hot) -> Res<f64> {
         key,
     };
     let now_in = io[slot::NOW].get();
-    let now = hot::now_arg(h, "nowMs", now_in)?;
+    let now = if now_in == -1.0 {
+        // The default clock: CLOCK_AT gets the reading with its fraction (see `slot::CLOCK_AT`).
+        let ns = hot::clock_ns(h);
+        io[slot::CLOCK_AT].set(hot::fine_ms(ns));
+        hot::ms_of(ns)
+    } else {
+        hot::time("nowMs", now_in)?
+    };
     // Both on the default clock: one reading serves the start and the first poll (25 ns less).
     let poll = if now_in == -1.0 && io[slot::POLL_NOW].get() == -1.0 {
         Some(now)
     } else {
         poll_now(h)?
     };
-    let req = hot::with_router_in(h, router, |r| Ok(Request::new(r, &options, now)))?;
-    let handle = h.requests.borrow_mut().insert(Live { req, router })?;
+    // Room first, so that a request that cannot be kept never polls (a poll picks).
+    h.requests.borrow().check_room()?;
+    // Started and polled under one borrow of the router; stored once.
+    let (req, before) = hot::with_router_in(h, router, |r| {
+        let mut req = Request::new(r, &options, now);
+        let before = req.last_report().1;
+        if let Some(p) = poll {
+            write_step(h, req.poll(r, p));
+        }
+        Ok((req, before))
+    })?;
+    let mut slab = h.requests.borrow_mut();
+    let handle = slab.insert(Live { req, router })?;
     io[slot::REQUEST].set(handle);
-    io[slot::LIVE].set(1.0);
     if poll.is_some() {
-        with_request(h, poll, |_, _| Ok(()))?;
+        write_report(h, &req, before);
+    }
+    if let Some(fin) = req.finish() {
+        write_finish(h, fin);
+        let (i, _) = slab.get_mut(handle)?;
+        slab.remove(i);
+    } else {
+        io[slot::LIVE].set(1.0);
     }
     Ok(0.0)
 }
@@ -343,7 +372,7 @@ fn hot_cancel(h: &Hot) -> Res<f64> {
 /// `hotFree`: forgets the request REQUEST names, if it is live.
 fn hot_free(h: &Hot) -> Res<f64> {
     let mut slab = h.requests.borrow_mut();
-    if let Ok((i, _)) = slab.get(h.io[slot::REQUEST].get()) {
+    if let Ok((i, _)) = slab.get_mut(h.io[slot::REQUEST].get()) {
         slab.remove(i);
     }
     h.io[slot::LIVE].set(0.0);
@@ -451,6 +480,7 @@ pub struct RequestLayout {
     pub report_ended: u32,
     pub report_first_token: u32,
     pub report_retry_after: u32,
+    pub clock_at: u32,
 }
 
 /// Where the fast path's inputs and outputs sit in the shared buffer.
@@ -487,5 +517,6 @@ pub fn request_layout() -> RequestLayout {
         report_ended: u(slot::REPORT_ENDED),
         report_first_token: u(slot::REPORT_FIRST_TOKEN),
         report_retry_after: u(slot::REPORT_RETRY_AFTER),
+        clock_at: u(slot::CLOCK_AT),
     }
 }

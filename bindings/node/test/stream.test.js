@@ -360,6 +360,31 @@ test('chunkKind reads every shape', () => {
   }
 });
 
+test('chunkKind answers by the facts of each chunk, whatever the order chunks come in (the core\'s answers are kept per facts)', () => {
+  // Chunks whose facts differ in one place each (type, content, finish_reason), with what the
+  // chunk table says of them; asked in a different order each round, twice in a row too.
+  const cases = [
+    [chunk('x'), 'content'],
+    [chunk(''), 'other'],
+    [chunk('', 'stop'), 'terminal'],
+    [chunk('x', 'stop'), 'last_content'],
+    [chunk('x', 'length'), 'last_content'],
+    [{ type: 'content_block_delta' }, 'content'],
+    [{ type: 'content_block_delta', choices: [{ delta: { content: 'x' }, finish_reason: null }] }, 'content'],
+    [{ type: 'message_stop' }, 'terminal'],
+    [{ type: 'ping' }, 'other'],
+    [{ type: 'error' }, 'error'],
+  ];
+  let seed = 7;
+  for (let round = 0; round < 20; round++) {
+    const order = cases.map((c) => [c, (seed = (seed * 48271) % 2147483647)]).sort((x, y) => x[1] - y[1]);
+    for (const [[c, want]] of order) {
+      assert.equal(chunkKind(c), want, JSON.stringify(c));
+      assert.equal(chunkKind(c), want, JSON.stringify(c));
+    }
+  }
+});
+
 test('a sync iterable (an array) works too', async () => {
   const r = new Router(['a']);
   const got = await collect(r.stream(() => [chunk('x'), chunk('', 'stop')]));
