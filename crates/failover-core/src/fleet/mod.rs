@@ -51,6 +51,7 @@
 //! everyone.
 
 mod sync;
+pub mod wire;
 
 pub use crate::window::Counts;
 use crate::window::LATENCY_BINS;
