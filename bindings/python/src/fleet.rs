@@ -12,7 +12,9 @@
 
 use std::sync::Mutex;
 
-use failover_core::fleet::wire::{Clock, HeartbeatKey, KeyPrefix, LocalOpens, Reply, Wire};
+use failover_core::fleet::wire::{
+    Clock, HeartbeatKey, KeyPrefix, LocalOpens, Reply, Wire, fraction_ppm,
+};
 use failover_core::fleet::{Export, Fleet as CoreFleet, FleetConfig, FleetEvent, Snapshot};
 use failover_core::{DefaultRouter, ProviderId};
 use pyo3::prelude::*;
@@ -144,10 +146,7 @@ impl Fleet {
         clock_skew_ms: i64,
     ) -> PyResult<Self> {
         let ppm = |name: &str, v: f64| -> PyResult<u32> {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(error::arg_value_u64(name, "a fraction in [0, 1]", 0));
-            }
-            Ok((v * 1_000_000.0).round() as u32)
+            fraction_ppm(v).ok_or_else(|| error::arg_value_u64(name, "a fraction in [0, 1]", 0))
         };
         let config = FleetConfig {
             period_ms,

@@ -462,6 +462,18 @@ impl Wire {
     }
 }
 
+/// A fraction in `[0, 1]` (a binding's `jitter` or `quorum` option) in ppm, rounded to the
+/// nearest: what [`FleetConfig`]'s `jitter_ppm` and `quorum_ppm` take. `None` outside `[0, 1]` or
+/// NaN.
+#[must_use]
+pub fn fraction_ppm(v: f64) -> Option<u32> {
+    if !(0.0..=1.0).contains(&v) {
+        return None;
+    }
+    // 0 ≤ v × 10⁶ + 0.5 ≤ 1 000 000.5: the cast truncates to the rounded value.
+    Some((v * 1_000_000.0 + 0.5) as u32)
+}
+
 /// Finds local opens (and ramp rollbacks) in a router's event queue, so that a binding can make
 /// the next round due at once ([`super::Fleet::sync_now`]) rather than a period later: the
 /// fleet hears of an open when the round after it runs.
@@ -572,6 +584,18 @@ mod tests {
             "opened on the third failure in a row"
         );
         assert_eq!(w.poll(&r), None, "seen already");
+    }
+
+    #[test]
+    fn fractions_become_ppm() {
+        assert_eq!(fraction_ppm(0.3), Some(300_000));
+        assert_eq!(fraction_ppm(0.1), Some(100_000));
+        assert_eq!(fraction_ppm(1.0), Some(1_000_000));
+        assert_eq!(fraction_ppm(0.0), Some(0));
+        assert_eq!(fraction_ppm(0.000_000_6), Some(1));
+        assert_eq!(fraction_ppm(-0.1), None);
+        assert_eq!(fraction_ppm(1.01), None);
+        assert_eq!(fraction_ppm(f64::NAN), None);
     }
 
     #[test]
