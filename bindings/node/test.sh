@@ -4,8 +4,10 @@
 # file) are installed with `npm install --offline` into a fresh folder outside the repository, with
 # cargo hidden from PATH; the test folder is copied there and every test runs against the installed
 # package (`node --test`: the scenario and request suites, the latter compared line by line with
-# the Rust runner's `observe` example, API, router.call, SDK and property tests), then
-# `tsc --noEmit` type-checks the TypeScript consumer against the installed types.
+# the Rust runner's `observe` example, API, router.call, SDK and property tests, and fleet mode
+# against a real redis-server, with a mixed fleet of Python and Node processes when the Python
+# wheel is in the artifacts folder), then `tsc --noEmit` type-checks the TypeScript consumers
+# against the installed types.
 #
 # The tarballs come from $FAILOVER_DIST_DIR (scripts/test-all.sh packages once for the whole run);
 # without it this runs `scripts/package.sh node` first. Needs Rust (for the packaging and the

@@ -68,6 +68,9 @@ function makeClient(url, connectTimeoutMs, commandTimeoutMs) {
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     enableReadyCheck: false,
+    // `disconnect()` destroys the socket at once instead of waiting (2 s by default) for a close
+    // that a refused or stopped server may never send: the process can exit right after stop().
+    disconnectTimeout: 0,
     // Never reconnect on its own: the next round reconnects, after the core's backoff.
     retryStrategy: () => null,
     reconnectOnError: () => false,

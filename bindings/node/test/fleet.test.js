@@ -241,6 +241,41 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     await sync.stop();
   });
 
+  test('stop() ends every timer and socket: the process exits by itself (Redis up, or refusing connections)', async () => {
+    const closed = await RedisServer.create(binary); // a free port nobody listens on
+    for (const url of [server.url, `redis://127.0.0.1:${closed.port}/0`]) {
+      // After stop(), what still keeps the child's event loop alive (besides its stdio pipes).
+      const script = `
+        const { Router } = require('failover-core');
+        const { FleetSync } = require('failover-core/fleet');
+        const sync = new FleetSync(new Router(['a', 'b']), 'exit', { url: ${JSON.stringify(url)}, periodMs: 250 }).start();
+        const wait = setInterval(async () => {
+          if (sync.roundsOk + sync.roundsFailed < 3) return;
+          clearInterval(wait);
+          await sync.stop();
+          // (The socket is destroyed on a later turn of the loop; the check runs from an
+          // immediate, so its own timer is not counted.)
+          setTimeout(() => setImmediate(() => {
+            const left = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap' && r !== 'Immediate');
+            console.log(JSON.stringify({ left, ok: sync.roundsOk, failed: sync.roundsFailed }));
+          }), 50);
+        }, 10);`;
+      const child = spawn(process.execPath, ['-e', script], { cwd: __dirname, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      const kill = setTimeout(() => child.kill('SIGKILL'), 30000);
+      const [code, signal] = await new Promise((r) => child.once('exit', (c, sg) => r([c, sg])));
+      clearTimeout(kill);
+      assert.equal(signal, null, `the child did not exit by itself (${url})`);
+      assert.equal(code, 0);
+      const res = JSON.parse(out);
+      assert.ok(res.ok + res.failed >= 3, out);
+      assert.deepEqual(res.left, [], `still active after stop() with ${url}: ${out}`);
+    }
+  });
+
   test('an open by a quorum propagates to every instance within two rounds', async () => {
     await spawnWorkers(ws, 4);
     // Two instances (the quorum of 4 live: max(2, ⌈30 % × 4⌉) = 2) open "a" on their own evidence.
