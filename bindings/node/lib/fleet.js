@@ -107,6 +107,9 @@ class FleetSync {
   #started = false;
   #stopped = false;
   #connecting = null;
+  /** A dropped connection's close (resolves on the client's `end`), or null. */
+  #closing = null;
+  #connectTimeoutMs;
   #onOpened;
   #tickBound;
 
@@ -147,14 +150,13 @@ class FleetSync {
       Date.now() + skew,
       this.#engine.now(),
     );
+    this.#connectTimeoutMs = connectTimeoutMs;
     this.#ownsClient = o.client === undefined || o.client === null;
     /** The ioredis client the rounds use. */
     this.client = this.#ownsClient ? makeClient(o.url ?? 'redis://127.0.0.1:6379/0', connectTimeoutMs, commandTimeoutMs) : o.client;
     // A client's 'error' events (a refused connection) must not crash the process: the round
-    // that saw the error reports it.
-    this.client.on('error', (err) => {
-      this.lastError = err;
-    });
+    // that saw the error reports it (its command or its connect rejects with it).
+    this.client.on('error', () => {});
     this.#onEvent = o.onEvent ?? null;
     /** Every fleet event so far (also passed to `onEvent` and emitted on the router as `fleet`). */
     this.events = [];
@@ -284,7 +286,7 @@ class FleetSync {
         // cannot be read as the next round's; the next round reconnects.
         this.lastError = err;
         this.#fleet.handleFailure(this.#n, tx.round, e.now());
-        if (this.#ownsClient) this.client.disconnect();
+        this.#drop();
         return false;
       },
     ).finally(() => {
@@ -294,12 +296,37 @@ class FleetSync {
     return p;
   }
 
+  /** Drops the connection of the client it built (a late reply must not answer the next round). */
+  #drop() {
+    if (!this.#ownsClient) return;
+    const c = this.client;
+    if (c.status !== 'end' && c.status !== 'wait' && this.#closing === null) {
+      // The status changes only when the socket has closed (on a later turn of the loop).
+      this.#closing = new Promise((resolve) => {
+        c.once('end', resolve);
+      });
+    }
+    c.disconnect();
+  }
+
+  /** Connects the client it built if it is not connected (a round after a failure reconnects). */
   async #connect() {
     const c = this.client;
-    if (c.status === 'ready') return;
     if (!this.#ownsClient) return; // the owner's client: its own policy
+    if (this.#closing === null && c.status === 'ready') return;
     if (this.#connecting === null) {
-      this.#connecting = c.connect().finally(() => {
+      this.#connecting = (async () => {
+        if (this.#closing !== null) {
+          // Wait for the dropped connection to end (bounded: the connect timeout).
+          let t;
+          await Promise.race([this.#closing, new Promise((r) => {
+            t = setTimeout(r, this.#connectTimeoutMs);
+          })]);
+          clearTimeout(t);
+          this.#closing = null;
+        }
+        if (c.status === 'wait' || c.status === 'end') await c.connect();
+      })().finally(() => {
         this.#connecting = null;
       });
     }

@@ -332,6 +332,45 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     assert.ok(stored > 0 && stored <= recorded, `${stored} vs ${recorded}`); // lost rounds undercount; none counts twice
   });
 
+  test('with Redis stopped, each round fails within its timeouts and the third degrades the instance', async () => {
+    const router = new Router(['a', 'b']);
+    const events = [];
+    router.on('fleet', (ev) => events.push(ev));
+    const sync = new FleetSync(router, 'stopped', { url: server.url, instance: 9, periodMs: PERIOD_MS });
+    assert.equal(await sync.runRound(), true);
+    const took = [];
+    server.pause();
+    try {
+      for (let i = 0; i < 3; i++) {
+        sync.syncNow();
+        const t0 = process.hrtime.bigint();
+        assert.equal(await sync.runRound(), false);
+        took.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    } finally {
+      server.resume();
+    }
+    console.log(`rounds against a stopped Redis failed after ${took.map((t) => t.toFixed(0)).join(', ')} ms`
+      + ' (command timeout 250 ms, connect timeout 500 ms)');
+    // Bounded by the timeouts, not hanging: a round that reconnects may take the connect
+    // timeout plus the command timeout (750 ms); twice that leaves room for a loaded machine.
+    for (const t of took) assert.ok(t < 1500, `a round took ${t} ms`);
+    assert.equal(sync.roundsFailed, 3);
+    assert.equal(sync.degraded, true);
+    // The first round times out; the next ones reconnect, and ioredis's own setup command times
+    // out and closes the connection under them.
+    assert.match(String(sync.lastError?.message), /timed out|closed/i);
+    await sleep(0); // events reach the listeners in a microtask
+    assert.deepEqual(events.map((e) => [e.kind, e.failures, e.instance]), [['degraded', 3, 9]]);
+    // Resumes once Redis answers again.
+    sync.syncNow();
+    assert.equal(await sync.runRound(), true);
+    assert.equal(sync.degraded, false);
+    await sleep(0);
+    assert.deepEqual(events.map((e) => e.kind), ['degraded', 'resumed']);
+    await sync.stop();
+  });
+
   test('a restarted, empty Redis trips nothing', async () => {
     await spawnWorkers(ws, 3);
     await each(ws, { op: 'observe', provider: 'a', outcome: 'success', n: 30 });
