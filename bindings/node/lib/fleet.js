@@ -20,7 +20,7 @@
  * options or methods (docs/fleet.md lists the mapping).
  */
 
-const { createHash } = require('node:crypto');
+const { createHash, randomBytes } = require('node:crypto');
 const native = require('./addon.js');
 const { nativeRouter, engineOf, Router } = require('./router.js');
 const { typeError, rangeError, describe } = require('./errors.js');
@@ -124,7 +124,7 @@ class FleetSync {
       throw typeError('options.onEvent', 'a function', o.onEvent);
     }
     let instance = o.instance;
-    if (instance === undefined || instance === null) instance = createHash('sha1').update(String(Math.random())).digest().readUInt32LE(0);
+    if (instance === undefined || instance === null) instance = randomBytes(4).readUInt32LE(0);
     if (!Number.isInteger(instance) || instance < 0 || instance > 0xffffffff) {
       throw rangeError('options.instance', `must be an integer between 0 and 2^32 - 1, got ${describe(instance)}`);
     }
