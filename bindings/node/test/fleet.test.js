@@ -384,6 +384,34 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     }
   });
 
+  test('only the lease holder probes, and every instance follows the ramp it published', async () => {
+    // Opens of 1 s, so probing starts during the test.
+    await spawnWorkers(ws, 3, { open_base_ms: 1000, open_jitter: 0.0 });
+    for (const w of ws.slice(0, 2)) assert.equal((await w.ask({ op: 'observe', provider: 'a', outcome: 'server_error', n: 3 })).a, 'open');
+    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'open', JSON.stringify(s));
+    // Requests for 3 s (the opens end after 1 s): probes of "a" go out from one instance only.
+    const loads = await each(ws, { op: 'load', seconds: 3 });
+    const probing = loads.map((s) => s.probes);
+    console.log(`probe tickets for a per instance: ${probing.join(', ')}`);
+    assert.equal(probing.filter((n) => n > 0).length, 1, probing.join(', '));
+    // Its probes confirmed recovery and it published the ramp start: every instance ramps.
+    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'ramping', JSON.stringify(s));
+  });
+
+  for (const skewMs of [0, 300]) {
+    test(`the merged window trips what no instance saw alone (instance 0's clock ${skewMs} ms ahead)`, async () => {
+      await spawnWorkers(ws, 3, {}, null, [skewMs, 0, 0]);
+      // 10 calls each on two instances, 6 server errors, never 3 in a row: below min_volume (20)
+      // and the consecutive-failure limit alone; 20 calls at 60 % errors merged (threshold 50 %).
+      const seq = [...Array(3).fill(['success', 'server_error', 'server_error']).flat(), 'success'];
+      for (const w of ws.slice(0, 2)) assert.equal((await w.ask({ op: 'observe_seq', provider: 'a', outcomes: seq })).a, 'healthy');
+      for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) {
+        assert.ok(s.waited >= 2, JSON.stringify(s));
+        assert.equal(s.a, 'open', JSON.stringify(s));
+      }
+    });
+  }
+
   test('8 processes, 4 Python and 4 Node, one Redis: opens and counts cross languages', { skip: mixedMissing ?? false }, async () => {
     const langs = ['python', 'node', 'python', 'node', 'python', 'node', 'python', 'node'];
     await spawnWorkers(ws, 8, {}, langs);
