@@ -44,6 +44,9 @@ cargo build --manifest-path nostd-check/Cargo.toml --release
 step "scripts/package.sh (the abi3 manylinux wheel from the sdist, the npm tarballs)"
 export FAILOVER_DIST_DIR="$root/dist"
 bash scripts/package.sh
+# Both packages are built: the Node suite's mixed fleet test (4 Python and 4 Node processes on one
+# Redis) must run, not skip.
+export FAILOVER_REQUIRE_MIXED=1
 
 for part in bindings/python/test.sh bindings/node/test.sh fuzz/smoke.sh; do
   if [ -f "$part" ]; then

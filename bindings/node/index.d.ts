@@ -282,6 +282,20 @@ export interface SimpleEvent extends EventBase {
   kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled' | 'isolated' | 'released' | 'reset';
 }
 /** What `Router.logEvents` writes to (`console`, pino, winston, bunyan). */
+/** A fleet mode event (`router.on('fleet')`, `FleetSync`'s `onEvent` and `events`). */
+export interface FleetEvent {
+  /** `"degraded"`: `failures` rounds in a row failed; `"resumed"`: a round succeeded again. */
+  kind: 'degraded' | 'resumed';
+  /** When, ms on the router's clock. */
+  at_ms: number;
+  /** Failed rounds in a row (`degraded` only). */
+  failures?: number;
+  /** The instance's id. */
+  instance: number;
+  /** One line for a log. */
+  description: string;
+}
+
 export interface EventLogger {
   info(line: string): void;
   debug?(line: string): void;
@@ -408,6 +422,11 @@ export declare class Router {
   on(kind: 'event', listener: (event: FailoverEvent) => void): this;
   /** A listener that threw, with the event it was given. */
   on(kind: 'error', listener: (error: unknown, event: FailoverEvent) => void): this;
+  /**
+   * Fleet mode's events (`failover-core/fleet`'s `FleetSync`): the instance went degraded (runs
+   * on local knowledge alone) or resumed sharing. Not among `"event"`'s (they name no provider).
+   */
+  on(kind: 'fleet', listener: (event: FleetEvent) => void): this;
   /** Removes a listener added with `on`. Returns the router. */
   off(kind: string, listener: (...args: any[]) => void): this;
   /**

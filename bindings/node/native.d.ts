@@ -9,6 +9,66 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** One instance of a fleet for a router (see the module doc). */
+export declare class NativeFleet {
+  /**
+   * Instance `instance` (a u32, unique in the fleet) of the fleet `service` for `router`.
+   * `wallMs` is the wall clock (Unix ms, plus any simulated skew) and `routerMs` the router's
+   * clock read at the same moment (-1: the native default clock); their difference, rounded
+   * to whole buckets, maps the router's times to the fleet's (`wire::Clock`). Throws
+   * `ConfigError` with the core's code for a configuration it refuses.
+   */
+  constructor(router: NativeRouter, service: string, instance: number, options: NativeFleetOptions | undefined | null, wallMs: number, routerMs: number)
+  /** The round script's one key, `fo:{<service>}:hb`. */
+  get key(): string
+  /** This instance's id. */
+  get instance(): number
+  /**
+   * When the next round is due, on the router's clock (ms); null while one is in flight. A
+   * local open or ramp rollback since the last call makes it due at once.
+   */
+  pollTimeout(router: NativeRouter): number | null
+  /** Makes the next round due at `nowMs` (-1: now, on the native clock). */
+  syncNow(nowMs: number): void
+  /**
+   * Starts a round if one is due at `nowMs` (-1: the native clock): `{round, args}` for
+   * `EVALSHA(script, 1, key, ...args)`, or null. The round's deltas are handed out now, once:
+   * send them once and never retry.
+   */
+  pollTransmit(router: NativeRouter, nowMs: number): NativeFleetRound | null
+  /**
+   * Hands round `round`'s reply (the script's return value, as ioredis gives it) to the core:
+   * false when the round is not the one in flight. A reply of the wrong shape counts as a
+   * failed round and throws a `TypeError` with code `ERR_FLEET_REPLY`.
+   */
+  handleReply(router: NativeRouter, round: number, reply: unknown, nowMs: number): boolean
+  /**
+   * Round `round` failed (timeout, connection lost, an error reply): false when it is not the
+   * round in flight.
+   */
+  handleFailure(router: NativeRouter, round: number, nowMs: number): boolean
+  /** The next fleet event, or null. */
+  pollEvent(): NativeFleetEvent | null
+  /** Whether the instance runs on local knowledge alone (too many failed rounds in a row). */
+  get degraded(): boolean
+  /** Failed rounds in a row. */
+  get failures(): number
+  /** Live instances at the last successful round (this one included). */
+  get liveInstances(): number
+  /** The quorum among the live instances. */
+  get quorum(): number
+  /** Rounds answered and handed to the core so far. */
+  get roundsOk(): number
+  /** Rounds that failed so far. */
+  get roundsFailed(): number
+  /**
+   * Provider `index`'s register as this instance last saw it: `[epoch, open_until_ms,
+   * ramp_start_ms]`, times on the router's clock (0: unset); null for an index the router does
+   * not have.
+   */
+  register(router: NativeRouter, index: number): Array<number> | null
+}
+
 /**
  * One request from start to finish (the core's `Request`): `poll` says what to do next, the
  * `handle*` methods report what happened. Started on a router, and driven with that router
@@ -187,6 +247,9 @@ export declare function classify(facts: NativeFacts): NativeClassification
  */
 export declare function classifyStatusCode(status: number): string
 
+/** The round script (Lua) every binding runs: `failover_core::fleet::REDIS_ROUND_SCRIPT`. */
+export declare function fleetScript(): string
+
 /**
  * The core's `Headroom`: reads one answer's headers, `[name, value]` string pairs (such as
  * `[...response.headers]`; other headers are ignored), with the wall clock `nowUnixMs`
@@ -277,6 +340,47 @@ export interface NativeFacts {
   x_ms_retry_after_ms?: string | undefined | null
   /** The wall clock as Unix milliseconds (`Date.now()`), for a `retry-after` HTTP-date. */
   now_unix_ms?: number | undefined | null
+}
+
+/** A fleet event: `degraded` (with `failures`) or `resumed`, at `at_ms` on the router's clock. */
+export interface NativeFleetEvent {
+  /** `"degraded"` or `"resumed"`. */
+  kind: string
+  /** When, ms (the router's clock). */
+  at_ms: number
+  /** Failed rounds in a row (`degraded` only). */
+  failures?: number
+}
+
+/**
+ * A fleet instance's configuration (every field optional: the core's defaults). Fractions are
+ * numbers in [0, 1].
+ */
+export interface NativeFleetOptions {
+  /** Time between rounds, ms (250–5000, default 1000). */
+  period_ms?: number
+  /** Each period is jittered by up to ± this fraction (0–0.5, default 0.1). */
+  jitter?: number
+  /** Seeds the jitter (an integer, default 0). */
+  seed?: number
+  /** An instance is live while its last round is at most this many periods old (default 3). */
+  live_periods?: number
+  /** Failed rounds in a row after which the instance is degraded (default 3). */
+  degraded_after?: number
+  /** The quorum's share of the live instances (default 0.3). */
+  quorum?: number
+  /** The smallest quorum (default 2). */
+  quorum_min?: number
+  /** How long the probe lease lasts, ms (default 3000). */
+  lease_ms?: number
+}
+
+/** A round to send: `EVALSHA(script, 1, key, ...args)`, once. */
+export interface NativeFleetRound {
+  /** The round's number (hand it back to `handleReply` or `handleFailure`). */
+  round: number
+  /** The script's arguments. */
+  args: Array<string>
 }
 
 /** One answer's rate-limit headers, read by the core's `Headroom`. */

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeFleet = nativeBinding.NativeFleet
 module.exports.NativeRequest = nativeBinding.NativeRequest
 module.exports.NativeRouter = nativeBinding.NativeRouter
 module.exports.calibrateClock = nativeBinding.calibrateClock
@@ -842,6 +843,7 @@ module.exports.chunkKind = nativeBinding.chunkKind
 module.exports.chunkKindOf = nativeBinding.chunkKindOf
 module.exports.classify = nativeBinding.classify
 module.exports.classifyStatusCode = nativeBinding.classifyStatusCode
+module.exports.fleetScript = nativeBinding.fleetScript
 module.exports.headroom = nativeBinding.headroom
 module.exports.ioBuffer = nativeBinding.ioBuffer
 module.exports.ioLayout = nativeBinding.ioLayout

@@ -4,8 +4,10 @@
 # file) are installed with `npm install --offline` into a fresh folder outside the repository, with
 # cargo hidden from PATH; the test folder is copied there and every test runs against the installed
 # package (`node --test`: the scenario and request suites, the latter compared line by line with
-# the Rust runner's `observe` example, API, router.call, SDK and property tests), then
-# `tsc --noEmit` type-checks the TypeScript consumer against the installed types.
+# the Rust runner's `observe` example, API, router.call, SDK and property tests, and fleet mode
+# against a real redis-server, with a mixed fleet of Python and Node processes when the Python
+# wheel is in the artifacts folder), then `tsc --noEmit` type-checks the TypeScript consumers
+# against the installed types.
 #
 # The tarballs come from $FAILOVER_DIST_DIR (scripts/test-all.sh packages once for the whole run);
 # without it this runs `scripts/package.sh node` first. Needs Rust (for the packaging and the
@@ -67,12 +69,41 @@ step "test tools into $app (the versions bindings/node/package.json pins)"
 tools="$(node -e '
   const dev = require(process.argv[1]).devDependencies;
   const names = ["@anthropic-ai/sdk", "@types/node", "fast-check", "openai", "typescript",
-    "@opentelemetry/api", "@opentelemetry/sdk-metrics", "@opentelemetry/sdk-trace-base"];
+    "@opentelemetry/api", "@opentelemetry/sdk-metrics", "@opentelemetry/sdk-trace-base", "ioredis"];
   console.log(names.map((n) => `${n}@${dev[n]}`).join(" "));
 ' "$here/package.json")"
 # shellcheck disable=SC2086  # one word per package
 (cd "$app" && npm install --prefer-offline --no-audit --no-fund --save-dev $tools)
 cp -R "$here/test" "$app/test"
+
+# Fleet mode's tests run against a real redis-server (Debian's package, installed when missing);
+# each starts its own on a free loopback port and stops it by its pid. With the server required,
+# a missing one fails those tests instead of skipping them.
+step "redis-server for the fleet tests (apt-get installs it when missing)"
+bash "$root/scripts/ensure-redis.sh"
+export FAILOVER_REQUIRE_REDIS=1
+
+# The mixed fleet test (4 Python and 4 Node processes on one Redis) needs the Python package too:
+# when the wheel is in the artifacts folder, a venv outside the repository gets it (no index,
+# cargo hidden) and redis-py, and the test spawns Python's own fleet worker from it.
+# FAILOVER_REQUIRE_MIXED=1 (scripts/test-all.sh, which packages both) makes a missing wheel fail.
+wheel="$(ls "$dist"/failover_core-*-abi3-manylinux*.whl 2>/dev/null | head -n 1 || true)"
+if [ -n "$wheel" ]; then
+  step "a Python venv with $(basename "$wheel") and redis-py for the mixed fleet test"
+  "${PYTHON:-python3}" -m venv "$work/fleet-venv"
+  "$work/fleet-venv/bin/python" -m pip install --quiet --disable-pip-version-check "redis>=5"
+  PATH="$no_rust" "$work/fleet-venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-index --no-deps "$wheel"
+  mkdir "$app/test/py"
+  cp "$root/bindings/python/tests/fleet_worker.py" "$app/test/py/"
+  export FAILOVER_FLEET_PYTHON="$work/fleet-venv/bin/python"
+  export FAILOVER_FLEET_PY_WORKER="$app/test/py/fleet_worker.py"
+elif [ -n "${FAILOVER_REQUIRE_MIXED:-}" ]; then
+  echo "error: no Python wheel in $dist for the mixed fleet test (run scripts/package.sh python)" >&2
+  exit 1
+else
+  echo "node: no Python wheel in $dist: the mixed Python + Node fleet test is skipped"
+fi
 
 step "node --test (against $app/node_modules/failover-core; fixtures from $root/fixtures)"
 report="$work/report.tap"

@@ -10,7 +10,9 @@
 //! | a Rust panic | `InternalError` | `"internal_panic"`; the router is closed afterwards |
 //! | a call on a router closed by a panic | `InternalError` | `"router_poisoned"` |
 //! | a bad argument type | `TypeError` | `"ERR_INVALID_ARG_TYPE"` |
-//! | a request driven with another router than its own | `TypeError` | `"ERR_INVALID_ARG_VALUE"` |
+//! | a request or fleet driven with another router than its own | `TypeError` | `"ERR_INVALID_ARG_VALUE"` |
+//! | a fleet configuration the core refuses | `ConfigError` | the core's `FleetConfigError::code()`, e.g. `"period_out_of_range"` |
+//! | a fleet round's reply of the wrong shape | `TypeError` | `"ERR_FLEET_REPLY"` |
 //! | an argument out of range (timestamps, counts, names) | `RangeError` | `"ERR_OUT_OF_RANGE"` |
 //!
 //! The message is always the core's `Display` text for core errors, so Rust, Python and Node
@@ -22,7 +24,7 @@ use std::cell::RefCell;
 use std::mem::ManuallyDrop;
 
 use failover_core::{ConfigError, RequestError, Unavailable};
-use napi::bindgen_prelude::{Env, FromNapiValue, Function, FunctionRef, Object, Unknown};
+use napi::bindgen_prelude::{Env, FromNapiValue, Function, FunctionRef, Null, Object, Unknown};
 use napi::{Status, ValueType};
 use napi_derive::napi;
 
@@ -37,8 +39,12 @@ pub(crate) enum Failure {
     Unavailable(Unavailable),
     /// A request (`NativeRequest`) cannot take this input in its current state.
     Request(RequestError),
-    /// A request driven with a router other than the one it was started on.
+    /// A request or fleet driven with a router other than the one it was started on.
     ForeignRouter,
+    /// The core refused a fleet configuration.
+    FleetConfig(failover_core::fleet::FleetConfigError),
+    /// A fleet round's reply that does not have the round script's shape.
+    FleetReply(&'static str),
     /// The engine panicked inside this call (the message of the panic).
     Panic(String),
     /// The router panicked earlier and is closed.
@@ -120,6 +126,12 @@ impl Failure {
                  started on"
                     .to_string(),
             ),
+            Failure::FleetConfig(e) => (Some(Class::Config), e.code(), e.to_string()),
+            Failure::FleetReply(what) => (
+                None,
+                "ERR_FLEET_REPLY",
+                format!("fleet round reply: {what}"),
+            ),
             Failure::Panic(m) => (
                 Some(Class::Internal),
                 "internal_panic",
@@ -151,7 +163,7 @@ impl Failure {
     pub(crate) fn throw(self, env: &Env) -> napi::Error {
         let (class, code, message) = self.parts();
         let thrown = match (&self, class) {
-            (Failure::Type(..) | Failure::ForeignRouter, _) => {
+            (Failure::Type(..) | Failure::ForeignRouter | Failure::FleetReply(_), _) => {
                 env.throw_type_error(&message, Some(code))
             }
             (_, None) => env.throw_range_error(&message, Some(code)),
@@ -195,6 +207,7 @@ impl Failure {
         err.set("code", code)?;
         match self {
             Failure::Config(e) => err.set("field", e.field())?,
+            Failure::FleetConfig(_) => err.set("field", Null)?,
             Failure::Unavailable(u) => err.set("retry_after_ms", js_num(u.retry_after_ms))?,
             _ => {}
         }

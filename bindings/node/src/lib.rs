@@ -16,6 +16,8 @@
 //! - `classify`: the core's one classification table, `classify(facts)`.
 //! - `hot_request`: the request engine's fast path, which `router.call` drives: requests kept in a
 //!   per-thread slab, every step written into the shared buffer as numbers.
+//! - `fleet`: `NativeFleet`, fleet mode's sans-IO side for a router (the Redis I/O is
+//!   `lib/fleet.js`'s).
 //! - `request`: `NativeRequest`, the same engine for one request behind an object (a plain object
 //!   per step): internal, for tests and drivers other than `router.call`.
 //!
@@ -40,6 +42,7 @@ use napi_derive::napi;
 mod classify;
 mod convert;
 mod error;
+mod fleet;
 mod hot;
 mod hot_request;
 mod request;

@@ -21,3 +21,11 @@ test('a router through import', async () => {
   assert.equal(classifyResponse(new Response(null, { status: 429 })).outcome, 'rate_limited');
   assert.throws(() => new Router(['a'], { nope: 1 }), ConfigError);
 });
+
+test('failover-core/fleet through import (named exports of the CommonJS file)', async () => {
+  // Loading the file does not need ioredis (a client is built only when no `client` is given).
+  const fleet = await import('failover-core/fleet');
+  assert.equal(fleet.FleetSync, require('failover-core/fleet').FleetSync);
+  assert.equal(typeof fleet.FLEET_SCRIPT, 'string');
+  assert.match(fleet.FLEET_SCRIPT, /HINCRBY/);
+});

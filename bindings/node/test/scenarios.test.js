@@ -60,12 +60,12 @@ test('matching follows the Rust runner: subset objects, exact arrays, numbers by
   assert.ok(!runner.matches('1', 1));
 });
 
-// Fleet scenarios (fixtures/fleet): several routers sharing a store model. The package cannot
-// drive fleet mode yet, so each is listed and skipped with the reason; Rust replays them
-// (cargo test -p failover-scenario --test fleet).
+// Fleet scenarios (fixtures/fleet): several routers sharing a store model (Rust's MemStore). The
+// package drives fleet mode against a real Redis only (test/fleet.test.js), so each is listed and
+// skipped with the reason; Rust replays them (cargo test -p failover-scenario --test fleet).
 const FLEET_DIR = path.join(path.dirname(runner.SCENARIO_DIR), 'fleet');
 for (const f of fs.existsSync(FLEET_DIR) ? fs.readdirSync(FLEET_DIR).filter((n) => n.endsWith('.json')).sort() : []) {
   test(`fleet scenario ${path.basename(f, '.json')}`, {
-    skip: 'several routers sharing a store model: the Node package cannot drive fleet mode yet (Rust replays it)',
+    skip: 'several routers sharing a store model: the Node package drives fleet mode against a real Redis only (test/fleet.test.js); Rust replays it',
   }, () => {});
 }

@@ -27,6 +27,7 @@ def main() -> None:
         f = sync.fleet
         return {
             "a": router.view("a").state,
+            "b": router.view("b").state,
             "degraded": f.degraded,
             "rounds_ok": f.rounds_ok,
             "rounds_failed": f.rounds_failed,

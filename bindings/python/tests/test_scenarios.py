@@ -144,6 +144,7 @@ FLEET_DIR = Path(__file__).resolve().parents[3] / "fixtures" / "fleet"
 def test_fleet_scenario(name: str) -> None:
     """Fleet scenarios (``fixtures/fleet``) are listed here and skipped, with the reason."""
     pytest.skip(
-        f"fleet scenario {name}: several routers sharing a store model; the Python package cannot "
-        "drive fleet mode yet, so only Rust replays it (cargo test -p failover-scenario --test fleet)"
+        f"fleet scenario {name}: several routers sharing a store model; the Python package drives "
+        "fleet mode against a real Redis only (tests/test_fleet.py), so only Rust replays it "
+        "(cargo test -p failover-scenario --test fleet)"
     )
