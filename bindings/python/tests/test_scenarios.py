@@ -137,7 +137,7 @@ def test_matches_follows_the_rust_rules() -> None:
     assert not matches(2**64 - 1, 2**64 - 2)
 
 
-FLEET_DIR = Path(__file__).resolve().parents[3] / "fixtures" / "fleet"
+FLEET_DIR = scenario_dir().parent / "fleet"
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in FLEET_DIR.glob("*.json")))
