@@ -590,18 +590,29 @@ impl Request {
         outcome: Outcome,
         now: u64,
     ) -> Result<(), RequestError> {
-        // The common case inline: a non-streamed attempt's success.
+        // The common case inline: an attempt's success. A stream's is `handle_end` with
+        // `complete`, written out here (so that a success never takes the slow path: where a
+        // slow path that takes the request by value rejoins, every field of it is a merge of two
+        // values, moved into place on the fast path too, about 2.5 ns of a one-attempt request):
+        // its latency is the time to the first token, and it takes no Retry-After.
         if let Phase::InFlight {
-            provider, started, ..
+            provider,
+            started,
+            first_token,
+            ..
         } = self.phase
-            && !self.stream
             && outcome.kind == OutcomeKind::Success
         {
             let now = self.clock(now);
+            // Only a stream has a first token (`handle_first_token` refuses any other request).
             let o = Outcome {
                 kind: OutcomeKind::Success,
-                latency_ms: latency_ms(started, now),
-                retry_after_ms: outcome.retry_after_ms,
+                latency_ms: latency_ms(started, first_token.unwrap_or(now)),
+                retry_after_ms: if self.stream {
+                    None
+                } else {
+                    outcome.retry_after_ms
+                },
             };
             self.record(router, o, now);
             self.end_with(Finish::Success { provider });
@@ -623,10 +634,8 @@ impl Request {
         outcome: Outcome,
         now: u64,
     ) -> Result<(), RequestError> {
+        // A success never gets here (see `handle_outcome`).
         self.check_in_flight()?;
-        if self.stream && outcome.kind == OutcomeKind::Success {
-            return self.handle_end(router, true, now);
-        }
         let now = self.clock(now);
         self.fail(router, outcome.kind, outcome.retry_after_ms, now);
         Ok(())
