@@ -15,7 +15,8 @@
 //! - `scaling_providers/...`: cost per event for 2, 16 and 64 providers;
 //! - `request/one_attempt_{P}p_{B}b`: a whole [`failover_core::Request`] with one successful
 //!   attempt (new, poll, report, poll), next to `request/pick_record_success_{P}p_{B}b`, the same
-//!   successes through a bare pick and record, measured in the same run (the bar is a ratio).
+//!   successes (latency 0, opaque to the compiler as a measured one is) through a bare pick and
+//!   record, measured in the same run (the bar is a ratio).
 //!
 //! - `headroom/{openai_6,anthropic_12}`: reading one answer's full set of rate-limit headers
 //!   (OpenAI: 6; Anthropic: 12) into a [`failover_core::Headroom`], next to `headroom/record_2p_12b`
