@@ -139,22 +139,60 @@ pub struct Quota {
 
 /// The rate-limit figures of one answer, fed one header at a time. Fixed size (no allocation);
 /// `Headroom::default()` knows nothing. See the [module documentation](self) for the rules.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Two `Headroom`s are equal when they hold the same figures.
+#[derive(Clone, Copy, Default)]
 pub struct Headroom {
-    quotas: [Quota; 4],
+    /// Every dimension's limit, remaining and reset, in that order (dimension `d`'s at `3 × d`):
+    /// flat, so that a header's field is one index its name's table entry carries.
+    fields: [Option<u64>; 12],
+    /// A cache for reading times, not a figure: equality, hashing and `Debug` ignore it.
+    minute: Minute,
 }
 
-#[derive(Clone, Copy)]
+impl PartialEq for Headroom {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields == other.fields
+    }
+}
+
+impl Eq for Headroom {}
+
+impl core::hash::Hash for Headroom {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.fields.hash(state);
+    }
+}
+
+impl core::fmt::Debug for Headroom {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Headroom")
+            .field("fields", &self.fields)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
     Limit,
     Remaining,
     Reset,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Provider {
     OpenAi,
     Anthropic,
+}
+
+/// How a header's value is read: which of the rules applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reader {
+    /// Rule 4: a count.
+    Count,
+    /// Rule 7: OpenAI's Go duration.
+    Duration,
+    /// Rule 8: Anthropic's RFC 3339 time.
+    Time,
 }
 
 impl Headroom {
@@ -163,34 +201,39 @@ impl Headroom {
     /// only for Anthropic's absolute reset times.
     #[inline]
     pub fn header(&mut self, name: &str, value: &str, now_unix_ms: Option<u64>) -> bool {
-        let Some((provider, dim, field)) = recognise(name.as_bytes()) else {
+        let Some(k) = recognise(name.as_bytes()) else {
             return false;
         };
         let v = trim(value.as_bytes());
-        let read = match field {
-            Field::Limit | Field::Remaining => parse_count(v),
-            Field::Reset => reset_ms(provider, v, now_unix_ms),
+        let read = match k.reader {
+            Reader::Count => parse_count(v),
+            Reader::Duration => parse_duration_ms(v),
+            Reader::Time => anthropic_reset_ms(v, now_unix_ms, &mut self.minute),
         };
-        let q = &mut self.quotas[dim.index()];
-        *match field {
-            Field::Limit => &mut q.limit,
-            Field::Remaining => &mut q.remaining,
-            Field::Reset => &mut q.reset_in_ms,
-        } = read;
+        // The slot is below 12 for every entry (the table is built so): the test is free.
+        if let Some(f) = self.fields.get_mut(usize::from(k.slot)) {
+            *f = read;
+        }
         true
     }
 
     /// What the headers said about `dim`, with rules 5 and 6 applied.
     #[must_use]
     pub fn quota(&self, dim: Dimension) -> Quota {
-        let q = self.quotas[dim.index()];
-        let limit = q.limit.filter(|&l| l > 0);
-        let remaining = q.remaining.filter(|&r| r > 0 || limit.is_some());
+        let [limit, remaining, reset_in_ms] = self.dimension_fields(dim);
+        let limit = limit.filter(|&l| l > 0);
+        let remaining = remaining.filter(|&r| r > 0 || limit.is_some());
         Quota {
             limit,
             remaining,
-            reset_in_ms: q.reset_in_ms,
+            reset_in_ms,
         }
+    }
+
+    /// `dim`'s limit, remaining and reset as read (before rules 5 and 6).
+    fn dimension_fields(&self, dim: Dimension) -> [Option<u64>; 3] {
+        let i = 3 * dim.index();
+        [self.fields[i], self.fields[i + 1], self.fields[i + 2]]
     }
 
     /// The headroom of one dimension in parts per million (rule 9), `None` unless both its limit
@@ -229,18 +272,16 @@ impl Headroom {
     }
 }
 
-/// Rules 7 and 8: Anthropic's common shape inline, the rest out of line.
+/// Rule 8 resolved against the caller's wall clock: Anthropic's common shape inline, the rest out
+/// of line.
 #[inline(always)]
-fn reset_ms(provider: Provider, v: &[u8], now_unix_ms: Option<u64>) -> Option<u64> {
-    match provider {
-        Provider::OpenAi => parse_duration_ms(v),
-        // Without a clock the reset is unknown whatever the value: nothing to parse. A time in
-        // the past (or before 1970) is 0; years ≤ 9999 keep `at` far below `u64::MAX`.
-        Provider::Anthropic => now_unix_ms.and_then(|now| {
-            let at = parse_rfc3339_ms(v)?;
-            Some(u64::try_from(at).map_or(0, |at| at.saturating_sub(now)))
-        }),
-    }
+fn anthropic_reset_ms(v: &[u8], now_unix_ms: Option<u64>, memo: &mut Minute) -> Option<u64> {
+    // Without a clock the reset is unknown whatever the value: nothing to parse. A time in the
+    // past (or before 1970) is 0; years ≤ 9999 keep `at` far below `u64::MAX`.
+    now_unix_ms.and_then(|now| {
+        let at = parse_rfc3339_ms(v, memo)?;
+        Some(u64::try_from(at).map_or(0, |at| at.saturating_sub(now)))
+    })
 }
 
 /// The longest name this module knows: `anthropic-ratelimit-output-tokens-remaining`.
@@ -251,7 +292,7 @@ const SHORTEST: usize = 24;
 /// Rule 1. An exact (lower-case) match first, as HTTP/2 and most clients send; otherwise, if the
 /// name has an upper-case letter, the same match on a lower-cased copy on the stack.
 #[inline(always)]
-fn recognise(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+fn recognise(name: &[u8]) -> Option<&'static Known> {
     if !(SHORTEST..=LONGEST).contains(&name.len()) {
         return None;
     }
@@ -261,7 +302,7 @@ fn recognise(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
 /// Rule 1's second chance, out of line (rare: only a name that is not lower-case gets here).
 #[cold]
 #[inline(never)]
-fn lookup_lower_cased(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+fn lookup_lower_cased(name: &[u8]) -> Option<&'static Known> {
     if !name.iter().any(u8::is_ascii_uppercase) {
         return None;
     }
@@ -374,15 +415,16 @@ const fn slot(n: &[u8]) -> usize {
 }
 
 /// A table slot: a known name as the three 16-byte words [`lookup`] compares (its first,
-/// middle and last 16 bytes, which cover up to 48), and what it means. An empty slot has length
+/// middle and last 16 bytes, which cover up to 48), what it means, and what reading it takes:
+/// how its value is read and which of [`Headroom`]'s fields it sets. An empty slot has length
 /// 0, which no name that reaches the table has.
 #[derive(Clone, Copy)]
 struct Known {
     words: [u128; 3],
     len: usize,
-    provider: Provider,
-    dim: Dimension,
-    field: Field,
+    reader: Reader,
+    /// `3 × dimension + field`: the index in [`Headroom`]'s fields.
+    slot: u8,
 }
 
 /// The three words [`lookup`] compares, little-endian: a name's first 16 bytes, the 16 before
@@ -407,9 +449,8 @@ const TABLE: [Known; 32] = {
     let empty = Known {
         words: [0; 3],
         len: 0,
-        provider: Provider::OpenAi,
-        dim: Dimension::Requests,
-        field: Field::Limit,
+        reader: Reader::Count,
+        slot: 0,
     };
     let mut t = [empty; 32];
     let mut k = 0;
@@ -420,9 +461,12 @@ const TABLE: [Known; 32] = {
         t[s] = Known {
             words: words(name),
             len: name.len(),
-            provider,
-            dim,
-            field,
+            reader: match (field, provider) {
+                (Field::Limit | Field::Remaining, _) => Reader::Count,
+                (Field::Reset, Provider::OpenAi) => Reader::Duration,
+                (Field::Reset, Provider::Anthropic) => Reader::Time,
+            },
+            slot: (3 * dim.index() + field as usize) as u8,
         };
         k += 1;
     }
@@ -432,7 +476,7 @@ const TABLE: [Known; 32] = {
 /// One table load and one comparison of three 16-byte words (a name of `SHORTEST..=LONGEST`
 /// bytes is assumed): no call to `memcmp`, no loop, no pointer to follow.
 #[inline(always)]
-fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
+fn lookup(name: &[u8]) -> Option<&'static Known> {
     let k = &TABLE[slot(name)];
     if k.len != name.len() {
         return None;
@@ -443,7 +487,7 @@ fn lookup(name: &[u8]) -> Option<(Provider, Dimension, Field)> {
     let mid = word(name.last_chunk::<32>().and_then(|w| w.first_chunk::<16>()));
     let last = word(name.last_chunk::<16>());
     let diff = (first ^ k.words[0]) | (mid ^ k.words[1]) | (last ^ k.words[2]);
-    (diff == 0).then_some((k.provider, k.dim, k.field))
+    (diff == 0).then_some(k)
 }
 
 #[inline(always)]
@@ -661,35 +705,27 @@ fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
     i64::from(days) - (146_097 + 719_468)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` as seconds since 1970 (before any offset), or `None` if the shape or
-/// the date is wrong. Three overlapping 8-byte words (`YYYY-MM-`, `DDTHH:MM`, `HH:MM:SS`), each
-/// checked at once against its pattern of digits and separators, then its digits paired.
+/// `YYYY-MM-DDTHH:MM` as seconds since 1970 at the start of that minute (before any offset), or
+/// `None` if the shape or the date is wrong: two 8-byte words (`YYYY-MM-`, `DDTHH:MM`, first byte
+/// lowest), each checked at once against its pattern of digits and separators, then its digits
+/// paired.
 #[inline(always)]
-fn date_time_s(head: &[u8; 19]) -> Option<i64> {
-    let word = |at: usize| {
-        head.get(at..)
-            .and_then(<[u8]>::first_chunk::<8>)
-            .map_or(0, |w| u64::from_le_bytes(*w))
-    };
-    let (a, b, c) = (word(0), word(8), word(11));
+fn minute_s(a: u64, b: u64) -> Option<i64> {
     // Digit positions (0xFF bytes), first byte lowest; then what the other bytes must be.
     const DIGITS_A: u64 = 0x00FF_FF00_FFFF_FFFF; // YYYY-MM-
-    const DIGITS_BC: u64 = 0xFFFF_00FF_FF00_FFFF; // DDTHH:MM and HH:MM:SS
+    const DIGITS_B: u64 = 0xFFFF_00FF_FF00_FFFF; // DDTHH:MM
     const SEP_A: u64 = 0x2D00_002D_0000_0000; // - at 4 and 7
     const SEP_B: u64 = 0x0000_3A00_0074_0000; // t at 2 (T lower-cased by the OR), : at 5
     const T_CASE: u64 = 0x0000_0000_0020_0000;
-    const SEP_C: u64 = 0x0000_3A00_003A_0000; // : at 2 and 5
     // Every test sets bits of `bad` when it fails: one branch for the whole shape.
     let off_digits = |w: u64, mask: u64| {
         ((w & HIGH & mask) ^ (ZEROS & mask))
             | ((w.wrapping_add(SIXES & mask) & HIGH & mask) ^ (ZEROS & mask))
     };
     let bad = off_digits(a, DIGITS_A)
-        | off_digits(b, DIGITS_BC)
-        | off_digits(c, DIGITS_BC)
+        | off_digits(b, DIGITS_B)
         | ((a & !DIGITS_A) ^ SEP_A)
-        | (((b | T_CASE) & !DIGITS_BC) ^ SEP_B)
-        | ((c & !DIGITS_BC) ^ SEP_C);
+        | (((b | T_CASE) & !DIGITS_B) ^ SEP_B);
     if bad != 0 {
         return None;
     }
@@ -699,29 +735,73 @@ fn date_time_s(head: &[u8; 19]) -> Option<i64> {
         let d = w & LOW & mask;
         d.wrapping_mul(10).wrapping_add(d >> 8)
     };
-    let (a, b, c) = (pairs(a, DIGITS_A), pairs(b, DIGITS_BC), pairs(c, DIGITS_BC));
+    let (a, b) = (pairs(a, DIGITS_A), pairs(b, DIGITS_B));
     let byte = |w: u64, i: u32| ((w >> (8 * i)) & 0xFF) as u32;
     let year = byte(a, 0) * 100 + byte(a, 2);
     let (month, day) = (byte(a, 5), byte(b, 0));
-    let (hh, mm, ss) = (byte(c, 0), byte(c, 3), byte(c, 6));
+    let (hh, mm) = (byte(b, 3), byte(b, 6));
     if !(1..=12).contains(&month) {
         return None;
     }
     let month_days = 28 + ((MONTH_EXTRA >> (2 * month)) & 3);
     let leap_day = month == 2 && day == 29 && is_leap(year);
-    if day < 1 || (day > month_days && !leap_day) || hh > 23 || mm > 59 || ss > 60 {
+    if day < 1 || (day > month_days && !leap_day) || hh > 23 || mm > 59 {
         return None;
     }
-    Some(days_from_civil(year, month, day) * 86_400 + i64::from(hh * 3600 + mm * 60 + ss))
+    Some(days_from_civil(year, month, day) * 86_400 + i64::from(hh * 3600 + mm * 60))
+}
+
+/// `:SS` (a leap second, `60`, allowed) as seconds, or `None`.
+#[inline(always)]
+fn second_s(tail: [u8; 3]) -> Option<i64> {
+    let [colon, s1, s2] = tail;
+    let (s1, s2) = (s1.wrapping_sub(b'0'), s2.wrapping_sub(b'0'));
+    if colon != b':' || s1 > 9 || s2 > 9 {
+        return None;
+    }
+    let ss = s1 * 10 + s2;
+    (ss <= 60).then_some(i64::from(ss))
+}
+
+/// The minute of the last RFC 3339 time read: its first 16 bytes (`YYYY-MM-DDTHH:MM`, as one
+/// little-endian word) and their [`minute_s`]. One answer's reset times nearly always share their
+/// minute (Anthropic sends one per dimension), so the later ones skip the date: only their
+/// seconds and what follows are read. It always holds a valid minute (a fresh one holds
+/// 1970-01-01T00:00, which is 0), so a hit needs no other check.
+#[derive(Clone, Copy, Debug)]
+struct Minute {
+    prefix: u128,
+    secs: i64,
+}
+
+impl Default for Minute {
+    fn default() -> Self {
+        Minute {
+            prefix: u128::from_le_bytes(*b"1970-01-01T00:00"),
+            secs: 0,
+        }
+    }
 }
 
 /// Rule 8: an RFC 3339 time as Unix milliseconds, the fraction rounded up (years 0000–9999 keep
-/// it far inside `i64`).
+/// it far inside `i64`). `memo` is the last minute read (see [`Minute`]).
 #[inline(always)]
-fn parse_rfc3339_ms(v: &[u8]) -> Option<i64> {
+fn parse_rfc3339_ms(v: &[u8], memo: &mut Minute) -> Option<i64> {
     // `YYYY-MM-DDTHH:MM:SS` is 19 bytes.
     let (head, rest) = v.split_first_chunk::<19>()?;
-    let secs = date_time_s(head)?;
+    let (minute, tail) = head.split_first_chunk::<16>()?;
+    let prefix = u128::from_le_bytes(*minute);
+    let minute = if prefix == memo.prefix {
+        memo.secs
+    } else {
+        let (a, b) = minute.split_first_chunk::<8>()?;
+        let a = u64::from_le_bytes(*a);
+        let b = u64::from_le_bytes(*b.first_chunk::<8>()?);
+        let secs = minute_s(a, b)?;
+        *memo = Minute { prefix, secs };
+        secs
+    };
+    let secs = minute + second_s(*tail.first_chunk::<3>()?)?;
     // The common shape, `…Z`, inline; a fraction or an offset out of line.
     if let [b'Z' | b'z'] = rest {
         return Some(secs * 1000);
@@ -922,14 +1002,37 @@ mod tests {
             reference::parse_count(trim(b)),
             "count {v:?}"
         );
+        let expect = reference::anthropic_reset(trim(b), now);
+        let reset = "anthropic-ratelimit-tokens-reset";
         let mut h = Headroom::default();
-        h.header("anthropic-ratelimit-tokens-reset", v, now);
-        let fast = h.quotas[Dimension::Tokens.index()].reset_in_ms;
+        h.header(reset, v, now);
+        let fast = h.dimension_fields(Dimension::Tokens)[2];
+        assert_eq!(fast, expect, "reset {v:?} at {now:?}");
+        // Read again, now with its own minute remembered, and after another time of the same
+        // minute (the remembered minute's hit), and after one of another minute (its miss).
+        h.header(reset, v, now);
         assert_eq!(
-            fast,
-            reference::anthropic_reset(trim(b), now),
-            "reset {v:?} at {now:?}"
+            h.dimension_fields(Dimension::Tokens)[2],
+            expect,
+            "again {v:?}"
         );
+        let t = trim(b);
+        for primer in [t.get(..16), Some(&b"2024-04-16T22:58"[..])]
+            .into_iter()
+            .flatten()
+        {
+            let mut primer = primer.to_vec();
+            primer.extend_from_slice(b":07.5Z");
+            let mut h = Headroom::default();
+            h.header(
+                reset,
+                &std::string::String::from_utf8_lossy(&primer),
+                Some(NOW),
+            );
+            h.header(reset, v, now);
+            let got = h.dimension_fields(Dimension::Tokens)[2];
+            assert_eq!(got, expect, "{v:?} after {primer:?}");
+        }
     }
 
     /// An offset whose digits are not digits (the fuzz target's finding: `'/' - '0'` wraps to
@@ -945,8 +1048,8 @@ mod tests {
         ] {
             agree(v, Some(NOW));
             assert_eq!(
-                one("anthropic-ratelimit-tokens-reset", v).quotas,
-                Headroom::default().quotas,
+                one("anthropic-ratelimit-tokens-reset", v),
+                Headroom::default(),
                 "{v:?}"
             );
         }
@@ -1043,8 +1146,14 @@ mod tests {
             let expect = NAMES.iter().find(|e| e.0.eq_ignore_ascii_case(name.as_bytes()));
             let got = recognise(name.as_bytes());
             proptest::prop_assert_eq!(got.is_some(), expect.is_some(), "{:?}", name);
-            if let (Some((_, dim, _)), Some(e)) = (got, expect) {
-                proptest::prop_assert_eq!(dim, e.2);
+            if let (Some(k), Some(&(_, provider, dim, field))) = (got, expect) {
+                proptest::prop_assert_eq!(usize::from(k.slot), 3 * dim.index() + field as usize);
+                let reader = match (field, provider) {
+                    (Field::Reset, Provider::OpenAi) => Reader::Duration,
+                    (Field::Reset, Provider::Anthropic) => Reader::Time,
+                    _ => Reader::Count,
+                };
+                proptest::prop_assert_eq!(k.reader, reader);
             }
         }
     }
