@@ -19,7 +19,7 @@ use failover_core::fleet::{
     BucketCounts, Export, Fleet as CoreFleet, FleetConfig, FleetEvent, ProviderSnapshot, Register,
     Snapshot,
 };
-use failover_core::{DefaultRouter, EventKind, ProviderId, Trigger};
+use failover_core::{DefaultRouter, ProviderId};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 
@@ -81,8 +81,6 @@ struct State {
     snapshot: Box<Snapshot<P>>,
     rounds_ok: u64,
     rounds_failed: u64,
-    /// The router's `queued_total` when its events were last looked at (for local opens).
-    seen_events: u64,
 }
 
 /// One instance of a fleet for a `Router` (see the module doc). Every method takes the router's
@@ -381,7 +379,6 @@ impl Fleet {
                 snapshot: Box::new(Snapshot::new()),
                 rounds_ok: 0,
                 rounds_failed: 0,
-                seen_events: 0,
             }),
             prefix: format!("fo:{{{service}}}"),
             instance,
@@ -409,27 +406,13 @@ impl Fleet {
     }
 
     /// When the next round is due, on the router's clock (ms); `None` while one is in flight.
-    /// A local open or ramp rollback since the last call (an `opened` event not caused by the
-    /// fleet) makes it due at once, so the fleet hears of it without waiting a period. Cost:
-    /// O(new router events).
+    /// First looks at the router (`failover_core::fleet::Fleet::watch`): a local open or ramp
+    /// rollback not yet sent makes it due at once, and so does a hard
+    /// failure that begins or lengthens a run on a healthy provider (then every half period while
+    /// the run lasts, at most two rounds a period), so the fleet hears of it without waiting a
+    /// period. Cost: O(providers).
     fn poll_timeout(&self, py: Python<'_>) -> PyResult<Option<u64>> {
-        self.with(py, "Fleet.poll_timeout", |st, r| {
-            let total = r.queued_total();
-            if total != st.seen_events {
-                let new = usize::try_from(total.wrapping_sub(st.seen_events)).unwrap_or(usize::MAX);
-                st.seen_events = total;
-                let local_open = r.newest_events(new).find_map(|e| match e.kind {
-                    EventKind::Opened { reason, .. } if reason.trigger != Trigger::FleetOpen => {
-                        Some(e.at_ms)
-                    }
-                    _ => None,
-                });
-                if let Some(at) = local_open {
-                    st.core.sync_now(at);
-                }
-            }
-            st.core.poll_timeout()
-        })
+        self.with(py, "Fleet.poll_timeout", |st, r| st.core.watch(r))
     }
 
     /// Makes the next round due at `now_ms` (default: now).
