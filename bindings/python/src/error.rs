@@ -188,16 +188,7 @@ pub fn arg_value_u64(arg: &str, rule: &str, got: u64) -> PyErr {
 /// The core refused a fleet configuration: `ConfigError(message)` with `.code` (the rule's name,
 /// e.g. `"period_out_of_range"`), `.field` `None` and `.message`.
 pub fn fleet_config(py: Python<'_>, e: failover_core::fleet::FleetConfigError) -> PyErr {
-    use failover_core::fleet::FleetConfigError as E;
-    let code = match e {
-        E::PeriodOutOfRange => "period_out_of_range",
-        E::JitterOutOfRange => "jitter_out_of_range",
-        E::ZeroCount => "zero_count",
-        E::QuorumOutOfRange => "quorum_out_of_range",
-        E::LeaseTooShort => "lease_too_short",
-        E::PeriodTooLongForBuckets => "period_too_long_for_buckets",
-        _ => "fleet_config",
-    };
+    let code = e.code();
     with_attrs(
         py.get_type::<ConfigError>(),
         e.to_string(),

@@ -1,24 +1,19 @@
 //! The `Fleet` class: one instance's side of fleet mode (`failover_core::fleet::Fleet`), for a
-//! `Router`. It only encodes what the core wants written into the round script's arguments and
-//! decodes the script's reply into the core's `Snapshot`; every decision is the core's. The Redis
-//! I/O itself is Python's (`failover_core.fleet.FleetSync`, redis-py, a background thread).
+//! `Router`. The round script's arguments and the decoding of its reply are the shared
+//! `failover_core::fleet::wire` (the Node binding uses the same); every decision is the core's.
+//! The Redis I/O itself is Python's (`failover_core.fleet.FleetSync`, redis-py, a background
+//! thread).
 //!
 //! # Clocks
 //!
-//! The fleet needs every instance on one time grid (Unix ms), but a router runs on
-//! `time.monotonic_ns()` by default. At construction the fleet takes `shift`, the difference of
-//! the wall clock and the router's clock rounded to a whole number of buckets, and adds it to every
-//! time and grid index it writes (subtracting it from what it reads). Rounding keeps bucket
-//! boundaries where the router has them, at the cost of up to half a bucket of skew per instance
-//! (so two instances may disagree by up to a bucket plus their real skew: docs/fleet.md). The
-//! shift is fixed for the fleet's lifetime, so a wall-clock step does not move it.
+//! A router runs on `time.monotonic_ns()` by default; the fleet on Unix ms. At construction the
+//! fleet takes a `wire::Clock` from the wall clock (plus `clock_skew_ms`) and the router's clock:
+//! their difference rounded to whole buckets, fixed for the fleet's lifetime (docs/fleet.md).
 
 use std::sync::Mutex;
 
-use failover_core::fleet::{
-    BucketCounts, Export, Fleet as CoreFleet, FleetConfig, FleetEvent, ProviderSnapshot, Register,
-    Snapshot,
-};
+use failover_core::fleet::wire::{Clock, HeartbeatKey, KeyPrefix, Reply, Wire, fraction_ppm};
+use failover_core::fleet::{Export, Fleet as CoreFleet, FleetConfig, FleetEvent, Snapshot};
 use failover_core::{DefaultRouter, ProviderId};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
@@ -31,46 +26,40 @@ const P: usize = 16;
 const B: usize = 120;
 type Core = CoreFleet<P, B>;
 
-/// The hash fields of a bucket, in `BucketCounts` order: the 7 counts, then `h0`..`h31`.
-const COUNT_FIELDS: [&str; 7] = [
-    "success",
-    "slow",
-    "rate_limited",
-    "server_error",
-    "connection_error",
-    "timeout",
-    "client_error",
-];
+/// A value of the round script's reply as redis-py gives it (lists, `int`, `bytes`, or `str`
+/// with `decode_responses`; `None` reads as an empty string), for the shared decoder.
+struct PyReply<'py>(Bound<'py, PyAny>);
 
-fn fields(b: &BucketCounts) -> [u32; 7] {
-    let c = &b.counts;
-    [
-        c.success,
-        c.slow,
-        c.rate_limited,
-        c.server_error,
-        c.connection_error,
-        c.timeout,
-        c.client_error,
-    ]
-}
+impl Reply for PyReply<'_> {
+    fn array_len(&self) -> Option<usize> {
+        self.0.cast::<PyList>().ok().map(|l| l.len())
+    }
 
-fn set_field(b: &mut BucketCounts, name: &str, n: u32) {
-    let c = &mut b.counts;
-    match name {
-        "success" => c.success = n,
-        "slow" => c.slow = n,
-        "rate_limited" => c.rate_limited = n,
-        "server_error" => c.server_error = n,
-        "connection_error" => c.connection_error = n,
-        "timeout" => c.timeout = n,
-        "client_error" => c.client_error = n,
-        h => {
-            if let Some(i) = h.strip_prefix('h').and_then(|i| i.parse::<usize>().ok())
-                && let Some(slot) = b.hist.get_mut(i)
-            {
-                *slot = n;
-            }
+    fn item(&self, i: usize) -> Option<Self> {
+        let l = self.0.cast::<PyList>().ok()?;
+        (i < l.len())
+            .then(|| l.get_item(i).ok().map(PyReply))
+            .flatten()
+    }
+
+    fn integer(&self) -> Option<i64> {
+        if self.0.is_instance_of::<PyInt>() {
+            // An int beyond i64 reads as a negative one: an error for the decoder.
+            Some(self.0.extract::<i64>().unwrap_or(-1))
+        } else {
+            None
+        }
+    }
+
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if let Ok(b) = self.0.cast::<PyBytes>() {
+            Some(f(b.as_bytes()))
+        } else if let Ok(s) = self.0.cast::<PyString>() {
+            s.to_cow().ok().map(|s| f(s.as_bytes()))
+        } else if self.0.is_none() {
+            Some(f(b""))
+        } else {
+            None
         }
     }
 }
@@ -89,20 +78,13 @@ struct State {
 pub struct Fleet {
     router: Py<Router>,
     state: Mutex<State>,
+    service: String,
     prefix: String,
     instance: u32,
     names: Box<[String]>,
-    bucket_ms: u64,
-    /// Wall clock − router clock, a whole number of buckets (ms).
-    shift: i64,
-    ttl_hb: u64,
-    ttl_bucket: u64,
-    ttl_vote: u64,
-    lease_ms: u64,
+    /// The shared encoder and decoder of the round script, with this instance's clock shift.
+    wire: Wire,
 }
-
-/// 24 h: the register outlives any open; renewed on every write.
-const REGISTER_TTL_MS: u64 = 86_400_000;
 
 impl Fleet {
     fn with<R>(
@@ -118,190 +100,13 @@ impl Fleet {
         })
     }
 
-    fn to_store(&self, t: u64) -> u64 {
-        u64::try_from(i128::from(t) + i128::from(self.shift)).unwrap_or(0)
-    }
-
-    fn store_to_local(&self, t: u64) -> u64 {
-        u64::try_from(i128::from(t) - i128::from(self.shift)).unwrap_or(0)
-    }
-
-    fn grid_to_store(&self, g: u64) -> u64 {
-        let k = self.shift / self.bucket_ms as i64;
-        u64::try_from(i128::from(g) + i128::from(k)).unwrap_or(0)
-    }
-
-    fn grid_store_to_local(&self, g: u64) -> u64 {
-        let k = self.shift / self.bucket_ms as i64;
-        u64::try_from(i128::from(g) - i128::from(k)).unwrap_or(0)
-    }
-
-    /// A register time: 0 (unset) stays 0.
-    fn reg_to_store(&self, t: u64) -> u64 {
-        if t == 0 { 0 } else { self.to_store(t).max(1) }
-    }
-
-    fn reg_store_to_local(&self, t: u64) -> u64 {
-        if t == 0 {
-            0
-        } else {
-            self.store_to_local(t).max(1)
-        }
-    }
-
     /// The script's arguments for an export.
     fn encode(&self, e: &Export<P>) -> Vec<String> {
         let mut a: Vec<String> = Vec::with_capacity(16 + e.len * 24);
-        a.push(self.prefix.clone());
-        a.push(e.instance.to_string());
-        a.push(self.to_store(e.at_ms).to_string());
-        a.push(self.to_store(e.live_since_ms).to_string());
-        a.push(self.grid_to_store(e.read_from).to_string());
-        a.push(self.grid_to_store(e.read_to).to_string());
-        a.push(self.lease_ms.to_string());
-        a.push(self.ttl_hb.to_string());
-        a.push(self.ttl_bucket.to_string());
-        a.push(self.ttl_vote.to_string());
-        a.push(REGISTER_TTL_MS.to_string());
-        a.push(e.len.to_string());
-        for (i, pe) in e.providers[..e.len].iter().enumerate() {
-            a.push(self.names[i].clone());
-            a.push(pe.deltas().len().to_string());
-            for d in pe.deltas() {
-                a.push(self.grid_to_store(d.stamp).to_string());
-                let at = a.len();
-                a.push(String::new());
-                let mut nf = 0usize;
-                for (name, n) in COUNT_FIELDS.iter().zip(fields(d)) {
-                    if n > 0 {
-                        a.push((*name).to_owned());
-                        a.push(n.to_string());
-                        nf += 1;
-                    }
-                }
-                for (bin, &n) in d.hist.iter().enumerate() {
-                    if n > 0 {
-                        a.push(format!("h{bin}"));
-                        a.push(n.to_string());
-                        nf += 1;
-                    }
-                }
-                a[at] = nf.to_string();
-            }
-            match pe.register {
-                Some(r) => {
-                    a.push("1".into());
-                    a.push(r.epoch.to_string());
-                    a.push(self.reg_to_store(r.open_until_ms).to_string());
-                    a.push(self.reg_to_store(r.ramp_start_ms).to_string());
-                }
-                None => a.extend(["0", "0", "0", "0"].map(String::from)),
-            }
-            a.push(pe.vote.unwrap_or(0).to_string());
-            a.push(if pe.want_lease { "1" } else { "0" }.into());
-        }
+        self.wire
+            .encode(&self.prefix, &self.names, e, |arg| a.push(arg.to_string()));
         a
     }
-
-    /// Decodes the script's reply into `snap` (for `providers` providers).
-    fn decode(
-        &self,
-        reply: &Bound<'_, PyAny>,
-        providers: usize,
-        snap: &mut Snapshot<P>,
-    ) -> PyResult<()> {
-        let top = reply
-            .cast::<PyList>()
-            .map_err(|_| error::fleet_reply("not a list"))?;
-        if top.len() != providers + 1 {
-            return Err(error::fleet_reply("wrong number of providers"));
-        }
-        snap.live_instances = u32::try_from(num(&top.get_item(0)?)?).unwrap_or(u32::MAX);
-        snap.len = providers;
-        for i in 0..providers {
-            let item = top.get_item(i + 1)?;
-            let p = item
-                .cast::<PyList>()
-                .map_err(|_| error::fleet_reply("a provider is not a list"))?;
-            if p.len() != 6 {
-                return Err(error::fleet_reply("a provider has not 6 items"));
-            }
-            let mut ps = ProviderSnapshot::EMPTY;
-            let sums = p.get_item(0)?;
-            let sums = sums
-                .cast::<PyList>()
-                .map_err(|_| error::fleet_reply("sums are not a list"))?;
-            for s in sums.iter() {
-                let s = s
-                    .cast::<PyList>()
-                    .map_err(|_| error::fleet_reply("a sum is not a list"))?
-                    .clone();
-                if s.len() != 2 {
-                    return Err(error::fleet_reply("a sum has not 2 items"));
-                }
-                let mut b = BucketCounts {
-                    stamp: self.grid_store_to_local(num(&s.get_item(0)?)?),
-                    ..BucketCounts::ZERO
-                };
-                let kv = s.get_item(1)?;
-                let kv = kv
-                    .cast::<PyList>()
-                    .map_err(|_| error::fleet_reply("a hash is not a list"))?;
-                let mut j = 0;
-                while j + 1 < kv.len() {
-                    let name = text(&kv.get_item(j)?)?;
-                    let n = u32::try_from(num(&kv.get_item(j + 1)?)?).unwrap_or(u32::MAX);
-                    set_field(&mut b, &name, n);
-                    j += 2;
-                }
-                if !ps.push_sum(b) {
-                    break;
-                }
-            }
-            ps.register = Register {
-                epoch: num(&p.get_item(1)?)?,
-                open_until_ms: self.reg_store_to_local(num(&p.get_item(2)?)?),
-                ramp_start_ms: self.reg_store_to_local(num(&p.get_item(3)?)?),
-            };
-            ps.voters = u32::try_from(num(&p.get_item(4)?)?).unwrap_or(u32::MAX);
-            let holder = text(&p.get_item(5)?)?;
-            ps.lease_holder = if holder.is_empty() {
-                None
-            } else {
-                holder.parse().ok()
-            };
-            snap.providers[i] = ps;
-        }
-        Ok(())
-    }
-}
-
-/// A reply value as text (`bytes` or `str`).
-fn text(v: &Bound<'_, PyAny>) -> PyResult<String> {
-    if let Ok(b) = v.cast::<PyBytes>() {
-        Ok(String::from_utf8_lossy(b.as_bytes()).into_owned())
-    } else if let Ok(s) = v.cast::<PyString>() {
-        Ok(s.to_cow()?.into_owned())
-    } else if v.is_none() {
-        Ok(String::new())
-    } else {
-        Err(error::fleet_reply("expected bytes or str"))
-    }
-}
-
-/// A reply value as a non-negative integer (`int`, or its decimal text).
-fn num(v: &Bound<'_, PyAny>) -> PyResult<u64> {
-    if v.is_instance_of::<PyInt>() {
-        return v
-            .extract::<u64>()
-            .map_err(|_| error::fleet_reply("a negative or huge integer"));
-    }
-    let t = text(v)?;
-    if t.is_empty() {
-        return Ok(0);
-    }
-    t.parse()
-        .map_err(|_| error::fleet_reply("a count is not a decimal integer"))
 }
 
 fn now(v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
@@ -337,10 +142,7 @@ impl Fleet {
         clock_skew_ms: i64,
     ) -> PyResult<Self> {
         let ppm = |name: &str, v: f64| -> PyResult<u32> {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(error::arg_value_u64(name, "a fraction in [0, 1]", 0));
-            }
-            Ok((v * 1_000_000.0).round() as u32)
+            fraction_ppm(v).ok_or_else(|| error::arg_value_u64(name, "a fraction in [0, 1]", 0))
         };
         let config = FleetConfig {
             period_ms,
@@ -367,10 +169,11 @@ impl Fleet {
         })?;
         let (core, names, bucket_ms, window_ms) = built;
         let core = core.map_err(|e| error::fleet_config(py, e))?;
-        let wall = convert::wall_ms() as i128 + i128::from(clock_skew_ms);
-        let mono = i128::from(convert::monotonic_ms());
-        let b = i128::from(bucket_ms);
-        let shift = ((wall - mono) + b / 2).div_euclid(b) * b;
+        let wall = i64::try_from(convert::wall_ms())
+            .unwrap_or(i64::MAX)
+            .saturating_add(clock_skew_ms);
+        let mono = i64::try_from(convert::monotonic_ms()).unwrap_or(i64::MAX);
+        let clock = Clock::new(bucket_ms, wall, mono);
         Ok(Fleet {
             router: router.unbind(),
             state: Mutex::new(State {
@@ -380,15 +183,11 @@ impl Fleet {
                 rounds_ok: 0,
                 rounds_failed: 0,
             }),
-            prefix: format!("fo:{{{service}}}"),
+            prefix: KeyPrefix(service).to_string(),
+            service: service.to_owned(),
             instance,
             names: names.into_boxed_slice(),
-            bucket_ms,
-            shift: i64::try_from(shift).unwrap_or(0),
-            ttl_hb: 10 * period_ms,
-            ttl_bucket: window_ms + 2 * config.max_period_ms(),
-            ttl_vote: u64::from(live_periods) * period_ms,
-            lease_ms,
+            wire: Wire::new(&config, window_ms, clock),
         })
     }
 
@@ -396,7 +195,7 @@ impl Fleet {
     /// tag).
     #[getter]
     fn key(&self) -> String {
-        format!("{}:hb", self.prefix)
+        HeartbeatKey(&self.service).to_string()
     }
 
     /// This instance's id.
@@ -452,7 +251,11 @@ impl Fleet {
         let now = now(now_ms)?;
         let providers = self.names.len().min(P);
         let mut snap = Box::new(Snapshot::<P>::new());
-        if let Err(e) = self.decode(reply, providers, &mut snap) {
+        if let Err(e) = self
+            .wire
+            .decode(&PyReply(reply.clone()), providers, &mut snap)
+            .map_err(|e| error::fleet_reply(e.0))
+        {
             self.with(py, "Fleet.handle_failure", |st, r| {
                 if st.core.handle_failure(r, round, now) {
                     st.rounds_failed += 1;

@@ -62,6 +62,7 @@
 //! everyone.
 
 mod sync;
+pub mod wire;
 
 pub use crate::window::Counts;
 use crate::window::LATENCY_BINS;
@@ -418,6 +419,22 @@ impl core::fmt::Display for FleetConfigError {
 }
 
 impl core::error::Error for FleetConfigError {}
+
+impl FleetConfigError {
+    /// A stable snake_case name for the broken rule (`"period_out_of_range"`, …): the `code` the
+    /// bindings give their configuration errors.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            FleetConfigError::PeriodOutOfRange => "period_out_of_range",
+            FleetConfigError::JitterOutOfRange => "jitter_out_of_range",
+            FleetConfigError::ZeroCount => "zero_count",
+            FleetConfigError::QuorumOutOfRange => "quorum_out_of_range",
+            FleetConfigError::LeaseTooShort => "lease_too_short",
+            FleetConfigError::PeriodTooLongForBuckets => "period_too_long_for_buckets",
+        }
+    }
+}
 
 impl FleetConfig {
     /// The longest jittered period, ms.
