@@ -21,7 +21,7 @@ from failover_core import Router
 from redis_server import RedisClusterServers, RedisServer, find_server
 
 redis = pytest.importorskip("redis")
-from failover_core.fleet import FleetSync  # noqa: E402
+from failover_core.fleet import FLEET_SCRIPT, FleetSync  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PERIOD_MS = 250  # the shortest period the core allows, so the tests run quickly
@@ -444,3 +444,58 @@ def test_rounds_run_on_a_three_node_redis_cluster_through_redis_cluster() -> Non
         for s in syncs:
             s.stop()
         cluster.stop()
+
+
+def test_a_router_on_the_unix_clock_writes_its_own_times_with_no_rounding(
+    r: "redis.Redis", server: RedisServer
+) -> None:
+    """``Router(clock="unix")``: the router's own clock reads Unix ms, so its fleet writes the
+    router's times and grid indexes as they are (no wall-clock shift rounded to whole buckets, as
+    a monotonic router's fleet needs)."""
+    with pytest.raises(ValueError):
+        Router(["a", "b"], clock="wall")
+    unix = Router(["a", "b"], clock="unix")
+    mono = Router(["a", "b"])
+    assert (unix.clock, mono.clock) == ("unix", "monotonic")
+    assert unix._clock_offset_ms > 0 and mono._clock_offset_ms == 0
+    # Unix ms (a check of the clock's domain, a minute either way, not of timing).
+    assert abs(unix.clock_ms() - time.time_ns() // 1_000_000) < 60_000
+    # Requests run on it: the default times of call() are the router's clock.
+    assert unix.call(lambda a: a.provider) == "a"
+
+    async def acall() -> str:
+        async def fn(a: Any) -> str:
+            return str(a.provider)
+
+        return await unix.acall(fn)
+
+    import asyncio
+
+    assert asyncio.run(asyncio.wait_for(acall(), 10)) == "a"
+    assert abs(unix.now_ms - time.time_ns() // 1_000_000) < 60_000
+
+    unix.observe("a", "server_error", latency_ms=5)
+    observed_at = unix.now_ms
+    sync = FleetSync(unix, "unixclock", url=server.url, instance=11, period_ms=PERIOD_MS)
+    now = unix.clock_ms()
+    tx = sync.fleet.poll_transmit(now)
+    assert tx is not None
+    rnd, args = tx
+    reply = r.evalsha(r.script_load(FLEET_SCRIPT), 1, sync.fleet.key, *args)
+    assert sync.fleet.handle_reply(rnd, reply, now)
+    # The heartbeat's score is the round's time on the router's own clock, exactly.
+    assert args[2] == str(now)
+    assert int(r.zscore("fo:{unixclock}:hb", "11") or 0) == now
+    # The bucket's grid index is the router's own (1 s buckets).
+    keys = sorted(k.decode() for k in r.keys("fo:{unixclock}:w:a:*"))
+    assert f"fo:{{unixclock}}:w:a:{observed_at // 1000}" in keys, (keys, observed_at)
+    sync.stop()
+
+    # A monotonic router's fleet shifts what it writes by whole buckets instead.
+    msync = FleetSync(mono, "monoclock", url=server.url, instance=12, period_ms=PERIOD_MS)
+    mnow = mono.clock_ms()
+    mtx = msync.fleet.poll_transmit(mnow)
+    assert mtx is not None
+    shift = int(mtx[1][2]) - mnow
+    assert shift != 0 and shift % 1000 == 0, shift
+    msync.stop()

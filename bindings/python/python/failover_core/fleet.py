@@ -111,6 +111,7 @@ class FleetSync:
                 client = RedisCluster.from_url(url or "redis://127.0.0.1:6379/0", **options)
             else:
                 client = _redis.Redis.from_url(url or "redis://127.0.0.1:6379/0", **options)
+        self._router = router
         self._redis = _redis
         # A cluster client's own failures (no node reachable, slots not covered) are not
         # RedisErrors; they fail the round all the same.
@@ -214,7 +215,7 @@ class FleetSync:
     def _run(self) -> None:
         while not self._stop.is_set():
             due = self.fleet.poll_timeout()
-            wait_ms = 0 if due is None else due - _native.monotonic_ms()
+            wait_ms = 0 if due is None else due - self._router.clock_ms()
             if wait_ms > 0:
                 self._stop.wait(min(wait_ms / 1000, _MAX_SLEEP_S))
                 continue
