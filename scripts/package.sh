@@ -67,6 +67,10 @@ package_python() {
   mkdir -p "$tmp/sdist"
   tar -xzf "$sdist" -C "$tmp/sdist"
   src=$(ls -d "$tmp"/sdist/failover_core-*)
+  # maturin gives every file of the sdist one fixed old mtime (2006), so cargo's mtime
+  # fingerprints in the shared target/ would take the previous package's compiled crates for
+  # this one's sources and ship a stale wheel: the unpacked sources are stamped now.
+  find "$src" -type f -exec touch {} +
   # The repository's target/ as cargo's cache only (crates.io dependencies compiled once); every
   # source file comes from the sdist. PATH gains the tools' bin/ for maturin to find zig.
   (cd "$src" && PATH="$tools/bin:$PATH" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \

@@ -32,6 +32,15 @@ else
   echo "rsvg-convert unavailable (no apt-get, or no permission): the PNG chart test is skipped"
 fi
 
+# The Rust fleet example's test (crates/failover-fleet-redis-example) starts its own
+# redis-server on a free loopback port: installed here when missing, then required.
+step "redis-server for the fleet tests (apt-get installs it when missing)"
+if bash scripts/ensure-redis.sh; then
+  export FAILOVER_REQUIRE_REDIS=1
+else
+  echo "redis-server unavailable: the Rust fleet example's test is skipped (the Python suite will fail)"
+fi
+
 step "cargo test (workspace)"
 run cargo test --workspace
 

@@ -20,7 +20,11 @@ pub extern "C" fn failover_nostd_check(seed: u64) -> u64 {
     for i in 0..1000u64 {
         let now = seed.wrapping_add(i * 100);
         if let Ok(t) = r.pick(now) {
-            let o = if i % 7 == 0 { Outcome::server_error(5) } else { Outcome::success(300) };
+            let o = if i % 7 == 0 {
+                Outcome::server_error(5)
+            } else {
+                Outcome::success(300)
+            };
             r.record(&t, o, now + 5);
             acc = acc.wrapping_add(t.provider.index() as u64);
         }
@@ -48,9 +52,14 @@ pub extern "C" fn failover_nostd_fleet_check(seed: u64) -> u64 {
     for i in 0..1000u64 {
         let now = seed.wrapping_add(i * 100);
         if let Ok(t) = r.pick(now) {
-            let o = if i % 5 == 0 { Outcome::server_error(5) } else { Outcome::success(300) };
+            let o = if i % 5 == 0 {
+                Outcome::server_error(5)
+            } else {
+                Outcome::success(300)
+            };
             r.record(&t, o, now + 5);
         }
+        acc = acc.wrapping_add(f.watch(&r).unwrap_or(0));
         if let Some(round) = f.poll_transmit(&mut r, now, &mut export) {
             snap.live_instances = 2;
             snap.len = export.len;

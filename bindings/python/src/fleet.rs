@@ -8,13 +8,13 @@
 //!
 //! A router runs on `time.monotonic_ns()` by default; the fleet on Unix ms. At construction the
 //! fleet takes a `wire::Clock` from the wall clock (plus `clock_skew_ms`) and the router's clock:
-//! their difference rounded to whole buckets, fixed for the fleet's lifetime (docs/fleet.md).
+//! their difference rounded to whole buckets, fixed for the fleet's lifetime (docs/fleet.md). A
+//! router on `clock="unix"` already reads Unix ms: its fleet uses `Clock::UNIX` (no shift, no
+//! rounding), unless `clock_skew_ms` simulates a skew.
 
 use std::sync::Mutex;
 
-use failover_core::fleet::wire::{
-    Clock, HeartbeatKey, KeyPrefix, LocalOpens, Reply, Wire, fraction_ppm,
-};
+use failover_core::fleet::wire::{Clock, HeartbeatKey, KeyPrefix, Reply, Wire, fraction_ppm};
 use failover_core::fleet::{Export, Fleet as CoreFleet, FleetConfig, FleetEvent, Snapshot};
 use failover_core::{DefaultRouter, ProviderId};
 use pyo3::prelude::*;
@@ -72,8 +72,6 @@ struct State {
     snapshot: Box<Snapshot<P>>,
     rounds_ok: u64,
     rounds_failed: u64,
-    /// Local opens in the router's events (they make the next round due at once).
-    local_opens: LocalOpens,
 }
 
 /// One instance of a fleet for a `Router` (see the module doc). Every method takes the router's
@@ -104,6 +102,11 @@ impl Fleet {
         })
     }
 
+    /// A `now_ms` argument, `None` being the router's default clock now.
+    fn now(&self, py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        self.router.bind(py).get().time_arg(v)
+    }
+
     /// The script's arguments for an export.
     fn encode(&self, e: &Export<P>) -> Vec<String> {
         let mut a: Vec<String> = Vec::with_capacity(16 + e.len * 24);
@@ -111,10 +114,6 @@ impl Fleet {
             .encode(&self.prefix, &self.names, e, |arg| a.push(arg.to_string()));
         a
     }
-}
-
-fn now(v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
-    convert::timestamp("now_ms", v)
 }
 
 #[pymethods]
@@ -176,8 +175,16 @@ impl Fleet {
         let wall = i64::try_from(convert::wall_ms())
             .unwrap_or(i64::MAX)
             .saturating_add(clock_skew_ms);
-        let mono = i64::try_from(convert::monotonic_ms()).unwrap_or(i64::MAX);
-        let clock = Clock::new(bucket_ms, wall, mono);
+        let rt = router.get();
+        let router_now = i64::try_from(rt.clock_now()).unwrap_or(i64::MAX);
+        // A router on the Unix clock (`Router(clock="unix")`) writes its own times: no shift, no
+        // rounding. On the monotonic clock (or to simulate a skew), the wall-clock offset in
+        // whole buckets (docs/fleet.md).
+        let clock = if rt.clock_offset_ms() != 0 && clock_skew_ms == 0 {
+            Clock::UNIX
+        } else {
+            Clock::new(bucket_ms, wall, router_now)
+        };
         Ok(Fleet {
             router: router.unbind(),
             state: Mutex::new(State {
@@ -186,7 +193,6 @@ impl Fleet {
                 snapshot: Box::new(Snapshot::new()),
                 rounds_ok: 0,
                 rounds_failed: 0,
-                local_opens: LocalOpens::new(),
             }),
             prefix: KeyPrefix(service).to_string(),
             service: service.to_owned(),
@@ -210,22 +216,19 @@ impl Fleet {
     }
 
     /// When the next round is due, on the router's clock (ms); `None` while one is in flight.
-    /// A local open or ramp rollback since the last call (an `opened` event not caused by the
-    /// fleet) makes it due at once, so the fleet hears of it without waiting a period. Cost:
-    /// O(new router events).
+    /// First looks at the router (`failover_core::fleet::Fleet::watch`): a local open or ramp
+    /// rollback not yet sent makes it due at once, and so does a hard
+    /// failure that begins or lengthens a run on a healthy provider (then every half period while
+    /// the run lasts, at most two rounds a period), so the fleet hears of it without waiting a
+    /// period. Cost: O(providers).
     fn poll_timeout(&self, py: Python<'_>) -> PyResult<Option<u64>> {
-        self.with(py, "Fleet.poll_timeout", |st, r| {
-            if let Some(at) = st.local_opens.poll(r) {
-                st.core.sync_now(at);
-            }
-            st.core.poll_timeout()
-        })
+        self.with(py, "Fleet.poll_timeout", |st, r| st.core.watch(r))
     }
 
     /// Makes the next round due at `now_ms` (default: now).
     #[pyo3(signature = (now_ms=None))]
     fn sync_now(&self, py: Python<'_>, now_ms: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let now = now(now_ms)?;
+        let now = self.now(py, now_ms)?;
         self.with(py, "Fleet.sync_now", |st, _| st.core.sync_now(now))
     }
 
@@ -237,7 +240,7 @@ impl Fleet {
         py: Python<'_>,
         now_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<(u64, Vec<String>)>> {
-        let now = now(now_ms)?;
+        let now = self.now(py, now_ms)?;
         self.with(py, "Fleet.poll_transmit", |st, r| {
             let State { core, export, .. } = st;
             core.poll_transmit(r, now, export)
@@ -256,7 +259,7 @@ impl Fleet {
         reply: &Bound<'_, PyAny>,
         now_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let now = now(now_ms)?;
+        let now = self.now(py, now_ms)?;
         let providers = self.names.len().min(P);
         let mut snap = Box::new(Snapshot::<P>::new());
         if let Err(e) = self
@@ -291,7 +294,7 @@ impl Fleet {
         round: u64,
         now_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let now = now(now_ms)?;
+        let now = self.now(py, now_ms)?;
         self.with(py, "Fleet.handle_failure", |st, r| {
             let ok = st.core.handle_failure(r, round, now);
             if ok {

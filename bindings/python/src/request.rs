@@ -34,6 +34,8 @@ pub struct Request {
     /// The id of the router it was started on.
     router: u64,
     names: Arc<[Py<PyString>]>,
+    /// That router's default clock (added to the monotonic clock; see `Router::clock_now`).
+    clock_offset: u64,
 }
 
 /// The native router argument.
@@ -161,6 +163,15 @@ impl Request {
             poisoned: AtomicBool::new(false),
             router: r.id,
             names: Arc::clone(&r.names),
+            clock_offset: r.clock_offset_ms(),
+        }
+    }
+
+    /// A `now_ms` argument, `None` being the request's router's default clock now.
+    fn now(&self, v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        match v {
+            None => Ok(convert::monotonic_ms().saturating_add(self.clock_offset)),
+            Some(_) => convert::timestamp("now_ms", v),
         }
     }
 
@@ -199,7 +210,7 @@ impl Request {
             }
             q.lock().map_err(|_| error::request_poisoned())
         };
-        let now = convert::monotonic_ms();
+        let now = router.clock_now();
         let step = {
             let mut g = lock()?;
             let before = router.observed().then(|| g.last_report().1);
@@ -225,7 +236,7 @@ impl Request {
         let attempt = Self::attempt_obj(py, names, &a)?;
         match fn_.call1((attempt.clone_ref(py),)) {
             Ok(v) => {
-                let end = convert::monotonic_ms();
+                let end = router.clock_now();
                 let o = Outcome {
                     kind: OutcomeKind::Success,
                     latency_ms: 0,
@@ -283,7 +294,7 @@ impl Request {
         options: &RequestOptions,
         fn_: &Bound<'_, PyAny>,
     ) -> PyResult<Started> {
-        let now = convert::monotonic_ms();
+        let now = r.clock_now();
         let (mut q, step) = r.with("Request", |core| {
             let mut q = CoreRequest::new(core, options, now);
             let step = q.poll(core, now);
@@ -294,7 +305,7 @@ impl Request {
                 let attempt = Self::attempt_obj(py, &r.names, &a)?;
                 match fn_.call1((attempt.clone_ref(py),)) {
                     Ok(v) => {
-                        let end = convert::monotonic_ms();
+                        let end = r.clock_now();
                         let o = Outcome {
                             kind: OutcomeKind::Success,
                             latency_ms: 0,
@@ -434,7 +445,7 @@ impl Request {
         if now_ms.is_some() {
             r.mark_explicit_clock();
         }
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = r.time_arg(now_ms)?;
         let req = r.with("Request", |core| CoreRequest::new(core, &options, now))?;
         Ok(Request::of(req, r))
     }
@@ -449,7 +460,7 @@ impl Request {
         router: &Bound<'py, PyAny>,
         now_ms: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now(now_ms)?;
         let step = self.drive(router, "Request.poll", |q, r| q.poll(r, now))?;
         convert::to_dict(py, &step, &self.names)
     }
@@ -470,7 +481,7 @@ impl Request {
             latency_ms: 0,
             retry_after_ms: convert::retry_after(retry_after_ms)?,
         };
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now(now_ms)?;
         let r = self.drive(router, "Request.handle_outcome", |q, r| {
             q.handle_outcome(r, o, now)
         })?;
@@ -484,7 +495,7 @@ impl Request {
         py: Python<'_>,
         now_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now(now_ms)?;
         let r = self.alone("Request.handle_first_token", |q| q.handle_first_token(now))?;
         Self::input(py, r)
     }
@@ -492,7 +503,7 @@ impl Request {
     /// A chunk of the stream arrived at `now_ms`. Raises `RequestError`.
     #[pyo3(signature = (now_ms=None))]
     fn handle_chunk(&self, py: Python<'_>, now_ms: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now(now_ms)?;
         let r = self.alone("Request.handle_chunk", |q| q.handle_chunk(now))?;
         Self::input(py, r)
     }
@@ -508,7 +519,7 @@ impl Request {
         now_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let complete = bool_arg("complete", complete)?;
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now(now_ms)?;
         let r = self.drive(router, "Request.handle_end", |q, r| {
             q.handle_end(r, complete, now)
         })?;
@@ -524,7 +535,7 @@ impl Request {
         router: &Bound<'_, PyAny>,
         now_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now(now_ms)?;
         let r = self.drive(router, "Request.handle_cancel", |q, r| {
             q.handle_cancel(r, now)
         })?;
@@ -599,7 +610,7 @@ impl Request {
     ) -> PyResult<(Py<Request>, Py<PyAny>)> {
         let r = router_arg(router)?.get();
         let options = Self::options(max_attempts, deadline_ms, max_wait_ms, None, key)?;
-        let now = convert::monotonic_ms();
+        let now = r.clock_now();
         let (q, step) = r.with("Request", |core| {
             let mut q = CoreRequest::new(core, &options, now);
             let step = q.poll(core, now);
@@ -638,7 +649,7 @@ impl Request {
         router: &Bound<'_, PyAny>,
         now_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.now(now_ms)?;
         let step = self.drive(router, "Request.poll", |q, r| q.poll(r, now))?;
         match step {
             Step::Attempt(a) => Ok(Self::attempt_obj(py, &self.names, &a)?.into_any()),

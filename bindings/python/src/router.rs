@@ -130,6 +130,10 @@ pub struct Router {
     seen_events: AtomicU64,
     /// Set once a caller passes its own `now_ms`: events then carry no wall-clock time.
     explicit_clock: AtomicBool,
+    /// Added to the monotonic clock for the router's default time: 0 on `clock="monotonic"`;
+    /// on `clock="unix"`, Unix ms − monotonic ms when the router was made (so its default time
+    /// reads Unix ms and never steps).
+    clock_offset: u64,
     /// The observer of attempts and events (`failover_core.otel`), if any: an object with
     /// `attempt(facts)` and `events(dicts)`. `has_observer` makes the disabled case one load.
     observer: Mutex<Option<Py<PyAny>>>,
@@ -254,7 +258,28 @@ impl Router {
         if v.is_some() && !self.explicit_clock.load(Ordering::Relaxed) {
             self.explicit_clock.store(true, Ordering::Relaxed);
         }
-        convert::timestamp("now_ms", v)
+        self.time_arg(v)
+    }
+
+    /// A `now_ms` argument, `None` being the router's default clock now (does not mark the
+    /// router as driven by the caller's clock).
+    #[inline]
+    pub(crate) fn time_arg(&self, v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        match v {
+            None => Ok(self.clock_now()),
+            Some(_) => convert::timestamp("now_ms", v),
+        }
+    }
+
+    /// The router's default clock now, ms: the monotonic clock, or Unix ms on `clock="unix"`.
+    #[inline]
+    pub(crate) fn clock_now(&self) -> u64 {
+        convert::monotonic_ms().saturating_add(self.clock_offset)
+    }
+
+    /// What the router's default clock adds to the monotonic clock, ms (0: monotonic).
+    pub(crate) fn clock_offset_ms(&self) -> u64 {
+        self.clock_offset
     }
 
     /// Marks the router as driven by the caller's clock (a `Request` started at the caller's
@@ -265,7 +290,13 @@ impl Router {
 
     /// The wall-clock offset for events read now, if the router runs on the default clock.
     fn clock_offset(&self) -> Option<i128> {
-        (!self.explicit_clock.load(Ordering::Relaxed)).then(convert::unix_offset_ms)
+        (!self.explicit_clock.load(Ordering::Relaxed)).then(|| {
+            if self.clock_offset == 0 {
+                convert::unix_offset_ms()
+            } else {
+                0
+            }
+        })
     }
 
     /// The attempt observer, if one is set (one atomic load when none is).
@@ -529,14 +560,26 @@ impl Router {
     /// `on_event` a callback for every event. Raises `ConfigError`
     /// with the core's code and message for a policy or names the core refuses.
     #[new]
-    #[pyo3(signature = (providers, policy=None, /, *, on_event=None, **policy_fields))]
+    #[pyo3(signature = (providers, policy=None, /, *, on_event=None, clock=None, **policy_fields))]
     fn new(
         py: Python<'_>,
         providers: &Bound<'_, PyAny>,
         policy: Option<&Bound<'_, PyAny>>,
         on_event: Option<&Bound<'_, PyAny>>,
+        clock: Option<&Bound<'_, PyAny>>,
         policy_fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let clock_offset = match clock {
+            None => 0,
+            Some(c) => match c.extract::<String>().ok().as_deref() {
+                Some("monotonic") => 0,
+                // Unix ms − monotonic ms, now (at least 1, so it marks the Unix clock).
+                Some("unix") => convert::wall_ms()
+                    .saturating_sub(convert::monotonic_ms())
+                    .max(1),
+                _ => return Err(error::arg_value("clock", "'monotonic' or 'unix'", c)),
+            },
+        };
         let names = names_arg(providers)?;
         let listener = listener_arg(on_event)?;
         let p = build_policy(py, policy, policy_fields)?;
@@ -565,6 +608,7 @@ impl Router {
             listener: Mutex::new(listener),
             seen_events: AtomicU64::new(0),
             explicit_clock: AtomicBool::new(false),
+            clock_offset,
             observer: Mutex::new(None),
             has_observer: AtomicBool::new(false),
             per_attempt: AtomicBool::new(false),
@@ -587,6 +631,29 @@ impl Router {
     #[getter]
     fn now_ms(&self) -> PyResult<u64> {
         self.with("now_ms", |r| r.now())
+    }
+
+    /// The router's default clock: `"monotonic"` (`time.monotonic_ns() // 1_000_000`) or
+    /// `"unix"` (Unix ms when the router was made, advancing with the monotonic clock).
+    #[getter]
+    fn clock(&self) -> &'static str {
+        if self.clock_offset == 0 {
+            "monotonic"
+        } else {
+            "unix"
+        }
+    }
+
+    /// The router's default clock now, ms: what a method given no `now_ms` uses.
+    fn clock_ms(&self) -> u64 {
+        self.clock_now()
+    }
+
+    /// The router's default clock less the monotonic clock, ms (0 on `clock="monotonic"`): for
+    /// the package's own code that serves several routers on the monotonic clock.
+    #[getter]
+    fn _clock_offset_ms(&self) -> u64 {
+        self.clock_offset
     }
 
     /// Events waiting in the queue (drain them with `poll_event`).
@@ -790,7 +857,7 @@ impl Router {
             _ => Some(convert::wall_ms()),
         };
         let (h, _) = crate::read_headroom(headers, now_unix_ms)?;
-        let now = convert::timestamp("now_ms", now_ms)?;
+        let now = self.time_arg(now_ms)?;
         let id = self.ids[i];
         let rec = self.with("observe_headroom", |r| r.observe_headroom(id, &h, now))?;
         Ok(recorded(py, rec))

@@ -51,18 +51,24 @@ def main() -> None:
         elif op == "load":
             # Requests (pick + record success) for `seconds`, at most `max` of them: the slowest
             # one's latency, on the request path only.
-            end = monotonic_ms() + int(cmd["seconds"] * 1000)
+            # Every `fail_every`-th one (if given) is a server error, not a success.
+            start = monotonic_ms()
+            end = start + int(cmd["seconds"] * 1000)
+            fail_every = int(cmd.get("fail_every", 0))
             n, worst, probes = 0, 0.0, 0
             while monotonic_ms() < end and n < int(cmd.get("max", 100_000)):
+                outcome = "server_error" if fail_every and n % fail_every == fail_every - 1 else "success"
                 t0 = time.perf_counter()
                 t = router.pick()
                 probes += t.provider == "a" and t.is_probe
-                router.record(t, "success", latency_ms=50)
+                router.record(t, outcome, latency_ms=50)
                 worst = max(worst, time.perf_counter() - t0)
-                recorded["success"] = recorded.get("success", 0) + 1
+                if t.provider == "a":
+                    recorded[outcome] = recorded.get(outcome, 0) + 1
                 n += 1
                 time.sleep(0.002)
-            out = {"n": n, "worst_ms": worst * 1000, "probes": probes}
+            out = {"n": n, "worst_ms": worst * 1000, "probes": probes,
+                   "elapsed_ms": monotonic_ms() - start}
         elif op == "wait_rounds":
             # Until `n` more rounds succeeded (bounded by `timeout` seconds).
             start = sync.fleet.rounds_ok

@@ -105,6 +105,14 @@ pub(crate) struct Health<const B: usize> {
     /// threshold and no breach is running. While it holds, a success needs no timeout re-check.
     /// Cleared by a timeout, a bucket boundary and a reset; set by [`Health::check_timeouts`].
     timeouts_clear: bool,
+    /// When the current run of hard failures began (the first one's timestamp; meaningful while
+    /// `runs.hard > 0`).
+    pub hard_run_since: u64,
+    /// Fleet mode: the hard failures the other instances exported since this instance's current
+    /// run began, as of the last merge (0 outside fleet mode, and when a new run begins).
+    pub fleet_run: u32,
+    /// Fleet mode: the merged run that opens the circuit, quorum × `consecutive_failures`.
+    pub fleet_run_limit: u32,
 }
 
 impl<const B: usize> Health<B> {
@@ -118,6 +126,9 @@ impl<const B: usize> Health<B> {
             latency_limit: None,
             fast_below_ms: p.slow_call_ms,
             timeouts_clear: p.timeout_rate_ppm.is_none(),
+            hard_run_since: 0,
+            fleet_run: 0,
+            fleet_run_limit: 0,
         }
     }
 
@@ -201,6 +212,7 @@ impl<const B: usize> Health<B> {
     pub(crate) fn reset(&mut self, p: &Compiled) {
         self.window.reset();
         self.runs = Runs::default();
+        self.fleet_run = 0;
         self.timeout_breach_since = None;
         self.timeouts_clear = p.timeout_rate_ppm.is_none();
     }
@@ -243,6 +255,11 @@ impl<const B: usize> Health<B> {
         let hard = p.is_hard_failure(outcome.kind);
         let timeout = outcome.kind.is_timeout();
         if hard {
+            if self.runs.hard == 0 {
+                // A new run: the fleet's run, counted for the previous one, no longer applies.
+                self.hard_run_since = now;
+                self.fleet_run = 0;
+            }
             self.runs.hard = self.runs.hard.saturating_add(1);
         } else if timeout {
             if self.runs.timeouts == 0 {
@@ -277,6 +294,12 @@ impl<const B: usize> Health<B> {
                 u64::from(n),
                 vol,
             ));
+        }
+        if hard && let Some(r) = self.check_fleet_run(p) {
+            return Some(Reason {
+                outcome: Some(outcome.kind),
+                ..r
+            });
         }
         if timeout
             && let Some(n) = p.consecutive_failures
@@ -388,10 +411,40 @@ impl<const B: usize> Health<B> {
         self.timeouts_clear = p.timeout_rate_ppm.is_none();
     }
 
-    /// Judges the rate triggers on the window as it stands, with no outcome (fleet mode: after a
-    /// merge brought other instances' counts): error rate, sustained timeouts, slow calls, latency
-    /// degradation, in that order. The consecutive-failure runs are local and not judged here.
+    /// Fleet mode: sets the other instances' hard failures since this instance's run began and
+    /// the merged run that opens the circuit (0, 0: none). O(1).
+    pub(crate) fn set_fleet_run(&mut self, run: u32, limit: u32) {
+        self.fleet_run = if self.runs.hard == 0 { 0 } else { run };
+        self.fleet_run_limit = limit;
+    }
+
+    /// Fleet mode's merged consecutive-failure trigger: this instance's own run of hard failures
+    /// plus the hard failures the others exported since it began reach `fleet_run_limit`
+    /// (quorum × `consecutive_failures`). Needs a run here and failures there, so neither one
+    /// instance's failures alone nor the others' alone (while this one's calls succeed) trip it.
+    #[inline]
+    fn check_fleet_run(&self, p: &Compiled) -> Option<Reason> {
+        if self.fleet_run == 0 || self.runs.hard == 0 || p.consecutive_failures.is_none() {
+            return None;
+        }
+        let run = self.runs.hard.saturating_add(self.fleet_run);
+        (run >= self.fleet_run_limit).then(|| Reason {
+            trigger: Trigger::ConsecutiveFailures,
+            observed: u64::from(run),
+            threshold: u64::from(self.fleet_run_limit),
+            volume: self.stats(p).volume,
+            outcome: None,
+        })
+    }
+
+    /// Judges the triggers on the window as it stands, with no outcome (fleet mode: after a
+    /// merge brought other instances' counts): the merged consecutive-failure run, error rate,
+    /// sustained timeouts, slow calls, latency degradation, in that order. The local runs are
+    /// judged when their outcomes are recorded, not here.
     pub(crate) fn judge(&mut self, p: &Compiled, now: u64) -> Option<Reason> {
+        if let Some(r) = self.check_fleet_run(p) {
+            return Some(r);
+        }
         let s = self.stats(p);
         let enough = s.volume >= u64::from(p.min_volume);
         if enough

@@ -175,7 +175,7 @@ fn export_and_merge_allocate_nothing() {
                 r.record(&t, o, now + 1);
             }
             let f = &mut fleets[k];
-            if f.poll_timeout().is_some_and(|d| d <= now)
+            if f.watch(r).is_some_and(|d| d <= now)
                 && let Some(round) = f.poll_transmit(r, now, &mut export)
             {
                 rounds += 1;

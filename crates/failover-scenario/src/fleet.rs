@@ -182,12 +182,17 @@ impl FleetScenario {
             } else if let Some(n) = step.get("fleet") {
                 let k = find(&fleet, n).map_err(fail)?;
                 fleet_view(&fleet[k], &names)
+            } else if let Some(n) = step.get("watch") {
+                let k = find(&fleet, n).map_err(fail)?;
+                let x = &mut fleet[k];
+                x.fleet.watch(&x.router);
+                fleet_view(x, &names)
             } else if let Some(st) = step.get("store") {
                 store_step(&fleet[0].router, &mut store, st).map_err(fail)?;
                 Json::Null
             } else {
                 return Err(fail(
-                    "the step has no action (on, sync, sync_fail, fleet, store)".into(),
+                    "the step has no action (on, sync, sync_fail, fleet, watch, store)".into(),
                 ));
             };
             if let Some(want) = step.get("expect")

@@ -58,6 +58,14 @@ impl FleetStrategy {
         })
     }
 
+    /// After a call recorded on instance `k`: its fleet side looks at the router (a local open
+    /// or a failure run brings its next round forward), as the bindings' drivers do.
+    fn watch(&mut self, k: usize) {
+        if let Some(f) = self.fleets.get_mut(k) {
+            f.watch(&self.insts[k].router);
+        }
+    }
+
     /// Circuit opens over all instances (each instance's own and adopted ones).
     pub fn opens(&self) -> usize {
         self.insts
@@ -79,6 +87,7 @@ impl Strategy for FleetStrategy {
 
     fn record(&mut self, call: &Call, outcome: &Outcome, now: u64) {
         self.insts[0].record(call, outcome, now);
+        self.watch(0);
     }
 
     fn pick_for(&mut self, req: u32, now: u64, tried: u64) -> Option<Call> {
@@ -90,6 +99,7 @@ impl Strategy for FleetStrategy {
         if let Some(r) = req {
             let n = self.insts.len();
             self.insts[r as usize % n].record(call, outcome, now);
+            self.watch(r as usize % n);
         }
     }
 

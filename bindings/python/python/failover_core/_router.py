@@ -47,7 +47,8 @@ C = TypeVar("C")
 Ticket = _native.Ticket
 #: One attempt, as ``Router.call``/``acall`` hand it to the caller's function (a frozen native
 #: object): ``provider``, ``number``, ``is_probe``, ``timeout_s``/``timeout_ms`` (give it to the
-#: SDK call), ``deadline_ms``/``deadline_s`` (in ``time.monotonic()``'s clock), ``last``.
+#: SDK call), ``deadline_ms``/``deadline_s`` (on the router's clock: ``time.monotonic()``'s, or
+#: Unix time with ``clock="unix"``), ``last``.
 Attempt = _native.Attempt
 
 #: Turns an exception raised by a call into an outcome.
@@ -202,11 +203,12 @@ def _finished(done: Dict[str, Any], failed: List[FailedAttempt]) -> BaseExceptio
     return err
 
 
-def _wait_s(step: Dict[str, Any]) -> float:
-    """How long to sleep for a ``wait`` (or, defensively, an ``in_flight``) step."""
+def _wait_s(router: "_native.Router", step: Dict[str, Any]) -> float:
+    """How long to sleep for a ``wait`` (or, defensively, an ``in_flight``) step (its times are on
+    the router's clock)."""
     inner = step.get("wait") or step.get("in_flight") or {}
     until: int = inner.get("until_ms", inner.get("deadline_ms", 0))
-    return max(0, until - _monotonic_ms()) / 1000
+    return max(0, until - router.clock_ms()) / 1000
 
 
 class _Resume:
@@ -317,8 +319,12 @@ class Router(_native.Router):
     :meth:`handle_timeout`. Or let :meth:`call` / :meth:`acall` do a whole request.
 
     Every method that takes time has an explicit ``now_ms`` (for replay and tests); omitted, it is
-    ``time.monotonic_ns() // 1_000_000`` (:func:`failover_core.monotonic_ms`). Use one clock per
-    router: a time older than one already seen counts as the latest seen.
+    the router's clock (:meth:`clock_ms`): ``time.monotonic_ns() // 1_000_000``
+    (:func:`failover_core.monotonic_ms`) by default, or with ``Router(..., clock="unix")`` Unix
+    milliseconds (the wall clock when the router is made, advancing with the monotonic clock, so
+    it never steps): what fleet mode wants, since its instances share Unix-ms buckets
+    (``docs/fleet.md``). Use one clock per router: a time older than one already seen counts as
+    the latest seen.
 
     Thread safety: one router can be shared by threads and asyncio tasks. Each method holds the
     router's lock for one engine call (well under a microsecond) and runs no Python code under it.
@@ -366,7 +372,7 @@ class Router(_native.Router):
 
     def _deadline(self, timeout_ms: Optional[int]) -> Optional[int]:
         t = _ms_arg("timeout_ms", timeout_ms)
-        return None if t is None else _monotonic_ms() + t
+        return None if t is None else self.clock_ms() + t
 
     def _call_with_options(
         self,
@@ -447,7 +453,7 @@ class Router(_native.Router):
                 done = step.get("done")
                 if done is not None:
                     raise _finished(done, failed)
-                time.sleep(_wait_s(step))
+                time.sleep(_wait_s(self, step))
             nxt = req._call(self, fn)
             if type(nxt) is not _Pending:
                 return nxt  # type: ignore[no-any-return]
@@ -479,7 +485,7 @@ class Router(_native.Router):
                 done = step.get("done")
                 if done is not None:
                     raise _finished(done, failed)
-                time.sleep(_wait_s(step))
+                time.sleep(_wait_s(self, step))
                 continue
             try:
                 result = fn(a)
@@ -535,7 +541,7 @@ class Router(_native.Router):
                 done = step.get("done")
                 if done is not None:
                     raise _finished(done, failed)
-                await asyncio.sleep(_wait_s(step))
+                await asyncio.sleep(_wait_s(self, step))
                 continue
             # The first step of `fn(a)` runs here: an awaitable that finishes without suspending
             # needs no deadline. One that suspends is awaited on with its deadline armed: one
@@ -567,7 +573,7 @@ class Router(_native.Router):
                     _uncancel(entry[1])  # type: ignore[index]
                     # The deadline passed: polling at it records the timeout, then decides
                     # the next step.
-                    nxt = req._next(self, max(_monotonic_ms(), a.deadline_ms))
+                    nxt = req._next(self, max(self.clock_ms(), a.deadline_ms))
                     rep = req.last_report()[0]
                     late = TimeoutError(
                         f"{a.provider} did not answer within {a.timeout_ms} ms (attempt {a.number})"

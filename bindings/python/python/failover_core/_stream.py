@@ -175,7 +175,7 @@ class _Driver:
         next step (``None``: poll again); raises ``StreamBroken`` after content."""
         started = r.started
         r.end()
-        nxt = self.req._next(self.router, max(_monotonic_ms(), r.deadline))
+        nxt = self.req._next(self.router, max(self.router.clock_ms(), r.deadline))
         if isinstance(nxt, dict) and "in_flight" in nxt:  # pragma: no cover
             return None  # not yet by the engine's clock
         outcome = "stalled" if started else "timeout"
@@ -344,6 +344,7 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
     from ._router import _pace
 
     req, router, delivered = d.req, d.router, d.delivered
+    off = router._clock_offset_ms  # the router's clock − the monotonic clock, ms
     wd = _sync_watchdog
     nxt: Any = None
     finished = False
@@ -357,7 +358,7 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                     raise d.finished(a)
                 inner = a.get("wait") or a.get("in_flight") or {}
                 until = inner.get("until_ms", inner.get("deadline_ms", 0))
-                time.sleep(max(0, until - _monotonic_ms()) / 1000)
+                time.sleep(max(0, until - router.clock_ms()) / 1000)
                 continue
             r = _Reading(d, a)
             it: Any = None
@@ -372,15 +373,16 @@ def sync_chunks(d: _Driver, fn: Callable[[Any], Iterable[C]]) -> Generator[C, No
                 wd.add(entry)
                 while True:
                     dl = r.deadline
-                    entry[0] = dl
+                    # The watchdog runs on the monotonic clock (it serves every router).
+                    entry[0] = dl - off
                     entry[1] = True
-                    if dl < wd.wake_at:
-                        wd.kick(dl)
+                    if entry[0] < wd.wake_at:
+                        wd.kick(entry[0])
                     chunk: Any = next(it, entry)
                     entry[1] = False
                     if chunk is entry:
                         break
-                    now = _monotonic_ms()
+                    now = router.clock_ms()
                     if now >= dl or entry[2]:
                         # Past the deadline: a read the watchdog could not interrupt.
                         entry[2] = True
@@ -461,7 +463,7 @@ async def async_chunks(
                     raise d.finished(a)
                 inner = a.get("wait") or a.get("in_flight") or {}
                 until = inner.get("until_ms", inner.get("deadline_ms", 0))
-                await asyncio.sleep(max(0, until - _monotonic_ms()) / 1000)
+                await asyncio.sleep(max(0, until - router.clock_ms()) / 1000)
                 continue
             r = _Reading(d, a)
             it: Any = None
@@ -469,7 +471,7 @@ async def async_chunks(
             # a read is awaited, never while the caller's code runs between chunks.
             entry: List[Any] = [_INF, task, False]
             wd.inflight[a] = entry
-            offset = loop.time() - _monotonic_ms() / 1000
+            offset = loop.time() - router.clock_ms() / 1000
             try:
                 src: Any = fn(a)
                 if not hasattr(src, "__anext__") and not hasattr(src, "__aiter__"):
@@ -493,7 +495,7 @@ async def async_chunks(
                         entry[0] = _INF
                         break
                     entry[0] = _INF
-                    code = r.take(chunk, _monotonic_ms())
+                    code = r.take(chunk, router.clock_ms())
                     if code:
                         if code == _FIRST:
                             for h in r.held:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from . import _native
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
+    import redis.cluster
 
 __all__ = ["FleetSync", "FLEET_SCRIPT"]
 
@@ -37,9 +38,14 @@ class FleetSync:
     """Runs a router's fleet rounds against Redis in a background thread.
 
     ``FleetSync(router, service, url="redis://127.0.0.1:6379/0")`` joins the fleet ``service``
-    (all instances of one fleet must use the same provider names and window policy). ``client``
-    may be a ``redis.Redis`` of your own instead of ``url``: it must not retry commands (a
-    retried round could count its deltas twice; the client built from ``url`` has retries off).
+    (all instances of one fleet must use the same provider names and window policy). With
+    ``cluster=True`` the client built from ``url`` (any node of the cluster) is a
+    ``redis.cluster.RedisCluster``: every key of a fleet carries one hash tag, so each round is one
+    call to the node that holds its slot. ``client`` may be a ``redis.Redis`` or
+    ``redis.cluster.RedisCluster`` of your own instead of ``url``: it must not retry commands (a
+    retried round could count its deltas twice; the clients built from ``url`` have retries off:
+    ``retry=Retry(NoBackoff(), 0)``, which for ``RedisCluster`` also turns off its own retries on
+    connection errors).
     ``connect_timeout_s`` and ``command_timeout_s`` (default 0.5 s and 0.25 s) bound each round;
     a round that times out is reported to the core as failed and the connection is dropped, so
     the next round reconnects (after the core's backoff). ``on_event`` is called from the sync
@@ -57,7 +63,8 @@ class FleetSync:
         service: str,
         *,
         url: Optional[str] = None,
-        client: Optional["redis.Redis"] = None,
+        client: Optional[Union["redis.Redis", "redis.cluster.RedisCluster"]] = None,
+        cluster: bool = False,
         instance: Optional[int] = None,
         connect_timeout_s: float = 0.5,
         command_timeout_s: float = 0.25,
@@ -93,14 +100,25 @@ class FleetSync:
             clock_skew_ms=clock_skew_ms,
         )
         if client is None:
-            client = _redis.Redis.from_url(
-                url or "redis://127.0.0.1:6379/0",
+            options: Dict[str, Any] = dict(
                 socket_connect_timeout=connect_timeout_s,
                 socket_timeout=command_timeout_s,
                 retry=Retry(NoBackoff(), 0),
             )
+            if cluster:
+                from redis.cluster import RedisCluster
+
+                client = RedisCluster.from_url(url or "redis://127.0.0.1:6379/0", **options)
+            else:
+                client = _redis.Redis.from_url(url or "redis://127.0.0.1:6379/0", **options)
+        self._router = router
         self._redis = _redis
-        self.client: "redis.Redis" = client
+        # A cluster client's own failures (no node reachable, slots not covered) are not
+        # RedisErrors; they fail the round all the same.
+        from redis.exceptions import RedisClusterException
+
+        self._errors = (_redis.RedisError, RedisClusterException, OSError)
+        self.client: Union["redis.Redis", "redis.cluster.RedisCluster"] = client
         self._script = client.register_script(FLEET_SCRIPT)
         self._on_event = on_event
         self._stop = threading.Event()
@@ -155,13 +173,16 @@ class FleetSync:
         rnd, args = tx
         try:
             reply = self._script(keys=[self.fleet.key], args=args, client=self.client)
-        except (self._redis.RedisError, OSError) as e:
-            # Never retried: its deltas were handed out once. Drop the connection so a late
+        except self._errors as e:
+            # Never retried: its deltas were handed out once. Drop the connections so a late
             # reply cannot be read as the next round's; the next round reconnects.
             self.last_error = e
             self.fleet.handle_failure(rnd)
             try:
-                self.client.connection_pool.disconnect()
+                if isinstance(self.client, self._redis.Redis):
+                    self.client.connection_pool.disconnect()
+                else:  # RedisCluster: every node's pool
+                    self.client.disconnect_connection_pools()  # type: ignore[no-untyped-call]
             except Exception:  # pragma: no cover
                 pass
             ok = False
@@ -194,7 +215,7 @@ class FleetSync:
     def _run(self) -> None:
         while not self._stop.is_set():
             due = self.fleet.poll_timeout()
-            wait_ms = 0 if due is None else due - _native.monotonic_ms()
+            wait_ms = 0 if due is None else due - self._router.clock_ms()
             if wait_ms > 0:
                 self._stop.wait(min(wait_ms / 1000, _MAX_SLEEP_S))
                 continue

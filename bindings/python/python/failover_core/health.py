@@ -7,7 +7,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Set, Union, cast
 
-from ._native import monotonic_ms
 from ._policy import OutcomeName
 from .classify import Classification, classify_exception
 
@@ -112,7 +111,7 @@ class HealthChecker:
         """One round without sleeping: starts due checks, runs timers, delivers events. Returns
         how long to sleep before the next round, in seconds."""
         r = self.router
-        now = monotonic_ms()
+        now = r.clock_ms()
         while True:
             ticket = r.poll_action(now)
             if ticket is None:
@@ -126,7 +125,7 @@ class HealthChecker:
         deadline = r.poll_timeout()
         if deadline is None:
             return self.max_interval_s
-        return min(self.max_interval_s, max(MIN_INTERVAL_S, (deadline - monotonic_ms()) / 1000))
+        return min(self.max_interval_s, max(MIN_INTERVAL_S, (deadline - r.clock_ms()) / 1000))
 
     async def run(self) -> None:
         """The loop (``start`` runs it as a task)."""

@@ -29,7 +29,6 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import _native
 from ._router import Router
 
 __all__ = ["Instrumentation", "instrument", "SCOPE"]
@@ -37,7 +36,6 @@ __all__ = ["Instrumentation", "instrument", "SCOPE"]
 #: The instrumentation scope's name (meter and tracer).
 SCOPE = "failover-core"
 
-_monotonic_ms = _native.monotonic_ms
 _PROVIDER = "gen_ai.provider.name"
 
 #: One attempt's facts, as the native router hands them over.
@@ -149,8 +147,8 @@ class Instrumentation:
     def _span(self, f: _Facts) -> None:
         assert self._tracer is not None
         provider, kind, number, outcome, result, started, ended, first, retry_after = f
-        # Engine ms (monotonic) to Unix ns.
-        offset_ns = time.time_ns() - _monotonic_ms() * 1_000_000
+        # Engine ms (the router's clock) to Unix ns.
+        offset_ns = time.time_ns() - self.router.clock_ms() * 1_000_000
         model = self._models.get(provider)
         attrs: Dict[str, Any] = {
             "gen_ai.operation.name": self._operation,

@@ -24,8 +24,19 @@
 //!
 //! - The rate triggers (error rate, sustained timeouts, slow calls, latency degradation) judge
 //!   the merged window: this instance's own window plus what the others counted (the fleet's sums
-//!   minus this instance's own exports). The consecutive-failure runs stay local: runs do not
-//!   merge. The merged figures are refreshed on every round, so they lag by at most one period.
+//!   minus this instance's own exports). The merged figures are refreshed on every round, so
+//!   they lag by at most one period.
+//! - The consecutive-failure run merges too, as far as sums allow: an instance with a run of hard
+//!   failures of its own counts, besides that run, the hard failures the others exported in the
+//!   buckets since it began, newest first, up to the newest bucket where the others had a
+//!   success (in the bucket where the run began, whose successes may all precede it, the share
+//!   of its calls after the run's start, at even traffic, when that share holds no success). It
+//!   opens when the sum reaches quorum × `consecutive_failures` (at the next failure, or at the
+//!   round that brings the others' counts). It needs a run on this instance and failures on
+//!   others: the others' failures never open an instance whose own calls succeed, and this
+//!   instance's own run alone is the local trigger's. With [`Fleet::watch`] pushing each
+//!   failure of a run at once, the calls wasted fleet-wide at an outage's onset stay within
+//!   quorum × limit + the fleet's rate × one period (issue #14's bound; `tests/fleet.rs`).
 //! - A healthy instance adopts an open in the register (a newer epoch than the one it follows,
 //!   still in force) when the merged window trips it or when at least a quorum of the live
 //!   instances voted for it: `max(quorum_min, ⌈quorum × live⌉)`, by default

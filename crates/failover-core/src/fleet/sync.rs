@@ -50,6 +50,8 @@ struct Shared<const B: usize> {
     /// This instance's vote: the epoch it opened on its own evidence, until when.
     vote: Option<(u64, u64)>,
     lease_holder: Option<u32>,
+    /// The start of the last run of hard failures that made a round due early.
+    pushed_run: Option<(u64, u32)>,
 }
 
 impl<const B: usize> Shared<B> {
@@ -70,6 +72,7 @@ impl<const B: usize> Shared<B> {
         seen_generation: 0,
         vote: None,
         lease_holder: None,
+        pushed_run: None,
     };
 
     fn note_own(&mut self, d: &BucketCounts) {
@@ -166,6 +169,10 @@ pub struct Fleet<const P: usize, const B: usize> {
     /// many grid indexes as a snapshot holds, to fill more of the window at once.
     fresh: bool,
     next_at: u64,
+    /// When the round before the last one began.
+    prev_at: u64,
+    /// When the last round began.
+    last_at: u64,
     round: u64,
     in_flight: Option<u64>,
     failures: u32,
@@ -200,6 +207,8 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
             reads,
             fresh: true,
             next_at: 0,
+            prev_at: 0,
+            last_at: 0,
             round: 0,
             in_flight: None,
             failures: 0,
@@ -264,6 +273,51 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         self.next_at = self.next_at.min(now);
     }
 
+    /// Looks at the router for news the fleet should hear of soon, and makes the next round due
+    /// earlier for it:
+    ///
+    /// - an open of this instance's own (a trip or a ramp's rollback) that no round has exported
+    ///   yet: due at once;
+    /// - a hard failure that began or lengthened a run on a healthy provider: due at once, and
+    ///   every half period while the run lasts (the fleet's merged consecutive-failure run then
+    ///   counts this instance's failures, and this instance reads the others', a period sooner).
+    ///
+    /// Failure runs never make two rounds begin less than a period apart from the round before
+    /// the last one, so at most two rounds begin in any one period; and they bring no round
+    /// forward while rounds fail (the backoff stands). Call it before sleeping until
+    /// [`Fleet::poll_timeout`], and again whenever requests may have been recorded since;
+    /// returns `poll_timeout`. O(P).
+    pub fn watch<const RP: usize, const RB: usize, const E: usize>(
+        &mut self,
+        router: &Router<RP, RB, E>,
+    ) -> Option<u64> {
+        if self.degraded {
+            return self.poll_timeout();
+        }
+        let now = router.now;
+        let period = self.config.period_ms;
+        let cap = self.prev_at.saturating_add(period);
+        for (pr, sh) in router.providers.iter().zip(self.shared.iter_mut()) {
+            let c = &pr.circuit;
+            if c.generation != sh.seen_generation && c.state == CircuitState::Open {
+                self.next_at = self.next_at.min(now);
+            } else if c.state == CircuitState::Healthy
+                && pr.health.runs.hard > 0
+                && self.failures == 0
+            {
+                let run = (pr.health.hard_run_since, pr.health.runs.hard);
+                let due = if sh.pushed_run == Some(run) {
+                    self.last_at.saturating_add(period / 2)
+                } else {
+                    sh.pushed_run = Some(run);
+                    now
+                };
+                self.next_at = self.next_at.min(due.max(cap));
+            }
+        }
+        self.poll_timeout()
+    }
+
     /// Takes the next event, oldest first.
     pub fn poll_event(&mut self) -> Option<FleetEvent> {
         self.events.pop_front()
@@ -305,6 +359,8 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         let now = router.clock(now);
         router.catch_up(now);
         self.round += 1;
+        self.prev_at = self.last_at;
+        self.last_at = now;
         self.in_flight = Some(self.round);
         self.next_at = now.saturating_add(self.period(self.round));
         let width = router.policy.bucket_ms;
@@ -449,6 +505,7 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
             for i in 0..router.providers.len().min(P) {
                 let pr = &mut router.providers[i];
                 pr.health.set_remote(&router.policy, &Addend::ZERO);
+                pr.health.set_fleet_run(0, 0);
                 pr.circuit.probe_hold = false;
                 self.shared[i].clear_others();
                 router.refresh(i, now);
@@ -550,6 +607,57 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
             Addend::ZERO
         };
         pr.health.set_remote(p, &addend);
+        // The merged consecutive-failure run: the others' hard failures in the buckets since this
+        // instance's own run began, newest first, up to the newest bucket where the others had a
+        // success (whose order against the failures a sum cannot tell).
+        let mut run = 0u32;
+        if pr.circuit.state == CircuitState::Healthy
+            && pr.health.runs.hard > 0
+            && let Some(n) = p.consecutive_failures
+        {
+            let since = pr.health.hard_run_since;
+            let first = since / width;
+            let from = first.max(oldest);
+            let mut stamp = idx + 1;
+            while stamp >= from {
+                let s = &sh.others[(stamp % B as u64) as usize];
+                if s.stamp == stamp {
+                    let c = &s.counts.counts;
+                    let client = if p.count_client_errors {
+                        c.client_error
+                    } else {
+                        0
+                    };
+                    let failed = c
+                        .server_error
+                        .saturating_add(c.connection_error)
+                        .saturating_add(client);
+                    if c.success > 0 {
+                        if stamp == first {
+                            // The bucket where this run began: its successes may all precede
+                            // the run. At even traffic the part after the run's start holds
+                            // `tail / width` of its calls: if that leaves no success, count that
+                            // share of its failures.
+                            let tail = (stamp + 1) * width
+                                - since.clamp(stamp * width, (stamp + 1) * width);
+                            let share = |n: u32| (u64::from(n) * tail / width) as u32;
+                            if share(c.success) == 0 {
+                                run = run.saturating_add(share(failed));
+                            }
+                        }
+                        break;
+                    }
+                    run = run.saturating_add(failed);
+                }
+                if stamp == 0 {
+                    break;
+                }
+                stamp -= 1;
+            }
+            pr.health.set_fleet_run(run, quorum.saturating_mul(n));
+        } else {
+            pr.health.set_fleet_run(0, 0);
+        }
         sh.register = sh.register.join(snap.register);
         sh.store_behind = sh.register != snap.register;
         sh.lease_holder = snap.lease_holder;

@@ -46,7 +46,7 @@ pub struct Router<const P: usize, const B: usize, const E: usize = 64> {
     pub(crate) policy: Compiled,
     pub(crate) providers: heapless::Vec<Provider<B>, P>,
     pub(crate) events: Events<E>,
-    now: u64,
+    pub(crate) now: u64,
     /// Minimum of the providers' cached deadlines.
     next_deadline: u64,
     /// Providers isolated by hand ([`Router::isolate`]).
