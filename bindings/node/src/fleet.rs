@@ -11,9 +11,7 @@
 
 use std::sync::Arc;
 
-use failover_core::fleet::wire::{
-    Clock, HeartbeatKey, KeyPrefix, LocalOpens, Reply, Wire, fraction_ppm,
-};
+use failover_core::fleet::wire::{Clock, HeartbeatKey, KeyPrefix, Reply, Wire, fraction_ppm};
 use failover_core::fleet::{Export, Fleet as CoreFleet, FleetConfig, FleetEvent, Snapshot};
 use failover_core::{DefaultRouter, ProviderId};
 use napi::bindgen_prelude::{Env, FromNapiValue, JsObjectValue, Object, Unknown};
@@ -151,7 +149,6 @@ pub struct NativeFleet {
     prefix: String,
     instance: u32,
     wire: Wire,
-    local_opens: LocalOpens,
     rounds_ok: u64,
     rounds_failed: u64,
 }
@@ -264,7 +261,6 @@ impl NativeFleet {
                 service,
                 instance,
                 wire: Wire::new(&config, window_ms, clock),
-                local_opens: LocalOpens::new(),
                 rounds_ok: 0,
                 rounds_failed: 0,
             })
@@ -284,16 +280,14 @@ impl NativeFleet {
         self.instance
     }
 
-    /// When the next round is due, on the router's clock (ms); null while one is in flight. A
-    /// local open or ramp rollback since the last call makes it due at once.
+    /// When the next round is due, on the router's clock (ms); null while one is in flight. The
+    /// core's `Fleet::watch` looks at the router first: a local open or ramp rollback not yet
+    /// exported makes it due at once, and so does a hard failure that begins or lengthens a run on
+    /// a healthy provider (then every half period while the run lasts, at most two rounds a
+    /// period), so the fleet hears of it without waiting a period.
     #[napi]
     pub fn poll_timeout(&mut self, env: Env, router: &NativeRouter) -> napi::Result<Option<f64>> {
-        let r = self.drive(router, |f, r| {
-            if let Some(at) = f.local_opens.poll(r) {
-                f.core.sync_now(at);
-            }
-            f.core.poll_timeout().map(js_num)
-        });
+        let r = self.drive(router, |f, r| f.core.watch(r).map(js_num));
         Failure::check(&env, r)
     }
 

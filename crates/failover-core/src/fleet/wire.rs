@@ -19,8 +19,6 @@
 use core::fmt;
 
 use super::{BucketCounts, Export, FleetConfig, ProviderSnapshot, Register, Snapshot};
-use crate::event::{EventKind, Trigger};
-use crate::router::Router;
 use crate::window::LATENCY_BINS;
 
 /// The names of a bucket hash's count fields, in [`Counts`](super::Counts) order (`docs/fleet.md`).
@@ -474,45 +472,6 @@ pub fn fraction_ppm(v: f64) -> Option<u32> {
     Some((v * 1_000_000.0 + 0.5) as u32)
 }
 
-/// Finds local opens (and ramp rollbacks) in a router's event queue, so that a binding can make
-/// the next round due at once ([`super::Fleet::sync_now`]) rather than a period later: the
-/// fleet hears of an open when the round after it runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LocalOpens {
-    /// The router's `queued_total` when its events were last looked at.
-    seen: u64,
-}
-
-impl LocalOpens {
-    /// Nothing seen yet.
-    #[must_use]
-    pub const fn new() -> Self {
-        LocalOpens { seen: 0 }
-    }
-
-    /// The time of the oldest `Opened` event not caused by the fleet (trigger other than
-    /// `FleetOpen`) queued since the last call, or `None`. Events dropped from a full queue
-    /// before they were seen are missed (the round after them publishes the open anyway). Cost:
-    /// O(new events).
-    pub fn poll<const RP: usize, const RB: usize, const E: usize>(
-        &mut self,
-        router: &Router<RP, RB, E>,
-    ) -> Option<u64> {
-        let total = router.queued_total();
-        if total == self.seen {
-            return None;
-        }
-        let new = usize::try_from(total.wrapping_sub(self.seen)).unwrap_or(usize::MAX);
-        self.seen = total;
-        router.newest_events(new).find_map(|e| match e.kind {
-            EventKind::Opened { reason, .. } if reason.trigger != Trigger::FleetOpen => {
-                Some(e.at_ms)
-            }
-            _ => None,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,26 +523,6 @@ mod tests {
         assert_eq!(back.grid_to_store(3), 0);
         assert_eq!(Clock::UNIX.time_to_store(123), 123);
         assert_eq!(Clock::UNIX.grid_to_local(9), 9);
-    }
-
-    #[test]
-    fn local_opens_are_found_once() {
-        use crate::{Outcome, Policy};
-        let mut r: Router<2, 60> = Router::new(&Policy::default(), &["a", "b"]).unwrap();
-        let mut w = LocalOpens::new();
-        assert_eq!(w.poll(&r), None);
-        let a = r.provider_at(0).unwrap();
-        r.observe(a, Outcome::success(10), 1_000);
-        assert_eq!(w.poll(&r), None, "no open among the new events");
-        for k in 0..5 {
-            r.observe(a, Outcome::server_error(5), 2_000 + k);
-        }
-        assert_eq!(
-            w.poll(&r),
-            Some(2_002),
-            "opened on the third failure in a row"
-        );
-        assert_eq!(w.poll(&r), None, "seen already");
     }
 
     #[test]
