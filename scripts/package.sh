@@ -67,6 +67,10 @@ package_python() {
   mkdir -p "$tmp/sdist"
   tar -xzf "$sdist" -C "$tmp/sdist"
   src=$(ls -d "$tmp"/sdist/failover_core-*)
+  # maturin writes the sdist's files with a fixed 2006 mtime, and cargo's freshness check is by
+  # mtime against the previous build of the same crates in target/: without this, a second
+  # packaging reuses the first build's native module whatever changed (a stale wheel).
+  find "$src" -type f -exec touch {} +
   # The repository's target/ as cargo's cache only (crates.io dependencies compiled once); every
   # source file comes from the sdist. PATH gains the tools' bin/ for maturin to find zig.
   (cd "$src" && PATH="$tools/bin:$PATH" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \
