@@ -334,7 +334,11 @@ export interface UnpacedEvent extends EventBase {
   headroom: number | null;
 }
 export interface SimpleEvent extends EventBase {
-  /** `isolated`, `released`, `reset`: an operator's hand (`Router.isolate`, `release`, `reset`). */
+  /**
+   * `isolated`, `released`, `reset`: an operator's hand (`Router.isolate`, `release`, `reset`); in
+   * fleet mode an isolation or a release on another instance arrives here too, at the round that
+   * reads it.
+   */
   kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled' | 'isolated' | 'released' | 'reset';
 }
 /** What `Router.logEvents` writes to (`console`, pino, winston, bunyan). */
