@@ -48,10 +48,11 @@ export declare class NativeRequest {
   /**
    * The facts of the attempt the request last recorded, for `failover-core/otel`:
    * `[count, provider, ticketKind, number, outcome, result, startedMs, endedMs, firstTokenMs,
-   * retryAfterMs]` (`count` as in `lastReport`; the last two null when absent), or null before
-   * any. Engine times, ms.
+   * retryAfterMs, excluded]` (`count` as in `lastReport`; `firstTokenMs` and `retryAfterMs`
+   * null when absent; `excluded` the core's `"<provider>=<reason>"` entries for the providers
+   * passed over, `Report::excluded`), or null before any. Engine times, ms.
    */
-  lastAttempt(): [number, string, string, number, string, string, number, number, number | null, number | null] | null
+  lastAttempt(): [number, string, string, number, string, string, number, number, number | null, number | null, string[]] | null
   /** How the request ended (`{finish, ...}`, as in `poll`'s `done`), or null. */
   finish(): Record<string, unknown> | null
   /** The attempt in flight (its ticket: `{provider, kind, degraded, retry_after_ms}`), or null. */
@@ -186,6 +187,13 @@ export declare function classify(facts: NativeFacts): NativeClassification
  * outcome kind name of an HTTP status (an integer 0..=65535).
  */
 export declare function classifyStatusCode(status: number): string
+
+/**
+ * The span attribute `failover.excluded` of a report: the core's `"<provider>=<reason>"` entry
+ * (`Report::excluded`) for each provider passed over, in priority order, from the three planes
+ * of the REPORT_EXCLUDED slots and the router's provider names (`names[i]` is provider `i`'s).
+ */
+export declare function exclusionEntries(planes: Array<number>, names: Array<string>): Array<string>
 
 /**
  * The core's `Headroom`: reads one answer's headers, `[name, value]` string pairs (such as
@@ -393,6 +401,7 @@ export interface RequestLayout {
   reportEnded: number
   reportFirstToken: number
   reportRetryAfter: number
+  reportExcluded: number
 }
 
 /**

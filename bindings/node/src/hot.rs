@@ -128,8 +128,12 @@ pub(crate) mod slot {
     pub const REPORT_FIRST_TOKEN: usize = 46;
     /// Out (reported): the outcome's `retry_after_ms`, -1 for none.
     pub const REPORT_RETRY_AFTER: usize = 47;
+    /// Out (reported): the three bit planes of the core's `Report::excluded` (why the providers
+    /// ahead of the attempt's were passed over), in this slot and the next two; all 0 when
+    /// nobody was (a router has at most 16 providers, so each plane is exact in an f64).
+    pub const REPORT_EXCLUDED: usize = 48;
     /// Length of the buffer.
-    pub const LEN: usize = 48;
+    pub const LEN: usize = 51;
 }
 
 /// The largest integer a JS number holds exactly.
