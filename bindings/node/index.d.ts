@@ -261,7 +261,10 @@ export interface ProviderView {
   latency_p50_ms: number | null;
   latency_p90_ms: number | null;
   latency_p99_ms: number | null;
-  /** Isolated by hand (`Router.isolate`): no traffic, probes or health checks until released. */
+  /**
+   * Isolated by hand (`Router.isolate`): no traffic, probes or health checks until released (in
+   * fleet mode, also when isolated on another instance: it propagates).
+   */
   isolated: boolean;
   window: WindowStats;
 }
