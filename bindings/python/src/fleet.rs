@@ -19,7 +19,7 @@ use failover_core::fleet::{
     BucketCounts, Export, Fleet as CoreFleet, FleetConfig, FleetEvent, ProviderSnapshot, Register,
     Snapshot,
 };
-use failover_core::{DefaultRouter, EventKind, ProviderId, Trigger};
+use failover_core::{DefaultRouter, EventKind, Manual, ProviderId, Trigger};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 
@@ -410,8 +410,8 @@ impl Fleet {
 
     /// When the next round is due, on the router's clock (ms); `None` while one is in flight.
     /// A local open or ramp rollback since the last call (an `opened` event not caused by the
-    /// fleet) makes it due at once, so the fleet hears of it without waiting a period. Cost:
-    /// O(new router events).
+    /// fleet), an isolation or a release makes it due at once, so the fleet hears of it without
+    /// waiting a period. Cost: O(new router events).
     fn poll_timeout(&self, py: Python<'_>) -> PyResult<Option<u64>> {
         self.with(py, "Fleet.poll_timeout", |st, r| {
             let total = r.queued_total();
@@ -422,6 +422,9 @@ impl Fleet {
                     EventKind::Opened { reason, .. } if reason.trigger != Trigger::FleetOpen => {
                         Some(e.at_ms)
                     }
+                    // An isolation or a release by hand (or one this instance followed: then
+                    // the extra round only confirms it).
+                    EventKind::Manual(Manual::Isolated | Manual::Released) => Some(e.at_ms),
                     _ => None,
                 });
                 if let Some(at) = local_open {

@@ -159,6 +159,15 @@ def test_a_local_open_makes_the_next_round_due_at_once(
     stored = r.hgetall("fo:{push}:reg:a")
     assert int(stored[b"epoch"]) == 1
     assert r.zcard("fo:{push}:vote:a:1") == 1
+    # An isolation by hand, and its release, make the next round due at once too.
+    for act in (router.isolate, router.release):
+        due = sync.fleet.poll_timeout()
+        assert due is not None and due > monotonic_ms() + 1000
+        assert act("b") is True
+        due = sync.fleet.poll_timeout()
+        assert due is not None and due <= monotonic_ms()
+        assert sync.run_round() is True
+    assert sync.fleet.register("b") == (2, 0, 0)  # isolated in epoch 1, released in 2
     sync.stop()
 
 
