@@ -87,12 +87,16 @@ export interface Policy {
   probe_max_in_flight?: Int;
   probe_successes?: Int;
   probe_timeout_ms?: Int;
+  /** Health-check a healthy provider idle this long, ms; null (the default) never does. */
+  health_check_interval_ms?: Int | null;
   ramp?: RampStage[];
   ramp_min_samples?: Int;
   ramp_rollback_threshold?: number;
   throttle_base_ms?: Int;
   throttle_max_ms?: Int;
   max_retry_after_ms?: Int;
+  /** How long a provider whose credentials or quota were rejected is benched, ms. */
+  bench_ms?: Int;
   when_all_down?: 'soonest' | 'fail';
   /** Pacing's low watermark of rate-limit headroom, in (0, 1]; null never paces. Default 0.1. */
   pace_watermark?: number | null;
@@ -106,6 +110,58 @@ export interface Policy {
   first_token_min_ms?: Int;
   first_token_factor?: Int;
   stream_idle_ms?: Int;
+}
+
+/**
+ * The policy in force, as `router.policy()` reads it back: every field, defaults included, in the
+ * core's order (the list `fixtures/scenarios/policy-read-back.json` pins), with the type its value
+ * has (`null`: an optional trigger switched off). `new Router(names, router.policy())` builds the
+ * same policy. A test holds these keys and types to the core's list and to the values read back,
+ * so this cannot drift from the core. Times and counts are numbers (clamped at 2^53 − 1).
+ */
+export interface PolicyInForce {
+  bucket_ms: number;
+  window_ms: number;
+  min_volume: number;
+  error_rate_threshold: number | null;
+  consecutive_failures: number | null;
+  timeout_rate_threshold: number | null;
+  timeout_sustain_ms: number;
+  slow_call_ms: number;
+  slow_call_rate_threshold: number | null;
+  latency_factor: number | null;
+  latency_quantile: number;
+  latency_baseline_ms: number;
+  count_client_errors: boolean;
+  open_base_ms: number;
+  open_multiplier: number;
+  open_max_ms: number;
+  open_jitter: number;
+  seed: number;
+  backoff_decay_ms: number;
+  probe_mode: 'requests' | 'health_checks';
+  probe_max_in_flight: number;
+  probe_successes: number;
+  probe_timeout_ms: number;
+  health_check_interval_ms: number | null;
+  ramp_min_samples: number;
+  ramp_rollback_threshold: number;
+  throttle_base_ms: number;
+  throttle_max_ms: number;
+  max_retry_after_ms: number;
+  bench_ms: number;
+  request_timeout_ms: number;
+  attempt_timeout_ms: number;
+  max_wait_ms: number;
+  same_provider_retries: number;
+  first_token_timeout_ms: number;
+  first_token_min_ms: number;
+  first_token_factor: number;
+  stream_idle_ms: number;
+  when_all_down: 'soonest' | 'fail';
+  pace_watermark: number | null;
+  pace_max_age_ms: number;
+  ramp: RampStage[];
 }
 
 /** An outcome to record: a kind, or a kind with its latency and the provider's Retry-After. */
@@ -205,7 +261,10 @@ export interface ProviderView {
   latency_p50_ms: number | null;
   latency_p90_ms: number | null;
   latency_p99_ms: number | null;
-  /** Isolated by hand (`Router.isolate`): no traffic, probes or health checks until released. */
+  /**
+   * Isolated by hand (`Router.isolate`): no traffic, probes or health checks until released (in
+   * fleet mode, also when isolated on another instance: it propagates).
+   */
   isolated: boolean;
   window: WindowStats;
 }
@@ -278,7 +337,11 @@ export interface UnpacedEvent extends EventBase {
   headroom: number | null;
 }
 export interface SimpleEvent extends EventBase {
-  /** `isolated`, `released`, `reset`: an operator's hand (`Router.isolate`, `release`, `reset`). */
+  /**
+   * `isolated`, `released`, `reset`: an operator's hand (`Router.isolate`, `release`, `reset`); in
+   * fleet mode an isolation or a release on another instance arrives here too, at the round that
+   * reads it.
+   */
   kind: 'probing' | 'probe_expired' | 'recovered' | 'unthrottled' | 'isolated' | 'released' | 'reset';
 }
 /** What `Router.logEvents` writes to (`console`, pino, winston, bunyan). */
@@ -471,7 +534,7 @@ export declare class Router {
    * The policy in force: every field, defaults included, by the names policy objects use
    * (`ramp` as `{share, dwell_ms}` stages); pass it back to `new Router` for the same policy.
    */
-  policy(): Record<string, unknown>;
+  policy(): PolicyInForce;
   /** Performs every transition due at `nowMs` (spurious calls are harmless). */
   handleTimeout(nowMs?: number): void;
   /**

@@ -24,8 +24,11 @@ export declare class NativeFleet {
   /** This instance's id. */
   get instance(): number
   /**
-   * When the next round is due, on the router's clock (ms); null while one is in flight. A
-   * local open or ramp rollback since the last call makes it due at once.
+   * When the next round is due, on the router's clock (ms); null while one is in flight. The
+   * core's `Fleet::watch` looks at the router first: a local open or ramp rollback not yet
+   * exported makes it due at once, and so does a hard failure that begins or lengthens a run on
+   * a healthy provider (then every half period while the run lasts, at most two rounds a
+   * period), so the fleet hears of it without waiting a period.
    */
   pollTimeout(router: NativeRouter): number | null
   /** Makes the next round due at `nowMs` (-1: now, on the native clock). */
@@ -108,10 +111,11 @@ export declare class NativeRequest {
   /**
    * The facts of the attempt the request last recorded, for `failover-core/otel`:
    * `[count, provider, ticketKind, number, outcome, result, startedMs, endedMs, firstTokenMs,
-   * retryAfterMs]` (`count` as in `lastReport`; the last two null when absent), or null before
-   * any. Engine times, ms.
+   * retryAfterMs, excluded]` (`count` as in `lastReport`; `firstTokenMs` and `retryAfterMs`
+   * null when absent; `excluded` the core's `"<provider>=<reason>"` entries for the providers
+   * passed over, `Report::excluded`), or null before any. Engine times, ms.
    */
-  lastAttempt(): [number, string, string, number, string, string, number, number, number | null, number | null] | null
+  lastAttempt(): [number, string, string, number, string, string, number, number, number | null, number | null, string[]] | null
   /** How the request ended (`{finish, ...}`, as in `poll`'s `done`), or null. */
   finish(): Record<string, unknown> | null
   /** The attempt in flight (its ticket: `{provider, kind, degraded, retry_after_ms}`), or null. */
@@ -246,6 +250,13 @@ export declare function classify(facts: NativeFacts): NativeClassification
  * outcome kind name of an HTTP status (an integer 0..=65535).
  */
 export declare function classifyStatusCode(status: number): string
+
+/**
+ * The span attribute `failover.excluded` of a report: the core's `"<provider>=<reason>"` entry
+ * (`Report::excluded`) for each provider passed over, in priority order, from the three planes
+ * of the REPORT_EXCLUDED slots and the router's provider names (`names[i]` is provider `i`'s).
+ */
+export declare function exclusionEntries(planes: Array<number>, names: Array<string>): Array<string>
 
 /** The round script (Lua) every binding runs: `failover_core::fleet::REDIS_ROUND_SCRIPT`. */
 export declare function fleetScript(): string
@@ -498,6 +509,7 @@ export interface RequestLayout {
   reportFirstToken: number
   reportRetryAfter: number
   clockAt: number
+  reportExcluded: number
 }
 
 /**

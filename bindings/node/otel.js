@@ -11,7 +11,8 @@
  * The names, units and attributes are those of docs/otel.md (fixtures/otel/names.json), the same
  * as Python's `failover_core.otel`. The facts come from the core: after every attempt a request
  * records (`router.call`, `router.stream`), the driver hands this module the report the core
- * keeps (provider, ticket kind, attempt number, outcome, start, first token and end, engine ms);
+ * keeps (provider, ticket kind, attempt number, outcome, start, first token and end, engine ms,
+ * and why the providers ahead were passed over);
  * events come through `router.on('event')`; circuit state and share are read from the views when
  * a metric reader collects. Attempts are counted here and read by observable counters, so the
  * per-attempt cost with `histograms: false, spans: false` is a function call and a Map update.
@@ -133,7 +134,8 @@ class Instrumentation {
 
   /**
    * One attempt's facts: `[provider, ticketKind, number, outcome, result, startedMs, endedMs,
-   * firstTokenMs, retryAfterMs]`; `counted` says whether `counted()` already counted it.
+   * firstTokenMs, retryAfterMs, excluded]` (`excluded`: the core's `"<provider>=<reason>"`
+   * entries, `failover.excluded`); `counted` says whether `counted()` already counted it.
    */
   attempt(f, counted = true) {
     const p = this.#names.indexOf(f[0]);
@@ -172,7 +174,7 @@ class Instrumentation {
   }
 
   #span(f) {
-    const [provider, kind, number, outcome, result, started, ended, first, retryAfter] = f;
+    const [provider, kind, number, outcome, result, started, ended, first, retryAfter, excluded] = f;
     // Engine ms to Unix ms (the native clock is aligned with it; a custom clock is not).
     const offset = Date.now() - native.monotonicNow();
     const model = this.#models.get(provider);
@@ -188,6 +190,7 @@ class Instrumentation {
     if (outcome !== 'success') attributes['error.type'] = outcome;
     if (retryAfter !== null) attributes['failover.retry_after_ms'] = retryAfter;
     if (first !== null) attributes['failover.time_to_first_token_ms'] = first - started;
+    if (excluded !== undefined && excluded.length > 0) attributes['failover.excluded'] = [...excluded];
     const name = model === undefined ? this.#operation : `${this.#operation} ${model}`;
     const span = this.#tracer.startSpan(name, { kind: api.SpanKind.CLIENT, attributes, startTime: started + offset });
     if (outcome !== 'success') span.setStatus({ code: api.SpanStatusCode.ERROR, message: outcome });

@@ -4,10 +4,10 @@
 # file) are installed with `npm install --offline` into a fresh folder outside the repository, with
 # cargo hidden from PATH; the test folder is copied there and every test runs against the installed
 # package (`node --test`: the scenario and request suites, the latter compared line by line with
-# the Rust runner's `observe` example, API, router.call, SDK and property tests, and fleet mode
-# against a real redis-server, with a mixed fleet of Python and Node processes when the Python
-# wheel is in the artifacts folder), then `tsc --noEmit` type-checks the TypeScript consumers
-# against the installed types.
+# the Rust runner's `observe` example, API, router.call, SDK and property tests,
+# examples/prometheus.js scraped over HTTP, and fleet mode against a real redis-server, with a
+# mixed fleet of Python and Node processes when the Python wheel is in the artifacts folder), then
+# `tsc --noEmit` type-checks the TypeScript consumers against the installed types.
 #
 # The tarballs come from $FAILOVER_DIST_DIR (scripts/test-all.sh packages once for the whole run);
 # without it this runs `scripts/package.sh node` first. Needs Rust (for the packaging and the
@@ -69,12 +69,14 @@ step "test tools into $app (the versions bindings/node/package.json pins)"
 tools="$(node -e '
   const dev = require(process.argv[1]).devDependencies;
   const names = ["@anthropic-ai/sdk", "@types/node", "fast-check", "openai", "typescript",
-    "@opentelemetry/api", "@opentelemetry/sdk-metrics", "@opentelemetry/sdk-trace-base", "ioredis"];
+    "@opentelemetry/api", "@opentelemetry/sdk-metrics", "@opentelemetry/sdk-trace-base",
+    "@opentelemetry/exporter-prometheus", "ioredis"];
   console.log(names.map((n) => `${n}@${dev[n]}`).join(" "));
 ' "$here/package.json")"
 # shellcheck disable=SC2086  # one word per package
 (cd "$app" && npm install --prefer-offline --no-audit --no-fund --save-dev $tools)
 cp -R "$here/test" "$app/test"
+cp -R "$here/examples" "$app/examples"  # test/prometheus.test.js runs examples/prometheus.js
 
 # Fleet mode's tests run against a real redis-server (Debian's package, installed when missing);
 # each starts its own on a free loopback port and stops it by its pid. With the server required,

@@ -103,6 +103,7 @@ const {
   reportFirstToken: REPORT_FIRST_TOKEN,
   reportRetryAfter: REPORT_RETRY_AFTER,
   clockAt: CLOCK_AT,
+  reportExcluded: REPORT_EXCLUDED,
 } = native.requestLayout();
 
 /** Whether the latest request call (begin, poll, outcome, cancel) recorded an attempt. */
@@ -122,11 +123,15 @@ function reportCodes(out) {
 /**
  * The facts of the attempt the latest request call recorded (the core's `Report`), for an
  * attempt observer (`failover-core/otel`): `[provider, ticketKind, number, outcome, result,
- * startedMs, endedMs, firstTokenMs | null, retryAfterMs | null]`, engine times in ms.
+ * startedMs, endedMs, firstTokenMs | null, retryAfterMs | null, excluded]`, engine times in ms;
+ * `excluded` the core's `"<provider>=<reason>"` entries for the providers passed over.
  */
 function readReport(byIndex) {
   const first = io[REPORT_FIRST_TOKEN];
   const ra = io[REPORT_RETRY_AFTER];
+  const x0 = io[REPORT_EXCLUDED];
+  const x1 = io[REPORT_EXCLUDED + 1];
+  const x2 = io[REPORT_EXCLUDED + 2];
   return [
     byIndex[io[REPORT_PROVIDER]],
     TICKET_KINDS[io[REPORT_KIND]],
@@ -137,8 +142,12 @@ function readReport(byIndex) {
     io[REPORT_ENDED],
     first < 0 ? null : first,
     ra < 0 ? null : ra,
+    x0 === 0 && x1 === 0 && x2 === 0 ? NONE : native.exclusionEntries([x0, x1, x2], byIndex),
   ];
 }
+
+/** No provider passed over. */
+const NONE = Object.freeze([]);
 
 // A ticket's hidden handle packs its router slot, kind code and provider index into one number:
 // slot × 256 + kind × 64 + index (a router has at most 16 providers, kinds are 0..2).

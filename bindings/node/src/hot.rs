@@ -133,8 +133,12 @@ pub(crate) mod slot {
     /// (what [`super::calibrate_clock`] aligns): the JS layer times the first attempt's deadline
     /// from it instead of reading `performance.now()` again.
     pub const CLOCK_AT: usize = 48;
+    /// Out (reported): the three bit planes of the core's `Report::excluded` (why the providers
+    /// ahead of the attempt's were passed over), in this slot and the next two; all 0 when
+    /// nobody was (a router has at most 16 providers, so each plane is exact in an f64).
+    pub const REPORT_EXCLUDED: usize = 49;
     /// Length of the buffer.
-    pub const LEN: usize = 49;
+    pub const LEN: usize = 52;
 }
 
 /// The largest integer a JS number holds exactly.

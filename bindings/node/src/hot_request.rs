@@ -26,7 +26,7 @@
 //! clamped by [`js_num`].
 
 use failover_core::{
-    DefaultRouter, Finish, GiveUp, Outcome, OutcomeKind, Request, RequestOptions, Step,
+    DefaultRouter, Excluded, Finish, GiveUp, Outcome, OutcomeKind, Request, RequestOptions, Step,
 };
 use napi::bindgen_prelude::{Env, Object};
 use napi_derive::napi;
@@ -258,6 +258,9 @@ pub(crate) fn write_report(h: &Hot, req: &Request, before: u8) {
             io[slot::REPORT_ENDED].set(rep.ended_ms as f64);
             io[slot::REPORT_FIRST_TOKEN].set(rep.first_token_ms.map_or(-1.0, |t| t as f64));
             io[slot::REPORT_RETRY_AFTER].set(rep.outcome.retry_after_ms.map_or(-1.0, |t| t as f64));
+            for (k, plane) in rep.excluded.planes().into_iter().enumerate() {
+                io[slot::REPORT_EXCLUDED + k].set(plane as f64);
+            }
         }
         _ => io[slot::REPORTED].set(0.0),
     }
@@ -437,6 +440,18 @@ pub struct RequestCodes {
     pub give_ups: Vec<String>,
 }
 
+/// The span attribute `failover.excluded` of a report: the core's `"<provider>=<reason>"` entry
+/// (`Report::excluded`) for each provider passed over, in priority order, from the three planes
+/// of the REPORT_EXCLUDED slots and the router's provider names (`names[i]` is provider `i`'s).
+#[napi]
+pub fn exclusion_entries(planes: Vec<f64>, names: Vec<String>) -> Vec<String> {
+    let plane = |k: usize| planes.get(k).map_or(0, |&p| p as u64);
+    Excluded::from_planes([plane(0), plane(1), plane(2)])
+        .entries(&names)
+        .map(|e| e.to_string())
+        .collect()
+}
+
 /// The names behind STEP, FINISH and REASON codes.
 #[napi]
 pub fn request_codes() -> RequestCodes {
@@ -481,6 +496,7 @@ pub struct RequestLayout {
     pub report_first_token: u32,
     pub report_retry_after: u32,
     pub clock_at: u32,
+    pub report_excluded: u32,
 }
 
 /// Where the fast path's inputs and outputs sit in the shared buffer.
@@ -518,5 +534,6 @@ pub fn request_layout() -> RequestLayout {
         report_first_token: u(slot::REPORT_FIRST_TOKEN),
         report_retry_after: u(slot::REPORT_RETRY_AFTER),
         clock_at: u(slot::CLOCK_AT),
+        report_excluded: u(slot::REPORT_EXCLUDED),
     }
 }

@@ -245,15 +245,16 @@ impl NativeRequest {
 
     /// The facts of the attempt the request last recorded, for `failover-core/otel`:
     /// `[count, provider, ticketKind, number, outcome, result, startedMs, endedMs, firstTokenMs,
-    /// retryAfterMs]` (`count` as in `lastReport`; the last two null when absent), or null before
-    /// any. Engine times, ms.
+    /// retryAfterMs, excluded]` (`count` as in `lastReport`; `firstTokenMs` and `retryAfterMs`
+    /// null when absent; `excluded` the core's `"<provider>=<reason>"` entries for the providers
+    /// passed over, `Report::excluded`), or null before any. Engine times, ms.
     #[napi(
-        ts_return_type = "[number, string, string, number, string, string, number, number, number | null, number | null] | null"
+        ts_return_type = "[number, string, string, number, string, string, number, number, number | null, number | null, string[]] | null"
     )]
     pub fn last_attempt<'e>(&mut self, env: &'e Env) -> napi::Result<Option<Array<'e>>> {
         let (report, n) = Failure::check(env, self.alone(|q| q.last_report()))?;
         let Some(rep) = report else { return Ok(None) };
-        let mut out = env.create_array(10)?;
+        let mut out = env.create_array(11)?;
         out.set(0, u32::from(n))?;
         out.set(1, self.names[rep.provider.index()].as_str())?;
         out.set(2, rep.kind.name())?;
@@ -264,6 +265,12 @@ impl NativeRequest {
         out.set(7, js_num(rep.ended_ms))?;
         out.set(8, rep.first_token_ms.map(js_num))?;
         out.set(9, rep.outcome.retry_after_ms.map(js_num))?;
+        let excluded: Vec<String> = rep
+            .excluded
+            .entries(&self.names)
+            .map(|e| e.to_string())
+            .collect();
+        out.set(10, excluded)?;
         Ok(Some(out))
     }
 

@@ -15,6 +15,7 @@ import {
   type FailoverEvent,
   type OutcomeKind,
   type Policy,
+  type PolicyInForce,
   type ProviderView,
   type Recorded,
   type Ticket,
@@ -127,3 +128,17 @@ void loop.stop();
 router.record(router.pick(0), 'fine');
 // @ts-expect-error: unknown policy fields are rejected by the type too
 new Router(['a'], { opne_jitter: 0 });
+
+// The policy read back is typed field by field, and builds the same policy.
+const inForce: PolicyInForce = router.policy();
+const windowMs: number = inForce.window_ms;
+const errorRate: number | null = inForce.error_rate_threshold;
+const probeMode: 'requests' | 'health_checks' = inForce.probe_mode;
+const firstShare: number | undefined = inForce.ramp[0]?.share;
+console.log(windowMs, errorRate, probeMode, firstShare);
+new Router(['a'], router.policy());
+// @ts-expect-error: an optional trigger may be null
+const rate: number = inForce.error_rate_threshold;
+// @ts-expect-error: no such field
+void inForce.windows_ms;
+void rate;

@@ -142,6 +142,11 @@ test('one span per attempt with the golden attributes', async () => {
   );
   assert.ok(!('error.type' in second.attributes) && !('gen_ai.request.model' in second.attributes));
   assert.ok('failover.time_to_first_token_ms' in streamed.attributes);
+  // Why the providers ahead were passed over, from the core: none for a first choice; openai
+  // tried by this request, then (the stream's attempt) open.
+  assert.ok(!('failover.excluded' in first.attributes));
+  assert.deepEqual(second.attributes['failover.excluded'], ['openai=tried']);
+  assert.deepEqual(streamed.attributes['failover.excluded'], ['openai=open']);
   handle.uninstrument();
 });
 

@@ -313,7 +313,9 @@ impl Router {
 
     /// Hands the facts of the attempt `report` (recorded by a request) to the observer:
     /// `(provider, ticket_kind, number, outcome, result, started_ms, ended_ms, first_token_ms,
-    /// retry_after_ms)`, times in the engine's ms. An exception there is reported as unraisable.
+    /// retry_after_ms, excluded)`, times in the engine's ms; `excluded` is a tuple of the core's
+    /// `"<provider>=<reason>"` entries for the providers passed over (`Report::excluded`). An
+    /// exception there is reported as unraisable.
     pub(crate) fn observe_attempt(&self, py: Python<'_>, report: &failover_core::Report) {
         if self.counting.load(Ordering::Relaxed)
             && let Ok(mut c) = self.counts.lock()
@@ -348,6 +350,15 @@ impl Router {
             report.ended_ms,
             report.first_token_ms,
             report.outcome.retry_after_ms,
+            PyTuple::new(
+                py,
+                report
+                    .excluded
+                    .entries(&self.plain_names)
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .ok(),
         );
         if let Err(e) = obs
             .bind(py)

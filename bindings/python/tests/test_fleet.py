@@ -159,6 +159,15 @@ def test_a_local_open_makes_the_next_round_due_at_once(
     stored = r.hgetall("fo:{push}:reg:a")
     assert int(stored[b"epoch"]) == 1
     assert r.zcard("fo:{push}:vote:a:1") == 1
+    # An isolation by hand, and its release, make the next round due at once too.
+    for act in (router.isolate, router.release):
+        due = sync.fleet.poll_timeout()
+        assert due is not None and due > monotonic_ms() + 1000
+        assert act("b") is True
+        due = sync.fleet.poll_timeout()
+        assert due is not None and due <= monotonic_ms()
+        assert sync.run_round() is True
+    assert sync.fleet.register("b") == (2, 0, 0)  # isolated in epoch 1, released in 2
     sync.stop()
 
 
@@ -499,3 +508,45 @@ def test_a_router_on_the_unix_clock_writes_its_own_times_with_no_rounding(
     shift = int(mtx[1][2]) - mnow
     assert shift != 0 and shift % 1000 == 0, shift
     msync.stop()
+
+
+def test_an_isolation_by_hand_propagates_and_so_does_its_release(
+    r: "redis.Redis", server: RedisServer
+) -> None:
+    """fixtures/fleet/isolation-propagates-and-so-does-release.json over the real store: the
+    isolation is a new epoch whose open-until is the sentinel 2^63 (plus the clock translation) in
+    Redis; every instance follows it on
+    its next round, without quorum, and the release (a newer epoch) likewise."""
+    got: Dict[str, List[Any]] = {"a": [], "b": []}
+    ra = Router(["a", "b"], on_event=lambda e: got["a"].append((type(e).__name__, e.provider)))
+    rb = Router(["a", "b"], on_event=lambda e: got["b"].append((type(e).__name__, e.provider)))
+    sa = FleetSync(ra, "iso", url=server.url, instance=1, period_ms=PERIOD_MS)
+    sb = FleetSync(rb, "iso", url=server.url, instance=2, period_ms=PERIOD_MS)
+
+    def rounds() -> None:
+        for s in (sa, sb):
+            s.sync_now()
+            assert s.run_round() is True
+
+    rounds()
+    assert ra.isolate("a") is True
+    assert rb.pick().provider == "a"  # not yet heard of
+    rounds()
+    stored = r.hgetall("fo:{iso}:reg:a")
+    assert int(stored[b"open_until_ms"]) >= 2**62 and int(stored[b"epoch"]) == 1
+    epoch, until, ramp = sb.fleet.register("a")
+    assert epoch == 1 and until >= 2**62 and ramp == 0
+    assert rb.is_isolated("a") and rb.view("a").isolated and rb.view("a").share == 0.0
+    assert rb.pick().provider == "b"
+    assert got["b"] == [("Isolated", "a")]
+    # More rounds change nothing: the isolation is adopted once.
+    rounds()
+    assert got["b"] == [("Isolated", "a")] and rb.is_isolated("a")
+    assert ra.release("a") is True
+    rounds()
+    assert sb.fleet.register("a") == (2, 0, 0)
+    assert not rb.is_isolated("a") and rb.pick().provider == "a"
+    assert got["b"] == [("Isolated", "a"), ("Released", "a")]
+    assert got["a"] == [("Isolated", "a"), ("Released", "a")]
+    sa.stop()
+    sb.stop()

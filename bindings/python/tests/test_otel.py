@@ -184,7 +184,13 @@ def test_one_span_per_attempt_with_the_golden_attributes(setup: Setup) -> None:
         "anthropic", 2, "success"
     )
     assert "error.type" not in b and "gen_ai.request.model" not in b
-    assert "failover.time_to_first_token_ms" in dict(streamed.attributes or {})
+    # Why the providers ahead were passed over, from the core: none for a first choice; openai
+    # tried by this request, then (the stream's attempt) open.
+    assert "failover.excluded" not in a
+    assert tuple(b["failover.excluded"]) == ("openai=tried",)
+    s = dict(streamed.attributes or {})
+    assert "failover.time_to_first_token_ms" in s
+    assert tuple(s["failover.excluded"]) == ("openai=open",)
 
 
 def test_acall_and_a_span_under_the_callers_span(setup: Setup) -> None:

@@ -33,7 +33,7 @@ def test_the_readme_examples_pass_mypy_strict(tmp_path: Path) -> None:
     "code, error",
     [
         ('Router(["a"], consecutive_failure=3)', 'Unexpected keyword argument "consecutive_failure"'),
-        ('Router(["a"], {"consecutive_failure": 3})', 'expected "Policy | None"'),
+        ('Router(["a"], {"consecutive_failure": 3})', 'expected "Policy | PolicyInForce | None"'),
         ('Router(["a"], probe_mode="health_check")', "probe_mode"),
         ('Router(["a"], window_ms="60s")', "window_ms"),
         ('r = Router(["a"])\nr.record(r.pick(), "sucess")', '"record" of "Router" has incompatible'),
@@ -104,3 +104,35 @@ def test_pyright_accepts_the_readme_examples_and_rejects_the_mistakes(tmp_path: 
     assert "\"Literal['sucess']\" cannot be assigned" in out or "sucess" in out
     assert 'is "MyRouter"' in out
     assert out.count(" - error:") == 3, out
+
+
+def test_the_policy_read_back_is_typed_field_by_field(tmp_path: Path) -> None:
+    good = textwrap.dedent(
+        """
+        from typing import List, Optional
+        from failover_core import PolicyInForce, RampStageSpec, Router
+
+        r = Router(["a"], consecutive_failures=4)
+        p: PolicyInForce = r.policy()
+        window: int = p["window_ms"]
+        rate: Optional[float] = p["error_rate_threshold"]
+        ramp: List[RampStageSpec] = p["ramp"]
+        share: float = ramp[0]["share"]
+        Router(["a"], p)
+        Router(["a"], **p)
+        """
+    )
+    assert mypy(tmp_path, [good]) == ""
+    bad = textwrap.dedent(
+        """
+        from failover_core import Router
+
+        p = Router(["a"]).policy()
+        window: str = p["window_ms"]
+        rate: float = p["error_rate_threshold"]
+        p["windows_ms"]
+        """
+    )
+    out = mypy(tmp_path, [bad])
+    assert out.count(" error: ") == 3, out
+    assert '"windows_ms"' in out, out

@@ -187,7 +187,8 @@ pub enum EventKind {
     Manual(Manual),
 }
 
-/// What an operator did to a provider by hand.
+/// What an operator did to a provider by hand (in fleet mode, an isolation or a release on
+/// another instance too, as this instance follows it: `fleet::Register::isolation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Manual {
     /// Isolated: no traffic, probes or health checks until released, even when every other

@@ -125,7 +125,7 @@ impl Fields for crate::policy::Policy {
     /// Every field of [`crate::policy::FIELDS`], in that order, by the names policy files use and
     /// with the values they take (`None` as null; `probe_mode` and `when_all_down` by name; `ramp`
     /// a list of `{share, dwell_ms}`): the policy in force read back, defaults included. A
-    /// router's comes from [`crate::Router::policy`].
+    /// router's comes from [`crate::Router::policy_in_force`].
     fn visit<V: Visitor>(&self, v: &mut V) -> Result<(), V::Error> {
         v.field("bucket_ms", self.bucket_ms.into())?;
         v.field("window_ms", self.window_ms.into())?;
@@ -619,6 +619,7 @@ mod tests {
             started_ms: 0,
             first_token_ms: None,
             ended_ms: 250,
+            excluded: crate::request::Excluded::NONE,
         };
         assert_eq!(
             lines(&r),

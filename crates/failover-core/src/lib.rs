@@ -78,7 +78,10 @@ pub use headroom::{Dimension, Headroom, Quota};
 pub use outcome::{Outcome, OutcomeKind, parse_retry_after};
 pub use policy::{AllDown, ConfigError, Entries, Items, Policy, ProbeMode, RampStage, Value};
 pub use ramp::{FULL_SHARE, hash_key, key_position};
-pub use request::{Attempt, Finish, GiveUp, Report, Request, RequestError, RequestOptions, Step};
+pub use request::{
+    Attempt, Excluded, Exclusion, ExclusionEntry, Finish, GiveUp, Report, Request, RequestError,
+    RequestOptions, Step,
+};
 pub use router::Router;
 pub use ticket::{Action, PickRequest, ProviderSet, Recorded, Ticket, TicketKind, Unavailable};
 pub use view::ProviderView;

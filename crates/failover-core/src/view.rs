@@ -56,6 +56,7 @@ pub struct ProviderView<'a> {
     /// While paced: when the hint expires, ms.
     pub paced_until_ms: Option<u64>,
     /// Isolated by hand ([`crate::Router::isolate`]): it takes no traffic (its `share_ppm` is 0),
-    /// probes or health checks until released; its circuit keeps its own state.
+    /// probes or health checks until released; its circuit keeps its own state. In fleet mode,
+    /// also when isolated by hand on another instance (it propagates; see `fleet`).
     pub isolated: bool,
 }

@@ -24,7 +24,7 @@ from ._native import (
     validate_policy,
 )
 from ._native import __version__ as __version__
-from ._policy import OutcomeName, Policy, RampStageSpec
+from ._policy import OutcomeName, Policy, PolicyInForce, RampStageSpec
 from ._router import Attempt, Router
 from .classify import (
     FAILURE_KINDS,
@@ -84,6 +84,7 @@ __all__ = [
     "OUTCOMES",
     "OutcomeName",
     "Policy",
+    "PolicyInForce",
     "RampStageSpec",
     "Opened",
     "POLICY_FIELDS",

@@ -243,14 +243,16 @@ class Unpaced(Event):
 
 @dataclass(frozen=True)
 class Isolated(Event):
-    """Isolated by hand (``Router.isolate``): no traffic, probes or health checks until released."""
+    """Isolated by hand (``Router.isolate``): no traffic, probes or health checks until released.
+    In fleet mode, also on every other instance, at the round that reads the isolation."""
 
     kind: ClassVar[str] = "isolated"
 
 
 @dataclass(frozen=True)
 class Released(Event):
-    """Released from isolation by hand (``Router.release``)."""
+    """Released from isolation by hand (``Router.release``); in fleet mode, also on every other
+    instance, at the round that reads the release."""
 
     kind: ClassVar[str] = "released"
 

@@ -15,7 +15,7 @@ the ones of ``docs/otel.md`` (and ``fixtures/otel/names.json``), the same in Nod
 The facts come from the core: after every attempt a request records (``call``, ``acall``,
 ``stream``, ``astream`` and the ``Request`` API), the router hands this module the report the
 core keeps (provider, ticket kind, attempt number, outcome, start, first token and end in the
-engine's milliseconds); events arrive as they are pushed to ``on_event``; circuit state and share
+engine's milliseconds, and why the providers ahead were passed over); events arrive as they are pushed to ``on_event``; circuit state and share
 are read from the views when a metric reader collects. Times are whole milliseconds, as the
 engine measures them.
 """
@@ -39,7 +39,9 @@ SCOPE = "failover-core"
 _PROVIDER = "gen_ai.provider.name"
 
 #: One attempt's facts, as the native router hands them over.
-_Facts = Tuple[str, str, int, str, str, int, int, Optional[int], Optional[int]]
+_Facts = Tuple[
+    str, str, int, str, str, int, int, Optional[int], Optional[int], Optional[Tuple[str, ...]]
+]
 
 
 class Instrumentation:
@@ -146,7 +148,7 @@ class Instrumentation:
 
     def _span(self, f: _Facts) -> None:
         assert self._tracer is not None
-        provider, kind, number, outcome, result, started, ended, first, retry_after = f
+        provider, kind, number, outcome, result, started, ended, first, retry_after, excluded = f
         # Engine ms (the router's clock) to Unix ns.
         offset_ns = time.time_ns() - self.router.clock_ms() * 1_000_000
         model = self._models.get(provider)
@@ -166,6 +168,8 @@ class Instrumentation:
             attrs["failover.retry_after_ms"] = retry_after
         if first is not None:
             attrs["failover.time_to_first_token_ms"] = first - started
+        if excluded:
+            attrs["failover.excluded"] = list(excluded)
         name = self._operation if model is None else f"{self._operation} {model}"
         span = self._tracer.start_span(
             name,

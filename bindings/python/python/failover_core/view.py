@@ -44,7 +44,8 @@ class ProviderView:
     ``state`` is ``healthy``, ``open``, ``probing`` or ``ramping``; ``share`` the share of offered
     traffic it takes now (1.0 healthy, the stage's share while ramping, 0.0 while open, probing or
     throttled, multiplied by headroom / watermark while paced; ``share_ppm`` the same in parts per
-    million). Times are ms of the router's clock.
+    million). ``isolated``: isolated by hand (``Router.isolate``; in fleet mode also when isolated
+    on another instance), with a share of 0.0. Times are ms of the router's clock.
     """
 
     name: str

@@ -19,6 +19,11 @@
 //! - **Votes**: an instance that opened a provider on its own evidence refreshes a vote for the
 //!   register's epoch while its open lasts; the store counts the live voters.
 //! - **A probe lease** per provider, held by one instance at a time for `lease_ms`.
+//! - **Isolation by hand**, in the register: an isolation ([`crate::Router::isolate`]) on any
+//!   instance publishes a new epoch whose open-until is [`ISOLATED`] ("until released"), and a
+//!   release publishes a newer epoch with nothing in force ([`Register::release`]). Every instance
+//!   follows the newest: it isolates or releases the provider on the round that reads it, without
+//!   quorum (an operator's decision, not evidence). The last operator action anywhere wins.
 //!
 //! # What each instance decides from it
 //!
@@ -182,12 +187,61 @@ impl Register {
         }
     }
 
-    /// An open is in force at `now`: open-until ahead and no ramp started.
+    /// An open is in force at `now`: open-until ahead and no ramp started. An isolation
+    /// ([`Register::isolation`]) is not an open: it is never adopted as one.
     #[must_use]
     pub fn open_in_force(&self, now: u64) -> bool {
-        self.epoch > 0 && self.open_until_ms > now && self.ramp_start_ms == 0
+        self.epoch > 0
+            && self.open_until_ms > now
+            && self.open_until_ms < ISOLATED_FROM
+            && self.ramp_start_ms == 0
+    }
+
+    /// The register of an isolation by hand ([`crate::Router::isolate`]) that `epoch` publishes:
+    /// open-until is the sentinel [`ISOLATED`] ("until released"). Every instance isolates the
+    /// provider when it reads it (no quorum: it is an operator's decision); within its epoch it
+    /// wins every join (no open-until is later), so an open published at the same time cannot
+    /// undo it. O(1).
+    #[must_use]
+    pub const fn isolation(epoch: u64) -> Register {
+        Register {
+            epoch,
+            open_until_ms: ISOLATED,
+            ramp_start_ms: 0,
+        }
+    }
+
+    /// The register of a release ([`crate::Router::release`]) that `epoch` publishes: a newer
+    /// epoch with nothing in force (open-until 0), which ends the isolation everywhere. O(1).
+    #[must_use]
+    pub const fn release(epoch: u64) -> Register {
+        Register {
+            epoch,
+            open_until_ms: 0,
+            ramp_start_ms: 0,
+        }
+    }
+
+    /// Whether this register isolates the provider: its open-until is at least
+    /// [`ISOLATED_FROM`] (the [`ISOLATED`] sentinel, moved by no more than a binding's clock
+    /// translation).
+    #[must_use]
+    pub const fn is_isolation(&self) -> bool {
+        self.epoch > 0 && self.open_until_ms >= ISOLATED_FROM
     }
 }
+
+/// The open-until of a register that isolates its provider by hand until released
+/// ([`Register::isolation`]): 2^63 ms, a time no clock reaches. The store and the wire format
+/// carry it like any other open-until. It is not `u64::MAX` because the bindings translate
+/// register times between the router's clock and the store's Unix ms by adding and subtracting
+/// an offset (`to_store`), which must neither overflow nor saturate it away: any such offset
+/// (decades of ms at most) keeps it above [`ISOLATED_FROM`].
+pub const ISOLATED: u64 = 1 << 63;
+
+/// Every open-until from 2^62 ms on (about 146 million years) is an isolation
+/// ([`Register::is_isolation`]): the [`ISOLATED`] sentinel after any clock translation.
+pub const ISOLATED_FROM: u64 = 1 << 62;
 
 /// What one round writes for one provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -518,6 +572,8 @@ mod tests {
                 open_until_ms: 100,
                 ramp_start_ms: 0,
             },
+            Register::isolation(2),
+            Register::release(3),
         ];
         for &a in &regs {
             assert_eq!(a.join(a), a, "idempotent");
@@ -544,6 +600,12 @@ mod tests {
             !regs[3].open_in_force(0),
             "a ramp started: no open in force"
         );
+        // An isolation wins its epoch whatever the open-until; it is not an open in force; a
+        // release (a newer epoch) ends it.
+        assert_eq!(regs[4].join(regs[5]), regs[5]);
+        assert!(regs[5].is_isolation() && !regs[5].open_in_force(0));
+        assert_eq!(regs[5].join(regs[6]), regs[6]);
+        assert!(!regs[6].is_isolation() && !regs[6].open_in_force(0));
     }
 
     #[test]

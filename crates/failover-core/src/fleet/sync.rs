@@ -52,6 +52,11 @@ struct Shared<const B: usize> {
     lease_holder: Option<u32>,
     /// The start of the last run of hard failures that made a round due early.
     pushed_run: Option<(u64, u32)>,
+    /// Whether the router had the provider isolated when this instance last looked (a change is
+    /// an isolation or a release by hand here, which the next round publishes).
+    isolated: bool,
+    /// The epoch of the isolation this instance published or follows (0: none).
+    isolation: u64,
 }
 
 impl<const B: usize> Shared<B> {
@@ -73,6 +78,8 @@ impl<const B: usize> Shared<B> {
         vote: None,
         lease_holder: None,
         pushed_run: None,
+        isolated: false,
+        isolation: 0,
     };
 
     fn note_own(&mut self, d: &BucketCounts) {
@@ -277,7 +284,7 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
     /// earlier for it:
     ///
     /// - an open of this instance's own (a trip or a ramp's rollback) that no round has exported
-    ///   yet: due at once;
+    ///   yet, or an isolation or a release by hand not yet published: due at once;
     /// - a hard failure that began or lengthened a run on a healthy provider: due at once, and
     ///   every half period while the run lasts (the fleet's merged consecutive-failure run then
     ///   counts this instance's failures, and this instance reads the others', a period sooner).
@@ -297,9 +304,17 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         let now = router.now;
         let period = self.config.period_ms;
         let cap = self.prev_at.saturating_add(period);
-        for (pr, sh) in router.providers.iter().zip(self.shared.iter_mut()) {
+        for (i, (pr, sh)) in router
+            .providers
+            .iter()
+            .zip(self.shared.iter_mut())
+            .enumerate()
+        {
             let c = &pr.circuit;
-            if c.generation != sh.seen_generation && c.state == CircuitState::Open {
+            let isolation_changed = router.isolated().contains_index(i) != sh.isolated;
+            if isolation_changed
+                || (c.generation != sh.seen_generation && c.state == CircuitState::Open)
+            {
                 self.next_at = self.next_at.min(now);
             } else if c.state == CircuitState::Healthy
                 && pr.health.runs.hard > 0
@@ -387,6 +402,7 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
             router.providers[i]
                 .health
                 .advance(&router.policy, now, learn);
+            let isolated = router.isolated().contains_index(i);
             let pr = &router.providers[i];
             let sh = &mut self.shared[i];
             let o = &mut out.providers[i];
@@ -423,10 +439,27 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
                 sh.sent_stamp = stamp;
                 sh.sent = content;
             }
+            if isolated != sh.isolated {
+                // Isolated or released by hand here since the last round: a new epoch tells the
+                // fleet, which follows it without quorum (an operator's decision).
+                sh.isolated = isolated;
+                let epoch = sh.register.epoch + 1;
+                let (reg, followed) = if isolated {
+                    (Register::isolation(epoch), epoch)
+                } else {
+                    (Register::release(epoch), 0)
+                };
+                sh.register = sh.register.join(reg);
+                sh.isolation = followed;
+                o.register = Some(sh.register);
+            }
             let c = &pr.circuit;
             if c.generation != sh.seen_generation {
                 sh.seen_generation = c.generation;
                 match c.state {
+                    // An open while the fleet isolates the provider (a call made before the
+                    // isolation) publishes nothing: the isolation stands until released.
+                    CircuitState::Open if sh.register.is_isolation() => {}
                     CircuitState::Open => {
                         // Opened here, on this instance's evidence: join the open in force, or
                         // begin a new epoch.
@@ -524,7 +557,9 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
     /// in force is adopted when the merged window trips or a quorum of live instances voted for
     /// it (or at once when this instance is not healthy itself); the shared ramp is followed;
     /// the probe permits are held unless this instance holds the lease. Finally the rate
-    /// triggers judge the merged window. A round that is not in flight is ignored (false).
+    /// triggers judge the merged window; and an isolation by hand published anywhere is followed
+    /// (a newer isolation isolates the provider here, a newer release releases it, with their
+    /// events). A round that is not in flight is ignored (false).
     /// Cost: O(P · (B + SYNC_BUCKETS · 32)).
     pub fn handle_snapshot<const RP: usize, const RB: usize, const E: usize>(
         &mut self,
@@ -551,8 +586,36 @@ impl<const P: usize, const B: usize> Fleet<P, B> {
         for i in 0..n {
             self.merge_one(router, i, &snapshot.providers[i], quorum, now);
             router.refresh(i, now);
+            self.follow_isolation(router, i, now);
         }
         true
+    }
+
+    /// Follows the register's isolation by hand: a newer isolation than the one this instance
+    /// follows isolates the provider here ([`Router::isolate`], with its `isolated` event); a
+    /// newer epoch that is not one ends the isolation ([`Router::release`], `released`). O(P)
+    /// when it changes something, else O(1).
+    fn follow_isolation<const RP: usize, const RB: usize, const E: usize>(
+        &mut self,
+        router: &mut Router<RP, RB, E>,
+        i: usize,
+        now: u64,
+    ) {
+        let sh = &mut self.shared[i];
+        let reg = sh.register;
+        let id = ProviderId(i as u8);
+        if reg.is_isolation() {
+            if reg.epoch > sh.isolation {
+                sh.isolation = reg.epoch;
+                sh.isolated = true;
+                // (False when already isolated by hand here: then nothing changes.)
+                router.isolate(id, now);
+            }
+        } else if sh.isolation != 0 && reg.epoch > sh.isolation {
+            sh.isolation = 0;
+            sh.isolated = false;
+            router.release(id, now);
+        }
     }
 
     fn merge_one<const RP: usize, const RB: usize, const E: usize>(

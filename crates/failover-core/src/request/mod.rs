@@ -9,7 +9,10 @@
 mod step;
 
 use step::End;
-pub use step::{Attempt, Finish, GiveUp, Report, RequestError, RequestOptions, Step};
+pub use step::{
+    Attempt, Excluded, Exclusion, ExclusionEntry, Finish, GiveUp, Report, RequestError,
+    RequestOptions, Step,
+};
 
 use crate::event::ProviderId;
 use crate::outcome::{Outcome, OutcomeKind};
@@ -37,7 +40,7 @@ enum Phase {
     Done,
 }
 
-/// One request from start to finish, driven by explicit time. Plain fixed-size data (200 bytes
+/// One request from start to finish, driven by explicit time. Plain fixed-size data (248 bytes
 /// on a 64-bit target): no allocation, no clock, no I/O.
 ///
 /// # Calling order
@@ -124,6 +127,8 @@ pub struct Request {
     /// The latest recording and how many there were.
     report: Option<Report>,
     reports: u8,
+    /// Why the providers ahead of the attempt in flight did not take it (for its report).
+    passed: Excluded,
 }
 
 impl Request {
@@ -159,6 +164,7 @@ impl Request {
             end_retry_after_ms: 0,
             report: None,
             reports: 0,
+            passed: Excluded::NONE,
         }
     }
 
@@ -257,6 +263,7 @@ impl Request {
             started_ms: started,
             first_token_ms: first_token,
             ended_ms: now,
+            excluded: self.passed,
         });
         self.reports = self.reports.wrapping_add(1);
     }
@@ -501,6 +508,13 @@ impl Request {
             started: now,
             deadline,
             first_token: None,
+        };
+        // Who was passed over, and why: nobody when the first provider took it (the common case
+        // costs a compare).
+        self.passed = if i == 0 {
+            Excluded::NONE
+        } else {
+            router.exclusions(i, self.excluded)
         };
         Step::Attempt(Attempt {
             ticket,

@@ -63,6 +63,164 @@ pub struct Report {
     /// When the outcome was recorded (ms): `ended_ms - started_ms` is the attempt's whole
     /// duration (for a stream, to its end), which `outcome.latency_ms` is not for a stream.
     pub ended_ms: u64,
+    /// Why each provider ahead of this attempt's in priority order did not take it, as the
+    /// router saw them when the attempt started (empty when the first provider took it).
+    pub excluded: Excluded,
+}
+
+/// Why a provider ahead of an attempt's provider in priority order did not take the attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exclusion {
+    /// This request already tried it (or the caller excluded it).
+    Tried,
+    /// Isolated by hand ([`crate::Router::isolate`]).
+    Isolated,
+    /// Its circuit is open.
+    Open,
+    /// Its circuit is probing and gave no probe permit (one in flight, probes by health checks
+    /// only, or another fleet instance holds the probe lease).
+    Probing,
+    /// Throttled after a 429 (until its Retry-After or backoff ends), or benched after its
+    /// credentials or quota were rejected.
+    Throttled,
+    /// Paced by its rate-limit headroom: at zero headroom, or this request fell outside its
+    /// paced share.
+    Paced,
+    /// Ramping back after recovery, and this request fell outside the ramp's share.
+    Ramping,
+}
+
+impl Exclusion {
+    /// Every reason, in code order (the code is the index).
+    pub const ALL: [Exclusion; 7] = [
+        Exclusion::Tried,
+        Exclusion::Isolated,
+        Exclusion::Open,
+        Exclusion::Probing,
+        Exclusion::Throttled,
+        Exclusion::Paced,
+        Exclusion::Ramping,
+    ];
+
+    /// The stable snake_case name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Exclusion::Tried => "tried",
+            Exclusion::Isolated => "isolated",
+            Exclusion::Open => "open",
+            Exclusion::Probing => "probing",
+            Exclusion::Throttled => "throttled",
+            Exclusion::Paced => "paced",
+            Exclusion::Ramping => "ramping",
+        }
+    }
+}
+
+/// The providers an attempt passed over and why ([`Report::excluded`]): one [`Exclusion`] or none
+/// per provider, packed in three bit planes (provider `i`'s reason is `1 +` its code, bit `i`
+/// of each plane; 0: not excluded). 24 bytes, `Copy`; empty by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Excluded {
+    planes: [u64; 3],
+}
+
+impl Excluded {
+    /// Nobody excluded.
+    pub const NONE: Excluded = Excluded { planes: [0; 3] };
+
+    /// Marks provider `id` excluded for `why` (a provider is marked once). O(1).
+    pub(crate) fn set(&mut self, id: ProviderId, why: Exclusion) {
+        let code = why as u64 + 1;
+        for (b, plane) in self.planes.iter_mut().enumerate() {
+            if code >> b & 1 == 1 {
+                *plane |= 1u64 << id.index();
+            }
+        }
+    }
+
+    /// Why provider `id` was excluded, if it was. O(1).
+    #[must_use]
+    pub fn get(&self, id: ProviderId) -> Option<Exclusion> {
+        let i = id.index();
+        if i >= 64 {
+            return None;
+        }
+        let code = (0..3).fold(0usize, |c, b| c | ((self.planes[b] >> i & 1) as usize) << b);
+        code.checked_sub(1)
+            .and_then(|c| Exclusion::ALL.get(c).copied())
+    }
+
+    /// Whether nobody was excluded.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.planes == [0; 3]
+    }
+
+    /// The excluded providers and why, in priority order. O(excluded).
+    pub fn iter(&self) -> impl Iterator<Item = (ProviderId, Exclusion)> + '_ {
+        let mut left = self.planes[0] | self.planes[1] | self.planes[2];
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let id = ProviderId(left.trailing_zeros() as u8);
+            left &= left - 1;
+            self.get(id).map(|why| (id, why))
+        })
+    }
+
+    /// The three bit planes (for a binding that passes them through numbers and rebuilds the
+    /// value with [`Excluded::from_planes`]).
+    #[must_use]
+    pub const fn planes(&self) -> [u64; 3] {
+        self.planes
+    }
+
+    /// The value of [`Excluded::planes`]. A provider whose code is beyond the reasons reads as
+    /// not excluded.
+    #[must_use]
+    pub const fn from_planes(planes: [u64; 3]) -> Excluded {
+        Excluded { planes }
+    }
+
+    /// Every excluded provider's entry ([`Excluded::entry`]), in priority order, with its name from
+    /// `names` (provider `i`'s is `names[i]`; a provider beyond `names` is left out): what the
+    /// bindings copy into the span attribute `failover.excluded`. O(excluded).
+    pub fn entries<'s, 'n: 's, S: AsRef<str>>(
+        &'s self,
+        names: &'n [S],
+    ) -> impl Iterator<Item = ExclusionEntry<'n>> + 's {
+        self.iter().filter_map(move |(id, why)| {
+            names.get(id.index()).map(|n| ExclusionEntry {
+                name: n.as_ref(),
+                why,
+            })
+        })
+    }
+
+    /// Provider `id`'s entry as the OpenTelemetry span attribute `failover.excluded` lists it:
+    /// `"<name>=<reason>"` (`"openai=open"`), written once here for every binding. `name` is the
+    /// provider's name. None when `id` was not excluded.
+    #[must_use]
+    pub fn entry<'a>(&self, id: ProviderId, name: &'a str) -> Option<ExclusionEntry<'a>> {
+        self.get(id).map(|why| ExclusionEntry { name, why })
+    }
+}
+
+/// One excluded provider as text, `"<name>=<reason>"` ([`Excluded::entry`]; `Display`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExclusionEntry<'a> {
+    /// The provider's name.
+    pub name: &'a str,
+    /// Why it was excluded.
+    pub why: Exclusion,
+}
+
+impl core::fmt::Display for ExclusionEntry<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}={}", self.name, self.why.name())
+    }
 }
 
 /// Why a request gave up.
@@ -248,3 +406,33 @@ impl core::fmt::Display for RequestError {
 }
 
 impl core::error::Error for RequestError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn the_planes_hold_every_reason_for_every_provider() {
+        for (k, &why) in Exclusion::ALL.iter().enumerate() {
+            let mut x = Excluded::NONE;
+            for i in (k..64).step_by(7) {
+                x.set(ProviderId(i as u8), why);
+            }
+            let back = Excluded::from_planes(x.planes());
+            assert_eq!(back, x);
+            let got: Vec<_> = back.iter().map(|(id, w)| (id.index(), w)).collect();
+            let want: Vec<_> = (k..64).step_by(7).map(|i| (i, why)).collect();
+            assert_eq!(got, want);
+            assert_eq!(x.get(ProviderId(k as u8 + 1)), None);
+        }
+        assert!(Excluded::NONE.is_empty() && Excluded::NONE.iter().next().is_none());
+        let mut x = Excluded::NONE;
+        x.set(ProviderId(2), Exclusion::Open);
+        assert_eq!(
+            std::format!("{}", x.entry(ProviderId(2), "openai").unwrap()),
+            "openai=open"
+        );
+        assert!(x.entry(ProviderId(1), "b").is_none());
+    }
+}

@@ -493,7 +493,9 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     /// provider is down: then there is no provider), gets no probes and no health checks, and
     /// its view says `isolated` with a share of 0. Its circuit keeps its own state and timers;
     /// outcomes of calls already made are still recorded. Queues an `isolated` event. Returns
-    /// false (and does nothing) for an unknown or already isolated provider. Cost: O(P).
+    /// false (and does nothing) for an unknown or already isolated provider. In fleet mode the
+    /// next round publishes it and every instance isolates the provider too
+    /// ([`crate::fleet::Register::isolation`]), as it does with a release. Cost: O(P).
     pub fn isolate(&mut self, id: ProviderId, now: u64) -> bool {
         self.manual(id, now, Manual::Isolated)
     }

@@ -5,6 +5,7 @@ use super::Router;
 use crate::event::{CircuitState, ProviderId};
 use crate::policy::{AllDown, ProbeMode};
 use crate::ramp::key_position;
+use crate::request::{Excluded, Exclusion};
 use crate::ticket::{PickRequest, ProviderSet, Ticket, TicketKind, Unavailable};
 
 impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
@@ -129,6 +130,36 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
             }
         }
         first_limited.map(|i| (i as u8, TicketKind::Request, 0))
+    }
+
+    /// Why each provider ahead of `chosen` in priority order did not take a request that had
+    /// `tried` (as [`Router::choose`] skips them, at the same time): tried, isolated, throttled
+    /// or paced at zero headroom, open, probing without a permit, or outside a ramp's or
+    /// pacing's share. Read-only. Cost: O(chosen).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn exclusions(&self, chosen: usize, tried: ProviderSet) -> Excluded {
+        let mut out = Excluded::NONE;
+        for (i, pr) in self.providers.iter().enumerate().take(chosen) {
+            let why = if tried.contains_index(i) {
+                Exclusion::Tried
+            } else if self.isolated.contains_index(i) {
+                Exclusion::Isolated
+            } else if pr.circuit.throttled {
+                Exclusion::Throttled
+            } else if pr.pace.exhausted() {
+                Exclusion::Paced
+            } else {
+                match pr.circuit.state {
+                    CircuitState::Open => Exclusion::Open,
+                    CircuitState::Probing => Exclusion::Probing,
+                    CircuitState::Ramping => Exclusion::Ramping,
+                    CircuitState::Healthy => Exclusion::Paced,
+                }
+            };
+            out.set(ProviderId(i as u8), why);
+        }
+        out
     }
 
     #[inline]
