@@ -12,6 +12,7 @@
 //! - [`alloc`]: the counting global allocator of the tests that prove the engine never allocates;
 //! - [`request`]: a byte-driven run of the request engine with its promises checked after every
 //!   operation (`tests/request.rs` and the `request` fuzz target);
+//! - [`headers`]: one answer's rate-limit headers from a few numbers, for the drivers of pacing;
 //! - [`fleet`]: a model of the fleet's store (what Redis does with a round), for fleet tests;
 //! - [`stats`]: a fuzz target's count of inputs and engine steps, printed at exit;
 //! - [`bench`]: the benches' fake clock, and reading back the medians criterion wrote;
@@ -23,6 +24,7 @@ pub mod alloc;
 pub mod bench;
 pub mod check;
 pub mod fleet;
+pub mod headers;
 mod ids;
 mod record;
 pub mod request;

@@ -1,0 +1,125 @@
+//! One answer's rate-limit headers from a few numbers, for the tests and fuzz targets that drive
+//! pacing (`Router::observe_headroom`): the property tests (`tests/invariants`) and the `events`
+//! fuzz target decode the numbers from their inputs and build the [`Headroom`] here, through the
+//! core's own header parser, as a driver would from a real answer.
+//!
+//! Requests and tokens are sent as OpenAI's `x-ratelimit-*` headers (reset as a duration, `…ms`),
+//! input and output tokens as Anthropic's `anthropic-ratelimit-*` headers (reset as an RFC 3339
+//! time against the wall clock [`NOW_UNIX_MS`]), so both parsers and every dimension are fed.
+
+use std::fmt::Write;
+
+use failover_core::{Dimension, Headroom};
+
+/// The wall clock given with the Anthropic headers: 2026-01-01T00:00:00Z.
+pub const NOW_UNIX_MS: u64 = 1_767_225_600_000;
+
+/// One dimension's figures as sent; `None`: the header is not sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// The window's limit (`0` is sent as is: the parser takes it as unknown).
+    pub limit: Option<u64>,
+    /// What is left.
+    pub remaining: Option<u64>,
+    /// Milliseconds until the window resets (for Anthropic at most a day; longer is sent as a
+    /// day).
+    pub reset_ms: Option<u64>,
+}
+
+impl Quota {
+    /// A quota from three raw numbers as the harnesses decode them: `limit` (0 is sent, and
+    /// unknown), `remaining` as `per_mille` thousandths of the limit (above 1000: that many more
+    /// than the limit, which the parser clamps), and `reset_ms`.
+    #[must_use]
+    pub fn from_raw(limit: u64, per_mille: u16, reset_ms: Option<u64>) -> Quota {
+        let remaining = match per_mille {
+            0..=1000 => {
+                u64::try_from(u128::from(limit) * u128::from(per_mille) / 1000).unwrap_or(limit)
+            }
+            more => limit.saturating_add(u64::from(more - 1000)),
+        };
+        Quota {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset_ms,
+        }
+    }
+}
+
+/// The headers of `quotas` (indexed like [`Dimension::ALL`]) read by one [`Headroom`].
+#[must_use]
+pub fn headroom(quotas: &[Quota; 4]) -> Headroom {
+    let mut h = Headroom::default();
+    let mut value = String::new();
+    for (d, q) in Dimension::ALL.into_iter().zip(quotas) {
+        let (prefix, anthropic) = match d {
+            Dimension::Requests => ("x-ratelimit-{}-requests", false),
+            Dimension::Tokens => ("x-ratelimit-{}-tokens", false),
+            Dimension::InputTokens => ("anthropic-ratelimit-input-tokens-{}", true),
+            _ => ("anthropic-ratelimit-output-tokens-{}", true),
+        };
+        let mut send = |field: &str, value: &str| {
+            let name = prefix.replace("{}", field);
+            assert!(
+                h.header(&name, value, Some(NOW_UNIX_MS)),
+                "{name} is a rate-limit header"
+            );
+        };
+        if let Some(l) = q.limit {
+            send("limit", &l.to_string());
+        }
+        if let Some(r) = q.remaining {
+            send("remaining", &r.to_string());
+        }
+        if let Some(ms) = q.reset_ms {
+            value.clear();
+            if anthropic {
+                // 2026-01-01 plus at most a day less a millisecond.
+                let ms = ms.min(86_399_999);
+                let (h, m, s, f) = (
+                    ms / 3_600_000,
+                    ms / 60_000 % 60,
+                    ms / 1_000 % 60,
+                    ms % 1_000,
+                );
+                write!(value, "2026-01-01T{h:02}:{m:02}:{s:02}.{f:03}Z").unwrap();
+            } else {
+                write!(value, "{ms}ms").unwrap();
+            }
+            send("reset", &value);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The figures come back through the core's parser as they were given.
+    #[test]
+    fn the_core_reads_back_what_was_sent() {
+        let q = [
+            Quota::from_raw(60, 100, Some(1_500)),
+            Quota::from_raw(1_000, 1000, None),
+            Quota::from_raw(200, 0, Some(3_723_004)),
+            Quota::default(),
+        ];
+        assert_eq!(q[0].remaining, Some(6));
+        let h = headroom(&q);
+        let r = h.quota(Dimension::Requests);
+        assert_eq!(
+            (r.limit, r.remaining, r.reset_in_ms),
+            (Some(60), Some(6), Some(1_500))
+        );
+        assert_eq!(h.dimension_ppm(Dimension::Tokens), Some(1_000_000));
+        let i = h.quota(Dimension::InputTokens);
+        assert_eq!((i.remaining, i.reset_in_ms), (Some(0), Some(3_723_004)));
+        assert_eq!(
+            h.quota(Dimension::OutputTokens),
+            failover_core::Quota::default()
+        );
+        assert_eq!(h.headroom_ppm(), Some(0));
+        assert_eq!(Quota::from_raw(10, 1003, None).remaining, Some(13));
+    }
+}
