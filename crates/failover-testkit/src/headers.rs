@@ -1,7 +1,8 @@
 //! One answer's rate-limit headers from a few numbers, for the tests and fuzz targets that drive
-//! pacing (`Router::observe_headroom`): the property tests (`tests/invariants`) and the `events`
-//! fuzz target decode the numbers from their inputs and build the [`Headroom`] here, through the
-//! core's own header parser, as a driver would from a real answer.
+//! pacing (`Router::observe_headroom`): the property tests (`tests/invariants`, from their own
+//! strategy and [`Quota::from_raw`]), the `events` fuzz target and the request driver
+//! ([`decode`], from bytes) build the [`Headroom`] here, through the core's own header parser, as
+//! a driver would from a real answer.
 //!
 //! Requests and tokens are sent as OpenAI's `x-ratelimit-*` headers (reset as a duration, `…ms`),
 //! input and output tokens as Anthropic's `anthropic-ratelimit-*` headers (reset as an RFC 3339
@@ -44,6 +45,38 @@ impl Quota {
             reset_ms,
         }
     }
+}
+
+/// Four quotas (one per dimension) decoded from bytes, `next` giving the next byte: the byte
+/// decoding the fuzz targets and the request driver share. A dimension is absent one time in
+/// three; a limit is now and then 0 (unknown) or near `u64::MAX`; the remaining is zero a quarter
+/// of the time and mostly below a tenth of the limit, now and then above the limit; the reset is
+/// absent, zero (the quota is back), a few seconds or a few minutes.
+pub fn decode(mut next: impl FnMut() -> u8) -> [Quota; 4] {
+    core::array::from_fn(|_| {
+        let a = next();
+        if a % 3 == 0 {
+            return Quota::default();
+        }
+        let limit = match a >> 5 {
+            0 => 0,
+            1 => u64::MAX - u64::from(next()),
+            _ => 1 + u64::from(next()) * 4,
+        };
+        let per_mille = match next() {
+            0..=63 => 0,
+            b @ 64..=191 => u16::from(b - 64),
+            b @ 192..=247 => u16::from(b - 192) * 18,
+            b => 1000 + u16::from(b - 247),
+        };
+        let reset_ms = match next() {
+            0..=79 => None,
+            80..=95 => Some(0),
+            r @ 96..=239 => Some(u64::from(r - 96) * 40),
+            r => Some(u64::from(r) * 1_000),
+        };
+        Quota::from_raw(limit, per_mille, reset_ms)
+    })
 }
 
 /// The headers of `quotas` (indexed like [`Dimension::ALL`]) read by one [`Headroom`].
@@ -121,5 +154,12 @@ mod tests {
         );
         assert_eq!(h.headroom_ppm(), Some(0));
         assert_eq!(Quota::from_raw(10, 1003, None).remaining, Some(13));
+        // Bytes: absent; limit 1 + 4·9 = 37 with none left, resetting in 40 ms; then zeros
+        // (absent) once the bytes run out.
+        let mut bytes = [0u8, 0x41, 9, 0, 97].into_iter();
+        let q = decode(|| bytes.next().unwrap_or(0));
+        assert_eq!(q[0], Quota::default());
+        assert_eq!(q[1], Quota::from_raw(37, 0, Some(40)));
+        assert_eq!(q[2..], [Quota::default(); 2]);
     }
 }
