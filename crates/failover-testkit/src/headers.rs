@@ -8,7 +8,7 @@
 //! input and output tokens as Anthropic's `anthropic-ratelimit-*` headers (reset as an RFC 3339
 //! time against the wall clock [`NOW_UNIX_MS`]), so both parsers and every dimension are fed.
 
-use std::fmt::Write;
+use core::fmt::Write;
 
 use failover_core::{Dimension, Headroom};
 
@@ -79,33 +79,82 @@ pub fn decode(mut next: impl FnMut() -> u8) -> [Quota; 4] {
     })
 }
 
+/// The header names, per dimension (as [`Dimension::ALL`]): limit, remaining, reset.
+const NAMES: [[&str; 3]; 4] = [
+    [
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    ],
+    [
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    ],
+    [
+        "anthropic-ratelimit-input-tokens-limit",
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-reset",
+    ],
+    [
+        "anthropic-ratelimit-output-tokens-limit",
+        "anthropic-ratelimit-output-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-reset",
+    ],
+];
+
+/// A header value written on the stack (the fuzz targets build many: no allocation).
+struct Value {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Value {
+    fn new() -> Value {
+        Value {
+            buf: [0; 32],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).expect("written from str")
+    }
+}
+
+impl Write for Value {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// The headers of `quotas` (indexed like [`Dimension::ALL`]) read by one [`Headroom`].
 #[must_use]
 pub fn headroom(quotas: &[Quota; 4]) -> Headroom {
     let mut h = Headroom::default();
-    let mut value = String::new();
-    for (d, q) in Dimension::ALL.into_iter().zip(quotas) {
-        let (prefix, anthropic) = match d {
-            Dimension::Requests => ("x-ratelimit-{}-requests", false),
-            Dimension::Tokens => ("x-ratelimit-{}-tokens", false),
-            Dimension::InputTokens => ("anthropic-ratelimit-input-tokens-{}", true),
-            _ => ("anthropic-ratelimit-output-tokens-{}", true),
-        };
-        let mut send = |field: &str, value: &str| {
-            let name = prefix.replace("{}", field);
+    for ((d, q), names) in Dimension::ALL.into_iter().zip(quotas).zip(NAMES) {
+        let anthropic = matches!(d, Dimension::InputTokens | Dimension::OutputTokens);
+        let mut send = |name: &str, value: &Value| {
             assert!(
-                h.header(&name, value, Some(NOW_UNIX_MS)),
+                h.header(name, value.as_str(), Some(NOW_UNIX_MS)),
                 "{name} is a rate-limit header"
             );
         };
-        if let Some(l) = q.limit {
-            send("limit", &l.to_string());
-        }
-        if let Some(r) = q.remaining {
-            send("remaining", &r.to_string());
+        for (name, x) in names[..2].iter().zip([q.limit, q.remaining]) {
+            if let Some(x) = x {
+                let mut v = Value::new();
+                write!(v, "{x}").unwrap();
+                send(name, &v);
+            }
         }
         if let Some(ms) = q.reset_ms {
-            value.clear();
+            let mut v = Value::new();
             if anthropic {
                 // 2026-01-01 plus at most a day less a millisecond.
                 let ms = ms.min(86_399_999);
@@ -115,11 +164,11 @@ pub fn headroom(quotas: &[Quota; 4]) -> Headroom {
                     ms / 1_000 % 60,
                     ms % 1_000,
                 );
-                write!(value, "2026-01-01T{h:02}:{m:02}:{s:02}.{f:03}Z").unwrap();
+                write!(v, "2026-01-01T{h:02}:{m:02}:{s:02}.{f:03}Z").unwrap();
             } else {
-                write!(value, "{ms}ms").unwrap();
+                write!(v, "{ms}ms").unwrap();
             }
-            send("reset", &value);
+            send(names[2], &v);
         }
     }
     h
