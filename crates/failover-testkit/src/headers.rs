@@ -55,7 +55,7 @@ impl Quota {
 pub fn decode(mut next: impl FnMut() -> u8) -> [Quota; 4] {
     core::array::from_fn(|_| {
         let a = next();
-        if a % 3 == 0 {
+        if a.is_multiple_of(3) {
             return Quota::default();
         }
         let limit = match a >> 5 {
