@@ -26,7 +26,7 @@ use failover_core::{
     ProviderSet, RampStage, Recorded, Router, Ticket, TicketKind, Unavailable, Value,
 };
 use failover_testkit::check::{self, Sample, assert_holds};
-use failover_testkit::headers::{self, Quota};
+use failover_testkit::headers;
 use failover_testkit::{ids, stats};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -144,10 +144,15 @@ fn decode_policy(u: &mut Unstructured) -> Result<(Policy, usize)> {
         } else {
             AllDown::Fail
         },
-        pace_watermark: opt(u, frac)?,
-        pace_max_age_ms: dur(u, 20_000)?,
         ..Policy::default()
     };
+    // Pacing's two fields come from the seed's bytes rather than bytes of their own, so the
+    // policy's byte layout (and what the committed seeds and corpora decode to) is the one from
+    // before pacing was fuzzed: no watermark one time in eight, else 1/256 to 1; a max age of
+    // 1 ms to 16 s.
+    let seed = p.seed;
+    p.pace_watermark = (seed & 7 != 0).then(|| (f64::from((seed >> 8) as u8) + 1.0) / 256.0);
+    p.pace_max_age_ms = 1 + (seed >> 16) % 16_384;
     p.clear_ramp();
     for st in ramp {
         p.push_ramp_stage(Value::Float(st.share), Value::Int(i128::from(st.dwell_ms)))
@@ -200,10 +205,12 @@ enum Op {
     HandleTimeout {
         t: Time,
     },
+    /// The quotas' bytes, decoded when the step runs (`[Quota; 4]` would make every `Op` four
+    /// times larger, and the input's op list with it).
     Headroom {
         t: Time,
         provider: usize,
-        quotas: [Quota; 4],
+        quotas: [u8; 16],
     },
     Sleep,
     Drain,
@@ -296,7 +303,11 @@ fn decode_ops(u: &mut Unstructured) -> Result<Vec<Op>> {
             _ => Op::Headroom {
                 t: decode_time(u)?,
                 provider: u.int_in_range(0..=5)?,
-                quotas: headers::decode(|| u.arbitrary().unwrap_or(0)),
+                quotas: {
+                    let mut raw = [0u8; 16];
+                    u.fill_buffer(&mut raw)?;
+                    raw
+                },
             },
         };
         ops.push(op);
@@ -434,10 +445,11 @@ impl Driver {
             Op::Headroom {
                 t,
                 provider,
-                ref quotas,
+                quotas,
             } => {
                 let t = self.time(t);
-                let h = headers::headroom(quotas);
+                let mut raw = quotas.into_iter();
+                let h = headers::headroom(&headers::decode(|| raw.next().unwrap_or(0)));
                 // The first of an input, then every n-th (both routers of a lockstep pair take
                 // the same inputs: the count is the same).
                 let full = self.headroom_ops.is_multiple_of(headroom_check_every());
