@@ -1,12 +1,16 @@
 //! A valid policy decoded from the input, then an arbitrary sequence of picks (keys, tried sets),
 //! records (any kind, latency and Retry-After; stale, duplicated and forged tickets; unknown
-//! providers), observations, health-check actions, timers and drains, at arbitrary timestamps
-//! (backwards, equal, huge jumps, `u64::MAX`). Two routers run the same inputs in lockstep.
+//! providers), observations, rate-limit headers (`observe_headroom`: pacing, with random limit,
+//! remaining and reset per dimension), health-check actions, timers and drains, at arbitrary
+//! timestamps (backwards, equal, huge jumps, `u64::MAX`). Two routers run the same inputs in
+//! lockstep.
 //!
 //! After every step: the two routers agree on every output and deadline, and the documented
 //! promises of each step hold (time never goes backwards, an open provider is picked only as a
 //! degraded pick, a probe only from a probing provider, no available provider of higher priority
-//! is skipped, stale tickets are stale, events are stamped in order and carry sane figures).
+//! is skipped, stale tickets are stale, events are stamped in order and carry sane figures;
+//! pacing changes no circuit, ramp or throttle, its hint is what the rules make of the headers,
+//! and a provider at zero headroom gets no request before its hint expires).
 //! The O(P · B) checks (`Router::invariant_violation()` is `None`, with the engine's debug
 //! recounts; every view consistent: shares in [0, 1] matching the state, deadlines ahead; the
 //! two routers' views equal) run on a deterministic sample of steps: after every step that
@@ -22,6 +26,7 @@ use failover_core::{
     ProviderSet, RampStage, Recorded, Router, Ticket, TicketKind, Unavailable, Value,
 };
 use failover_testkit::check::{self, Sample, assert_holds};
+use failover_testkit::headers;
 use failover_testkit::{ids, stats};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +35,11 @@ type R = Router<4, 12, 32>;
 
 /// The full checks' sampling period in steps (see `Sample`).
 const FULL_CHECK_EVERY: u32 = 16;
+
+/// One rate-limit observation in this many gets the full pacing check (`check::headroom`: every
+/// provider's circuit before and after, O(P · B)); every one with `FAILOVER_FULL_CHECK_EVERY=1`.
+/// The others are still checked by the events they queue and the sampled views.
+const HEADROOM_CHECK_EVERY: u32 = 8;
 
 /// One input in this many also runs the lockstep witness (see `witnessed`).
 const WITNESS_EVERY: u64 = 8;
@@ -136,6 +146,13 @@ fn decode_policy(u: &mut Unstructured) -> Result<(Policy, usize)> {
         },
         ..Policy::default()
     };
+    // Pacing's two fields come from the seed's bytes rather than bytes of their own, so the
+    // policy's byte layout (and what the committed seeds and corpora decode to) is the one from
+    // before pacing was fuzzed: no watermark one time in eight, else 1/256 to 1; a max age of
+    // 1 ms to 16 s.
+    let seed = p.seed;
+    p.pace_watermark = (seed & 7 != 0).then(|| (f64::from((seed >> 8) as u8) + 1.0) / 256.0);
+    p.pace_max_age_ms = 1 + (seed >> 16) % 16_384;
     p.clear_ramp();
     for st in ramp {
         p.push_ramp_stage(Value::Float(st.share), Value::Int(i128::from(st.dwell_ms)))
@@ -187,6 +204,13 @@ enum Op {
     },
     HandleTimeout {
         t: Time,
+    },
+    /// The quotas' bytes, decoded when the step runs (`[Quota; 4]` would make every `Op` four
+    /// times larger, and the input's op list with it).
+    Headroom {
+        t: Time,
+        provider: usize,
+        quotas: [u8; 16],
     },
     Sleep,
     Drain,
@@ -273,7 +297,18 @@ fn decode_ops(u: &mut Unstructured) -> Result<Vec<Op>> {
             },
             27 => Op::HandleTimeout { t: decode_time(u)? },
             28 | 29 => Op::Sleep,
-            _ => Op::Drain,
+            30 => Op::Drain,
+            // Half of the last code: a drain as before, half rate-limit headers.
+            _ if u.arbitrary::<bool>()? => Op::Drain,
+            _ => Op::Headroom {
+                t: decode_time(u)?,
+                provider: u.int_in_range(0..=5)?,
+                quotas: {
+                    let mut raw = [0u8; 16];
+                    u.fill_buffer(&mut raw)?;
+                    raw
+                },
+            },
         };
         ops.push(op);
     }
@@ -300,6 +335,8 @@ struct Driver {
     drained_at: u64,
     /// Which steps get the full checks.
     sample: Sample,
+    /// Rate-limit observations so far (every `HEADROOM_CHECK_EVERY`-th gets the full check).
+    headroom_ops: u32,
     /// The second router of the lockstep pair: its outputs, deadlines and event counts are
     /// compared with the first's after every step and its views on the sampled steps, so the
     /// promises are checked on the first only (the same verdicts on the same state).
@@ -405,6 +442,41 @@ impl Driver {
                 assert_holds(check::observed(provider, n, res));
                 Out::Recorded(res)
             }
+            Op::Headroom {
+                t,
+                provider,
+                quotas,
+            } => {
+                let t = self.time(t);
+                let mut raw = quotas.into_iter();
+                let h = headers::headroom(&headers::decode(|| raw.next().unwrap_or(0)));
+                // The first of an input, then every n-th (both routers of a lockstep pair take
+                // the same inputs: the count is the same).
+                let full = self.headroom_ops.is_multiple_of(headroom_check_every());
+                self.headroom_ops += 1;
+                if full {
+                    // The input's catch-up first (as the call itself would do), so that what the
+                    // call changes is pacing's alone.
+                    self.r.handle_timeout(t);
+                }
+                if self.witness || !full {
+                    let res = self.r.observe_headroom(ids[provider], &h, t);
+                    if !self.witness {
+                        assert_holds(check::observed(provider, n, res));
+                    }
+                    Out::Recorded(res)
+                } else {
+                    let before = check::circuits(&*self.r);
+                    let was = self
+                        .r
+                        .view(ids[provider])
+                        .map_or((None, None), |v| (v.paced_headroom_ppm, v.paced_until_ms));
+                    let res = self.r.observe_headroom(ids[provider], &h, t);
+                    assert_holds(check::observed(provider, n, res));
+                    assert_holds(check::headroom(&*self.r, provider, &h, &before, was, p));
+                    Out::Recorded(res)
+                }
+            }
             Op::PollAction { t, max } => {
                 let t = self.time(t);
                 let mut got = Vec::new();
@@ -491,6 +563,18 @@ impl Driver {
     }
 }
 
+/// `HEADROOM_CHECK_EVERY`, or 1 with `FAILOVER_FULL_CHECK_EVERY=1`.
+fn headroom_check_every() -> u32 {
+    static EVERY: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *EVERY.get_or_init(|| {
+        if std::env::var("FAILOVER_FULL_CHECK_EVERY").is_ok_and(|v| v == "1") {
+            1
+        } else {
+            HEADROOM_CHECK_EVERY
+        }
+    })
+}
+
 /// Whether this input also runs the lockstep witness (a second router fed the same inputs, whose
 /// outputs must match): every input with `FAILOVER_WITNESS_EVERY=1`, else one in
 /// `WITNESS_EVERY`, chosen by a hash of the input's bytes (so a finding reproduces from its file;
@@ -524,6 +608,7 @@ fn run(p: &Policy, n: usize, ops: &[Op], witness: bool) {
         last_event_at: 0,
         drained_at: 0,
         sample: Sample::from_env(FULL_CHECK_EVERY),
+        headroom_ops: 0,
         witness,
     };
     let mut a = new(false);

@@ -6,31 +6,24 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fcheck = require('fast-check');
 const failover = require('failover-core');
+const { loadDir } = require('./scenario-runner.js');
 
 const { Router, ConfigError, UnavailableError, AllProvidersFailedError } = failover;
 
 const RUNS = Number(process.env.FAILOVER_PROPERTY_RUNS ?? 200);
 
-/** Every policy field, by the core's names (fixtures/README.md). */
-const FIELDS = [
-  'bucket_ms', 'window_ms', 'min_volume', 'error_rate_threshold', 'consecutive_failures',
-  'timeout_rate_threshold', 'timeout_sustain_ms', 'slow_call_ms', 'slow_call_rate_threshold',
-  'latency_factor', 'latency_quantile', 'latency_baseline_ms', 'count_client_errors', 'open_base_ms',
-  'open_multiplier', 'open_max_ms', 'open_jitter', 'seed', 'backoff_decay_ms', 'probe_mode',
-  'probe_max_in_flight', 'probe_successes', 'probe_timeout_ms', 'ramp_min_samples',
-  'ramp_rollback_threshold', 'throttle_base_ms', 'throttle_max_ms', 'max_retry_after_ms',
-  'when_all_down', 'ramp',
-];
+/** The repository's scenario files (FAILOVER_SCENARIO_DIR), parsed. */
+const SCENARIOS = loadDir().map((s) => s.doc);
 
-/** The stable configuration error codes (fixtures/README.md, "Error codes"). */
-const CODES = new Set([
-  'unknown_field', 'wrong_type', 'threshold_out_of_range', 'zero_duration', 'zero_count',
-  'out_of_range', 'window_not_multiple_of_bucket', 'window_too_long', 'multiplier_out_of_range',
-  'jitter_out_of_range', 'factor_out_of_range', 'open_max_below_base', 'throttle_max_below_base',
-  'probe_limit_out_of_range', 'empty_ramp', 'ramp_not_increasing', 'ramp_not_ending_at_full',
-  'ramp_zero_dwell', 'ramp_too_long', 'invalid_value', 'no_providers', 'too_many_providers',
-  'empty_name', 'name_too_long', 'duplicate_name',
-]);
+/** Every policy field, by the core's names: the read-back that policy-read-back.json pins (the
+ * scenario suites compare it with the core's list, so a new field reaches these properties too). */
+const FIELDS = Object.keys(
+  SCENARIOS.find((s) => s.name === 'policy-read-back').steps.find((s) => s.policy !== undefined).expect,
+);
+
+/** The stable configuration error codes: each has its scenario (a `config-*` file's
+ * `expect_error`, fixtures/README.md "Error codes"). */
+const CODES = new Set(SCENARIOS.filter((s) => s.expect_error !== undefined).map((s) => s.expect_error));
 
 const anyValue = fcheck.oneof(
   fcheck.anything(),

@@ -5,56 +5,12 @@
 //!
 //! A file of its own (one test) so nothing else runs beside it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use failover_core::fleet::{
     BucketCounts, Export, Fleet, FleetConfig, ProviderSnapshot, Register, SYNC_BUCKETS, Snapshot,
 };
 use failover_core::{EventKind, Outcome, Policy, Router, Trigger};
 use failover_testkit::Rng;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only an
-// atomic and a const-initialised thread-local, neither of which allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use failover_testkit::alloc::{Counting, arm, assert_counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -156,8 +112,8 @@ fn export_and_merge_allocate_nothing() {
     let (mut fleet_opens, mut ramps, mut rounds, mut failed) = (0u64, 0u64, 0u64, 0u64);
     let _ = SYNC_BUCKETS;
 
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    ARMED.with(|a| a.set(true));
+    assert_counting();
+    let armed = arm();
     let t0 = 1_764_000_000_000u64;
     // 20 minutes in 50 ms steps; p0 fails for instances 0..3 between minutes 2 and 6.
     for step in 0..24_000u64 {
@@ -200,8 +156,7 @@ fn export_and_merge_allocate_nothing() {
             while f.poll_event().is_some() {}
         }
     }
-    ARMED.with(|a| a.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = armed.finish();
     println!("rounds {rounds} (failed {failed}), fleet opens {fleet_opens}, ramp stages {ramps}");
     assert_eq!(allocations, 0, "fleet mode allocated {allocations} times");
     assert!(rounds > 4_000 && failed > 0);

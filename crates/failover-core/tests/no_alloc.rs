@@ -5,58 +5,14 @@
 //!
 //! This file holds a single test so nothing else runs beside it; the count is per thread anyway.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 // `Rng` (xorshift64*) does not allocate either.
 use failover_core::{
     Action, ChunkFacts, EventKind, Facts, Headroom, Outcome, OutcomeKind, PickRequest, Policy,
     ProbeMode, ProviderId, ProviderSet, RampStage, Request, RequestOptions, Router, Step, Value,
     classify, classify_chunk, classify_status, hash_key, parse_retry_after,
 };
+use failover_testkit::alloc::{Counting, arm, assert_counting};
 use failover_testkit::{NAMES, Rng};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only an
-// atomic and a const-initialised thread-local, neither of which allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -386,14 +342,9 @@ fn a_long_mixed_workload_allocates_nothing() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
 
     // The counter counts: one allocation while armed is seen.
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    ARMED.with(|a| a.set(true));
-    drop(std::hint::black_box(Box::new(7u64)));
-    ARMED.with(|a| a.set(false));
-    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 1);
+    assert_counting();
 
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    ARMED.with(|a| a.set(true));
+    let armed = arm();
 
     // Building and validating a policy by name allocates nothing either.
     let mut p = Policy::default();
@@ -422,8 +373,7 @@ fn a_long_mixed_workload_allocates_nothing() {
     );
     workload(&mut *wide, &wide_ids, &mut rng, 2_000, t, &mut tally);
 
-    ARMED.with(|a| a.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = armed.finish();
 
     println!(
         "events by kind (opened, probing, probe_expired, ramp_stage, recovered, throttled, \

@@ -11,8 +11,8 @@
 use core::fmt;
 
 use failover_core::{
-    Action, AllDown, CircuitState, Event, EventKind, Policy, ProbeMode, Recorded, Router, Ticket,
-    TicketKind, Trigger, Unavailable,
+    Action, AllDown, CircuitState, Dimension, Event, EventKind, Headroom, Policy, ProbeMode,
+    ProviderView, Recorded, Router, Ticket, TicketKind, Trigger, Unavailable,
 };
 
 /// A broken promise: what was expected and what was seen.
@@ -110,9 +110,7 @@ pub fn state<const P: usize, const B: usize, const E: usize>(
     views(r, n, p)
 }
 
-/// Every provider's view: a share in [0, 1] consistent with the state (0 while open, probing or
-/// throttled, the stage's share while ramping, 1 while healthy), deadlines in the future, permits
-/// only while probing, window figures that add up.
+/// Every provider's view ([`view`]), and one per provider.
 pub fn views<const P: usize, const B: usize, const E: usize>(
     r: &Router<P, B, E>,
     n: usize,
@@ -120,45 +118,159 @@ pub fn views<const P: usize, const B: usize, const E: usize>(
 ) -> Check {
     ensure_eq!(r.len(), n);
     for v in r.views() {
-        ensure!(v.share_ppm <= 1_000_000, "share above 1: {v:?}");
-        // An isolated provider takes nothing, whatever its circuit says.
-        let want = if v.throttled_until_ms.is_some() || v.isolated {
-            0
-        } else {
-            match v.state {
-                CircuitState::Healthy => 1_000_000,
-                CircuitState::Open | CircuitState::Probing => 0,
-                CircuitState::Ramping => stage_share_ppm(p, usize::from(v.ramp_stage.unwrap())),
-            }
-        };
-        ensure_eq!(v.share_ppm, want, "{v:?}");
-        ensure_eq!(v.open_until_ms.is_some(), v.state == CircuitState::Open);
-        ensure_eq!(v.ramp_stage.is_some(), v.state == CircuitState::Ramping);
-        if let Some(s) = v.ramp_stage {
-            ensure!(usize::from(s) < p.ramp.len());
-        }
-        ensure!(v.probes_in_flight <= p.probe_max_in_flight);
-        if v.state != CircuitState::Probing {
-            ensure_eq!(v.probes_in_flight, 0);
-        }
-        if v.state != CircuitState::Healthy {
-            ensure!(v.trips >= 1);
-        }
-        let w = v.window;
-        ensure_eq!(w.volume, w.successes + w.failures + w.timeouts);
-        ensure!(w.slow <= w.successes);
-        if let Some(d) = v.next_transition_ms {
-            // A transition scheduled at the end of time is performed by the next input there.
-            ensure!(
-                d > r.now() || d == u64::MAX,
-                "transition due at {d} not performed by {}",
-                r.now()
-            );
-        }
-        if let Some(u) = v.throttled_until_ms {
-            ensure!(u > r.now() || u == u64::MAX);
-        }
+        view(&v, r.now(), p)?;
     }
+    Ok(())
+}
+
+/// `pace_watermark` in parts per million, as the engine rounds it (at least 1).
+pub fn watermark_ppm(p: &Policy) -> Option<u32> {
+    p.pace_watermark
+        .map(|w| ((w * 1e6 + 0.5) as u32).clamp(1, 1_000_000))
+}
+
+/// One provider's view at the engine's time `now`: a share in [0, 1] consistent with the state (0
+/// while open, probing or throttled, the stage's share while ramping, 1 while healthy), times
+/// headroom / watermark while paced (0 at zero headroom: pacing never gives more than that);
+/// deadlines in the future, permits only while probing, window figures that add up.
+pub fn view(v: &ProviderView<'_>, now: u64, p: &Policy) -> Check {
+    ensure!(v.share_ppm <= 1_000_000, "share above 1: {v:?}");
+    // An isolated provider takes nothing, whatever its circuit says.
+    let circuit = if v.throttled_until_ms.is_some() || v.isolated {
+        0
+    } else {
+        match v.state {
+            CircuitState::Healthy => 1_000_000,
+            CircuitState::Open | CircuitState::Probing => 0,
+            CircuitState::Ramping => stage_share_ppm(p, usize::from(v.ramp_stage.unwrap())),
+        }
+    };
+    ensure_eq!(
+        v.paced_headroom_ppm.is_some(),
+        v.paced_until_ms.is_some(),
+        "paced headroom and expiry: {v:?}"
+    );
+    let want = match v.paced_headroom_ppm {
+        None => circuit,
+        Some(h) => {
+            let Some(w) = watermark_ppm(p) else {
+                return Err(Violation(format!("paced without a watermark: {v:?}")));
+            };
+            ensure!(h < w, "paced at or above the watermark {w}: {v:?}");
+            let u = v.paced_until_ms.unwrap();
+            ensure!(
+                u > now || u == u64::MAX,
+                "a pacing hint past its expiry at {now}: {v:?}"
+            );
+            (u64::from(circuit) * (u64::from(h) * 1_000_000 / u64::from(w)) / 1_000_000) as u32
+        }
+    };
+    ensure_eq!(v.share_ppm, want, "{v:?}");
+    ensure_eq!(v.open_until_ms.is_some(), v.state == CircuitState::Open);
+    ensure_eq!(v.ramp_stage.is_some(), v.state == CircuitState::Ramping);
+    if let Some(s) = v.ramp_stage {
+        ensure!(usize::from(s) < p.ramp.len());
+    }
+    ensure!(v.probes_in_flight <= p.probe_max_in_flight);
+    if v.state != CircuitState::Probing {
+        ensure_eq!(v.probes_in_flight, 0);
+    }
+    if v.state != CircuitState::Healthy {
+        ensure!(v.trips >= 1);
+    }
+    let w = v.window;
+    ensure_eq!(w.volume, w.successes + w.failures + w.timeouts);
+    ensure!(w.slow <= w.successes);
+    if let Some(d) = v.next_transition_ms {
+        // A transition scheduled at the end of time is performed by the next input there.
+        ensure!(
+            d > now || d == u64::MAX,
+            "transition due at {d} not performed by {now}"
+        );
+    }
+    if let Some(u) = v.throttled_until_ms {
+        ensure!(u > now || u == u64::MAX);
+    }
+    Ok(())
+}
+
+/// Held back from new traffic by its quota: paced at zero headroom.
+fn exhausted(v: &ProviderView<'_>) -> bool {
+    v.paced_headroom_ppm == Some(0)
+}
+
+/// What pacing must leave alone in a provider: its circuit (state, strikes, trips, generation,
+/// open period, ramp stage, probe permits) and its throttle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Circuit {
+    /// `(state, strikes, trips, generation)`.
+    pub state: (CircuitState, u32, u32, u32),
+    /// `(open_until_ms, throttled_until_ms)`.
+    pub until: (Option<u64>, Option<u64>),
+    /// `(ramp_stage, probes_in_flight)`.
+    pub ramp: (Option<u8>, u32),
+}
+
+/// Every provider's [`Circuit`], in order.
+pub fn circuits<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+) -> Vec<Circuit> {
+    r.views()
+        .map(|v| Circuit {
+            state: (v.state, v.strikes, v.trips, v.generation),
+            until: (v.open_until_ms, v.throttled_until_ms),
+            ramp: (v.ramp_stage, v.probes_in_flight),
+        })
+        .collect()
+}
+
+/// After `observe_headroom(provider i, h, now)` (`before`: [`circuits`] once the input's
+/// catch-up was done, i.e. after `handle_timeout(now)`; `was`: provider `i`'s pacing then, as
+/// `(paced_headroom_ppm, paced_until_ms)`): pacing opened no circuit, started no ramp and touched
+/// no throttle, in any provider; and provider `i`'s pacing is what the rules make of `h`: headers
+/// without a usable figure (or no watermark) change nothing; at or above the watermark it is not
+/// paced; below it, paced at that headroom until the latest reset of the dimensions below the
+/// watermark or `pace_max_age_ms` after `now`, whichever is first (not paced when that is now).
+pub fn headroom<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+    i: usize,
+    h: &Headroom,
+    before: &[Circuit],
+    was: (Option<u32>, Option<u64>),
+    p: &Policy,
+) -> Check {
+    let after = circuits(r);
+    ensure_eq!(
+        after.as_slice(),
+        before,
+        "pacing changed a circuit or a throttle"
+    );
+    let Some(v) = r.views().nth(i) else {
+        return Ok(());
+    };
+    let now = r.now();
+    let want = match (watermark_ppm(p), h.headroom_ppm()) {
+        (Some(w), Some(x)) if x < w => {
+            let reset = Dimension::ALL
+                .into_iter()
+                .filter(|&d| h.dimension_ppm(d).is_some_and(|y| y < w))
+                .filter_map(|d| h.quota(d).reset_in_ms)
+                .max();
+            let age = reset.map_or(p.pace_max_age_ms, |x| x.min(p.pace_max_age_ms));
+            if age == 0 {
+                (None, None)
+            } else {
+                (Some(x), Some(now.saturating_add(age)))
+            }
+        }
+        (Some(_), Some(_)) => (None, None),
+        _ => was,
+    };
+    ensure_eq!(
+        (v.paced_headroom_ppm, v.paced_until_ms),
+        want,
+        "provider {i}'s pacing after {h:?} at {now}"
+    );
     Ok(())
 }
 
@@ -206,7 +318,9 @@ pub fn queue_keeps_newest<T: PartialEq + fmt::Debug>(all: &[T], kept: &[T], drop
 }
 
 /// One event's figures: an open circuit's deadline within `open_max_ms`, a probe failure from
-/// probing, a ramp stage's share, a throttle within its cap.
+/// probing, a ramp stage's share, a throttle within its cap, pacing below the watermark with the
+/// factor headroom / watermark and an expiry within `pace_max_age_ms`, an end of pacing by a
+/// figure at or above the watermark (or by expiry).
 pub fn event(e: &Event, p: &Policy) -> Check {
     match e.kind {
         EventKind::Opened {
@@ -237,6 +351,34 @@ pub fn event(e: &Event, p: &Policy) -> Check {
                 p.throttle_max_ms
             };
             ensure!(until_ms - e.at_ms <= cap);
+        }
+        EventKind::Paced {
+            headroom_ppm,
+            share_ppm,
+            until_ms,
+        } => {
+            let Some(w) = watermark_ppm(p) else {
+                return Err(Violation(format!("paced without a watermark: {e:?}")));
+            };
+            ensure!(headroom_ppm < w, "paced at or above the watermark: {e:?}");
+            ensure_eq!(
+                u64::from(share_ppm),
+                u64::from(headroom_ppm) * 1_000_000 / u64::from(w),
+                "the pacing factor is headroom / watermark"
+            );
+            ensure!(until_ms > e.at_ms || until_ms == u64::MAX);
+            ensure!(
+                until_ms - e.at_ms <= p.pace_max_age_ms,
+                "a hint past its max age: {e:?}"
+            );
+        }
+        EventKind::Unpaced {
+            headroom_ppm: Some(x),
+        } => {
+            ensure!(
+                watermark_ppm(p).is_some_and(|w| x >= w),
+                "unpaced by a figure below the watermark: {e:?}"
+            );
         }
         _ => {}
     }
@@ -275,7 +417,7 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
                 ensure_eq!(t.kind, TicketKind::Request);
                 // Nobody could take it normally.
                 for (j, w) in r.views().enumerate() {
-                    if !is_tried(j) && w.throttled_until_ms.is_none() {
+                    if !is_tried(j) && w.throttled_until_ms.is_none() && !exhausted(&w) {
                         ensure!(
                             matches!(w.state, CircuitState::Open | CircuitState::Probing),
                             "a degraded pick while provider {j} is {:?}",
@@ -291,11 +433,19 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
                 if let Some(u) = v.throttled_until_ms {
                     ensure!(hint >= u.saturating_sub(r.now()));
                 }
+                if exhausted(&v) {
+                    ensure!(hint >= v.paced_until_ms.unwrap().saturating_sub(r.now()));
+                }
                 return Ok(());
             }
             ensure!(
                 v.throttled_until_ms.is_none(),
                 "picked a throttled provider"
+            );
+            // Until its hint expires (the quota's reset or the maximum age), none at all.
+            ensure!(
+                !exhausted(&v),
+                "picked a provider paced at zero headroom: {v:?}"
             );
             match t.kind {
                 TicketKind::Request => ensure!(
@@ -311,11 +461,11 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
                 TicketKind::HealthCheck => ensure!(false, "pick returned a health check"),
             }
             // No available provider of higher priority was skipped: a healthy one takes
-            // everything.
+            // everything (unless paced: then it takes its share).
             for (j, w) in r.views().enumerate().take(i) {
                 if !is_tried(j) && w.throttled_until_ms.is_none() {
                     ensure!(
-                        w.state != CircuitState::Healthy,
+                        w.state != CircuitState::Healthy || w.paced_headroom_ppm.is_some(),
                         "provider {j} is healthy but {i} was picked"
                     );
                 }
@@ -330,7 +480,7 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
                 );
             }
             for (j, w) in r.views().enumerate() {
-                if !is_tried(j) && w.throttled_until_ms.is_none() {
+                if !is_tried(j) && w.throttled_until_ms.is_none() && !exhausted(&w) {
                     ensure!(
                         !matches!(w.state, CircuitState::Healthy | CircuitState::Ramping),
                         "unavailable while provider {j} is {:?}",

@@ -4,12 +4,14 @@
 //! The bytes decode into a small policy (short durations, so every state is reached) and a
 //! sequence of operations: start a request (any options), poll it, report any outcome kind with
 //! or without a `Retry-After`, stream inputs (first token, chunk, complete or cut end), cancel,
-//! outcomes observed outside any request (to open, throttle and bench providers), timers, and
-//! time moving forwards, standing still or backwards.
+//! outcomes observed outside any request (to open, throttle and bench providers), rate-limit
+//! headers (`observe_headroom`, to pace providers and exhaust their quota), timers, and time
+//! moving forwards, standing still or backwards.
 //!
 //! After every operation:
-//! - an attempt never goes to a provider that is open, throttled or benched at that time (a
-//!   probing provider only with a probe ticket);
+//! - an attempt never goes to a provider that is open, throttled or benched at that time, nor to
+//!   one paced at zero headroom before its hint expires (a probing provider only with a probe
+//!   ticket);
 //! - a request never starts more attempts than its budget, never starts one at or after its
 //!   deadline, and no attempt's deadline passes the request's;
 //! - a wait is in the future, within the caller's wait limit and before the deadline;
@@ -77,6 +79,7 @@ fn policy(b: &mut Bytes) -> Policy {
         first_token_min_ms: 100,
         first_token_factor: 3,
         stream_idle_ms: 300,
+        pace_max_age_ms: 400 + u64::from(y & 12) * 100,
         ..Policy::default()
     }
 }
@@ -116,12 +119,17 @@ fn err(msg: String) -> Check {
     Err(Violation(msg))
 }
 
-/// Whether provider `id` may take a request at `now`: not open, not throttled or benched, and
-/// when probing, with a probe permit free (the driver's policy allows one probe in flight).
+/// Whether provider `id` may take a request at `now`: not open, not throttled or benched, not
+/// paced at zero headroom, and when probing, with a probe permit free (the driver's policy allows
+/// one probe in flight).
 fn available(r: &R, id: ProviderId, now: u64) -> bool {
     let v = r.view(id).expect("an id from this router");
     let permit = v.state != CircuitState::Probing || v.probes_in_flight == 0;
-    v.state != CircuitState::Open && permit && v.throttled_until_ms.is_none_or(|t| t <= now)
+    let quota = v.paced_headroom_ppm != Some(0) || v.paced_until_ms.is_none_or(|t| t <= now);
+    v.state != CircuitState::Open
+        && permit
+        && quota
+        && v.throttled_until_ms.is_none_or(|t| t <= now)
 }
 
 /// Checks one step's answer against what the request promised.
@@ -188,6 +196,11 @@ fn check_step(r: &R, l: &mut Live, s: Step, now: u64, seen: &mut Seen) -> Check 
             if v.state == CircuitState::Open || v.throttled_until_ms.is_some_and(|t| t > now) {
                 return err(format!(
                     "attempt to an unavailable provider: {v:?} at {now}"
+                ));
+            }
+            if v.paced_headroom_ppm == Some(0) && v.paced_until_ms.is_some_and(|t| t > now) {
+                return err(format!(
+                    "attempt to a provider paced at zero headroom: {v:?} at {now}"
                 ));
             }
             let probing = v.state == CircuitState::Probing;
@@ -344,6 +357,11 @@ pub fn run_sampled(data: &[u8], mut sample: Sample) -> Result<Seen, Violation> {
                     retry_after_ms: ra,
                 };
                 let _ = r.observe(id, o, now);
+            }
+            15 if op & 16 == 16 => {
+                let id = r.provider_at(usize::from(b.u8()) % n).expect("in range");
+                let h = crate::headers::headroom(&crate::headers::decode(|| b.u8()));
+                let _ = r.observe_headroom(id, &h, now);
             }
             _ => r.handle_timeout(now),
         }

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use failover_core::{Action, Event, PickRequest, Recorded, Router, Ticket, hash_key};
+use failover_core::{Action, Event, EventKind, PickRequest, Recorded, Router, Ticket, hash_key};
+use failover_testkit::headers::headroom;
 use failover_testkit::time::advance;
 use failover_testkit::{Record, check, ids, tried_set};
 use proptest::prelude::*;
@@ -197,6 +198,45 @@ pub(crate) fn run_with<const E: usize>(
                 if res == Recorded::Accepted {
                     stages.count(i, &o);
                 }
+                absorb!(own);
+            }
+            Op::Headroom {
+                dt,
+                provider,
+                ref quotas,
+            } => {
+                t = advance(t, dt);
+                latest = latest.max(t);
+                let i = usize::from(provider);
+                let h = headroom(quotas);
+                // What the input's catch-up leaves (it runs first): pacing must change no
+                // circuit of it.
+                let mut ahead = r.clone();
+                ahead.handle_timeout(t);
+                let before = check::circuits(&ahead);
+                let was = ahead
+                    .view(ids[i])
+                    .map_or((None, None), |v| (v.paced_headroom_ppm, v.paced_until_ms));
+                let (res, pre, own) =
+                    record_apart(r, t, drain, |r| r.observe_headroom(ids[i], &h, t))
+                        .map_err(|e| prefix(e, &ctx()))?;
+                out.push(format!("headroom {res:?}"));
+                if check {
+                    check::observed(i, n, res).map_err(|v| v.at(&ctx()))?;
+                    check::headroom(r, i, &h, &before, was, p).map_err(|v| v.at(&ctx()))?;
+                    for e in &own {
+                        prop_assert!(
+                            e.provider == ids[i]
+                                && matches!(
+                                    e.kind,
+                                    EventKind::Paced { .. } | EventKind::Unpaced { .. }
+                                ),
+                            "rate-limit headers gave {e:?}; {}",
+                            ctx()
+                        );
+                    }
+                }
+                absorb!(pre);
                 absorb!(own);
             }
             Op::PollAction { dt } => {

@@ -1,6 +1,7 @@
 //! Random policies and inputs.
 
 use failover_core::{AllDown, Outcome, OutcomeKind, Policy, ProbeMode, RampStage};
+use failover_testkit::headers::Quota;
 use failover_testkit::time::{Dt, dt};
 use proptest::prelude::*;
 
@@ -48,6 +49,30 @@ pub(crate) enum Op {
         dt: Dt,
     },
     SleepUntilDeadline,
+    /// One answer's rate-limit headers for a provider (`Router::observe_headroom`): pacing.
+    Headroom {
+        dt: Dt,
+        provider: u8,
+        quotas: [Quota; 4],
+    },
+}
+
+/// One dimension's headers: often absent, else a limit (now and then 0 or huge), a remaining
+/// mostly low (below any watermark, often zero) and a reset.
+fn quota() -> impl Strategy<Value = Quota> {
+    let limit = prop_oneof![8 => 1..=1_000u64, 1 => Just(0u64), 1 => any::<u64>()];
+    let per_mille =
+        prop_oneof![3 => Just(0u16), 4 => 0..=150u16, 3 => 0..=1_000u16, 1 => 1_001..=1_100u16];
+    let reset = prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(0u64)),
+        4 => (1..=5_000u64).prop_map(Some),
+        1 => (1..=200_000u64).prop_map(Some),
+    ];
+    prop_oneof![
+        1 => Just(Quota::default()),
+        2 => (limit, per_mille, reset).prop_map(|(l, m, r)| Quota::from_raw(l, m, r)),
+    ]
 }
 
 fn retry_after() -> impl Strategy<Value = Option<u64>> {
@@ -90,6 +115,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (dt(80, 5_000, 100_000_000), 1..=60usize).prop_map(|(dt, n)| Op::Burst { dt, n }),
         4 => dt(80, 5_000, 100_000_000).prop_map(|dt| Op::HandleTimeout { dt }),
         4 => Just(Op::SleepUntilDeadline),
+        6 => (dt(80, 5_000, 100_000_000), 0..6u8, [quota(), quota(), quota(), quota()])
+            .prop_map(|(dt, provider, quotas)| Op::Headroom { dt, provider, quotas }),
     ]
 }
 
@@ -132,12 +159,14 @@ fn policy() -> impl Strategy<Value = Policy> {
         0..=1_000u64,
         1..=5_000u64,
         prop_oneof![Just(AllDown::Soonest), Just(AllDown::Fail)],
+        prop::option::weighted(0.85, 0.01..=1.0f64),
+        prop_oneof![1..=2_000u64, 1..=120_000u64],
     );
     (a, b, c).prop_map(
         |(
             (bucket_ms, buckets, min_volume, er, cf, tr, sustain, slow_ms, sr, lf, lq, lb),
             (cce, ob, om, omx, jit, seed, decay, pm, pmax, ps, pt, hci),
-            (shares, dwells, last_dwell, rms, rb, tb, tmx, mra, ad),
+            (shares, dwells, last_dwell, rms, rb, tb, tmx, mra, ad, pw, pma),
         )| {
             let mut ramp = heapless::Vec::new();
             for (share, dwell_ms) in shares.into_iter().zip(dwells) {
@@ -180,6 +209,8 @@ fn policy() -> impl Strategy<Value = Policy> {
                 throttle_max_ms: tb + tmx,
                 max_retry_after_ms: mra,
                 when_all_down: ad,
+                pace_watermark: pw,
+                pace_max_age_ms: pma,
                 ..Policy::default()
             }
         },

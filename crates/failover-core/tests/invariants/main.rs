@@ -9,6 +9,10 @@
 //! - an open provider is never picked except as a degraded pick, a probe goes only to a probing
 //!   provider, and a request never skips an available provider of higher priority;
 //! - a ramp never advances before its dwell and its minimum sample;
+//! - pacing (rate-limit headers, `observe_headroom`) never changes a circuit, a ramp or a
+//!   throttle; its hint is what the rules make of the headers and expires on time; a paced
+//!   provider's share is exactly headroom / watermark of its share (also in the split), and a
+//!   provider at zero headroom gets no request until its hint expires;
 //! - identical inputs give identical outputs, events included, and a clone continues identically;
 //! - a full event queue drops and counts, and never changes a decision.
 

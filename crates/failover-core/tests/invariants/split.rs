@@ -10,8 +10,9 @@ use proptest::test_runner::TestCaseError;
 /// What a pick saw of the shares, for the split check.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Shares {
-    /// (state, share, throttled, probes in flight) per provider.
-    providers: Vec<(CircuitState, u32, bool, u32)>,
+    /// (state, share, held back (throttled, or paced at zero headroom), probes in flight,
+    /// paced) per provider.
+    providers: Vec<(CircuitState, u32, bool, u32, bool)>,
 }
 
 pub(crate) fn shares<const P: usize, const B: usize, const E: usize>(
@@ -24,8 +25,9 @@ pub(crate) fn shares<const P: usize, const B: usize, const E: usize>(
                 (
                     v.state,
                     v.share_ppm,
-                    v.throttled_until_ms.is_some(),
+                    v.throttled_until_ms.is_some() || v.paced_headroom_ppm == Some(0),
                     v.probes_in_flight,
+                    v.paced_headroom_ppm.is_some(),
                 )
             })
             .collect(),
@@ -49,21 +51,23 @@ pub(crate) fn is_credit_split(taken: &[bool], share_ppm: u32) -> bool {
 }
 
 /// Checks a run of unkeyed, untried picks made while no share changed: walking the providers in
-/// priority order, each ramping provider takes exactly its credit split of the requests offered to
-/// it, and the first healthy provider takes everything left.
+/// priority order, each ramping or paced provider takes exactly its credit split of the requests
+/// offered to it (its share, pacing factor included: never more), a provider held back (throttled,
+/// or paced at zero headroom) none, and the first healthy provider not paced takes everything
+/// left.
 pub(crate) fn check_split(before: &Shares, picks: &[usize]) -> Result<(), TestCaseError> {
     if picks.is_empty() {
         return Ok(());
     }
-    let available = |&(state, _, throttled, _): &(CircuitState, u32, bool, u32)| {
-        !throttled && state != CircuitState::Open
+    let available = |&(state, _, held, _, _): &(CircuitState, u32, bool, u32, bool)| {
+        !held && state != CircuitState::Open
     };
     // Only runs with somewhere to spill to are checked (otherwise the first ramping provider
     // takes what nobody takes, on top of its split).
     let Some(healthy) = before
         .providers
         .iter()
-        .position(|p| available(p) && p.0 == CircuitState::Healthy)
+        .position(|p| available(p) && p.0 == CircuitState::Healthy && !p.4)
     else {
         return Ok(());
     };
@@ -80,7 +84,7 @@ pub(crate) fn check_split(before: &Shares, picks: &[usize]) -> Result<(), TestCa
             );
             break;
         }
-        // Ramping.
+        // Ramping, or healthy and paced.
         let taken: Vec<bool> = offered.iter().map(|&x| x == i).collect();
         prop_assert!(
             is_credit_split(&taken, p.1),
