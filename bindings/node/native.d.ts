@@ -252,6 +252,12 @@ export declare function classify(facts: NativeFacts): NativeClassification
 export declare function classifyStatusCode(status: number): string
 
 /**
+ * Bucket boundaries in seconds for the duration histograms of `failover-core/otel`: the core's
+ * `DURATION_BUCKETS_S` (the OpenTelemetry GenAI conventions' advice, 10 ms to about 82 s).
+ */
+export declare function durationBuckets(): Array<number>
+
+/**
  * The span attribute `failover.excluded` of a report: the core's `"<provider>=<reason>"` entry
  * (`Report::excluded`) for each provider passed over, in priority order, from the three planes
  * of the REPORT_EXCLUDED slots and the router's provider names (`names[i]` is provider `i`'s).

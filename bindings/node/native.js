@@ -843,6 +843,7 @@ module.exports.chunkKind = nativeBinding.chunkKind
 module.exports.chunkKindOf = nativeBinding.chunkKindOf
 module.exports.classify = nativeBinding.classify
 module.exports.classifyStatusCode = nativeBinding.classifyStatusCode
+module.exports.durationBuckets = nativeBinding.durationBuckets
 module.exports.exclusionEntries = nativeBinding.exclusionEntries
 module.exports.fleetScript = nativeBinding.fleetScript
 module.exports.headroom = nativeBinding.headroom

@@ -84,13 +84,18 @@ class Instrumentation {
       const f = this.#fallbacks;
       for (let p = 0; p < f.length; p++) if (f[p] !== 0) r.observe(f[p], this.#of(this.#names[p]));
     });
+    // The core's boundaries (seconds; the SDK's defaults suit milliseconds). An API before 1.7
+    // ignores `advice`.
+    const advice = { explicitBucketBoundaries: native.durationBuckets() };
     this.#duration = meter.createHistogram('failover.attempt.duration', {
       unit: 's',
       description: 'Attempt duration, start to outcome (streams: to the end)',
+      advice,
     });
     this.#ttft = meter.createHistogram('failover.time_to_first_token', {
       unit: 's',
       description: 'Streamed attempts: time to the first content',
+      advice,
     });
     const transitions = meter.createCounter('failover.transitions', {
       unit: '{event}',

@@ -499,3 +499,10 @@ pub struct NativeEventShape {
     /// The core's words for it (`Event::describe`).
     pub description: String,
 }
+
+/// Bucket boundaries in seconds for the duration histograms of `failover-core/otel`: the core's
+/// `DURATION_BUCKETS_S` (the OpenTelemetry GenAI conventions' advice, 10 ms to about 82 s).
+#[napi]
+pub fn duration_buckets() -> Vec<f64> {
+    failover_core::DURATION_BUCKETS_S.to_vec()
+}

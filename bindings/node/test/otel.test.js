@@ -94,6 +94,8 @@ test('metrics match the golden list', async () => {
     if (g.instrument.endsWith('counter')) assert.equal(m.isMonotonic, true, name);
     assert.ok(m.dataPoints.length > 0, name);
     for (const p of m.dataPoints) {
+      // The core's boundaries, not the SDK's millisecond defaults.
+      if (g.boundaries) assert.deepEqual(p.value.buckets.boundaries, g.boundaries, name);
       const keys = Object.keys(p.attributes);
       for (const k of keys) assert.ok(g.attributes.includes(k), `${name}: ${k}`);
       for (const k of g.always) assert.ok(keys.includes(k), `${name}: ${k} missing`);

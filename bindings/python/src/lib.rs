@@ -288,6 +288,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::Request>()?;
     m.add_class::<fleet::Fleet>()?;
     m.add("FLEET_SCRIPT", fleet::SCRIPT)?;
+    m.add(
+        "DURATION_BUCKETS_S",
+        pyo3::types::PyTuple::new(m.py(), failover_core::DURATION_BUCKETS_S)?,
+    )?;
     m.add_class::<request::PyAttempt>()?;
     m.add_class::<request::Pending>()?;
     m.add_function(wrap_pyfunction!(classify, m)?)?;

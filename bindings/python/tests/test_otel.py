@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 
 from failover_core import Attempt, Router, otel  # noqa: E402
+from failover_core._native import DURATION_BUCKETS_S  # noqa: E402
 
 # The repository's fixtures (test.sh runs this suite outside the repository and says where).
 _FIXTURES = (
@@ -122,6 +123,8 @@ def test_metrics_match_the_golden_list(setup: Setup) -> None:
             assert metric.data.is_monotonic, name
         assert pts, name
         for p in pts:
+            if "boundaries" in g:  # the core's, not the SDK's millisecond defaults
+                assert list(p.explicit_bounds) == g["boundaries"] == list(DURATION_BUCKETS_S), name
             keys = set(p.attributes)
             assert keys <= set(g["attributes"]), (name, keys)
             assert set(g["always"]) <= keys, (name, keys)

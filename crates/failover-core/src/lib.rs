@@ -87,6 +87,16 @@ pub use ticket::{Action, PickRequest, ProviderSet, Recorded, Ticket, TicketKind,
 pub use view::ProviderView;
 pub use window::WindowStats;
 
+/// Bucket boundaries, in seconds, for histograms of attempt durations and times to first token
+/// (the OpenTelemetry instruments `failover.attempt.duration` and `failover.time_to_first_token`
+/// in every binding): the OpenTelemetry GenAI semantic conventions' advice for
+/// `gen_ai.client.operation.duration`, doubling from 10 ms to about 82 s. The SDKs' default
+/// boundaries (0, 5, 10, 25, … 10 000) suit milliseconds: in seconds nearly every LLM call would
+/// fall in the first bucket.
+pub const DURATION_BUCKETS_S: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

@@ -33,6 +33,7 @@ __all__ = [
     "Ticket",
     "Fleet",
     "FLEET_SCRIPT",
+    "DURATION_BUCKETS_S",
     "_Pending",
     "classify",
     "classify_status",
@@ -76,6 +77,8 @@ POLICY_FIELDS: Tuple[str, ...]
 TRANSPORTS: Tuple[str, ...]
 MAX_PROVIDERS: int
 FLEET_SCRIPT: str
+#: Bucket boundaries in seconds for the duration histograms (the core's `DURATION_BUCKETS_S`).
+DURATION_BUCKETS_S: Tuple[float, ...]
 
 class FailoverError(Exception): ...
 

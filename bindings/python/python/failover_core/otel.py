@@ -29,6 +29,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from . import _native
 from ._router import Router
 
 __all__ = ["Instrumentation", "instrument", "SCOPE"]
@@ -75,11 +76,15 @@ class Instrumentation:
             "{attempt}",
             "Attempts after a request's first (a retry or a move to another provider)",
         )
+        # The core's boundaries (seconds; the SDK's defaults suit milliseconds).
+        buckets = list(_native.DURATION_BUCKETS_S)
         self._duration = meter.create_histogram(
-            "failover.attempt.duration", "s", "Attempt duration, start to outcome (streams: to the end)"
+            "failover.attempt.duration", "s", "Attempt duration, start to outcome (streams: to the end)",
+            explicit_bucket_boundaries_advisory=buckets,
         )
         self._ttft = meter.create_histogram(
-            "failover.time_to_first_token", "s", "Streamed attempts: time to the first content"
+            "failover.time_to_first_token", "s", "Streamed attempts: time to the first content",
+            explicit_bucket_boundaries_advisory=buckets,
         )
         self._histograms = histograms
         self._transitions = meter.create_counter(
