@@ -589,8 +589,8 @@ const SIXES: u64 = 0x0606_0606_0606_0606;
 #[inline(always)]
 fn up_to_eight_digits(v: &[u8]) -> Option<u64> {
     let n = v.len();
-    // The digits in the top n bytes of `x`, first digit lowest, `0`s below them: an eight-digit
-    // number. `pad` is 8 × the count of leading `0`s.
+    // The digits in the top n bytes of `x`, first digit lowest, zero bytes below them, which
+    // read as leading `0`s: an eight-digit number. `pad` is 8 × the count of those bytes.
     let pad = 8 * 8usize.wrapping_sub(n);
     let x = match (v.first_chunk::<4>(), v.last_chunk::<4>()) {
         // Two overlapping 4-byte loads, the last four digits at the top: the shared bytes are
@@ -605,12 +605,12 @@ fn up_to_eight_digits(v: &[u8]) -> Option<u64> {
         }
         _ => return None,
     };
-    // `pad` is below 64 here (n ≥ 1).
-    let x = x | (ZEROS & ((1u64 << pad) - 1));
-    // Every byte an ASCII digit: its high nibble is 3, and adding 6 keeps it 3 (so the low
-    // nibble is at most 9). A byte that could carry into its neighbour (`0xFA` and above) fails
-    // the first test, so the carry cannot hide anything. Both tests at once: one branch.
-    let off = ((x & HIGH) ^ ZEROS) | ((x.wrapping_add(SIXES) & HIGH) ^ ZEROS);
+    // Every digit byte an ASCII digit: its high nibble is 3, and adding 6 keeps it 3 (so the low
+    // nibble is at most 9); the zero bytes below stay zero. A byte that could carry into its
+    // neighbour (`0xFA` and above) fails the first test, so the carry cannot hide anything.
+    // Both tests at once: one branch. (`pad` is below 64: n ≥ 1.)
+    let (zeros, sixes) = (ZEROS << pad, SIXES << pad);
+    let off = ((x & HIGH) ^ zeros) | ((x.wrapping_add(sixes) & HIGH) ^ zeros);
     if off != 0 {
         return None;
     }
