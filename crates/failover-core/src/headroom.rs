@@ -204,17 +204,40 @@ impl Headroom {
         let Some(k) = recognise(name.as_bytes()) else {
             return false;
         };
-        let v = trim(value.as_bytes());
-        let read = match k.reader {
-            Reader::Count => parse_count(v),
-            Reader::Duration => parse_duration_ms(v),
-            Reader::Time => anthropic_reset_ms(v, now_unix_ms, &mut self.minute),
-        };
+        // Rule 2's trimming comes second: a value with surrounding whitespace never reads (no
+        // grammar here starts or ends with a space or a tab), and nearly no value has any, so
+        // the common case skips it.
+        let v = value.as_bytes();
+        let read = self
+            .read(k.reader, v, now_unix_ms)
+            .or_else(|| self.read_trimmed(k.reader, v, now_unix_ms));
         // The slot is below 12 for every entry (the table is built so): the test is free.
         if let Some(f) = self.fields.get_mut(usize::from(k.slot)) {
             *f = read;
         }
         true
+    }
+
+    /// A value read by `reader` (rules 4, 7 and 8), untrimmed.
+    #[inline(always)]
+    fn read(&mut self, reader: Reader, v: &[u8], now_unix_ms: Option<u64>) -> Option<u64> {
+        match reader {
+            Reader::Count => parse_count(v),
+            Reader::Duration => parse_duration_ms(v),
+            Reader::Time => anthropic_reset_ms(v, now_unix_ms, &mut self.minute),
+        }
+    }
+
+    /// A value that did not read as it came, read again trimmed (rule 2) if trimming changes
+    /// it: out of line, as only a malformed or padded value gets here.
+    #[cold]
+    #[inline(never)]
+    fn read_trimmed(&mut self, reader: Reader, v: &[u8], now_unix_ms: Option<u64>) -> Option<u64> {
+        let t = trim(v);
+        if t.len() == v.len() {
+            return None;
+        }
+        self.read(reader, t, now_unix_ms)
     }
 
     /// What the headers said about `dim`, with rules 5 and 6 applied.
@@ -414,40 +437,40 @@ const fn slot(n: &[u8]) -> usize {
     ((n.len() << 1) + ((n[12] as usize) << 1) + n[n.len() - 5] as usize) & 31
 }
 
-/// A table slot: a known name as the three 16-byte words [`lookup`] compares (its first,
-/// middle and last 16 bytes, which cover up to 48), what it means, and what reading it takes:
-/// how its value is read and which of [`Headroom`]'s fields it sets. An empty slot has length
-/// 0, which no name that reaches the table has.
+/// A table slot: a known name as the words [`lookup`] compares (its first and its last 24 bytes,
+/// which cover up to 48), what it means, and what reading it takes: how its value is read and
+/// which of [`Headroom`]'s fields it sets. An empty slot has length 0, which no name that
+/// reaches the table has.
 #[derive(Clone, Copy)]
 struct Known {
-    words: [u128; 3],
+    head: (u128, u64),
+    tail: (u128, u64),
     len: usize,
     reader: Reader,
     /// `3 × dimension + field`: the index in [`Headroom`]'s fields.
     slot: u8,
 }
 
-/// The three words [`lookup`] compares, little-endian: a name's first 16 bytes, the 16 before
-/// its last 16 (0 when it is shorter than 32 bytes) and its last 16; together they cover any
-/// name of 16 to 48 bytes. Written with `const` loops so that [`TABLE`] can use it.
-const fn words(name: &[u8]) -> [u128; 3] {
-    const fn at(name: &[u8], start: usize) -> u128 {
-        let mut bytes = [0u8; 16];
-        let mut i = 0;
-        while i < 16 {
-            bytes[i] = name[start + i];
-            i += 1;
-        }
-        u128::from_le_bytes(bytes)
+/// 24 bytes as the two words [`lookup`] compares, little-endian: the first 16 and the last 8.
+/// Written with a `const` loop so that [`TABLE`] can use it.
+const fn words(bytes: &[u8]) -> (u128, u64) {
+    let (mut high, mut low) = (0u128, 0u64);
+    let mut i = 0;
+    while i < 16 {
+        high |= (bytes[i] as u128) << (8 * i);
+        i += 1;
     }
-    let n = name.len();
-    let mid = if n >= 32 { at(name, n - 32) } else { 0 };
-    [at(name, 0), mid, at(name, n - 16)]
+    while i < 24 {
+        low |= (bytes[i] as u64) << (8 * (i - 16));
+        i += 1;
+    }
+    (high, low)
 }
 
 const TABLE: [Known; 32] = {
     let empty = Known {
-        words: [0; 3],
+        head: (0, 0),
+        tail: (0, 0),
         len: 0,
         reader: Reader::Count,
         slot: 0,
@@ -459,7 +482,8 @@ const TABLE: [Known; 32] = {
         let s = slot(name);
         assert!(t[s].len == 0, "two rate-limit header names share a slot");
         t[s] = Known {
-            words: words(name),
+            head: words(name),
+            tail: words(name.split_at(name.len() - 24).1),
             len: name.len(),
             reader: match (field, provider) {
                 (Field::Limit | Field::Remaining, _) => Reader::Count,
@@ -473,33 +497,32 @@ const TABLE: [Known; 32] = {
     t
 };
 
-/// One table load and one comparison of three 16-byte words (a name of `SHORTEST..=LONGEST`
-/// bytes is assumed): no call to `memcmp`, no loop, no pointer to follow.
+/// One table load and one comparison of the name's first and last 24 bytes (a name of
+/// `SHORTEST..=LONGEST` bytes is assumed; the two overlap below 48): no call to `memcmp`, no
+/// loop, no pointer to follow.
 #[inline(always)]
 fn lookup(name: &[u8]) -> Option<&'static Known> {
     let k = &TABLE[slot(name)];
     if k.len != name.len() {
         return None;
     }
-    // The same three words as `words`, read with one load each: no loop, no bounds check.
-    let word = |w: Option<&[u8; 16]>| w.map_or(0, |w| u128::from_le_bytes(*w));
-    let first = word(name.first_chunk::<16>());
-    let mid = word(name.last_chunk::<32>().and_then(|w| w.first_chunk::<16>()));
-    let last = word(name.last_chunk::<16>());
-    let diff = (first ^ k.words[0]) | (mid ^ k.words[1]) | (last ^ k.words[2]);
+    // The same words as `words`, read with one load each; a name of at least 24 bytes takes
+    // neither `?`.
+    let read = |w: &[u8; 24]| -> Option<(u128, u64)> {
+        let (high, rest) = w.split_first_chunk::<16>()?;
+        Some((
+            u128::from_le_bytes(*high),
+            u64::from_le_bytes(*rest.first_chunk::<8>()?),
+        ))
+    };
+    let (h, t) = (read(name.first_chunk()?)?, read(name.last_chunk()?)?);
+    let diff =
+        (h.0 ^ k.head.0) | (t.0 ^ k.tail.0) | u128::from((h.1 ^ k.head.1) | (t.1 ^ k.tail.1));
     (diff == 0).then_some(k)
 }
 
-#[inline(always)]
+/// Rule 2: `v` without its surrounding spaces and tabs.
 fn trim(v: &[u8]) -> &[u8] {
-    // Nearly every value comes without surrounding whitespace: two byte tests, no scan. (Both
-    // ends above the space means neither is a space or a tab; anything else takes the scan.)
-    if let (Some(&a), Some(&z)) = (v.first(), v.last())
-        && a > b' '
-        && z > b' '
-    {
-        return v;
-    }
     let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
     let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
     match (start, end) {
@@ -560,40 +583,35 @@ const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
 const ZEROS: u64 = 0x3030_3030_3030_3030;
 const SIXES: u64 = 0x0606_0606_0606_0606;
 
-/// Whether every byte of `x` selected by `mask` (`0xFF` bytes) is an ASCII digit: its high
-/// nibble is 3, and adding 6 keeps it 3 (so the low nibble is at most 9). A byte that could
-/// carry into its neighbour (`0xFA` and above) fails the first test, so the carry cannot hide
-/// anything.
-#[inline]
-const fn all_digits(x: u64, mask: u64) -> bool {
-    (x & HIGH & mask) == (ZEROS & mask)
-        && (x.wrapping_add(SIXES & mask) & HIGH & mask) == (ZEROS & mask)
-}
-
 /// One to eight ASCII digits, read as one little-endian word (the first digit in the lowest
 /// byte), padded with leading `0`s, checked and converted at once (Daniel Lemire's
 /// eight-digit SWAR conversion): no loop, no branch per digit.
 #[inline(always)]
 fn up_to_eight_digits(v: &[u8]) -> Option<u64> {
     let n = v.len();
-    // The n bytes in the low n bytes of `x`.
+    // The digits in the top n bytes of `x`, first digit lowest, zero bytes below them, which
+    // read as leading `0`s: an eight-digit number. `pad` is 8 × the count of those bytes.
+    let pad = 8 * 8usize.wrapping_sub(n);
     let x = match (v.first_chunk::<4>(), v.last_chunk::<4>()) {
-        // Two overlapping 4-byte loads: the shared bytes are equal, so OR keeps them.
+        // Two overlapping 4-byte loads, the last four digits at the top: the shared bytes are
+        // equal, so OR keeps them.
         (Some(lo), Some(hi)) if n <= 8 => {
-            u64::from(u32::from_le_bytes(*lo))
-                | (u64::from(u32::from_le_bytes(*hi)) << (8 * (n - 4)))
+            (u64::from(u32::from_le_bytes(*hi)) << 32) | (u64::from(u32::from_le_bytes(*lo)) << pad)
         }
         _ if (1..=3).contains(&n) => {
-            u64::from(v[0])
-                | (u64::from(v[n / 2]) << (8 * (n / 2)))
-                | (u64::from(v[n - 1]) << (8 * (n - 1)))
+            (u64::from(v[0]) << pad)
+                | (u64::from(v[n / 2]) << (pad + 8 * (n / 2)))
+                | (u64::from(v[n - 1]) << 56)
         }
         _ => return None,
     };
-    // The digits moved to the top, `0`s below them: an eight-digit number, first digit lowest.
-    let pad = 8 * (8 - n);
-    let x = (x << pad) | (ZEROS & !(u64::MAX << pad));
-    if !all_digits(x, u64::MAX) {
+    // Every digit byte an ASCII digit: its high nibble is 3, and adding 6 keeps it 3 (so the low
+    // nibble is at most 9); the zero bytes below stay zero. A byte that could carry into its
+    // neighbour (`0xFA` and above) fails the first test, so the carry cannot hide anything.
+    // Both tests at once: one branch. (`pad` is below 64: n ≥ 1.)
+    let (zeros, sixes) = (ZEROS << pad, SIXES << pad);
+    let off = ((x & HIGH) ^ zeros) | ((x.wrapping_add(sixes) & HIGH) ^ zeros);
+    if off != 0 {
         return None;
     }
     let d = x & LOW;
@@ -802,11 +820,22 @@ fn parse_rfc3339_ms(v: &[u8], memo: &mut Minute) -> Option<i64> {
         secs
     };
     let secs = minute + second_s(*tail.first_chunk::<3>()?)?;
-    // The common shape, `…Z`, inline; a fraction or an offset out of line.
-    if let [b'Z' | b'z'] = rest {
-        return Some(secs * 1000);
+    // The common shapes, `…Z` and `….mmmZ`, inline; any other fraction or an offset out of line.
+    match *rest {
+        [b'Z' | b'z'] => Some(secs * 1000),
+        [b'.', a, b, c, b'Z' | b'z'] => {
+            let (a, b, c) = (
+                a.wrapping_sub(b'0'),
+                b.wrapping_sub(b'0'),
+                c.wrapping_sub(b'0'),
+            );
+            if a > 9 || b > 9 || c > 9 {
+                return None;
+            }
+            Some(secs * 1000 + i64::from(u16::from(a) * 100 + u16::from(b) * 10 + u16::from(c)))
+        }
+        _ => fraction_and_offset(secs, rest),
     }
-    fraction_and_offset(secs, rest)
 }
 
 /// What follows `YYYY-MM-DDTHH:MM:SS` when it is not a lone `Z`: an optional fraction, then `Z`
