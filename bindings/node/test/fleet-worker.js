@@ -53,24 +53,28 @@ async function handle(cmd) {
       break;
     case 'load': {
       // Requests (pick + record success) for `seconds`, at most `max` of them: the slowest one's
-      // latency, on the request path only.
-      const end = Date.now() + cmd.seconds * 1000;
+      // latency, on the request path only. Every `fail_every`-th one (if given) is a server
+      // error, not a success; only outcomes on "a" are counted in `recorded` (as in Python).
+      const start = Date.now();
+      const end = start + cmd.seconds * 1000;
       const max = cmd.max ?? 100000;
+      const failEvery = cmd.fail_every ?? 0;
       let n = 0;
       let worst = 0;
       let probes = 0;
       while (Date.now() < end && n < max) {
+        const outcome = failEvery && n % failEvery === failEvery - 1 ? 'server_error' : 'success';
         const t0 = process.hrtime.bigint();
         const t = router.pick();
         if (t.provider === 'a' && t.kind === 'probe') probes++;
-        router.record(t, { outcome: 'success', latency_ms: 50 });
+        router.record(t, { outcome, latency_ms: 50 });
         const dt = Number(process.hrtime.bigint() - t0) / 1e6;
         if (dt > worst) worst = dt;
-        count('success');
+        if (t.provider === 'a') count(outcome);
         n++;
         await sleep(2);
       }
-      out = { n, worst_ms: worst, probes };
+      out = { n, worst_ms: worst, probes, elapsed_ms: Date.now() - start };
       break;
     }
     case 'wait_rounds': {
