@@ -509,4 +509,16 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     assert.equal(await fleetSum('a', 'success'), 0);
     assert.equal(await fleetSum('b', 'success'), 0);
   });
+
+  test('mixed fleet: only one instance probes, then all 8 follow the ramp', { skip: mixedMissing ?? false }, async () => {
+    await spawnWorkers(ws, 8, { open_base_ms: 1000, open_jitter: 0.0 }, MIXED);
+    // A quorum of 8 live (3): two Python and one Node instance open "a".
+    for (const w of ws.slice(0, 3)) assert.equal((await w.ask({ op: 'observe', provider: 'a', outcome: 'server_error', n: 3 })).a, 'open');
+    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'open', JSON.stringify(s));
+    const loads = await each(ws, { op: 'load', seconds: 3 });
+    const probing = loads.map((s) => s.probes);
+    console.log(`mixed fleet: probe tickets for a per instance (py, node, ...): ${probing.join(', ')}`);
+    assert.equal(probing.filter((n) => n > 0).length, 1, probing.join(', '));
+    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'ramping', JSON.stringify(s));
+  });
 });
