@@ -521,4 +521,16 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     assert.equal(probing.filter((n) => n > 0).length, 1, probing.join(', '));
     for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'ramping', JSON.stringify(s));
   });
+  test('mixed fleet: a 300 ms clock skew is tolerated, the merged window of a Python and a Node instance trips what neither saw alone', { skip: mixedMissing ?? false }, async () => {
+    // Python instance 0's clock 300 ms ahead, Node instance 1's behind by 300 ms.
+    await spawnWorkers(ws, 8, {}, MIXED, [300, -300, 0, 0, 0, 0, 0, 0]);
+    // 10 calls each, 6 server errors, never 3 in a row: below min_volume (20) and the
+    // consecutive-failure limit alone; 20 calls at 60 % errors merged (threshold 50 %).
+    const seq = [...Array(3).fill(['success', 'server_error', 'server_error']).flat(), 'success'];
+    for (const w of ws.slice(0, 2)) assert.equal((await w.ask({ op: 'observe_seq', provider: 'a', outcomes: seq })).a, 'healthy');
+    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) {
+      assert.ok(s.waited >= 2, JSON.stringify(s));
+      assert.equal(s.a, 'open', JSON.stringify(s));
+    }
+  });
 });
