@@ -533,4 +533,36 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
       assert.equal(s.a, 'open', JSON.stringify(s));
     }
   });
+
+  test('mixed fleet: the op rate read from INFO commandstats stays within the documented budget', { skip: mixedMissing ?? false }, async () => {
+    await spawnWorkers(ws, 8, {}, MIXED);
+    // Rounds counted from before RESETSTAT to after INFO: every round Redis counts is among them.
+    const r0 = await each(ws, { op: 'wait_rounds', n: 0, timeout: 0 });
+    await client.config('RESETSTAT');
+    const t0 = Date.now();
+    // Traffic on "a" for 2 s on every instance: one or two deltas per round (a round spans at
+    // most two 1 s buckets), each of 2 fields (success, one latency bin).
+    const loads = await each(ws, { op: 'load', seconds: 2 });
+    const info = await client.info('commandstats');
+    const seconds = (Date.now() - t0) / 1000;
+    const r1 = await each(ws, { op: 'wait_rounds', n: 0, timeout: 0 });
+    for (const l of loads) assert.ok(l.n > 0 && l.probes === 0, JSON.stringify(l));
+    const calls = {};
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]] = Number(m[2]);
+    const inside = Object.entries(calls)
+      .filter(([c]) => !['evalsha', 'config|resetstat', 'info'].includes(c))
+      .reduce((s, [, n]) => s + n, 0);
+    const rounds = r1.reduce((s, r, i) => s + (r.rounds_ok + r.rounds_failed) - (r0[i].rounds_ok + r0[i].rounds_failed), 0);
+    // docs/fleet.md "Op budget" with P = 2 providers, r = 4 (250 ms periods): heartbeat 4, reads
+    // 2 × (4 + 3), deltas (f + 1) each; no register write, vote or lease while all is healthy.
+    const fixed = 4 + 2 * (4 + 3);
+    const perRoundMax = fixed + 2 * (2 + 1);
+    const budgetPerInstancePerS = (perRoundMax * 1000) / (PERIOD_MS * 0.9); // periods jitter ± 10 %
+    console.log(`mixed fleet op rate: ${calls.evalsha} EVALSHA, ${inside} commands inside in ${seconds.toFixed(2)} s `
+      + `(${(inside / seconds / 8).toFixed(1)} per instance per second, budget ${budgetPerInstancePerS.toFixed(1)}; `
+      + `${(inside / calls.evalsha).toFixed(2)} per round, budget ${fixed}..${perRoundMax}); rounds counted by the instances ${rounds}`);
+    assert.ok(calls.evalsha > 0 && calls.evalsha <= rounds, JSON.stringify({ calls, rounds }));
+    assert.ok(inside >= calls.evalsha * fixed && inside <= calls.evalsha * perRoundMax, JSON.stringify(calls));
+    assert.ok(inside / seconds / 8 <= budgetPerInstancePerS, JSON.stringify(calls));
+  });
 });
