@@ -27,6 +27,8 @@ function state() {
   return {
     a: router.view('a').state,
     b: router.view('b').state,
+    a_stage: router.view('a').ramp_stage,
+    a_share: router.view('a').share,
     degraded: sync.degraded,
     rounds_ok: sync.roundsOk,
     rounds_failed: sync.roundsFailed,

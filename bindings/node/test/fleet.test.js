@@ -510,8 +510,10 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     assert.equal(await fleetSum('b', 'success'), 0);
   });
 
-  test('mixed fleet: only one instance probes, then all 8 follow the ramp', { skip: mixedMissing ?? false }, async () => {
-    await spawnWorkers(ws, 8, { open_base_ms: 1000, open_jitter: 0.0 }, MIXED);
+  test('mixed fleet: only one instance probes, then all 8 follow the ramp at one stage and its share', { skip: mixedMissing ?? false }, async () => {
+    // Opens of 1 s, so probing starts during the test; a first ramp stage long enough to measure.
+    const ramp = [{ share: 0.25, dwell_ms: 60000 }, { share: 1.0, dwell_ms: 0 }];
+    await spawnWorkers(ws, 8, { open_base_ms: 1000, open_jitter: 0.0, ramp }, MIXED);
     // A quorum of 8 live (3): two Python and one Node instance open "a".
     for (const w of ws.slice(0, 3)) assert.equal((await w.ask({ op: 'observe', provider: 'a', outcome: 'server_error', n: 3 })).a, 'open');
     for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'open', JSON.stringify(s));
@@ -519,8 +521,23 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     const probing = loads.map((s) => s.probes);
     console.log(`mixed fleet: probe tickets for a per instance (py, node, ...): ${probing.join(', ')}`);
     assert.equal(probing.filter((n) => n > 0).length, 1, probing.join(', '));
-    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'ramping', JSON.stringify(s));
+    const ramping = await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 });
+    for (const s of ramping) {
+      assert.equal(s.a, 'ramping', JSON.stringify(s));
+      assert.equal(s.a_stage, 0, JSON.stringify(s)); // every instance on the ramp's first stage
+      assert.equal(s.a_share, ramp[0].share, JSON.stringify(s));
+    }
+    // The fleet's share of requests on "a" during the stage: within 2 points of the stage's.
+    const before = ramping.reduce((s, r) => s + (r.recorded.success ?? 0), 0);
+    const ramped = await each(ws, { op: 'load', seconds: 2 });
+    const onA = ramped.reduce((s, r) => s + (r.recorded.success ?? 0), 0) - before;
+    const total = ramped.reduce((s, r) => s + r.n, 0);
+    console.log(`mixed fleet ramp: stage 0 (share ${ramp[0].share}) on all 8; ${onA} of ${total} requests on a `
+      + `(${((100 * onA) / total).toFixed(2)} %)`);
+    for (const s of ramped) assert.ok(s.a === 'ramping' && s.a_stage === 0, JSON.stringify(s));
+    assert.ok(Math.abs(onA / total - ramp[0].share) <= 0.02, `${onA} of ${total}`);
   });
+
   test('mixed fleet: a 300 ms clock skew is tolerated, the merged window of a Python and a Node instance trips what neither saw alone', { skip: mixedMissing ?? false }, async () => {
     // Python instance 0's clock 300 ms ahead, Node instance 1's behind by 300 ms.
     await spawnWorkers(ws, 8, {}, MIXED, [300, -300, 0, 0, 0, 0, 0, 0]);

@@ -28,6 +28,8 @@ def main() -> None:
         return {
             "a": router.view("a").state,
             "b": router.view("b").state,
+            "a_stage": router.view("a").ramp_stage,
+            "a_share": router.view("a").share,
             "degraded": f.degraded,
             "rounds_ok": f.rounds_ok,
             "rounds_failed": f.rounds_failed,
