@@ -582,4 +582,24 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     assert.ok(inside >= calls.evalsha * fixed && inside <= calls.evalsha * perRoundMax, JSON.stringify(calls));
     assert.ok(inside / seconds / 8 <= budgetPerInstancePerS, JSON.stringify(calls));
   });
+  test('mixed fleet: calls wasted at outage onset stay within quorum x limit + fleet rate x period, below 8 x limit', { skip: mixedMissing ?? false }, async () => {
+    const limit = 20; // consecutive failures; the rate triggers judge the merged window
+    await spawnWorkers(ws, 8, { consecutive_failures: limit }, MIXED);
+    // "a" goes down. Three instances (two Python, one Node) send it a request every 2 ms, the
+    // other five one every 100 ms: the busy three reach the limit first (a quorum of 8 live: 3),
+    // push their opens at once, and the others adopt the fleet's open before their own limit.
+    const busy = new Set([0, 1, 2]);
+    ws.forEach((w, i) => w.send({ op: 'load', seconds: 3, down: 'a', interval_ms: busy.has(i) ? 2 : 100 }));
+    const loads = await Promise.all(ws.map((w) => w.recv()));
+    const wasted = loads.reduce((s, l) => s + (l.recorded.server_error ?? 0), 0);
+    const rate = loads.reduce((s, l) => s + l.n / l.elapsed_ms, 0); // requests per ms, fleet-wide
+    const quorum = 3;
+    const bound = quorum * limit + rate * PERIOD_MS;
+    console.log(`mixed fleet outage onset: ${wasted} calls wasted on a (per instance `
+      + `${loads.map((l) => l.recorded.server_error ?? 0).join(', ')}); bound ${quorum} x ${limit} + `
+      + `${(rate * 1000).toFixed(0)}/s x ${PERIOD_MS} ms = ${bound.toFixed(0)}; without sharing 8 x ${limit} = ${8 * limit}`);
+    for (const l of loads) assert.equal(l.a, 'open', JSON.stringify(l));
+    assert.ok(wasted <= bound, `${wasted} > ${bound}`);
+    assert.ok(wasted < 8 * limit, `${wasted} wasted, as many as without sharing`);
+  });
 });
