@@ -27,6 +27,8 @@ function state() {
   return {
     a: router.view('a').state,
     b: router.view('b').state,
+    a_stage: router.view('a').ramp_stage,
+    a_share: router.view('a').share,
     degraded: sync.degraded,
     rounds_ok: sync.roundsOk,
     rounds_failed: sync.roundsFailed,
@@ -53,24 +55,31 @@ async function handle(cmd) {
       break;
     case 'load': {
       // Requests (pick + record success) for `seconds`, at most `max` of them: the slowest one's
-      // latency, on the request path only.
-      const end = Date.now() + cmd.seconds * 1000;
+      // latency, on the request path only. Every `fail_every`-th one (if given) is a server
+      // error, not a success; with `down` (a provider), every call to it is one. Only outcomes on
+      // "a" are counted in `recorded` (as in Python). One request every `interval_ms` (default 2).
+      const start = Date.now();
+      const end = start + cmd.seconds * 1000;
       const max = cmd.max ?? 100000;
+      const failEvery = cmd.fail_every ?? 0;
+      const interval = cmd.interval_ms ?? 2;
       let n = 0;
       let worst = 0;
       let probes = 0;
       while (Date.now() < end && n < max) {
         const t0 = process.hrtime.bigint();
         const t = router.pick();
+        const outcome = (failEvery && n % failEvery === failEvery - 1) || t.provider === cmd.down
+          ? 'server_error' : 'success';
         if (t.provider === 'a' && t.kind === 'probe') probes++;
-        router.record(t, { outcome: 'success', latency_ms: 50 });
+        router.record(t, { outcome, latency_ms: 50 });
         const dt = Number(process.hrtime.bigint() - t0) / 1e6;
         if (dt > worst) worst = dt;
-        count('success');
+        if (t.provider === 'a') count(outcome);
         n++;
-        await sleep(2);
+        await sleep(interval);
       }
-      out = { n, worst_ms: worst, probes };
+      out = { n, worst_ms: worst, probes, elapsed_ms: Date.now() - start };
       break;
     }
     case 'wait_rounds': {

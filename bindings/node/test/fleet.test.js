@@ -449,4 +449,157 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
       assert.equal(s.b, 'open', JSON.stringify(s));
     }
   });
+  const MIXED = ['python', 'node', 'python', 'node', 'python', 'node', 'python', 'node'];
+
+  test('mixed fleet: Redis stopped for 10 s holds up no request, all 8 degrade, resume, nothing counts twice', { skip: mixedMissing ?? false }, async () => {
+    await spawnWorkers(ws, 8, {}, MIXED);
+    // Some successes on "a" reach Redis before the stop (two rounds after them).
+    for (const s of await each(ws, { op: 'load', seconds: 1, max: 20 })) assert.ok(s.n > 0, JSON.stringify(s));
+    await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 });
+    let loads;
+    let stopped;
+    server.pause();
+    try {
+      // 10 s of requests on every instance while every round times out (command timeout 250 ms).
+      loads = await each(ws, { op: 'load', seconds: 10 });
+      stopped = await each(ws, { op: 'wait_rounds', n: 0, timeout: 0 });
+    } finally {
+      server.resume();
+    }
+    const worst = Math.max(...loads.map((l) => l.worst_ms));
+    console.log(`mixed fleet, Redis stopped 10 s: ${loads.reduce((s, l) => s + l.n, 0)} requests, `
+      + `the slowest ${worst.toFixed(1)} ms (python ${Math.max(...loads.filter((_, i) => MIXED[i] === 'python').map((l) => l.worst_ms)).toFixed(1)}, `
+      + `node ${Math.max(...loads.filter((_, i) => MIXED[i] === 'node').map((l) => l.worst_ms)).toFixed(1)}); `
+      + `rounds failed per instance ${stopped.map((s) => s.rounds_failed).join(', ')}`);
+    for (const s of loads) {
+      assert.ok(s.n > 0 && s.elapsed_ms >= 10000, JSON.stringify(s));
+      assert.ok(s.worst_ms < 250, JSON.stringify(s)); // below the Redis command timeout
+    }
+    for (const s of stopped) {
+      assert.equal(s.degraded, true, JSON.stringify(s));
+      assert.ok(s.rounds_failed >= 3 && s.events.includes('degraded'), JSON.stringify(s));
+    }
+    const after = await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 });
+    for (const s of after) {
+      assert.ok(s.waited >= 2 && s.degraded === false && s.events.at(-1) === 'resumed', JSON.stringify(s));
+    }
+    // A round cut off by the stop reaches Redis after SIGCONT; it is never sent again: the
+    // stored sum may fall short of what was recorded (lost rounds), never exceed it.
+    const recorded = after.reduce((s, a) => s + (a.recorded.success ?? 0), 0);
+    const stored = await fleetSum('a', 'success');
+    console.log(`mixed fleet after SIGCONT: successes on a recorded ${recorded}, stored in Redis ${stored}`);
+    assert.ok(stored > 0 && stored <= recorded, `${stored} vs ${recorded}`);
+  });
+
+  test('mixed fleet: a restarted, empty Redis trips nothing and gets no old delta again', { skip: mixedMissing ?? false }, async () => {
+    await spawnWorkers(ws, 8, {}, MIXED);
+    await each(ws, { op: 'observe', provider: 'a', outcome: 'success', n: 30 });
+    await each(ws, { op: 'observe', provider: 'b', outcome: 'success', n: 30 });
+    // Two rounds: the round after the observations has certainly written them.
+    await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 });
+    assert.equal(await fleetSum('a', 'success'), 8 * 30);
+    client.disconnect();
+    await server.stop();
+    await server.start();
+    await client.connect();
+    for (const s of await each(ws, { op: 'wait_rounds', n: 3, timeout: 30 })) {
+      assert.ok(s.waited >= 3 && s.a === 'healthy' && s.b === 'healthy' && s.live === 8, JSON.stringify(s));
+    }
+    // Nothing was observed since: the new server holds no count (written once, not replayed).
+    assert.equal(await fleetSum('a', 'success'), 0);
+    assert.equal(await fleetSum('b', 'success'), 0);
+  });
+
+  test('mixed fleet: only one instance probes, then all 8 follow the ramp at one stage and its share', { skip: mixedMissing ?? false }, async () => {
+    // Opens of 1 s, so probing starts during the test; a first ramp stage long enough to measure.
+    const ramp = [{ share: 0.25, dwell_ms: 60000 }, { share: 1.0, dwell_ms: 0 }];
+    await spawnWorkers(ws, 8, { open_base_ms: 1000, open_jitter: 0.0, ramp }, MIXED);
+    // A quorum of 8 live (3): two Python and one Node instance open "a".
+    for (const w of ws.slice(0, 3)) assert.equal((await w.ask({ op: 'observe', provider: 'a', outcome: 'server_error', n: 3 })).a, 'open');
+    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) assert.equal(s.a, 'open', JSON.stringify(s));
+    const loads = await each(ws, { op: 'load', seconds: 3 });
+    const probing = loads.map((s) => s.probes);
+    console.log(`mixed fleet: probe tickets for a per instance (py, node, ...): ${probing.join(', ')}`);
+    assert.equal(probing.filter((n) => n > 0).length, 1, probing.join(', '));
+    const ramping = await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 });
+    for (const s of ramping) {
+      assert.equal(s.a, 'ramping', JSON.stringify(s));
+      assert.equal(s.a_stage, 0, JSON.stringify(s)); // every instance on the ramp's first stage
+      assert.equal(s.a_share, ramp[0].share, JSON.stringify(s));
+    }
+    // The fleet's share of requests on "a" during the stage: within 2 points of the stage's.
+    const before = ramping.reduce((s, r) => s + (r.recorded.success ?? 0), 0);
+    const ramped = await each(ws, { op: 'load', seconds: 2 });
+    const onA = ramped.reduce((s, r) => s + (r.recorded.success ?? 0), 0) - before;
+    const total = ramped.reduce((s, r) => s + r.n, 0);
+    console.log(`mixed fleet ramp: stage 0 (share ${ramp[0].share}) on all 8; ${onA} of ${total} requests on a `
+      + `(${((100 * onA) / total).toFixed(2)} %)`);
+    for (const s of ramped) assert.ok(s.a === 'ramping' && s.a_stage === 0, JSON.stringify(s));
+    assert.ok(Math.abs(onA / total - ramp[0].share) <= 0.02, `${onA} of ${total}`);
+  });
+
+  test('mixed fleet: a 300 ms clock skew is tolerated, the merged window of a Python and a Node instance trips what neither saw alone', { skip: mixedMissing ?? false }, async () => {
+    // Python instance 0's clock 300 ms ahead, Node instance 1's behind by 300 ms.
+    await spawnWorkers(ws, 8, {}, MIXED, [300, -300, 0, 0, 0, 0, 0, 0]);
+    // 10 calls each, 6 server errors, never 3 in a row: below min_volume (20) and the
+    // consecutive-failure limit alone; 20 calls at 60 % errors merged (threshold 50 %).
+    const seq = [...Array(3).fill(['success', 'server_error', 'server_error']).flat(), 'success'];
+    for (const w of ws.slice(0, 2)) assert.equal((await w.ask({ op: 'observe_seq', provider: 'a', outcomes: seq })).a, 'healthy');
+    for (const s of await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 })) {
+      assert.ok(s.waited >= 2, JSON.stringify(s));
+      assert.equal(s.a, 'open', JSON.stringify(s));
+    }
+  });
+
+  test('mixed fleet: the op rate read from INFO commandstats stays within the documented budget', { skip: mixedMissing ?? false }, async () => {
+    await spawnWorkers(ws, 8, {}, MIXED);
+    // Rounds counted from before RESETSTAT to after INFO: every round Redis counts is among them.
+    const r0 = await each(ws, { op: 'wait_rounds', n: 0, timeout: 0 });
+    await client.config('RESETSTAT');
+    const t0 = Date.now();
+    // Traffic on "a" for 2 s on every instance: one or two deltas per round (a round spans at
+    // most two 1 s buckets), each of 2 fields (success, one latency bin).
+    const loads = await each(ws, { op: 'load', seconds: 2 });
+    const info = await client.info('commandstats');
+    const seconds = (Date.now() - t0) / 1000;
+    const r1 = await each(ws, { op: 'wait_rounds', n: 0, timeout: 0 });
+    for (const l of loads) assert.ok(l.n > 0 && l.probes === 0, JSON.stringify(l));
+    const calls = {};
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]] = Number(m[2]);
+    const inside = Object.entries(calls)
+      .filter(([c]) => !['evalsha', 'config|resetstat', 'info'].includes(c))
+      .reduce((s, [, n]) => s + n, 0);
+    const rounds = r1.reduce((s, r, i) => s + (r.rounds_ok + r.rounds_failed) - (r0[i].rounds_ok + r0[i].rounds_failed), 0);
+    // docs/fleet.md "Op budget" with P = 2 providers, r = 4 (250 ms periods): heartbeat 4, reads
+    // 2 × (4 + 3), deltas (f + 1) each; no register write, vote or lease while all is healthy.
+    const fixed = 4 + 2 * (4 + 3);
+    const perRoundMax = fixed + 2 * (2 + 1);
+    const budgetPerInstancePerS = (perRoundMax * 1000) / (PERIOD_MS * 0.9); // periods jitter ± 10 %
+    console.log(`mixed fleet op rate: ${calls.evalsha} EVALSHA, ${inside} commands inside in ${seconds.toFixed(2)} s `
+      + `(${(inside / seconds / 8).toFixed(1)} per instance per second, budget ${budgetPerInstancePerS.toFixed(1)}; `
+      + `${(inside / calls.evalsha).toFixed(2)} per round, budget ${fixed}..${perRoundMax}); rounds counted by the instances ${rounds}`);
+    assert.ok(calls.evalsha > 0 && calls.evalsha <= rounds, JSON.stringify({ calls, rounds }));
+    assert.ok(inside >= calls.evalsha * fixed && inside <= calls.evalsha * perRoundMax, JSON.stringify(calls));
+    assert.ok(inside / seconds / 8 <= budgetPerInstancePerS, JSON.stringify(calls));
+  });
+  test('mixed fleet: calls wasted at outage onset stay within quorum x limit + fleet rate x period, below 8 x limit', { skip: mixedMissing ?? false }, async () => {
+    const limit = 20; // consecutive failures; the rate triggers judge the merged window
+    await spawnWorkers(ws, 8, { consecutive_failures: limit }, MIXED);
+    // "a" goes down. Three instances (two Python, one Node) send it a request every 2 ms, the
+    // other five one every 100 ms: the busy three reach the limit first (a quorum of 8 live: 3),
+    // push their opens at once, and the others adopt the fleet's open before their own limit.
+    const busy = new Set([0, 1, 2]);
+    ws.forEach((w, i) => w.send({ op: 'load', seconds: 3, down: 'a', interval_ms: busy.has(i) ? 2 : 100 }));
+    const loads = await Promise.all(ws.map((w) => w.recv()));
+    const wasted = loads.reduce((s, l) => s + (l.recorded.server_error ?? 0), 0);
+    const rate = loads.reduce((s, l) => s + l.n / l.elapsed_ms, 0); // requests per ms, fleet-wide
+    const quorum = 3;
+    const bound = quorum * limit + rate * PERIOD_MS;
+    console.log(`mixed fleet outage onset: ${wasted} calls wasted on a (per instance `
+      + `${loads.map((l) => l.recorded.server_error ?? 0).join(', ')}); bound ${quorum} x ${limit} + `
+      + `${(rate * 1000).toFixed(0)}/s x ${PERIOD_MS} ms = ${bound.toFixed(0)}; without sharing 8 x ${limit} = ${8 * limit}`);
+    for (const l of loads) assert.equal(l.a, 'open', JSON.stringify(l));
+    assert.ok(wasted <= bound, `${wasted} > ${bound}`);
+    assert.ok(wasted < 8 * limit, `${wasted} wasted, as many as without sharing`);
+  });
 });

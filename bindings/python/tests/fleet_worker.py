@@ -28,6 +28,8 @@ def main() -> None:
         return {
             "a": router.view("a").state,
             "b": router.view("b").state,
+            "a_stage": router.view("a").ramp_stage,
+            "a_share": router.view("a").share,
             "degraded": f.degraded,
             "rounds_ok": f.rounds_ok,
             "rounds_failed": f.rounds_failed,
@@ -51,22 +53,25 @@ def main() -> None:
         elif op == "load":
             # Requests (pick + record success) for `seconds`, at most `max` of them: the slowest
             # one's latency, on the request path only.
-            # Every `fail_every`-th one (if given) is a server error, not a success.
+            # Every `fail_every`-th one (if given) is a server error, not a success; with `down` (a
+            # provider), every call to it is one. One request every `interval_ms` (default 2).
             start = monotonic_ms()
             end = start + int(cmd["seconds"] * 1000)
             fail_every = int(cmd.get("fail_every", 0))
+            interval_s = float(cmd.get("interval_ms", 2)) / 1000
             n, worst, probes = 0, 0.0, 0
             while monotonic_ms() < end and n < int(cmd.get("max", 100_000)):
-                outcome = "server_error" if fail_every and n % fail_every == fail_every - 1 else "success"
                 t0 = time.perf_counter()
                 t = router.pick()
+                failing = (fail_every and n % fail_every == fail_every - 1) or t.provider == cmd.get("down")
+                outcome = "server_error" if failing else "success"
                 probes += t.provider == "a" and t.is_probe
                 router.record(t, outcome, latency_ms=50)
                 worst = max(worst, time.perf_counter() - t0)
                 if t.provider == "a":
                     recorded[outcome] = recorded.get(outcome, 0) + 1
                 n += 1
-                time.sleep(0.002)
+                time.sleep(interval_s)
             out = {"n": n, "worst_ms": worst * 1000, "probes": probes,
                    "elapsed_ms": monotonic_ms() - start}
         elif op == "wait_rounds":
