@@ -5,68 +5,22 @@
 //! numbers, as a monotonic clock is), so every time and grid index goes through the `Clock`.
 //! A counting allocator checks that encoding and decoding allocate nothing themselves.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use failover_core::fleet::wire::{Arg, Clock, HeartbeatKey, KeyPrefix, Reply, Wire, WireError};
 use failover_core::fleet::{
     BucketCounts, Export, Fleet, FleetConfig, ProviderExport, Register, Snapshot,
 };
 use failover_core::{CircuitState, Outcome, Policy, Router};
+use failover_testkit::alloc::{Counting, arm, assert_counting};
 use failover_testkit::fleet::MemStore;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only an
-// atomic and a const-initialised thread-local, neither of which allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 /// Allocations on this thread while `f` runs.
 fn allocations(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    ARMED.with(|a| a.set(true));
+    let armed = arm();
     f();
-    ARMED.with(|a| a.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    armed.finish()
 }
 
 /// A reply over borrowed, pre-built values (so walking it allocates nothing).
@@ -578,6 +532,7 @@ fn encoding_and_decoding_allocate_nothing() {
     let reply = render(&snap);
     let mut back: Box<Snapshot<P>> = Box::default();
     let (mut args, mut bytes) = (0, 0);
+    assert_counting();
     let n = allocations(|| {
         inst.wire.encode("fo:{svc}", &NAMES, &e, |arg| {
             args += 1;

@@ -1,5 +1,5 @@
 //! A counting global allocator, for the tests that prove the engine never allocates
-//! (`tests/no_alloc.rs`, `tests/fleet_no_alloc.rs`): each installs [`Counting`] as its binary's
+//! (`tests/no_alloc.rs`, `tests/fleet_no_alloc.rs`, `tests/fleet_wire.rs`): each installs [`Counting`] as its binary's
 //! global allocator, checks that it counts ([`assert_counting`]), then [`arm`]s it around its
 //! workload and asserts the count [`Armed::finish`] returns is zero.
 //!
