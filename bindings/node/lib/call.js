@@ -170,12 +170,11 @@ class Attempt {
     stateOf = (a) => a.#state;
     valueOf = (a) => a.#value;
     /**
-     * Runs `fn(a)`; calls `done(fromThen)` once it settled, timed out or was aborted: `fromThen`
-     * is true in a reaction to `fn`'s promise, false when `fn` threw or returned a plain value
-     * (within this call) or the attempt timed out or was aborted (the abort follows the call).
+     * Calls `fn(a)` and follows what it gives: a throw or a plain value settles `a` now; a
+     * thenable settles it in its reactions, and `a` joins the attempts in flight (its deadline
+     * armed) until then.
      */
-    Attempt.start = (fn, a, done) => {
-      a.#resolve = done;
+    const invoke = (fn, a) => {
       let p;
       try {
         p = fn(a);
@@ -196,6 +195,15 @@ class Attempt {
         }
       } else settle(a, RETURNED, p);
     };
+    /**
+     * Runs `fn(a)`; calls `done(fromThen)` once it settled, timed out or was aborted: `fromThen`
+     * is true in a reaction to `fn`'s promise, false when `fn` threw or returned a plain value
+     * (within this call) or the attempt timed out or was aborted (the abort follows the call).
+     */
+    Attempt.start = (fn, a, done) => {
+      a.#resolve = done;
+      invoke(fn, a);
+    };
     /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
     Attempt.run = (fn, a) => new Promise((resolve) => Attempt.start(fn, a, resolve));
     /**
@@ -210,25 +218,7 @@ class Attempt {
       a.#h = h;
       a.#resolve = capturedResolve;
       a.#reject = capturedReject;
-      let p;
-      try {
-        p = fn(a);
-      } catch (error) {
-        settle(a, THREW, error);
-        return promise;
-      }
-      if (p !== null && (typeof p === 'object' || typeof p === 'function') && typeof p.then === 'function') {
-        Promise.resolve(p).then(
-          (v) => settle(a, RETURNED, v, true),
-          (err) => settle(a, THREW, err, true),
-        );
-        if (a.#state === PENDING) {
-          a.#index = inFlight.length;
-          a.#seq = started++;
-          inFlight.push(a);
-          arm(a.#at);
-        }
-      } else settle(a, RETURNED, p);
+      invoke(fn, a);
       return promise;
     };
     /** The fast path's first attempt `a` settled: report a plain success, or drive. */
