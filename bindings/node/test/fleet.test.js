@@ -521,6 +521,11 @@ test.describe('fleet mode against a real Redis', { skip }, () => {
     const probing = loads.map((s) => s.probes);
     console.log(`mixed fleet: probe tickets for a per instance (py, node, ...): ${probing.join(', ')}`);
     assert.equal(probing.filter((n) => n > 0).length, 1, probing.join(', '));
+    // And no probe more than recovery takes: the default probe_successes (3), one at a time from
+    // the lease holder (probe_max_in_flight 1), so the provider saw one probe per interval.
+    const policy = new Router(['a', 'b']).policy();
+    assert.equal(policy.probe_max_in_flight, 1);
+    assert.equal(probing.reduce((s, n) => s + n, 0), policy.probe_successes, probing.join(', '));
     const ramping = await each(ws, { op: 'wait_rounds', n: 2, timeout: 30 });
     for (const s of ramping) {
       assert.equal(s.a, 'ramping', JSON.stringify(s));
