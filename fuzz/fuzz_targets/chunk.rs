@@ -42,8 +42,14 @@ fuzz_target!(|data: &[u8]| {
         message: on(8).then_some(msg),
     };
     let k = classify_chunk(&f);
-    assert_eq!(k.is_content(), matches!(k, ChunkKind::Content | ChunkKind::LastContent));
-    assert_eq!(k.is_terminal(), matches!(k, ChunkKind::Terminal | ChunkKind::LastContent));
+    assert_eq!(
+        k.is_content(),
+        matches!(k, ChunkKind::Content | ChunkKind::LastContent)
+    );
+    assert_eq!(
+        k.is_terminal(),
+        matches!(k, ChunkKind::Terminal | ChunkKind::LastContent)
+    );
 
     let error = f.error || f.kind == Some("error") || f.event == Some("error");
     if error {
@@ -60,7 +66,14 @@ fuzz_target!(|data: &[u8]| {
     assert!(!matches!(k, ChunkKind::Error(_)), "{f:?}");
     // Text decides alone.
     if let Some(n) = f.text_len {
-        assert_eq!(k, if n > 0 { ChunkKind::Content } else { ChunkKind::Other });
+        assert_eq!(
+            k,
+            if n > 0 {
+                ChunkKind::Content
+            } else {
+                ChunkKind::Other
+            }
+        );
         return;
     }
     // The error's fields say nothing without an error.

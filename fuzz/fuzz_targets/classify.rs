@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let c = classify(&f);
     assert_eq!(OutcomeKind::from_name(c.kind.name()), Some(c.kind));
-    assert!(!matches!(c.kind, OutcomeKind::StreamCut | OutcomeKind::Stalled));
+    assert!(!matches!(
+        c.kind,
+        OutcomeKind::StreamCut | OutcomeKind::Stalled
+    ));
 
     // Status only: the status column.
     let body = f.error_code.is_some() || f.error_type.is_some() || f.message.is_some();
@@ -61,7 +64,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // Nothing at all.
-    if f.status.is_none() && f.transport.is_none() && f.error_code.is_none() && f.error_type.is_none()
+    if f.status.is_none()
+        && f.transport.is_none()
+        && f.error_code.is_none()
+        && f.error_type.is_none()
     {
         assert!(
             matches!(c.kind, OutcomeKind::Cancelled | OutcomeKind::Refused),
@@ -75,7 +81,10 @@ fuzz_target!(|data: &[u8]| {
         .retry_after_ms
         .and_then(millis)
         .or_else(|| f.x_ms_retry_after_ms.and_then(millis))
-        .or_else(|| f.retry_after.and_then(|v| parse_retry_after(v, f.now_unix_ms)));
+        .or_else(|| {
+            f.retry_after
+                .and_then(|v| parse_retry_after(v, f.now_unix_ms))
+        });
     assert_eq!(c.retry_after_ms, want);
 });
 

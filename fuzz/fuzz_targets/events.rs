@@ -399,7 +399,7 @@ impl Driver {
                     if self.witness {
                         Out::Recorded(self.r.record(&ticket, o, t))
                     } else {
-                        let generation = self.r.view(ticket.provider).unwrap().generation;
+                        let generation = self.r.generation(ticket.provider).unwrap();
                         let res = self.r.record(&ticket, o, t);
                         assert_holds(check::late_record(ticket.generation, generation, res));
                         Out::Recorded(res)
@@ -416,7 +416,7 @@ impl Driver {
             } => {
                 let t = self.time(t);
                 let id = ids[provider];
-                let current = self.r.view(id).map_or(0, |v| v.generation);
+                let current = self.r.generation(id).unwrap_or(0);
                 let ticket = Ticket {
                     provider: id,
                     kind,
@@ -429,7 +429,7 @@ impl Driver {
                 let res = self.r.record(&ticket, o, t);
                 if provider >= n {
                     assert_eq!(res, Recorded::UnknownProvider);
-                } else if generation != 0 && self.r.view(id).unwrap().generation == current {
+                } else if generation != 0 && self.r.generation(id).unwrap() == current {
                     // (The input's catch-up may move the generation onto the forged one; judge
                     // only when it did not move.)
                     assert_eq!(res, Recorded::Stale, "a forged generation was accepted");

@@ -96,7 +96,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(q.limit, count(value).filter(|&n| n > 0), "limit {value:?}");
         } else if field == Some("remaining") {
             // Alone, a remaining of 0 has no limit: unknown.
-            assert_eq!(q.remaining, count(value).filter(|&n| n > 0), "remaining {value:?}");
+            assert_eq!(
+                q.remaining,
+                count(value).filter(|&n| n > 0),
+                "remaining {value:?}"
+            );
         } else if lower.starts_with("x-ratelimit-reset") {
             assert_eq!(q.reset_in_ms, go_duration_ms(value), "duration {value:?}");
         } else {
@@ -107,7 +111,11 @@ fuzz_target!(|data: &[u8]| {
             if let (Some(ms), Some(later)) = (q.reset_in_ms, clock.checked_add(1000)) {
                 let mut l = Headroom::default();
                 l.header(name, value, Some(later));
-                assert_eq!(l.quota(dim).reset_in_ms, Some(ms.saturating_sub(1000)), "{value:?}");
+                assert_eq!(
+                    l.quota(dim).reset_in_ms,
+                    Some(ms.saturating_sub(1000)),
+                    "{value:?}"
+                );
             }
         }
     }

@@ -488,6 +488,15 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         Some(v)
     }
 
+    /// Provider `id`'s circuit generation, as its view reports it, without the view's window
+    /// statistics: O(1). Not part of the API: only with the `testing` feature (the fuzz targets
+    /// judge every record against it).
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn generation(&self, id: ProviderId) -> Option<u32> {
+        self.providers.get(id.index()).map(|p| p.circuit.generation)
+    }
+
     /// Isolates provider `id` by hand, at `now` (an operator's decision during an incident): until
     /// [`Router::release`], it is never picked (not even as the all-down fallback when every other
     /// provider is down: then there is no provider), gets no probes and no health checks, and
