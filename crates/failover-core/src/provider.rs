@@ -11,6 +11,7 @@ use crate::policy::{Compiled, MAX_NAME_LEN, ProbeMode};
 use crate::ticket::{Recorded, TicketKind};
 use crate::triggers::Health;
 use crate::view::ProviderView;
+use crate::window::WindowStats;
 
 /// An idle health check handed out and not yet reported.
 #[derive(Clone, Copy, Debug)]
@@ -337,6 +338,19 @@ impl<const B: usize> Provider<B> {
 
     /// The provider's state as plain data at `now` (the router's latest time).
     pub(crate) fn view(&self, p: &Compiled, id: ProviderId, now: u64) -> ProviderView<'_> {
+        let mut v = self.state_view(p, id);
+        v.window = self.health.window.stats_at(now, p.count_client_errors);
+        let w = &self.health.window;
+        v.latency_ms = w.latency_quantile_at(now, p.latency_quantile_ppm);
+        v.latency_p50_ms = w.latency_quantile_at(now, 500_000);
+        v.latency_p90_ms = w.latency_quantile_at(now, 900_000);
+        v.latency_p99_ms = w.latency_quantile_at(now, 990_000);
+        v
+    }
+
+    /// [`Provider::view`] without the window's figures and latency quantiles (zero and `None`):
+    /// the circuit, throttle and pacing state, O(1).
+    pub(crate) fn state_view(&self, p: &Compiled, id: ProviderId) -> ProviderView<'_> {
         let c = &self.circuit;
         ProviderView {
             id,
@@ -360,15 +374,12 @@ impl<const B: usize> Provider<B> {
                 0
             },
             consecutive_failures: self.health.runs.hard,
-            window: self.health.window.stats_at(now, p.count_client_errors),
-            latency_ms: self
-                .health
-                .window
-                .latency_quantile_at(now, p.latency_quantile_ppm),
+            window: WindowStats::default(),
+            latency_ms: None,
             baseline_ms: self.health.baseline.value_ms(),
-            latency_p50_ms: self.health.window.latency_quantile_at(now, 500_000),
-            latency_p90_ms: self.health.window.latency_quantile_at(now, 900_000),
-            latency_p99_ms: self.health.window.latency_quantile_at(now, 990_000),
+            latency_p50_ms: None,
+            latency_p90_ms: None,
+            latency_p99_ms: None,
             next_transition_ms: self.due(p),
             paced_headroom_ppm: self.pace.active.then_some(self.pace.headroom_ppm),
             paced_until_ms: self.pace.due(),

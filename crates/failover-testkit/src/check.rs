@@ -12,7 +12,7 @@ use core::fmt;
 
 use failover_core::{
     Action, AllDown, CircuitState, Dimension, Event, EventKind, Headroom, Policy, ProbeMode,
-    ProviderView, Recorded, Router, Ticket, TicketKind, Trigger, Unavailable,
+    ProviderView, Recorded, Router, Ticket, TicketKind, Trigger, Unavailable, WindowStats,
 };
 
 /// A broken promise: what was expected and what was seen.
@@ -125,6 +125,16 @@ pub fn views<const P: usize, const B: usize, const E: usize>(
             Some(v.generation),
             "generation() is the view's"
         );
+        // The picks' O(1) reads are the view without its window figures.
+        let mut light = v;
+        light.window = WindowStats::default();
+        (light.latency_ms, light.latency_p50_ms) = (None, None);
+        (light.latency_p90_ms, light.latency_p99_ms) = (None, None);
+        ensure_eq!(
+            r.state_view(v.id),
+            Some(light),
+            "state_view() is the view's"
+        );
     }
     Ok(())
 }
@@ -201,6 +211,14 @@ pub fn view(v: &ProviderView<'_>, now: u64, p: &Policy) -> Check {
 }
 
 /// Held back from new traffic by its quota: paced at zero headroom.
+/// Every provider's [`Router::state_view`] (no window figures: O(P), for the checks that run on
+/// every pick).
+fn state_views<const P: usize, const B: usize, const E: usize>(
+    r: &Router<P, B, E>,
+) -> impl Iterator<Item = ProviderView<'_>> + '_ {
+    (0..r.len()).filter_map(|i| r.state_view(r.provider_at(i)?))
+}
+
 fn exhausted(v: &ProviderView<'_>) -> bool {
     v.paced_headroom_ppm == Some(0)
 }
@@ -416,13 +434,13 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
             );
             ensure_eq!(t.issued_at_ms, r.now());
             ensure_eq!(t.degraded, t.retry_after_ms.is_some());
-            let v = r.view(t.provider).unwrap();
+            let v = r.state_view(t.provider).unwrap();
             ensure_eq!(t.generation, v.generation);
             if t.degraded {
                 ensure_eq!(p.when_all_down, AllDown::Soonest);
                 ensure_eq!(t.kind, TicketKind::Request);
                 // Nobody could take it normally.
-                for (j, w) in r.views().enumerate() {
+                for (j, w) in state_views(r).enumerate() {
                     if !is_tried(j) && w.throttled_until_ms.is_none() && !exhausted(&w) {
                         ensure!(
                             matches!(w.state, CircuitState::Open | CircuitState::Probing),
@@ -468,7 +486,7 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
             }
             // No available provider of higher priority was skipped: a healthy one takes
             // everything (unless paced: then it takes its share).
-            for (j, w) in r.views().enumerate().take(i) {
+            for (j, w) in state_views(r).enumerate().take(i) {
                 if !is_tried(j) && w.throttled_until_ms.is_none() {
                     ensure!(
                         w.state != CircuitState::Healthy || w.paced_headroom_ppm.is_some(),
@@ -485,7 +503,7 @@ pub fn pick<const P: usize, const B: usize, const E: usize>(
                     "unavailable under 'soonest'"
                 );
             }
-            for (j, w) in r.views().enumerate() {
+            for (j, w) in state_views(r).enumerate() {
                 if !is_tried(j) && w.throttled_until_ms.is_none() && !exhausted(&w) {
                     ensure!(
                         !matches!(w.state, CircuitState::Healthy | CircuitState::Ramping),

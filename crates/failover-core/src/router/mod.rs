@@ -480,12 +480,26 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
     #[must_use]
     pub fn view(&self, id: ProviderId) -> Option<ProviderView<'_>> {
         let pr = self.providers.get(id.index())?;
-        let mut v = pr.view(&self.policy, id, self.now);
-        if self.isolated.contains(id) {
+        Some(self.overlay(pr.view(&self.policy, id, self.now)))
+    }
+
+    /// A provider's view with what the router adds: isolated by hand, with a share of 0.
+    fn overlay<'a>(&self, mut v: ProviderView<'a>) -> ProviderView<'a> {
+        if self.isolated.contains(v.id) {
             v.isolated = true;
             v.share_ppm = 0;
         }
-        Some(v)
+        v
+    }
+
+    /// Provider `id`'s view without its window's figures and latency quantiles (zero and `None`;
+    /// every other field as [`Router::view`] gives it): O(1) rather than O(32). Not part of the
+    /// API: only with the `testing` feature (the invariant checks read states on every pick).
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn state_view(&self, id: ProviderId) -> Option<ProviderView<'_>> {
+        let pr = self.providers.get(id.index())?;
+        Some(self.overlay(pr.state_view(&self.policy, id)))
     }
 
     /// Provider `id`'s circuit generation, as its view reports it, without the view's window
