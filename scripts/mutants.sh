@@ -107,6 +107,7 @@ if [ -n "${IN_PLACE:-}" ]; then
   fi
   place=(--in-place)
 else
+  place=(--jobs "$jobs")
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/mutants-build}"
 fi
 
@@ -125,7 +126,7 @@ for k in "${todo[@]}"; do
   set +e
   cargo mutants --package failover-core "${place[@]}" --profile mutants \
     --test-package failover-core --test-package failover-scenario \
-    --shard "$k/$shards" --jobs "$jobs" --output "$out" --no-shuffle \
+    --shard "$k/$shards" --output "$out" --no-shuffle \
     --baseline skip --timeout "${MUTANT_TIMEOUT:-300}" --build-timeout 900
   rc=$?
   set -e
