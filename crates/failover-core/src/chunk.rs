@@ -167,6 +167,26 @@ mod tests {
         }
     }
 
+    /// The two predicates, kind by kind (the bindings ask them of every chunk).
+    #[test]
+    fn content_and_terminal_by_kind() {
+        let error = ChunkKind::Error(Classification {
+            kind: OutcomeKind::ServerError,
+            retry_after_ms: None,
+        });
+        let table = [
+            (ChunkKind::Other, false, false),
+            (ChunkKind::Content, true, false),
+            (ChunkKind::LastContent, true, true),
+            (ChunkKind::Terminal, false, true),
+            (error, false, false),
+        ];
+        for (kind, content, terminal) in table {
+            assert_eq!(kind.is_content(), content, "{kind:?}");
+            assert_eq!(kind.is_terminal(), terminal, "{kind:?}");
+        }
+    }
+
     #[test]
     fn openai_chunks() {
         let role_only = ChunkFacts::default();
