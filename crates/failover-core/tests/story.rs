@@ -1,8 +1,8 @@
 //! The domain brief's stories, told through the public API.
 
 use failover_core::{
-    Action, CircuitState, Event, EventKind, Outcome, PickRequest, Policy, ProbeMode, ProviderSet,
-    Recorded, Router, Ticket, TicketKind, Trigger, Value, hash_key,
+    Action, CircuitState, Event, EventKind, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode,
+    ProviderSet, Recorded, Router, Ticket, TicketKind, Trigger, Value, hash_key,
 };
 
 type R = Router<4, 120, 256>;
@@ -249,6 +249,75 @@ fn rate_limits_throttle_then_return_full_traffic_without_a_ramp() {
             "{k}"
         );
     }
+}
+
+#[test]
+fn a_provider_is_benched_once_for_rejections_at_the_same_moment() {
+    let mut r = router(no_jitter());
+    // Three requests in flight on the primary; two come back 401 at the same millisecond.
+    let a = r.pick(1_000).unwrap();
+    let b = r.pick(1_000).unwrap();
+    let c = r.pick(1_000).unwrap();
+    assert_eq!(
+        (a.provider.index(), b.provider.index(), c.provider.index()),
+        (0, 0, 0)
+    );
+    drain(&mut r);
+    let rejected = Outcome::new(OutcomeKind::CredentialsRejected, 20);
+    r.record(&a, rejected, 1_020);
+    r.record(&b, rejected, 1_020);
+    let benched: Vec<_> = drain(&mut r)
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Benched { .. }))
+        .collect();
+    // The second rejection ends the bench no later than the first: nothing new to announce.
+    assert_eq!(benched.len(), 1, "{benched:?}");
+    let until = 1_020 + no_jitter().bench_ms;
+    assert!(matches!(benched[0].kind, EventKind::Benched { until_ms, .. } if until_ms == until));
+    // The third, later, extends it, and says so.
+    r.record(&c, rejected, 2_000);
+    let later: Vec<_> = drain(&mut r)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Benched { until_ms, .. } => Some(until_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(later, [2_000 + no_jitter().bench_ms]);
+}
+
+#[test]
+fn a_bench_at_the_end_of_time_is_announced() {
+    let mut r = router(no_jitter());
+    // A throttle that saturates at u64::MAX, over at u64::MAX.
+    let t0 = u64::MAX - 10;
+    let t = r.pick(t0).unwrap();
+    r.record(&t, Outcome::rate_limited(Some(1_000)), t0);
+    assert_eq!(
+        r.view(t.provider).unwrap().throttled_until_ms,
+        Some(u64::MAX)
+    );
+    let t = r.pick(u64::MAX).unwrap();
+    assert_eq!(t.provider.index(), 0, "the throttle is over at its end");
+    drain(&mut r);
+    // A rejection then benches it until u64::MAX (saturated): still a bench, and announced.
+    r.record(
+        &t,
+        Outcome::new(OutcomeKind::CredentialsRejected, 0),
+        u64::MAX,
+    );
+    let ev = drain(&mut r);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e.kind,
+            EventKind::Benched {
+                until_ms: u64::MAX,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    assert_eq!(r.invariant_violation(), None);
 }
 
 #[test]
