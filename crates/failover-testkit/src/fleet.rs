@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use failover_core::fleet::wire::field_values;
 use failover_core::fleet::{BucketCounts, Export, ProviderSnapshot, Register, Snapshot};
 
 /// The store: one per fleet.
@@ -134,19 +135,7 @@ impl MemStore {
     }
 }
 
+/// The fields a round writes for bucket `d`: its non-zero ones (the wire's own list).
 fn nonzero_fields(d: &BucketCounts) -> u64 {
-    let c = &d.counts;
-    [
-        c.success,
-        c.slow,
-        c.rate_limited,
-        c.server_error,
-        c.connection_error,
-        c.timeout,
-        c.client_error,
-    ]
-    .iter()
-    .chain(d.hist.iter())
-    .filter(|&&n| n > 0)
-    .count() as u64
+    field_values(d).filter(|&(_, n)| n > 0).count() as u64
 }

@@ -63,7 +63,9 @@ pub fn field_index(name: &[u8]) -> Option<usize> {
     (bin < LATENCY_BINS).then_some(COUNT_FIELDS.len() + bin)
 }
 
-fn field_values(b: &BucketCounts) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+/// Every field of a bucket's counts with its value, in the wire's order: [`COUNT_FIELDS`], then
+/// [`HIST_FIELDS`]. A round writes the non-zero ones (one `HINCRBY` each).
+pub fn field_values(b: &BucketCounts) -> impl Iterator<Item = (&'static str, u32)> + '_ {
     let c = &b.counts;
     let counts = [
         c.success,
