@@ -321,6 +321,40 @@ fn a_bench_at_the_end_of_time_is_announced() {
 }
 
 #[test]
+fn strikes_stop_at_the_cap_of_a_flat_ladder() {
+    // A multiplier of 1 never reaches open_max_ms: the ladder is flat and only the compiled cap
+    // (64 strikes) bounds the strikes.
+    let mut r = router(Policy {
+        open_base_ms: 1_000,
+        open_max_ms: 2_000,
+        open_multiplier: 1.0,
+        ..no_jitter()
+    });
+    let mut strikes = Vec::new();
+    let mut t = 0;
+    // Every probe of the primary fails: each one opens it again, one strike more.
+    while t < 400_000 {
+        traffic(&mut r, t, t + 10_000, 100, |i, _| {
+            if i == 0 {
+                Outcome::server_error(10)
+            } else {
+                Outcome::success(10)
+            }
+        });
+        t += 10_000;
+        strikes.extend(drain(&mut r).into_iter().filter_map(|e| match e.kind {
+            EventKind::Opened { strikes, .. } if e.provider.index() == 0 => Some(strikes),
+            _ => None,
+        }));
+        assert_eq!(r.invariant_violation(), None, "at {t} after {strikes:?}");
+    }
+    let at_cap = strikes.iter().filter(|&&s| s == 64).count();
+    assert_eq!(strikes.iter().max(), Some(&64));
+    assert!(at_cap >= 10, "the cap holds over many trips: {strikes:?}");
+    assert_eq!(strikes[..64], (1..=64).collect::<Vec<u32>>()[..]);
+}
+
+#[test]
 fn the_longer_deadline_wins() {
     let mut r = router(no_jitter());
     let t = r.pick(0).unwrap();
