@@ -51,9 +51,23 @@ function arm(at) {
   }
 }
 
-/** The last attempt in flight settled: a pending (later) deadline no longer holds the process. */
+/**
+ * The last attempt in flight settled: a pending (later) deadline no longer holds the process. The
+ * timer is unref'd lazily, in an immediate (at most one per turn of the event loop), if no attempt
+ * is in flight by then: a loop of calls would otherwise toggle node's count of ref'd timers, a
+ * native call, twice per call. The immediate holds the process only until it runs, in this turn.
+ */
 function idle() {
-  if (timerRefed && timer !== null) {
+  if (timerRefed && !unrefQueued) {
+    unrefQueued = true;
+    setImmediate(unrefIfIdle);
+  }
+}
+
+let unrefQueued = false;
+function unrefIfIdle() {
+  unrefQueued = false;
+  if (inFlight.length === 0 && timerRefed && timer !== null) {
     timer.unref();
     timerRefed = false;
   }
