@@ -398,17 +398,25 @@ pub(crate) fn opt_ms(arg: &str, x: f64) -> Res<Option<u64>> {
 }
 
 /// The outcome kind with code `code` (an index into `OutcomeKind::ALL`).
+#[inline]
 pub(crate) fn outcome_kind(code: f64) -> Res<OutcomeKind> {
     match int_in(code, MAX_SAFE).and_then(|i| OutcomeKind::ALL.get(i as usize)) {
         Some(k) => Ok(*k),
-        None => Err(Failure::range(
-            "outcome",
-            format!(
-                "must be an outcome kind code 0..{}",
-                OutcomeKind::ALL.len() - 1
-            ),
-        )),
+        None => Err(bad_outcome_kind()),
     }
+}
+
+/// The failure of an outcome code that names no kind (out of line: the hot path only tests).
+#[cold]
+#[inline(never)]
+fn bad_outcome_kind() -> Failure {
+    Failure::range(
+        "outcome",
+        format!(
+            "must be an outcome kind code 0..{}",
+            OutcomeKind::ALL.len() - 1
+        ),
+    )
 }
 
 /// Builds an outcome from its parts as the JS layer passes them.
