@@ -133,6 +133,7 @@ const _: () = {
     }
 };
 
+#[inline(always)]
 fn write_finish(h: &Hot, f: Finish) {
     let io = &h.io;
     io[slot::STEP].set(3.0);
@@ -166,6 +167,7 @@ fn write_finish(h: &Hot, f: Finish) {
     }
 }
 
+#[inline(always)]
 fn write_step(h: &Hot, s: Step) {
     let io = &h.io;
     match s {
