@@ -14,7 +14,7 @@ const { typeError, checkPositive, checkTime } = require('./errors.js');
 const { CLOCK, OUTCOME_CODE, NO_POLL, STEP_ATTEMPT, STEP_WAIT, STEP_DONE } = require('./io.js');
 const { FINISH_SUCCESS, FINISH_CALLER_ERROR, FINISH_GAVE_UP } = require('./io.js');
 const { begin, poll, outcome, cancel, free, live, step, stepProvider, stepNumber, stepTimeout } = require('./io.js');
-const { reported, readReport, beganAt } = require('./io.js');
+const { reported, readReport, beganAt, handle } = require('./io.js');
 const { stepProbe, stepUntil, finishCode, finishName, giveUpReason, giveUpHint, reportLatency, stepObject } = require('./io.js');
 const { errorFacts, responseFacts, isResponseLike, rateLimitPairs } = require('./facts.js');
 
@@ -103,12 +103,23 @@ let valueOf;
 let invoke;
 let afterFirst;
 
-/** The resolve and reject functions of the latest `new Promise(capture)` (no closure per call). */
-let capturedResolve;
-let capturedReject;
-function capture(resolve, reject) {
-  capturedResolve = resolve;
-  capturedReject = reject;
+/** The engine and function of the `call` whose promise `startFirst` is making. */
+let firstE;
+let firstFn;
+
+/**
+ * The executor of the fast path's promise: makes the first attempt from the step `begin` left in
+ * the buffer (the promise's resolve and reject go straight into it: no closure per call, and no
+ * store of a new function into a long-lived variable, which costs a write barrier each) and runs
+ * it. `fn` is called synchronously, within `router.call`, as on every path.
+ */
+function startFirst(resolve, reject) {
+  const e = firstE;
+  const fn = firstFn;
+  const timeoutMs = stepTimeout();
+  // The deadline is timed from the clock reading `begin` made (no `performance.now()` here).
+  const at = beganAt() + timeoutMs;
+  invoke(fn, new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), at, e, fn, handle(), resolve, reject));
 }
 
 /**
@@ -333,14 +344,11 @@ function call(e, fn, options) {
   }
   // Not an attempt (a wait, or done): `drive` reads the step from the buffer before any await.
   if (!live() || step() !== STEP_ATTEMPT) return drive(e, fn, null, h, null);
-  const timeoutMs = stepTimeout();
   // One promise for the caller, settled from the attempt's settlement (no promise per attempt),
   // once `afterFirst` has reported it.
-  const promise = new Promise(capture);
-  // The deadline is timed from the clock reading `begin` made (no `performance.now()` here).
-  const a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), beganAt() + timeoutMs, e, fn, h, capturedResolve, capturedReject);
-  invoke(fn, a);
-  return promise;
+  firstE = e;
+  firstFn = fn;
+  return new Promise(startFirst);
 }
 
 /**
