@@ -14,7 +14,7 @@ const { typeError, checkPositive, checkTime } = require('./errors.js');
 const { CLOCK, OUTCOME_CODE, NO_POLL, STEP_ATTEMPT, STEP_WAIT, STEP_DONE } = require('./io.js');
 const { FINISH_SUCCESS, FINISH_CALLER_ERROR, FINISH_GAVE_UP } = require('./io.js');
 const { begin, poll, outcome, cancel, free, live, step, stepProvider, stepNumber, stepTimeout } = require('./io.js');
-const { reported, readReport, beganAt, handle } = require('./io.js');
+const { reported, readReport, beganAt } = require('./io.js');
 const { stepProbe, stepUntil, finishCode, finishName, giveUpReason, giveUpHint, reportLatency, stepObject } = require('./io.js');
 const { errorFacts, responseFacts, isResponseLike, rateLimitPairs } = require('./facts.js');
 
@@ -101,25 +101,21 @@ let seqOf;
 let stateOf;
 let valueOf;
 let invoke;
+let begin1;
 let afterFirst;
 
-/** The engine and function of the `call` whose promise `startFirst` is making. */
-let firstE;
-let firstFn;
+/** The first attempt of the `call` whose promise `startFirst` is making (null otherwise). */
+let first = null;
 
 /**
- * The executor of the fast path's promise: makes the first attempt from the step `begin` left in
- * the buffer (the promise's resolve and reject go straight into it: no closure per call, and no
- * store of a new function into a long-lived variable, which costs a write barrier each) and runs
- * it. `fn` is called synchronously, within `router.call`, as on every path.
+ * The executor of the fast path's promise: hands its resolve and reject to the first attempt and
+ * runs it (no closure per call; the attempt is made by `call`, where its constructor is inlined).
+ * `fn` is called synchronously, within `router.call`, as on every path.
  */
 function startFirst(resolve, reject) {
-  const e = firstE;
-  const fn = firstFn;
-  const timeoutMs = stepTimeout();
-  // The deadline is timed from the clock reading `begin` made (no `performance.now()` here).
-  const at = beganAt() + timeoutMs;
-  invoke(fn, new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), at, e, fn, handle(), resolve, reject));
+  const a = first;
+  first = null;
+  begin1(a, resolve, reject);
 }
 
 /**
@@ -241,6 +237,12 @@ class Attempt {
       a.#resolve = done;
       invoke(fn, a);
     };
+    /** Runs the fast path's first attempt `a`, which settles the call's promise (`afterFirst`). */
+    begin1 = (a, resolve, reject) => {
+      a.#resolve = resolve;
+      a.#reject = reject;
+      invoke(a.#fn, a);
+    };
     /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
     Attempt.run = (fn, a) => new Promise((resolve) => Attempt.start(fn, a, resolve));
     /** The fast path's first attempt `a` settled: report a plain success, or drive. */
@@ -344,10 +346,11 @@ function call(e, fn, options) {
   }
   // Not an attempt (a wait, or done): `drive` reads the step from the buffer before any await.
   if (!live() || step() !== STEP_ATTEMPT) return drive(e, fn, null, h, null);
+  const timeoutMs = stepTimeout();
+  // The deadline is timed from the clock reading `begin` made (no `performance.now()` here).
+  first = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), beganAt() + timeoutMs, e, fn, h, null, null);
   // One promise for the caller, settled from the attempt's settlement (no promise per attempt),
   // once `afterFirst` has reported it.
-  firstE = e;
-  firstFn = fn;
   return new Promise(startFirst);
 }
 

@@ -303,8 +303,6 @@ function free(h) {
   hotFree();
 }
 
-/** The handle of the request the latest `begin` started (what it returned). */
-const handle = () => io[REQUEST];
 /** Whether the request of the last call is still live (a finished one is freed natively). */
 const live = () => io[LIVE] === 1;
 /** The step's code (STEP_ATTEMPT, STEP_WAIT, STEP_DONE, or in flight). */
@@ -400,7 +398,6 @@ module.exports = {
   FINISH_CALLER_ERROR,
   FINISH_GAVE_UP,
   begin,
-  handle,
   poll,
   outcome,
   cancel,
