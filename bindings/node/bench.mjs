@@ -26,6 +26,11 @@
 //   makes the AbortController (armed at the attempt's deadline by one shared timer).
 // - router.call, listener + OTel ...: with failover-core/otel: counters only (the 15 % bar), with
 //   the histograms, with spans too.
+// - floor of this design: what every `router.call` pays whatever its engine does, the engine left
+//   out: two bare native crossings that each read the monotonic clock (the native `hotClock`, as
+//   the request's start and its report do), the caller's own promise settled from one `then` on
+//   `fn`'s promise (two closures), an attempt object. router.call − this row is the driver's and
+//   the engine's own work; this row − `await noop()` is what the design costs before any of it.
 // - await noop(): the floor every async row pays.
 //
 // Then the per-chunk overhead of `router.stream` over iterating the same chunks directly: one
@@ -38,6 +43,8 @@ import { performance } from 'node:perf_hooks';
 import CircuitBreaker from 'opossum';
 import { circuitBreaker, ConsecutiveBreaker, SamplingBreaker, handleAll } from 'cockatiel';
 import { Router } from 'failover-core';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const SYNC_N = Number(process.env.BENCH_SYNC_N ?? 1_000_000);
@@ -101,6 +108,37 @@ let timedSink = 0;
 cockatielTimed.onSuccess(({ duration }) => {
   timedSink += duration;
 });
+
+// The floor of this design (see the header): the package's private native module, as the tests
+// reach it.
+const require = createRequire(import.meta.url);
+const native = require(path.join(path.dirname(require.resolve('failover-core/package.json')), 'native.js'));
+const io = native.ioBuffer();
+const { clockAt: CLOCK_AT } = native.requestLayout();
+const { hotClock } = native;
+let floorResolve;
+let floorReject;
+const floorCapture = (resolve, reject) => {
+  floorResolve = resolve;
+  floorReject = reject;
+};
+function floorCall(fn) {
+  hotClock(); // the request's start: a crossing and a clock reading
+  const at = io[CLOCK_AT] + 30_000;
+  const promise = new Promise(floorCapture);
+  const resolve = floorResolve;
+  const reject = floorReject;
+  const a = { provider: 'primary', attempt: 1, timeoutMs: 30_000, probe: false, at };
+  fn(a).then(
+    (v) => {
+      hotClock(); // the report: a crossing and a clock reading
+      if (io[CLOCK_AT] > a.at) reject(new Error('late'));
+      else resolve(v);
+    },
+    (err) => reject(err),
+  );
+  return promise;
+}
 
 let now = 1;
 const cases = {
@@ -218,6 +256,14 @@ const cases = {
       return s;
     },
   },
+  'floor of this design (two clock-reading crossings, own promise; no engine)': {
+    n: ASYNC_N,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await floorCall(noop);
+      return s;
+    },
+  },
   'await noop() (floor)': {
     n: ASYNC_N,
     async run(n) {
@@ -228,12 +274,13 @@ const cases = {
   },
 };
 
-// BENCH_ONLY=text keeps the rows whose name contains it (and router.call and the floor), e.g.
+const DESIGN = 'floor of this design (two clock-reading crossings, own promise; no engine)';
+// BENCH_ONLY=text keeps the rows whose name contains it (and router.call and the floors), e.g.
 // BENCH_ONLY=listener for issue 15's bar; the comparisons with the peers are then not printed.
 const ONLY = process.env.BENCH_ONLY;
 if (ONLY) {
   for (const name of Object.keys(cases)) {
-    if (!name.includes(ONLY) && name !== 'router.call(async noop)' && name !== 'await noop() (floor)') delete cases[name];
+    if (!name.includes(ONLY) && name !== 'router.call(async noop)' && name !== DESIGN && name !== 'await noop() (floor)') delete cases[name];
   }
 }
 

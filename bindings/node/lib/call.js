@@ -33,6 +33,12 @@ const ABORTED = 4;
 // attempt), not a timer of its own (the timer is re-armed only for an earlier deadline). The timer
 // keeps the process alive only while an attempt is in flight, as a timer per attempt would.
 const inFlight = [];
+/**
+ * How many of `inFlight`'s slots are attempts (the rest are undefined): the array never shrinks,
+ * since `pop()` down to empty trims its backing store and the next `push` allocates a new one,
+ * about 20 ns a call in a loop of calls.
+ */
+let nInFlight = 0;
 /** Start order of the attempts in flight (deadlines due together expire in that order). */
 let started = 0;
 let timer = null;
@@ -51,9 +57,23 @@ function arm(at) {
   }
 }
 
-/** The last attempt in flight settled: a pending (later) deadline no longer holds the process. */
+/**
+ * The last attempt in flight settled: a pending (later) deadline no longer holds the process. The
+ * timer is unref'd lazily, in an immediate (at most one per turn of the event loop), if no attempt
+ * is in flight by then: a loop of calls would otherwise toggle node's count of ref'd timers, a
+ * native call, twice per call. The immediate holds the process only until it runs, in this turn.
+ */
 function idle() {
-  if (timerRefed && timer !== null) {
+  if (timerRefed && !unrefQueued) {
+    unrefQueued = true;
+    setImmediate(unrefIfIdle);
+  }
+}
+
+let unrefQueued = false;
+function unrefIfIdle() {
+  unrefQueued = false;
+  if (nInFlight === 0 && timerRefed && timer !== null) {
     timer.unref();
     timerRefed = false;
   }
@@ -65,7 +85,7 @@ function expireDue() {
   timerAt = Infinity;
   const t = performance.now() + 1;
   let next = Infinity;
-  const due = inFlight.slice().sort((x, y) => seqOf(x) - seqOf(y));
+  const due = inFlight.slice(0, nInFlight).sort((x, y) => seqOf(x) - seqOf(y));
   for (const a of due) {
     if (deadlineOf(a) <= t) expire(a);
     else if (deadlineOf(a) < next) next = deadlineOf(a);
@@ -80,15 +100,22 @@ let deadlineOf;
 let seqOf;
 let stateOf;
 let valueOf;
-let startFirst;
+let invoke;
+let begin1;
 let afterFirst;
 
-/** The resolve and reject functions of the latest `new Promise(capture)` (no closure per call). */
-let capturedResolve;
-let capturedReject;
-function capture(resolve, reject) {
-  capturedResolve = resolve;
-  capturedReject = reject;
+/** The first attempt of the `call` whose promise `startFirst` is making (null otherwise). */
+let first = null;
+
+/**
+ * The executor of the fast path's promise: hands its resolve and reject to the first attempt and
+ * runs it (no closure per call; the attempt is made by `call`, where its constructor is inlined).
+ * `fn` is called synchronously, within `router.call`, as on every path.
+ */
+function startFirst(resolve, reject) {
+  const a = first;
+  first = null;
+  begin1(a, resolve, reject);
 }
 
 /**
@@ -99,35 +126,41 @@ function capture(resolve, reject) {
  */
 class Attempt {
   #state = PENDING;
+  /** The result, the error, or the deadline's or the caller's abort reason. */
   #value = undefined;
   /** `done(fromThen)` of `Attempt.start`, or the fast path's call's resolve (then `#e` is set). */
-  #resolve = null;
-  /** The fast path's first attempt (`startFirst`): its engine, function, request and reject. */
-  #e = null;
-  #fn = null;
-  #h = -1;
-  #reject = null;
+  #resolve;
+  /** The fast path's first attempt (`call`): its engine, function, request and reject. */
+  #e;
+  #fn;
+  #h;
+  #reject;
   /** performance.now() of the deadline. */
   #at;
   #ac = null;
-  #reason = undefined;
   /** Index in `inFlight` (-1: not in it), and start order. */
   #index = -1;
   #seq = 0;
 
-  constructor(provider, attempt, timeoutMs, probe, at) {
+  /** Every field set once (`e` null and `h` -1 but on the fast path; `resolve` set by `start`). */
+  constructor(provider, attempt, timeoutMs, probe, at, e, fn, h, resolve, reject) {
     this.provider = provider;
     this.attempt = attempt;
     this.timeoutMs = timeoutMs;
     this.probe = probe;
     this.#at = at;
+    this.#e = e;
+    this.#fn = fn;
+    this.#h = h;
+    this.#resolve = resolve;
+    this.#reject = reject;
   }
 
   /** Aborts at the attempt's deadline (a `TimeoutError`) or with the caller's signal's reason. */
   get signal() {
     if (this.#ac === null) {
       this.#ac = new AbortController();
-      if (this.#state === TIMED_OUT || this.#state === ABORTED) this.#ac.abort(this.#reason);
+      if (this.#state === TIMED_OUT || this.#state === ABORTED) this.#ac.abort(this.#value);
     }
     return this.#ac.signal;
   }
@@ -139,13 +172,14 @@ class Attempt {
       a.#state = state;
       a.#value = value;
       if (a.#index !== -1) {
-        const moved = inFlight.pop();
+        const moved = inFlight[--nInFlight];
+        inFlight[nInFlight] = undefined;
         if (moved !== a) {
           inFlight[a.#index] = moved;
           moved.#index = a.#index;
         }
         a.#index = -1;
-        if (inFlight.length === 0) idle();
+        if (nInFlight === 0) idle();
       }
       if (a.#e === null) a.#resolve(fromThen === true);
       // The fast path goes on at once in a reaction to `fn`'s promise, else in a microtask, as
@@ -155,13 +189,12 @@ class Attempt {
     };
     expire = (a) => {
       if (a.#state !== PENDING) return;
-      a.#reason = new DOMException(`attempt ${a.attempt} on ${a.provider} passed its deadline (${a.timeoutMs} ms)`, 'TimeoutError');
-      settle(a, TIMED_OUT, a.#reason);
-      a.#ac?.abort(a.#reason);
+      const reason = new DOMException(`attempt ${a.attempt} on ${a.provider} passed its deadline (${a.timeoutMs} ms)`, 'TimeoutError');
+      settle(a, TIMED_OUT, reason);
+      a.#ac?.abort(reason);
     };
     abortAttempt = (a, reason) => {
       if (a.#state !== PENDING) return;
-      a.#reason = reason;
       settle(a, ABORTED, reason);
       a.#ac?.abort(reason);
     };
@@ -174,7 +207,7 @@ class Attempt {
      * thenable settles it in its reactions, and `a` joins the attempts in flight (its deadline
      * armed) until then.
      */
-    const invoke = (fn, a) => {
+    invoke = (fn, a) => {
       let p;
       try {
         p = fn(a);
@@ -188,9 +221,9 @@ class Attempt {
           (err) => settle(a, THREW, err, true),
         );
         if (a.#state === PENDING) {
-          a.#index = inFlight.length;
+          a.#index = nInFlight;
           a.#seq = started++;
-          inFlight.push(a);
+          inFlight[nInFlight++] = a;
           arm(a.#at);
         }
       } else settle(a, RETURNED, p);
@@ -204,23 +237,14 @@ class Attempt {
       a.#resolve = done;
       invoke(fn, a);
     };
+    /** Runs the fast path's first attempt `a`, which settles the call's promise (`afterFirst`). */
+    begin1 = (a, resolve, reject) => {
+      a.#resolve = resolve;
+      a.#reject = reject;
+      invoke(a.#fn, a);
+    };
     /** Runs `fn(a)`; resolves (never rejects) once it settled, timed out or was aborted. */
     Attempt.run = (fn, a) => new Promise((resolve) => Attempt.start(fn, a, resolve));
-    /**
-     * The fast path: runs `fn(a)`, the first attempt of request `h` on engine `e`; returns the
-     * call's promise, settled by `afterFirst(a)` once the attempt settled (no closure but
-     * `fn`'s promise's reactions).
-     */
-    startFirst = (e, fn, h, a) => {
-      const promise = new Promise(capture);
-      a.#e = e;
-      a.#fn = fn;
-      a.#h = h;
-      a.#resolve = capturedResolve;
-      a.#reject = capturedReject;
-      invoke(fn, a);
-      return promise;
-    };
     /** The fast path's first attempt `a` settled: report a plain success, or drive. */
     afterFirst = (a) => {
       const e = a.#e;
@@ -324,9 +348,10 @@ function call(e, fn, options) {
   if (!live() || step() !== STEP_ATTEMPT) return drive(e, fn, null, h, null);
   const timeoutMs = stepTimeout();
   // The deadline is timed from the clock reading `begin` made (no `performance.now()` here).
-  const a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), beganAt() + timeoutMs);
-  // One promise for the caller, settled from the attempt's settlement (no promise per attempt).
-  return startFirst(e, fn, h, a);
+  first = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), beganAt() + timeoutMs, e, fn, h, null, null);
+  // One promise for the caller, settled from the attempt's settlement (no promise per attempt),
+  // once `afterFirst` has reported it.
+  return new Promise(startFirst);
 }
 
 /**
@@ -406,7 +431,7 @@ async function drive(e, fn, o, h, first) {
         const s = step();
         if (s === STEP_ATTEMPT) {
           const timeoutMs = stepTimeout();
-          a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), performance.now() + timeoutMs);
+          a = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), performance.now() + timeoutMs, null, null, -1, null, null);
           current = a;
           await Attempt.run(fn, a);
           current = null;

@@ -398,17 +398,25 @@ pub(crate) fn opt_ms(arg: &str, x: f64) -> Res<Option<u64>> {
 }
 
 /// The outcome kind with code `code` (an index into `OutcomeKind::ALL`).
+#[inline]
 pub(crate) fn outcome_kind(code: f64) -> Res<OutcomeKind> {
     match int_in(code, MAX_SAFE).and_then(|i| OutcomeKind::ALL.get(i as usize)) {
         Some(k) => Ok(*k),
-        None => Err(Failure::range(
-            "outcome",
-            format!(
-                "must be an outcome kind code 0..{}",
-                OutcomeKind::ALL.len() - 1
-            ),
-        )),
+        None => Err(bad_outcome_kind()),
     }
+}
+
+/// The failure of an outcome code that names no kind (out of line: the hot path only tests).
+#[cold]
+#[inline(never)]
+fn bad_outcome_kind() -> Failure {
+    Failure::range(
+        "outcome",
+        format!(
+            "must be an outcome kind code 0..{}",
+            OutcomeKind::ALL.len() - 1
+        ),
+    )
 }
 
 /// Builds an outcome from its parts as the JS layer passes them.
@@ -642,6 +650,22 @@ pub(crate) fn run_hot(f: fn(&Hot) -> Res<f64>) {
     h.io[slot::STATUS].set(status);
 }
 
+/// `hotClock`: writes the default clock's reading ([`clock_ns`], in ms with a microsecond
+/// fraction, as `CLOCK_AT`) and nothing else: one bare crossing and one clock reading, the unit
+/// of the fast path's cost (bench.mjs times "the floor of this design" with it).
+fn hot_clock(h: &Hot) -> Res<f64> {
+    h.io[slot::CLOCK_AT].set(fine_ms(clock_ns(h)));
+    Ok(0.0)
+}
+
+extern "C" fn clock_callback(
+    _env: napi::sys::napi_env,
+    _info: napi::sys::napi_callback_info,
+) -> napi::sys::napi_value {
+    run_hot(hot_clock);
+    std::ptr::null_mut()
+}
+
 /// The napi callback of `hotPick()` (`PICK`) or `hotRecord()`: no arguments, returns
 /// `undefined`; the results are in the shared buffer. Never unwinds (see [`run_hot`]).
 extern "C" fn hot_callback<const PICK: bool>(
@@ -652,9 +676,9 @@ extern "C" fn hot_callback<const PICK: bool>(
     std::ptr::null_mut()
 }
 
-/// Adds `hotPick` and `hotRecord` to the module's exports as plain napi functions: as
+/// Adds `hotPick`, `hotRecord` and `hotClock` to the module's exports as plain napi functions: as
 /// `#[napi]` functions, `pick+record` measured about 30 ns slower (bench.mjs, interleaved runs,
-/// 2026-11-29), and these two run on every request.
+/// 2026-11-29), and the first two run on every request.
 #[napi(module_exports)]
 pub fn export_hot_functions(mut exports: Object, env: Env) -> napi::Result<()> {
     exports.set(
@@ -664,6 +688,10 @@ pub fn export_hot_functions(mut exports: Object, env: Env) -> napi::Result<()> {
     exports.set(
         "hotRecord",
         env.create_function::<(), ()>("hotRecord", hot_callback::<false>)?,
+    )?;
+    exports.set(
+        "hotClock",
+        env.create_function::<(), ()>("hotClock", clock_callback)?,
     )?;
     crate::hot_request::export(&mut exports, &env)
 }

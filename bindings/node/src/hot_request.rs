@@ -66,29 +66,34 @@ impl Slab {
         }
     }
 
-    /// Fails when no handle is left for another request (checked before the engine is touched).
-    fn check_room(&self) -> Res<()> {
-        if self.free.is_empty() && self.entries.len() as u64 >= INDEX_SPAN {
+    /// A vacant index for a new request (not live yet: [`Slab::release`] gives it back unless a
+    /// request is stored in it). Fails when no handle is left for another request.
+    fn reserve(&mut self) -> Res<usize> {
+        if let Some(i) = self.free.pop() {
+            return Ok(i);
+        }
+        if self.entries.len() as u64 >= INDEX_SPAN {
             return Err(Failure::range("request", "too many requests in flight"));
         }
-        Ok(())
+        self.entries.push(Entry {
+            generation: 0,
+            live: None,
+        });
+        Ok(self.entries.len() - 1)
     }
 
-    fn insert(&mut self, l: Live) -> Res<f64> {
-        self.check_room()?;
-        let i = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.entries.push(Entry {
-                    generation: 0,
-                    live: None,
-                });
-                self.entries.len() - 1
-            }
-        };
+    /// Gives back an index [`Slab::reserve`] gave, forgetting the request stored in it, if any.
+    fn release(&mut self, i: usize) {
         let e = &mut self.entries[i];
-        e.live = Some(l);
-        Ok((u64::from(e.generation) * INDEX_SPAN + i as u64) as f64)
+        if e.live.take().is_some() {
+            e.generation = (e.generation + 1) % GENERATIONS;
+        }
+        self.free.push(i);
+    }
+
+    /// The handle of index `i` (as long as its request is live).
+    fn handle(&self, i: usize) -> f64 {
+        (u64::from(self.entries[i].generation) * INDEX_SPAN + i as u64) as f64
     }
 
     /// The index and the request of a live handle, in place.
@@ -100,14 +105,6 @@ impl Slab {
         match &mut e.live {
             Some(l) if u64::from(e.generation) == h / INDEX_SPAN => Ok((i, l)),
             _ => Err(not_live()),
-        }
-    }
-
-    fn remove(&mut self, i: usize) {
-        let e = &mut self.entries[i];
-        if e.live.take().is_some() {
-            e.generation = (e.generation + 1) % GENERATIONS;
-            self.free.push(i);
         }
     }
 }
@@ -122,13 +119,21 @@ const GIVE_UPS: [GiveUp; 4] = [
     GiveUp::StreamBroken,
 ];
 
+/// The code of an outcome kind: its index in `OutcomeKind::ALL` (`outcomeKinds()`), which is its
+/// discriminant (checked at compile time below).
 fn outcome_code(k: OutcomeKind) -> f64 {
-    OutcomeKind::ALL
-        .iter()
-        .position(|x| *x == k)
-        .map_or(-1.0, |i| i as f64)
+    f64::from(k as u8)
 }
 
+const _: () = {
+    let mut i = 0;
+    while i < OutcomeKind::ALL.len() {
+        assert!(OutcomeKind::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+#[inline(always)]
 fn write_finish(h: &Hot, f: Finish) {
     let io = &h.io;
     io[slot::STEP].set(3.0);
@@ -162,6 +167,7 @@ fn write_finish(h: &Hot, f: Finish) {
     }
 }
 
+#[inline(always)]
 fn write_step(h: &Hot, s: Step) {
     let io = &h.io;
     match s {
@@ -226,10 +232,10 @@ fn with_request(
     });
     write_report(h, req, before);
     if matches!(out, Err(Failure::Panic(_))) {
-        slab.remove(i);
+        slab.release(i);
     } else if let Some(fin) = req.finish() {
         write_finish(h, fin);
-        slab.remove(i);
+        slab.release(i);
     } else {
         h.io[slot::LIVE].set(1.0);
     }
@@ -247,12 +253,7 @@ pub(crate) fn write_report(h: &Hot, req: &Request, before: u8) {
             io[slot::REPORT_PROVIDER].set(rep.provider.index() as f64);
             io[slot::REPORT_KIND].set(hot::kind_code(rep.kind));
             io[slot::REPORT_NUMBER].set(f64::from(rep.number));
-            io[slot::REPORT_OUTCOME].set(
-                OutcomeKind::ALL
-                    .iter()
-                    .position(|&k| k == rep.outcome.kind)
-                    .map_or(-1.0, |i| i as f64),
-            );
+            io[slot::REPORT_OUTCOME].set(outcome_code(rep.outcome.kind));
             io[slot::REPORT_RESULT].set(f64::from(hot::recorded_code(rep.recorded)));
             io[slot::REPORT_STARTED].set(rep.started_ms as f64);
             io[slot::REPORT_ENDED].set(rep.ended_ms as f64);
@@ -310,31 +311,46 @@ fn hot_begin(h: &Hot) -> Res<f64> {
     } else {
         poll_now(h)?
     };
-    // Room first, so that a request that cannot be kept never polls (a poll picks).
-    h.requests.borrow().check_room()?;
-    // Started and polled under one borrow of the router; stored once.
-    let (req, before) = hot::with_router_in(h, router, |r| {
-        let mut req = Request::new(r, &options, now);
-        let before = req.last_report().1;
-        if let Some(p) = poll {
-            write_step(h, req.poll(r, p));
-        }
-        Ok((req, before))
-    })?;
+    // Held across the router's update: nothing in it touches the slab.
     let mut slab = h.requests.borrow_mut();
-    let handle = slab.insert(Live { req, router })?;
-    io[slot::REQUEST].set(handle);
-    if poll.is_some() {
-        write_report(h, &req, before);
+    // Room first, so that a request that cannot be kept never polls (a poll picks).
+    let i = slab.reserve()?;
+    let entry = &mut slab.entries[i];
+    // Started, polled and reported under one borrow of the router, built in its slab entry (the
+    // core's `Request` is 248 bytes: moving it from `Request::new` into the slab cost a few
+    // copies of it per call).
+    let out = hot::with_router_in(h, router, |r| {
+        let req = &mut entry
+            .live
+            .insert(Live {
+                req: Request::new(r, &options, now),
+                router,
+            })
+            .req;
+        if let Some(p) = poll {
+            let before = req.last_report().1;
+            write_step(h, req.poll(r, p));
+            write_report(h, req, before);
+        }
+        Ok(req.finish())
+    });
+    match out {
+        Ok(fin) => {
+            io[slot::REQUEST].set(slab.handle(i));
+            if let Some(fin) = fin {
+                write_finish(h, fin);
+                slab.release(i);
+            } else {
+                io[slot::LIVE].set(1.0);
+            }
+            Ok(0.0)
+        }
+        Err(f) => {
+            // No handle was handed out: a request half-built by a panic is dropped.
+            slab.release(i);
+            Err(f)
+        }
     }
-    if let Some(fin) = req.finish() {
-        write_finish(h, fin);
-        let (i, _) = slab.get_mut(handle)?;
-        slab.remove(i);
-    } else {
-        io[slot::LIVE].set(1.0);
-    }
-    Ok(0.0)
 }
 
 /// `hotPoll`: see the module's documentation.
@@ -376,7 +392,7 @@ fn hot_cancel(h: &Hot) -> Res<f64> {
 fn hot_free(h: &Hot) -> Res<f64> {
     let mut slab = h.requests.borrow_mut();
     if let Ok((i, _)) = slab.get_mut(h.io[slot::REQUEST].get()) {
-        slab.remove(i);
+        slab.release(i);
     }
     h.io[slot::LIVE].set(0.0);
     Ok(0.0)

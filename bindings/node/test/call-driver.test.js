@@ -203,6 +203,67 @@ test("call: the attempt's signal aborts at its deadline, which counts as a timeo
   assert.equal(ignored, 'fast');
 });
 
+/**
+ * Runs `body` (a script's text, with `Router` in scope) in a child node process; resolves with
+ * its exit code and stdout once it exits on its own, or rejects after `limitMs` (then kills it by
+ * pid): a bound on the test, not a timing assertion.
+ */
+function runChild(body, limitMs = 60_000) {
+  const { spawn } = require('node:child_process');
+  const script = `'use strict';\nconst { Router } = require(${JSON.stringify(pkg.dir)});\n${body}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const timer = setTimeout(() => {
+      process.kill(child.pid, 'SIGKILL');
+      reject(new Error(`the child process did not exit within ${limitMs} ms; its output: ${out}`));
+    }, limitMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+test('call: the shared deadline timer holds the process only while an attempt is in flight', async () => {
+  // Attempt deadlines of 10 minutes: were the timer still holding the process after the calls
+  // settled, the child would outlive the test's bound.
+  const idle = await runChild(`
+    const router = new Router(['a', 'b'], { attempt_timeout_ms: 600000, request_timeout_ms: 600000 });
+    (async () => {
+      let s = 0;
+      for (let i = 0; i < 1000; i++) s += await router.call(async () => 1);
+      // Settled in another turn of the event loop too.
+      s += await router.call(() => new Promise((r) => setImmediate(() => r(1))));
+      console.log(s);
+    })();
+  `);
+  assert.deepEqual(idle, { code: 0, out: '1001\n' });
+  // An attempt hung on a promise that never settles (it holds nothing by itself) keeps the process
+  // alive until its deadline, which fails over; started in the turn in which an earlier call
+  // settled, and in a later turn (once the timer was released).
+  for (const later of [false, true]) {
+    const hung = await runChild(`
+      const router = new Router(['hung', 'ok'], { attempt_timeout_ms: 200 });
+      (async () => {
+        await router.call(async () => 'warm');
+        ${later ? 'await new Promise((r) => setImmediate(r));' : ''}
+        const seen = [];
+        const out = await router.call(({ provider }) => {
+          seen.push(provider);
+          return provider === 'hung' ? new Promise(() => {}) : Promise.resolve('answer from ' + provider);
+        });
+        console.log(JSON.stringify({ out, seen, timeouts: router.view('hung').window.timeouts }));
+      })();
+    `);
+    assert.equal(hung.code, 0);
+    assert.deepEqual(JSON.parse(hung.out), { out: 'answer from ok', seen: ['hung', 'ok'], timeouts: 1 });
+  }
+});
+
 test("call: the caller's signal stops the call and is re-thrown; nothing is counted", async () => {
   const router = new Router(['a', 'b']);
   const ac = new AbortController();
