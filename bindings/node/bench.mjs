@@ -19,6 +19,9 @@
 // - cockatiel execute(): `await policy.execute(noop)` for a circuit breaker with a consecutive
 //   breaker, as cockatiel's README builds one; by default it reads no clock. The "timed" row adds
 //   an `onSuccess` listener, which makes cockatiel time each call as router.call always does.
+// - cockatiel execute() (timeout + SamplingBreaker): the same breaker behind cockatiel's timeout
+//   policy (cooperative, 30 s): a deadline per call, as router.call always enforces; cockatiel
+//   makes an AbortController and a timer for each call.
 // - cockatiel execute() (SamplingBreaker): the breaker with a time window (a failure rate over the
 //   last 30 s, at least 5 calls/s), the like-for-like peer of router.call (whose engine keeps a
 //   windowed error rate too); it reads the clock on every call.
@@ -41,7 +44,7 @@
 
 import { performance } from 'node:perf_hooks';
 import CircuitBreaker from 'opossum';
-import { circuitBreaker, ConsecutiveBreaker, SamplingBreaker, handleAll } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, SamplingBreaker, handleAll, timeout, TimeoutStrategy, wrap } from 'cockatiel';
 import { Router } from 'failover-core';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -100,6 +103,15 @@ const opossumDefault = new CircuitBreaker(noop);
 const opossumNoTimeout = new CircuitBreaker(noop, { timeout: false });
 const cockatiel = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
 const cockatielTimed = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
+// The SamplingBreaker behind cockatiel's timeout policy: a deadline per attempt, as router.call
+// always has (cooperative: the function gets the AbortSignal, as router.call's `signal`).
+const cockatielDeadline = wrap(
+  timeout(30_000, TimeoutStrategy.Cooperative),
+  circuitBreaker(handleAll, {
+    halfOpenAfter: 10_000,
+    breaker: new SamplingBreaker({ threshold: 0.5, duration: 30_000, minimumRps: 5 }),
+  }),
+);
 const cockatielSampling = circuitBreaker(handleAll, {
   halfOpenAfter: 10_000,
   breaker: new SamplingBreaker({ threshold: 0.5, duration: 30_000, minimumRps: 5 }),
@@ -248,6 +260,14 @@ const cases = {
       return s;
     },
   },
+  'cockatiel execute() (timeout + SamplingBreaker)': {
+    n: ASYNC_N / 10,
+    async run(n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += await cockatielDeadline.execute(noop);
+      return s;
+    },
+  },
   'cockatiel execute() (SamplingBreaker)': {
     n: ASYNC_N,
     async run(n) {
@@ -352,6 +372,8 @@ function printPeers() {
   console.log(`pick+record ≤ 150 ns: ${pr <= 150 ? 'yes' : 'NO'} (${pr.toFixed(1)} ns)`);
   console.log(`router.call faster than opossum (its faster configuration): ${call < op ? 'yes' : 'NO'} (${(op / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel's SamplingBreaker: ${call <= cks ? 'yes' : 'NO'} (${(cks / call).toFixed(2)}× as fast)`);
+  const ckd = med['cockatiel execute() (timeout + SamplingBreaker)'];
+  if (ckd !== undefined) console.log(`router.call against cockatiel with a deadline per call (timeout + SamplingBreaker): ${(ckd / call).toFixed(2)}× as fast`);
   console.log(`router.call no slower than cockatiel (ConsecutiveBreaker): ${call <= ck ? 'yes' : 'NO'} (${(ck / call).toFixed(2)}× as fast)`);
   console.log(`router.call no slower than cockatiel timing its calls: ${call <= ckt ? 'yes' : 'NO'} (${(ckt / call).toFixed(2)}× as fast)`);
 }
