@@ -123,6 +123,23 @@ if [ -n "$(git status --porcelain -- crates/failover-core crates/failover-scenar
   commit="$commit+dirty"
 fi
 
+# A shard is a slice of the list of mutants, which depends on the core's source: every shard of a
+# run must come from one version of it. The run's version is the commit of its shards; a later
+# shard at a commit whose crates/failover-core/src differs would slice a different list (and skip
+# or repeat mutants at the edges), so it is refused: continue the run in a worktree at that commit
+# (`git worktree add ../mut-a COMMIT`), or start a new one (SHARDS=another count). --retest is
+# the way to judge a survivor again at a newer commit.
+if [ -z "$retest" ] && [ ${#todo[@]} -gt 0 ]; then
+  # (the commit most of its lines name: --retest rewrites a few to later commits)
+  run=$(awk -F'\t' -v n="$shards" '$1 ~ "/" n "$" { sub(/\+dirty$/, "", $2); c[$2]++ }
+    END { for (k in c) if (c[k] > best) { best = c[k]; run = k } print run }' "$results")
+  if [ -n "$run" ] && ! git diff --quiet "$run" HEAD -- crates/failover-core/src 2>/dev/null; then
+    echo "the run of $shards shards in $results is at $run, and crates/failover-core/src differs at HEAD:" >&2
+    echo "continue it in a worktree at $run (see the top of this script), or use another SHARDS" >&2
+    exit 1
+  fi
+fi
+
 # The mutants recorded as missed or timed out, each tested again at HEAD by its exact name (file,
 # line, column and the replacement: a mutant whose line moved since is not found, and says so).
 # (cargo-mutants 27.1's --re also lets a file's struct-field deletions through: they are tested
