@@ -1045,4 +1045,63 @@ mod tests {
             assert!(!matches!(e, Err(ConfigError::UnknownField { .. })), "{f}");
         }
     }
+
+    /// Each "at most"/"at least" rule accepts its limit itself: a cap equal to its base (a flat
+    /// open ladder of one strike, a constant throttle), a first-token floor equal to its
+    /// deadline, the most probes in flight there are slots for, a factor just above 1.
+    #[test]
+    fn each_rule_accepts_its_limit() {
+        let d = Policy::default;
+        let flat = Policy {
+            open_max_ms: 30_000,
+            ..d()
+        }
+        .compile(120)
+        .unwrap();
+        assert_eq!(flat.open_ladder[0], 30_000);
+        assert_eq!(flat.max_strikes, 1);
+        for p in [
+            Policy {
+                throttle_max_ms: 1_000,
+                ..d()
+            },
+            Policy {
+                first_token_min_ms: 15_000,
+                ..d()
+            },
+            Policy {
+                probe_max_in_flight: MAX_PROBES as u32,
+                ..d()
+            },
+            Policy {
+                latency_factor: Some(1.001),
+                ..d()
+            },
+        ] {
+            assert_eq!(p.compile(120).map(|_| ()), Ok(()), "{p:?}");
+        }
+    }
+
+    /// Fractions become parts per million (and factors thousandths) rounded to the nearest, and
+    /// the open ladder doubles from its base up to its cap.
+    #[test]
+    fn fractions_compile_to_the_nearest_unit() {
+        let c = Policy {
+            error_rate_threshold: Some(0.123_456_7),
+            latency_factor: Some(2.5),
+            open_jitter: 0.1,
+            ..Policy::default()
+        }
+        .compile(120)
+        .unwrap();
+        assert_eq!(c.error_rate_ppm, Some(123_457));
+        assert_eq!(c.latency_factor_milli, Some(2_500));
+        assert_eq!(c.jitter_ppm, 100_000);
+        assert_eq!(c.ramp[0].0, 50_000);
+        assert_eq!(
+            c.open_ladder[..7],
+            [30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000]
+        );
+        assert_eq!(c.max_strikes, 6);
+    }
 }
