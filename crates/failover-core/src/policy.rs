@@ -1104,4 +1104,24 @@ mod tests {
         );
         assert_eq!(c.max_strikes, 6);
     }
+
+    /// A word a choice does not know is refused with the words it knows.
+    #[test]
+    fn invalid_choices_name_the_choices() {
+        let mut p = Policy::default();
+        for (field, says) in [
+            (
+                "probe_mode",
+                "`probe_mode` must be \"requests\" or \"health_checks\"",
+            ),
+            (
+                "when_all_down",
+                "`when_all_down` must be \"soonest\" or \"fail\"",
+            ),
+        ] {
+            let e = p.set(field, Value::Str("sometimes")).unwrap_err();
+            assert_eq!(e.code(), "invalid_value");
+            assert_eq!(e.to_string(), says);
+        }
+    }
 }
