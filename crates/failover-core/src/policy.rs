@@ -1124,4 +1124,18 @@ mod tests {
             assert_eq!(e.to_string(), says);
         }
     }
+
+    /// An unknown field's error names it, cut to the first 64 bytes that end on a character.
+    #[test]
+    fn unknown_fields_are_named_up_to_64_bytes() {
+        use std::string::String;
+        let mut p = Policy::default();
+        let e = p.set("eror_rate", Value::Float(0.5)).unwrap_err();
+        assert_eq!(e.to_string(), "unknown policy field `eror_rate`");
+        let long: String = "é".repeat(40);
+        let ConfigError::UnknownField { field } = p.set(&long, Value::Int(1)).unwrap_err() else {
+            panic!("an unknown field");
+        };
+        assert_eq!(field.as_str(), "é".repeat(32));
+    }
 }
