@@ -1138,4 +1138,86 @@ mod tests {
         };
         assert_eq!(field.as_str(), "é".repeat(32));
     }
+
+    /// Every word of a choice reads as its variant, whatever was set before.
+    #[test]
+    fn choices_read_each_word() {
+        let mut p = Policy::default();
+        for (word, mode) in [
+            ("health_checks", ProbeMode::HealthChecks),
+            ("requests", ProbeMode::Requests),
+            ("health_checks", ProbeMode::HealthChecks),
+        ] {
+            p.set("probe_mode", Value::Str(word)).unwrap();
+            assert_eq!(p.probe_mode, mode);
+            assert_eq!(p.probe_mode.name(), word);
+        }
+        for (word, down) in [
+            ("fail", AllDown::Fail),
+            ("soonest", AllDown::Soonest),
+            ("fail", AllDown::Fail),
+        ] {
+            p.set("when_all_down", Value::Str(word)).unwrap();
+            assert_eq!(p.when_all_down, down);
+            assert_eq!(p.when_all_down.name(), word);
+        }
+    }
+
+    /// Rust's own lists and mappings as `Items` and `Entries`: slices and arrays alike, with
+    /// `Null` past the end and for a missing key.
+    #[test]
+    fn rust_lists_and_mappings_hand_over_their_values() {
+        fn items<L: Items + ?Sized>(l: &L) -> (usize, bool, std::vec::Vec<std::string::String>) {
+            let got = (0..=l.len())
+                .map(|i| {
+                    let mut got = std::string::String::new();
+                    l.item(i, &mut |v| got = std::format!("{v:?}"));
+                    got
+                })
+                .collect();
+            (l.len(), l.is_empty(), got)
+        }
+        fn entries<M: Entries + ?Sized>(m: &M) -> std::vec::Vec<std::string::String> {
+            let mut got = std::vec::Vec::new();
+            for key in ["dwell_ms", "share", "nope"] {
+                m.entry(key, &mut |v| got.push(std::format!("{v:?}")));
+            }
+            got
+        }
+        let array = [Value::Int(3), Value::Str("x")];
+        let (len, empty, got) = items(&array);
+        assert_eq!((len, empty), (2, false));
+        assert_eq!(got, ["Int(3)", "Str(\"x\")", "Null"]);
+        let (len, empty, got) = items(&array[..1]);
+        assert_eq!((len, empty), (1, false));
+        assert_eq!(got, ["Int(3)", "Null"]);
+        let none: [Value<'_>; 0] = [];
+        assert_eq!(items(&none), (0, true, std::vec!["Null".into()]));
+        assert!(items(&none[..]).1);
+        let map = [("share", Value::Float(0.5)), ("dwell_ms", Value::Int(10))];
+        assert_eq!(entries(&map), ["Int(10)", "Float(0.5)", "Null"]);
+        assert_eq!(entries(&map[..]), ["Int(10)", "Float(0.5)", "Null"]);
+    }
+
+    /// `Value`'s `Debug` names the variant and what it holds (a list by its length).
+    #[test]
+    fn values_print_as_their_variant() {
+        let pair = [Value::Int(1), Value::Int(2)];
+        let stage = [("share", Value::Float(1.0))];
+        let cases = [
+            (Value::Null, "Null"),
+            (Value::Bool(true), "Bool(true)"),
+            (Value::Int(-2), "Int(-2)"),
+            (Value::Float(0.25), "Float(0.25)"),
+            (Value::Str("soonest"), "Str(\"soonest\")"),
+            (Value::List, "List"),
+            (Value::Map, "Map"),
+            (Value::ListOf(&pair), "ListOf(<2 items>)"),
+            (Value::MapOf(&stage), "MapOf(..)"),
+            (Value::Unsupported, "Unsupported"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(std::format!("{v:?}"), want);
+        }
+    }
 }
