@@ -602,4 +602,63 @@ mod tests {
         );
         assert_eq!(shared_stage(&p, start, u64::MAX), (last, start + to_last));
     }
+
+    /// The consistency check fires on each field it guards: a circuit broken in one field at a
+    /// time (none of these states is reachable through the router, whose runs the invariant
+    /// suites check) is reported with that field's message, and the unbroken one passes.
+    #[test]
+    fn violation_names_each_broken_field() {
+        use super::{Circuit, MAX_STRIKES};
+        use crate::event::CircuitState;
+        use crate::ramp::FULL_SHARE;
+        let p = Policy {
+            probe_max_in_flight: 2,
+            ..Policy::default()
+        }
+        .compile(60)
+        .unwrap();
+        let ok = Circuit::new();
+        assert_eq!(ok.violation(&p), None);
+        let tripped = |state| Circuit {
+            state,
+            trips: 1,
+            strikes: 1,
+            ..Circuit::new()
+        };
+        for state in [
+            CircuitState::Open,
+            CircuitState::Probing,
+            CircuitState::Ramping,
+        ] {
+            assert_eq!(tripped(state).violation(&p), None, "{state:?}");
+        }
+        let mut c = Circuit::new();
+        c.probes[0].active = true;
+        assert_eq!(
+            c.violation(&p),
+            Some("probe permits outstanding outside the probing state")
+        );
+        let mut c = tripped(CircuitState::Probing);
+        for s in c.probes.iter_mut().take(p.probe_max_in_flight + 1) {
+            s.active = true;
+        }
+        assert_eq!(
+            c.violation(&p),
+            Some("more probes in flight than probe_max_in_flight")
+        );
+        let mut c = tripped(CircuitState::Ramping);
+        c.ramp.stage = p.ramp.len();
+        assert_eq!(c.violation(&p), Some("ramp stage past the end of the ramp"));
+        let mut c = Circuit::new();
+        c.ramp.credit = FULL_SHARE;
+        assert_eq!(c.violation(&p), Some("ramp credit not below one request"));
+        let mut c = Circuit::new();
+        c.strikes = MAX_STRIKES as u32 + 1;
+        assert_eq!(c.violation(&p), Some("strikes above the cap"));
+        let c = Circuit {
+            state: CircuitState::Open,
+            ..Circuit::new()
+        };
+        assert_eq!(c.violation(&p), Some("circuit left healthy without a trip"));
+    }
 }

@@ -391,4 +391,24 @@ mod tests {
         );
         assert_eq!(Dur(3_600_000).to_string(), "1 h");
     }
+
+    /// Each unit takes over exactly where the smaller one would read 1000 ms, 60 s or 60 min
+    /// (seconds are rounded to the nearest, so 59.5 s already reads as a minute).
+    #[test]
+    fn durations_change_unit_exactly_at_each_boundary() {
+        let cases = [
+            (999, "999 ms"),
+            (1_000, "1 s"),
+            (59_499, "59 s"),
+            (59_500, "1 min"),
+            (60_000, "1 min"),
+            (60_500, "1m01s"),
+            (3_599_499, "59m59s"),
+            (3_599_500, "1 h"),
+            (3_660_000, "1h01m"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(Dur(ms).to_string(), want, "{ms} ms");
+        }
+    }
 }

@@ -1388,4 +1388,36 @@ mod tests {
         );
         assert_eq!(h.headroom_ppm(), Some(999_999));
     }
+
+    /// Two `Headroom`s are equal, hash alike and print alike when they hold the same figures,
+    /// whatever times they read on the way (the remembered minute is a cache, not a figure); a
+    /// different figure makes them unequal, hash apart and print apart.
+    #[test]
+    fn equality_hashing_and_debug_follow_the_figures() {
+        use core::hash::{Hash, Hasher};
+        fn hash(h: &Headroom) -> u64 {
+            let mut s = std::hash::DefaultHasher::new();
+            h.hash(&mut s);
+            s.finish()
+        }
+        let reset = "anthropic-ratelimit-tokens-reset";
+        // A reset read (the minute remembered), then overwritten by a value that does not read.
+        let mut cached = one(reset, "2024-04-16T23:00:00Z");
+        assert_ne!(cached, Headroom::default());
+        cached.header(reset, "soon", Some(NOW));
+        let empty = Headroom::default();
+        assert!(cached.is_empty());
+        assert_eq!(cached, empty);
+        assert_eq!(hash(&cached), hash(&empty));
+        assert_eq!(std::format!("{cached:?}"), std::format!("{empty:?}"));
+        let some = one("x-ratelimit-remaining-requests", "5");
+        assert_ne!(some, empty);
+        assert_ne!(hash(&some), hash(&empty));
+        let printed = std::format!("{some:?}");
+        assert!(
+            printed.starts_with("Headroom") && printed.contains("Some(5)"),
+            "{printed}"
+        );
+        assert_ne!(printed, std::format!("{empty:?}"));
+    }
 }

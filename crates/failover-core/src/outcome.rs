@@ -344,4 +344,51 @@ mod tests {
         assert_eq!(parse_imf_fixdate("Sun, 06 Foo 1994 08:49:37 GMT"), None);
         assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 24:49:37 GMT"), None);
     }
+
+    /// Each field of an HTTP-date at its largest and its smallest is read (the last second of
+    /// a year, a leap second, the first and the last day the format allows), one past it is not,
+    /// and each separator is checked on its own.
+    #[test]
+    fn retry_after_dates_at_each_limit() {
+        assert_eq!(
+            parse_imf_fixdate("Sun, 31 Dec 1995 23:59:59 GMT"),
+            Some(820_454_399_000)
+        );
+        // 2016's leap second reads as the next year's first second.
+        assert_eq!(
+            parse_imf_fixdate("Sat, 31 Dec 2016 23:59:60 GMT"),
+            Some(1_483_228_800_000)
+        );
+        assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_imf_fixdate("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(253_402_300_799_000)
+        );
+        for bad in [
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Sun, 00 Dec 1995 23:59:59 GMT",
+            "Sun, 32 Dec 1995 23:59:59 GMT",
+            "Sun, 31 Dec 1995 23:60:59 GMT",
+            "Sun, 31 Dec 1995 23:59:61 GMT",
+            // One separator wrong at a time: after the day, the month, the year, the hour, the
+            // minute.
+            "Sun, 31-Dec 1995 23:59:59 GMT",
+            "Sun, 31 Dec-1995 23:59:59 GMT",
+            "Sun, 31 Dec 1995-23:59:59 GMT",
+            "Sun, 31 Dec 1995 23-59:59 GMT",
+            "Sun, 31 Dec 1995 23:59-59 GMT",
+        ] {
+            assert_eq!(parse_imf_fixdate(bad), None, "{bad}");
+            assert_eq!(parse_retry_after(bad, Some(0)), None, "{bad}");
+        }
+    }
+
+    /// Delta-seconds are digits, then at most a fraction of digits: anything else after the
+    /// first digit is not a number.
+    #[test]
+    fn retry_after_seconds_are_digits_only() {
+        for bad in ["1a", "12 s", "1.5x", "1.-5", "3e2"] {
+            assert_eq!(parse_retry_after(bad, None), None, "{bad}");
+        }
+    }
 }

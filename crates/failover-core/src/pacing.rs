@@ -436,4 +436,45 @@ mod tests {
             "threshold_out_of_range"
         );
     }
+
+    /// The consistency check fires on each broken state (none reachable through the router,
+    /// whose runs the invariant suites check): a credit of a whole request, and pacing at or above
+    /// the watermark or with no watermark at all; an idle hint without a watermark is fine.
+    #[test]
+    fn violation_names_each_broken_state() {
+        use super::{FULL_SHARE, Pacing};
+        let p = Policy::default().compile(120).unwrap();
+        let w = p.pace_watermark_ppm.unwrap();
+        let paced = |headroom_ppm| Pacing {
+            active: true,
+            headroom_ppm,
+            until: 10,
+            ..Pacing::default()
+        };
+        assert_eq!(Pacing::default().violation(&p), None);
+        assert_eq!(paced(w - 1).violation(&p), None);
+        let full = Pacing {
+            credit: FULL_SHARE,
+            ..Pacing::default()
+        };
+        assert_eq!(
+            full.violation(&p),
+            Some("pacing credit not below one request")
+        );
+        assert_eq!(
+            paced(w).violation(&p),
+            Some("paced at or above the watermark")
+        );
+        let never = Policy {
+            pace_watermark: None,
+            ..Policy::default()
+        }
+        .compile(120)
+        .unwrap();
+        assert_eq!(Pacing::default().violation(&never), None);
+        assert_eq!(
+            paced(0).violation(&never),
+            Some("paced at or above the watermark")
+        );
+    }
 }

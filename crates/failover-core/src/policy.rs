@@ -1045,4 +1045,179 @@ mod tests {
             assert!(!matches!(e, Err(ConfigError::UnknownField { .. })), "{f}");
         }
     }
+
+    /// Each "at most"/"at least" rule accepts its limit itself: a cap equal to its base (a flat
+    /// open ladder of one strike, a constant throttle), a first-token floor equal to its
+    /// deadline, the most probes in flight there are slots for, a factor just above 1.
+    #[test]
+    fn each_rule_accepts_its_limit() {
+        let d = Policy::default;
+        let flat = Policy {
+            open_max_ms: 30_000,
+            ..d()
+        }
+        .compile(120)
+        .unwrap();
+        assert_eq!(flat.open_ladder[0], 30_000);
+        assert_eq!(flat.max_strikes, 1);
+        for p in [
+            Policy {
+                throttle_max_ms: 1_000,
+                ..d()
+            },
+            Policy {
+                first_token_min_ms: 15_000,
+                ..d()
+            },
+            Policy {
+                probe_max_in_flight: MAX_PROBES as u32,
+                ..d()
+            },
+            Policy {
+                latency_factor: Some(1.001),
+                ..d()
+            },
+        ] {
+            assert_eq!(p.compile(120).map(|_| ()), Ok(()), "{p:?}");
+        }
+    }
+
+    /// Fractions become parts per million (and factors thousandths) rounded to the nearest, and
+    /// the open ladder doubles from its base up to its cap.
+    #[test]
+    fn fractions_compile_to_the_nearest_unit() {
+        let c = Policy {
+            error_rate_threshold: Some(0.123_456_7),
+            latency_factor: Some(2.5),
+            open_jitter: 0.1,
+            ..Policy::default()
+        }
+        .compile(120)
+        .unwrap();
+        assert_eq!(c.error_rate_ppm, Some(123_457));
+        assert_eq!(c.latency_factor_milli, Some(2_500));
+        assert_eq!(c.jitter_ppm, 100_000);
+        assert_eq!(c.ramp[0].0, 50_000);
+        assert_eq!(
+            c.open_ladder[..7],
+            [30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000]
+        );
+        assert_eq!(c.max_strikes, 6);
+    }
+
+    /// A word a choice does not know is refused with the words it knows.
+    #[test]
+    fn invalid_choices_name_the_choices() {
+        let mut p = Policy::default();
+        for (field, says) in [
+            (
+                "probe_mode",
+                "`probe_mode` must be \"requests\" or \"health_checks\"",
+            ),
+            (
+                "when_all_down",
+                "`when_all_down` must be \"soonest\" or \"fail\"",
+            ),
+        ] {
+            let e = p.set(field, Value::Str("sometimes")).unwrap_err();
+            assert_eq!(e.code(), "invalid_value");
+            assert_eq!(e.to_string(), says);
+        }
+    }
+
+    /// An unknown field's error names it, cut to the first 64 bytes that end on a character.
+    #[test]
+    fn unknown_fields_are_named_up_to_64_bytes() {
+        use std::string::String;
+        let mut p = Policy::default();
+        let e = p.set("eror_rate", Value::Float(0.5)).unwrap_err();
+        assert_eq!(e.to_string(), "unknown policy field `eror_rate`");
+        let long: String = "é".repeat(40);
+        let ConfigError::UnknownField { field } = p.set(&long, Value::Int(1)).unwrap_err() else {
+            panic!("an unknown field");
+        };
+        assert_eq!(field.as_str(), "é".repeat(32));
+    }
+
+    /// Every word of a choice reads as its variant, whatever was set before.
+    #[test]
+    fn choices_read_each_word() {
+        let mut p = Policy::default();
+        for (word, mode) in [
+            ("health_checks", ProbeMode::HealthChecks),
+            ("requests", ProbeMode::Requests),
+            ("health_checks", ProbeMode::HealthChecks),
+        ] {
+            p.set("probe_mode", Value::Str(word)).unwrap();
+            assert_eq!(p.probe_mode, mode);
+            assert_eq!(p.probe_mode.name(), word);
+        }
+        for (word, down) in [
+            ("fail", AllDown::Fail),
+            ("soonest", AllDown::Soonest),
+            ("fail", AllDown::Fail),
+        ] {
+            p.set("when_all_down", Value::Str(word)).unwrap();
+            assert_eq!(p.when_all_down, down);
+            assert_eq!(p.when_all_down.name(), word);
+        }
+    }
+
+    /// Rust's own lists and mappings as `Items` and `Entries`: slices and arrays alike, with
+    /// `Null` past the end and for a missing key.
+    #[test]
+    fn rust_lists_and_mappings_hand_over_their_values() {
+        fn items<L: Items + ?Sized>(l: &L) -> (usize, bool, std::vec::Vec<std::string::String>) {
+            let got = (0..=l.len())
+                .map(|i| {
+                    let mut got = std::string::String::new();
+                    l.item(i, &mut |v| got = std::format!("{v:?}"));
+                    got
+                })
+                .collect();
+            (l.len(), l.is_empty(), got)
+        }
+        fn entries<M: Entries + ?Sized>(m: &M) -> std::vec::Vec<std::string::String> {
+            let mut got = std::vec::Vec::new();
+            for key in ["dwell_ms", "share", "nope"] {
+                m.entry(key, &mut |v| got.push(std::format!("{v:?}")));
+            }
+            got
+        }
+        let array = [Value::Int(3), Value::Str("x")];
+        let (len, empty, got) = items(&array);
+        assert_eq!((len, empty), (2, false));
+        assert_eq!(got, ["Int(3)", "Str(\"x\")", "Null"]);
+        let (len, empty, got) = items(&array[..1]);
+        assert_eq!((len, empty), (1, false));
+        assert_eq!(got, ["Int(3)", "Null"]);
+        let none: [Value<'_>; 0] = [];
+        assert_eq!(items(&none), (0, true, std::vec!["Null".into()]));
+        assert!(items(&none[..]).1);
+        let map = [("share", Value::Float(0.5)), ("dwell_ms", Value::Int(10))];
+        assert_eq!(entries(&map), ["Int(10)", "Float(0.5)", "Null"]);
+        assert_eq!(entries(&map[..]), ["Int(10)", "Float(0.5)", "Null"]);
+    }
+
+    /// `Value`'s `Debug` names the variant and what it holds (a list by its length).
+    #[test]
+    fn values_print_as_their_variant() {
+        let pair = [Value::Int(1), Value::Int(2)];
+        let stage = [("share", Value::Float(1.0))];
+        let cases = [
+            (Value::Null, "Null"),
+            (Value::Bool(true), "Bool(true)"),
+            (Value::Int(-2), "Int(-2)"),
+            (Value::Float(0.25), "Float(0.25)"),
+            (Value::Str("soonest"), "Str(\"soonest\")"),
+            (Value::List, "List"),
+            (Value::Map, "Map"),
+            (Value::ListOf(&pair), "ListOf(<2 items>)"),
+            (Value::MapOf(&stage), "MapOf(..)"),
+            (Value::Unsupported, "Unsupported"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(std::format!("{v:?}"), want);
+        }
+    }
 }

@@ -406,3 +406,50 @@ impl<const B: usize> Provider<B> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Provider;
+    use crate::event::CircuitState;
+    use crate::policy::Policy;
+
+    /// The provider's consistency check reports its circuit's and its pacing's first, then a
+    /// stale cached deadline, then a transition left undone once due (none of these reachable
+    /// through the router, whose runs the invariant suites check).
+    #[test]
+    fn violation_names_each_broken_part() {
+        let p = Policy::default().compile(60).unwrap();
+        let fresh = || Provider::<60>::new(heapless::String::try_from("a").unwrap(), &p);
+        assert_eq!(fresh().violation(&p, 0), None);
+        let mut x = fresh();
+        x.circuit.state = CircuitState::Open;
+        assert_eq!(
+            x.violation(&p, 0),
+            Some("circuit left healthy without a trip")
+        );
+        let mut x = fresh();
+        x.pace.active = true;
+        x.pace.headroom_ppm = p.pace_watermark_ppm.unwrap();
+        x.pace.until = 10;
+        assert_eq!(x.violation(&p, 0), Some("paced at or above the watermark"));
+        let mut x = fresh();
+        x.deadline = 5;
+        assert_eq!(
+            x.violation(&p, 0),
+            Some("cached provider deadline is out of date")
+        );
+        // Throttled until 100, with the deadline cached: fine before 100, not at 100.
+        let mut x = fresh();
+        x.circuit.throttled = true;
+        x.circuit.throttled_until = 100;
+        x.deadline = x.due_at(&p);
+        assert_eq!(x.deadline, 100);
+        assert_eq!(x.violation(&p, 99), None);
+        assert_eq!(
+            x.violation(&p, 100),
+            Some("a due transition was not performed")
+        );
+        // Nothing scheduled: nothing is ever due, even at the end of time.
+        assert_eq!(fresh().violation(&p, u64::MAX), None);
+    }
+}

@@ -223,3 +223,107 @@ fn random_run(seed: u64) {
         assert_eq!(regs[0], store.register(i), "seed {seed}");
     }
 }
+
+/// An instance that joins the fleet's shared ramp late still ends its stage when the fleet's does:
+/// the stage began at the shared start, not when this instance learned of it. Instance a's probes
+/// confirm recovery at `start`; b reads the register only 5 s later, takes its sample of ramped
+/// traffic, and (with no round in between) recovers at `start` + the dwell, as a does.
+#[test]
+fn a_late_follower_ends_the_shared_stage_at_the_fleets_time() {
+    const DWELL: u64 = 60_000;
+    const LATE: u64 = 5_000;
+    let mut ramp = heapless::Vec::new();
+    for (share, dwell_ms) in [(0.5, DWELL), (1.0, 0)] {
+        ramp.push(failover_core::RampStage { share, dwell_ms })
+            .unwrap();
+    }
+    let policy = Policy {
+        open_jitter: 0.0,
+        consecutive_failures: Some(3),
+        probe_successes: 2,
+        ramp,
+        ramp_min_samples: 1,
+        ..Policy::default()
+    };
+    let config = FleetConfig {
+        jitter_ppm: 0,
+        ..FleetConfig::default()
+    };
+    let mut routers: Vec<Box<R>> = (0..2)
+        .map(|_| Box::new(Router::new(&policy, &["primary", "secondary"]).unwrap()))
+        .collect();
+    let mut fleets: Vec<Box<Fleet<4, 60>>> = (0..2)
+        .map(|i| Box::new(Fleet::new(config, i as u32, &routers[i]).unwrap()))
+        .collect();
+    let mut store = MemStore::new();
+    let mut export: Box<Export<4>> = Box::default();
+    let mut snap: Box<Snapshot<4>> = Box::default();
+    let mut sync = |k: usize, now: u64, routers: &mut [Box<R>]| {
+        fleets[k].sync_now(now);
+        let round = fleets[k]
+            .poll_transmit(&mut routers[k], now, &mut export)
+            .expect("a round starts");
+        store.round(&export, config.lease_ms, &mut snap);
+        fleets[k].handle_snapshot(&mut routers[k], round, &snap, now);
+    };
+    let primary = routers[0].provider_at(0).unwrap();
+    let t0 = 1_764_000_000_000u64;
+    sync(0, t0, &mut routers);
+    sync(1, t0, &mut routers);
+    // Both instances see the primary fail three times in a row and open it.
+    for r in routers.iter_mut() {
+        for i in 0..3 {
+            let now = t0 + 100 + i * 100;
+            let t = r.pick(now).unwrap();
+            assert_eq!(t.provider, primary);
+            r.record(&t, Outcome::server_error(20), now);
+        }
+    }
+    sync(0, t0 + 1_000, &mut routers);
+    sync(1, t0 + 1_000, &mut routers);
+    let until = routers[0].view(primary).unwrap().open_until_ms.unwrap();
+    // Just before the open ends both ask for the probe lease: a, first, holds it.
+    sync(0, until - 500, &mut routers);
+    sync(1, until - 500, &mut routers);
+    // a probes twice and starts ramping; b holds its permits.
+    let mut now = until + 100;
+    for _ in 0..2 {
+        let t = routers[0].pick(now).unwrap();
+        assert_eq!(t.provider, primary, "a probes");
+        routers[0].record(&t, Outcome::success(100), now + 100);
+        now += 200;
+    }
+    let start = now - 100;
+    assert_eq!(
+        routers[0].view(primary).unwrap().state,
+        CircuitState::Ramping
+    );
+    sync(0, start + 100, &mut routers);
+    // b reads the shared ramp late and joins its first stage.
+    let late = start + LATE;
+    sync(1, late, &mut routers);
+    let b = &mut routers[1];
+    assert_eq!(b.view(primary).unwrap().state, CircuitState::Ramping);
+    assert_eq!(b.view(primary).unwrap().ramp_stage, Some(0));
+    // b's ramped traffic: at a share of one half, one of two requests goes to the primary.
+    let mut sampled = false;
+    for i in 0..4 {
+        let t = b.pick(late + 10 + i).unwrap();
+        let ok = t.provider == primary;
+        b.record(&t, Outcome::success(100), late + 10 + i);
+        sampled |= ok;
+    }
+    assert!(sampled, "b sent ramped traffic to the primary");
+    assert_eq!(
+        b.poll_timeout(),
+        Some(start + DWELL),
+        "b's stage ends a dwell after the fleet's start, not after it joined"
+    );
+    while b.poll_event().is_some() {}
+    b.handle_timeout(start + DWELL);
+    assert_eq!(b.view(primary).unwrap().state, CircuitState::Healthy);
+    assert!(
+        std::iter::from_fn(|| b.poll_event()).any(|e| e.kind == EventKind::Recovered),
+        "b announces its recovery"
+    );
+}

@@ -847,3 +847,32 @@ fn an_isolated_provider_gets_no_traffic_probes_or_health_checks_until_released()
         .collect();
     assert_eq!(kinds, ["isolated", "released"]);
 }
+
+#[test]
+fn the_event_queue_counts_what_waits_and_shows_the_newest() {
+    let mut r = router(no_jitter());
+    // A 429 with a Retry-After on each provider in turn (a throttled one is not picked again):
+    // three throttles queued.
+    for k in 0..3u64 {
+        let t = r.pick(k).unwrap();
+        assert_eq!(t.provider.index() as u64, k);
+        r.record(&t, Outcome::rate_limited(Some(1_000 * (k + 1))), k);
+    }
+    assert_eq!(r.pending_events(), 3);
+    assert_eq!(r.queued_total(), 3);
+    // Looking does not take: the two newest, oldest first, are what the last two polls return.
+    let newest: Vec<Event> = r.newest_events(2).copied().collect();
+    assert_eq!(r.pending_events(), 3);
+    let first = r.poll_event().unwrap();
+    assert_eq!(first.provider.index(), 0);
+    assert_eq!(r.pending_events(), 2);
+    let rest = drain(&mut r);
+    assert_eq!(rest, newest);
+    assert_eq!(
+        rest.iter().map(|e| e.provider.index()).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(r.pending_events(), 0);
+    // Drained, not dropped: the total stays.
+    assert_eq!((r.queued_total(), r.dropped_events()), (3, 0));
+}

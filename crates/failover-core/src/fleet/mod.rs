@@ -748,4 +748,96 @@ mod tests {
         assert_eq!(c.minus(&sent).counts.success, 0);
         assert!(!sent.any_below(&c));
     }
+
+    /// Epoch 0 ("never opened") is neither an open in force nor an isolation, whatever its
+    /// open-until says; the isolation threshold belongs to the isolations, from exactly
+    /// `ISOLATED_FROM` on.
+    #[test]
+    fn registers_at_the_edges_of_an_open_and_an_isolation() {
+        let reg = |epoch, open_until_ms| Register {
+            epoch,
+            open_until_ms,
+            ramp_start_ms: 0,
+        };
+        assert!(reg(1, 700).open_in_force(600));
+        assert!(!reg(0, 700).open_in_force(600), "epoch 0");
+        assert!(!reg(0, ISOLATED).is_isolation(), "epoch 0");
+        assert!(reg(1, ISOLATED_FROM).is_isolation());
+        assert!(!reg(1, ISOLATED_FROM).open_in_force(0));
+        assert!(!reg(1, ISOLATED_FROM - 1).is_isolation());
+        assert!(reg(1, ISOLATED_FROM - 1).open_in_force(0));
+    }
+
+    /// Each rule accepts its limit and rejects one past it; every count of `ZeroCount` is
+    /// checked on its own.
+    #[test]
+    fn config_rules_at_each_limit() {
+        let ok = FleetConfig::default();
+        let with = |f: fn(&mut FleetConfig)| {
+            let mut c = ok;
+            f(&mut c);
+            c.validate()
+        };
+        assert_eq!(with(|c| c.jitter_ppm = 500_000), Ok(()));
+        assert_eq!(
+            with(|c| c.jitter_ppm = 500_001),
+            Err(FleetConfigError::JitterOutOfRange)
+        );
+        assert_eq!(
+            with(|c| c.live_periods = 0),
+            Err(FleetConfigError::ZeroCount)
+        );
+        assert_eq!(
+            with(|c| c.degraded_after = 0),
+            Err(FleetConfigError::ZeroCount)
+        );
+        assert_eq!(with(|c| c.quorum_ppm = 1_000_000), Ok(()));
+        assert_eq!(
+            with(|c| c.quorum_ppm = 1_000_001),
+            Err(FleetConfigError::QuorumOutOfRange)
+        );
+        // The longest jittered period of the default: 1000 ms + 10 %.
+        assert_eq!(ok.max_period_ms(), 1100);
+        assert_eq!(with(|c| c.lease_ms = 1101), Ok(()));
+    }
+
+    /// Every rule's error has its stable code (what the bindings raise) and a message that names
+    /// the rule.
+    #[test]
+    fn config_errors_have_their_codes_and_messages() {
+        use std::string::ToString;
+        let cases = [
+            (
+                FleetConfigError::PeriodOutOfRange,
+                "period_out_of_range",
+                "period_ms",
+            ),
+            (
+                FleetConfigError::JitterOutOfRange,
+                "jitter_out_of_range",
+                "jitter",
+            ),
+            (FleetConfigError::ZeroCount, "zero_count", "quorum_min"),
+            (
+                FleetConfigError::QuorumOutOfRange,
+                "quorum_out_of_range",
+                "quorum",
+            ),
+            (
+                FleetConfigError::LeaseTooShort,
+                "lease_too_short",
+                "lease_ms",
+            ),
+            (
+                FleetConfigError::PeriodTooLongForBuckets,
+                "period_too_long_for_buckets",
+                "window buckets",
+            ),
+        ];
+        for (e, code, says) in cases {
+            assert_eq!(e.code(), code);
+            let text = e.to_string();
+            assert!(text.contains(says), "{code}: {text:?}");
+        }
+    }
 }
