@@ -1420,4 +1420,32 @@ mod tests {
         );
         assert_ne!(printed, std::format!("{empty:?}"));
     }
+
+    /// A name one or two bytes away from a known one is not recognised, whichever bytes change
+    /// and by whatever difference (two changes by the same difference could cancel out in a
+    /// comparison that mixes its words wrongly), unless it is a known name itself; upper case
+    /// aside.
+    #[test]
+    fn names_near_a_known_one_are_not_recognised() {
+        let mut h = Headroom::default();
+        let mut checked = 0u32;
+        for &(name, ..) in NAMES.iter() {
+            for i in 0..name.len() {
+                for j in i..name.len() {
+                    for delta in [1u8, 2, 4, 8, 16, 64] {
+                        let mut near = name.to_vec();
+                        near[i] ^= delta;
+                        if j > i {
+                            near[j] ^= delta;
+                        }
+                        let known = NAMES.iter().any(|n| n.0.eq_ignore_ascii_case(&near));
+                        let near = core::str::from_utf8(&near).unwrap();
+                        assert_eq!(h.header(near, "1", None), known, "{near:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+    }
 }
