@@ -1448,4 +1448,38 @@ mod tests {
         }
         assert!(checked > 50_000, "{checked}");
     }
+
+    /// Counts of every length up to 20 digits (each length has its own path: up to 8, two blocks
+    /// up to 16, a loop without overflow checks up to 19, a checked one beyond) agree with the
+    /// reference: all nines, a one and zeros, every digit in turn, and a non-digit at each place.
+    #[test]
+    fn counts_of_every_length_agree_with_the_reference() {
+        for len in 1..=20usize {
+            let mut values = std::vec![
+                "9".repeat(len),
+                std::format!("1{}", "0".repeat(len - 1)),
+                (0..len)
+                    .map(|i| char::from(b'0' + (i % 10) as u8))
+                    .collect(),
+                (0..len)
+                    .map(|i| char::from(b'9' - (i % 10) as u8))
+                    .collect(),
+            ];
+            for at in 0..len {
+                for bad in ['/', ':', 'a'] {
+                    let mut v: std::vec::Vec<char> = "7".repeat(len).chars().collect();
+                    v[at] = bad;
+                    values.push(v.into_iter().collect());
+                }
+            }
+            for v in values {
+                agree(&v, Some(NOW));
+            }
+        }
+        assert_eq!(
+            parse_count(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(parse_count(b"99999999999999999999"), None);
+    }
 }
