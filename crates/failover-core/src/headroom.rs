@@ -1482,4 +1482,23 @@ mod tests {
         );
         assert_eq!(parse_count(b"99999999999999999999"), None);
     }
+
+    /// A `Headroom` is empty until a header with a usable value is read, in any dimension and
+    /// any field; an unreadable value, or a remaining 0 with no limit, leaves it empty.
+    #[test]
+    fn empty_until_a_usable_value_is_read() {
+        assert!(Headroom::default().is_empty());
+        assert!(one("x-ratelimit-limit-requests", "soon").is_empty());
+        assert!(one("x-ratelimit-remaining-requests", "0").is_empty());
+        for (name, value) in [
+            ("x-ratelimit-limit-requests", "60"),
+            ("x-ratelimit-remaining-tokens", "5000"),
+            ("x-ratelimit-reset-requests", "1s"),
+            ("anthropic-ratelimit-input-tokens-limit", "40000"),
+            ("anthropic-ratelimit-output-tokens-remaining", "1"),
+            ("anthropic-ratelimit-tokens-reset", "2024-04-16T23:00:00Z"),
+        ] {
+            assert!(!one(name, value).is_empty(), "{name}: {value}");
+        }
+    }
 }
