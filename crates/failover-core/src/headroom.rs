@@ -1505,7 +1505,7 @@ mod tests {
     /// A reset time with any other byte where a digit or a separator belongs (letters, whose
     /// high nibble is not a digit's, the bytes next to the digits, a space) agrees with the
     /// reference reader: it is not a time. In each of the shapes read by different code: `Z`,
-    /// milliseconds, a longer fraction, an offset.
+    /// milliseconds, a longer fraction, an offset, none.
     #[test]
     fn reset_times_with_a_wrong_byte_anywhere_agree_with_the_reference() {
         let mut checked = 0u32;
@@ -1514,7 +1514,11 @@ mod tests {
             "2024-04-16T23:00:07.250Z",
             "2024-04-16T23:00:07.2500001Z",
             "2024-04-16T23:00:07+01:30",
+            // No zone: not a time, whatever comes before.
+            "2024-04-16T23:00:07.2500001",
+            "2024-04-16T23:00:07",
         ] {
+            agree(base, Some(NOW));
             for at in 0..base.len() {
                 for bad in [
                     b'/', b':', b'-', b'A', b'J', b'P', b'a', b'z', b' ', b'~', b'\t',
