@@ -1531,5 +1531,21 @@ mod tests {
             }
         }
         assert!(checked > 1_000, "{checked}");
+        // Two wrong bytes at once: checks that combine the two words of the date wrongly could
+        // let aligned errors cancel (a letter's nibble error in one word against the same bits
+        // of a wrong separator in the other: `]` is `-` with `A`'s error).
+        let base = b"2024-04-16T23:00:07Z";
+        let wrong = [b'A', b']', b'/', b' ', b'~', b'J', b'z'];
+        for i in 0..19 {
+            for j in i + 1..19 {
+                for x in wrong {
+                    for y in wrong {
+                        let mut v = base.to_vec();
+                        (v[i], v[j]) = (x, y);
+                        agree(core::str::from_utf8(&v).unwrap(), Some(NOW));
+                    }
+                }
+            }
+        }
     }
 }
