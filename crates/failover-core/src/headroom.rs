@@ -1420,4 +1420,138 @@ mod tests {
         );
         assert_ne!(printed, std::format!("{empty:?}"));
     }
+
+    /// A name one or two bytes away from a known one is not recognised, whichever bytes change
+    /// and by whatever difference (two changes by the same difference could cancel out in a
+    /// comparison that mixes its words wrongly), unless it is a known name itself; upper case
+    /// aside.
+    #[test]
+    fn names_near_a_known_one_are_not_recognised() {
+        let mut h = Headroom::default();
+        let mut checked = 0u32;
+        for &(name, ..) in NAMES.iter() {
+            for i in 0..name.len() {
+                for j in i..name.len() {
+                    for delta in [1u8, 2, 4, 8, 16, 64] {
+                        let mut near = name.to_vec();
+                        near[i] ^= delta;
+                        if j > i {
+                            near[j] ^= delta;
+                        }
+                        let known = NAMES.iter().any(|n| n.0.eq_ignore_ascii_case(&near));
+                        let near = core::str::from_utf8(&near).unwrap();
+                        assert_eq!(h.header(near, "1", None), known, "{near:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+    }
+
+    /// Counts of every length up to 20 digits (each length has its own path: up to 8, two blocks
+    /// up to 16, a loop without overflow checks up to 19, a checked one beyond) agree with the
+    /// reference: all nines, a one and zeros, every digit in turn, and a non-digit at each place.
+    #[test]
+    fn counts_of_every_length_agree_with_the_reference() {
+        for len in 1..=20usize {
+            let mut values = std::vec![
+                "9".repeat(len),
+                std::format!("1{}", "0".repeat(len - 1)),
+                (0..len)
+                    .map(|i| char::from(b'0' + (i % 10) as u8))
+                    .collect(),
+                (0..len)
+                    .map(|i| char::from(b'9' - (i % 10) as u8))
+                    .collect(),
+            ];
+            for at in 0..len {
+                for bad in ['/', ':', 'a'] {
+                    let mut v: std::vec::Vec<char> = "7".repeat(len).chars().collect();
+                    v[at] = bad;
+                    values.push(v.into_iter().collect());
+                }
+            }
+            for v in values {
+                agree(&v, Some(NOW));
+            }
+        }
+        assert_eq!(
+            parse_count(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(parse_count(b"99999999999999999999"), None);
+    }
+
+    /// A `Headroom` is empty until a header with a usable value is read, in any dimension and
+    /// any field; an unreadable value, or a remaining 0 with no limit, leaves it empty.
+    #[test]
+    fn empty_until_a_usable_value_is_read() {
+        assert!(Headroom::default().is_empty());
+        assert!(one("x-ratelimit-limit-requests", "soon").is_empty());
+        assert!(one("x-ratelimit-remaining-requests", "0").is_empty());
+        for (name, value) in [
+            ("x-ratelimit-limit-requests", "60"),
+            ("x-ratelimit-remaining-tokens", "5000"),
+            ("x-ratelimit-reset-requests", "1s"),
+            ("anthropic-ratelimit-input-tokens-limit", "40000"),
+            ("anthropic-ratelimit-output-tokens-remaining", "1"),
+            ("anthropic-ratelimit-tokens-reset", "2024-04-16T23:00:00Z"),
+        ] {
+            assert!(!one(name, value).is_empty(), "{name}: {value}");
+        }
+    }
+
+    /// A reset time with any other byte where a digit or a separator belongs (letters, whose
+    /// high nibble is not a digit's, the bytes next to the digits, a space) agrees with the
+    /// reference reader: it is not a time. In each of the shapes read by different code: `Z`,
+    /// milliseconds, a longer fraction, an offset, none.
+    #[test]
+    fn reset_times_with_a_wrong_byte_anywhere_agree_with_the_reference() {
+        let mut checked = 0u32;
+        for base in [
+            "2024-04-16T23:00:07Z",
+            "2024-04-16T23:00:07.250Z",
+            "2024-04-16T23:00:07.999Z",
+            "2024-04-16T23:00:07.123z",
+            "2024-04-16T23:00:07.2500001Z",
+            "2024-04-16T23:00:07+01:30",
+            // Offsets at their limits and one past them.
+            "2024-04-16T23:00:07-23:59",
+            "2024-04-16T23:00:07+24:00",
+            "2024-04-16T23:00:07+00:60",
+            // No zone: not a time, whatever comes before.
+            "2024-04-16T23:00:07.2500001",
+            "2024-04-16T23:00:07",
+        ] {
+            agree(base, Some(NOW));
+            for at in 0..base.len() {
+                for bad in [
+                    b'/', b':', b'-', b'A', b'J', b'P', b'a', b'z', b' ', b'~', b'\t',
+                ] {
+                    let mut v = base.as_bytes().to_vec();
+                    v[at] = bad;
+                    agree(core::str::from_utf8(&v).unwrap(), Some(NOW));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1_000, "{checked}");
+        // Two wrong bytes at once: checks that combine the two words of the date wrongly could
+        // let aligned errors cancel (a letter's nibble error in one word against the same bits
+        // of a wrong separator in the other: `]` is `-` with `A`'s error).
+        let base = b"2024-04-16T23:00:07Z";
+        let wrong = [b'A', b']', b'/', b' ', b'~', b'J', b'z'];
+        for i in 0..19 {
+            for j in i + 1..19 {
+                for x in wrong {
+                    for y in wrong {
+                        let mut v = base.to_vec();
+                        (v[i], v[j]) = (x, y);
+                        agree(core::str::from_utf8(&v).unwrap(), Some(NOW));
+                    }
+                }
+            }
+        }
+    }
 }

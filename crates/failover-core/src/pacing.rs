@@ -477,4 +477,28 @@ mod tests {
             Some("paced at or above the watermark")
         );
     }
+
+    /// The hint lasts until the latest reset of the dimensions below the watermark: a dimension
+    /// exactly at the watermark is not short, and its later reset does not count.
+    #[test]
+    fn only_dimensions_below_the_watermark_set_the_hints_end() {
+        let mut r = router(&Policy::default());
+        let a = r.provider("a").unwrap();
+        // Requests at 5 % (below the 10 % watermark), resetting in 10 s; tokens at exactly 10 %,
+        // resetting in 50 s.
+        let mut h = hint(100, 5, Some("10s"));
+        for (n, v) in [
+            ("x-ratelimit-limit-tokens", "1000"),
+            ("x-ratelimit-remaining-tokens", "100"),
+            ("x-ratelimit-reset-tokens", "50s"),
+        ] {
+            assert!(h.header(n, v, None));
+        }
+        r.observe_headroom(a, &h, 1_000);
+        assert_eq!(r.view(a).unwrap().paced_until_ms, Some(11_000));
+        // Tokens just below it too: its reset is the later one.
+        h.header("x-ratelimit-remaining-tokens", "99", None);
+        r.observe_headroom(a, &h, 2_000);
+        assert_eq!(r.view(a).unwrap().paced_until_ms, Some(52_000));
+    }
 }
