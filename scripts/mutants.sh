@@ -146,7 +146,8 @@ fi
 # too, and their outcomes ignored: they belong to their own shard.)
 if [ -n "$retest" ]; then
   out="$root/target/mutants-out/retest"
-  mapfile -t again < <(awk -F'\t' -v n="$shards" '$1 ~ "/" n "$" && ($3 == "missed" || $3 == "timeout")' "$results")
+  # RETEST_RE narrows it to the names matching an extended regex (e.g. the ones a new test kills).
+  mapfile -t again < <(awk -F'\t' -v n="$shards" -v re="${RETEST_RE:-.}" '$1 ~ "/" n "$" && ($3 == "missed" || $3 == "timeout") && $4 ~ re' "$results")
   echo "==> retesting ${#again[@]} mutants at $commit"
   for line in "${again[@]}"; do
     IFS=$'\t' read -r shard _ old m <<< "$line"
