@@ -105,7 +105,7 @@ let begin1;
 let afterFirst;
 
 /** The first attempt of the `call` whose promise `startFirst` is making (null otherwise). */
-let first = null;
+let firstAttempt = null;
 
 /**
  * The executor of the fast path's promise: hands its resolve and reject to the first attempt and
@@ -113,8 +113,8 @@ let first = null;
  * `fn` is called synchronously, within `router.call`, as on every path.
  */
 function startFirst(resolve, reject) {
-  const a = first;
-  first = null;
+  const a = firstAttempt;
+  firstAttempt = null;
   begin1(a, resolve, reject);
 }
 
@@ -348,7 +348,7 @@ function call(e, fn, options) {
   if (!live() || step() !== STEP_ATTEMPT) return drive(e, fn, null, h, null);
   const timeoutMs = stepTimeout();
   // The deadline is timed from the clock reading `begin` made (no `performance.now()` here).
-  first = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), beganAt() + timeoutMs, e, fn, h, null, null);
+  firstAttempt = new Attempt(e.byIndex[stepProvider()], stepNumber(), timeoutMs, stepProbe(), beganAt() + timeoutMs, e, fn, h, null, null);
   // One promise for the caller, settled from the attempt's settlement (no promise per attempt),
   // once `afterFirst` has reported it.
   return new Promise(startFirst);
