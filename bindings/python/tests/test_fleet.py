@@ -314,9 +314,13 @@ def test_a_stopped_redis_never_holds_up_a_request_and_nothing_counts_twice(
     workers: List[Worker], server: RedisServer, r: "redis.Redis"
 ) -> None:
     ws = spawn(workers, server, 3)
-    before = [w.ask(op="wait_rounds", n=0, timeout=0) for w in ws]
     server.pause()
     try:
+        # The counts "before" are read once a round in flight at the pause has ended: one whose
+        # reply Redis had already sent completes, any other times out (command timeout 250 ms).
+        # Read before the pause, a round completing in between was counted as getting through.
+        time.sleep(0.5)
+        before = [w.ask(op="wait_rounds", n=0, timeout=0) for w in ws]
         # Requests go on for the whole stop while every round times out (command timeout
         # 250 ms), some of them failures, so the rounds have deltas to lose.
         loads = each(ws, op="load", seconds=STOP_S, fail_every=50)
