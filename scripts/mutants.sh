@@ -124,19 +124,44 @@ if [ -n "$(git status --porcelain -- crates/failover-core crates/failover-scenar
 fi
 
 # A shard is a slice of the list of mutants, which depends on the core's source: every shard of a
-# run must come from one version of it. The run's version is the commit of its shards; a later
-# shard at a commit whose crates/failover-core/src differs would slice a different list (and skip
-# or repeat mutants at the edges), so it is refused: continue the run in a worktree at that commit
-# (`git worktree add ../mut-a COMMIT`), or start a new one (SHARDS=another count). --retest is
-# the way to judge a survivor again at a newer commit.
+# run must come from one list. The run's version is the commit most of its lines name (--retest
+# rewrites a few to later commits). When crates/failover-core/src differs at HEAD, a shard is run
+# here only if its slice at HEAD is the run's slice, name for name (file, line, column,
+# replacement), and the whole list is as long: true where only test code changed, since
+# cargo-mutants mutates no #[cfg(test)] code and tests added at the end of a file move no line
+# above them. Such a shard also meets the tests written since. A shard whose slice differs
+# (a line above it moved) is skipped with a message: run it in a worktree at the run's commit
+# (`git worktree add ../mut-a COMMIT`, see the top of this script), or start a new run
+# (SHARDS=another count). --retest is the way to judge a survivor again at a newer commit.
+list_mutants() {
+  cargo mutants --package failover-core --list --no-shuffle "$@"
+}
 if [ -z "$retest" ] && [ ${#todo[@]} -gt 0 ]; then
-  # (the commit most of its lines name: --retest rewrites a few to later commits)
   run=$(awk -F'\t' -v n="$shards" '$1 ~ "/" n "$" { sub(/\+dirty$/, "", $2); c[$2]++ }
     END { for (k in c) if (c[k] > best) { best = c[k]; run = k } print run }' "$results")
   if [ -n "$run" ] && ! git diff --quiet "$run" HEAD -- crates/failover-core/src 2>/dev/null; then
-    echo "the run of $shards shards in $results is at $run, and crates/failover-core/src differs at HEAD:" >&2
-    echo "continue it in a worktree at $run (see the top of this script), or use another SHARDS" >&2
-    exit 1
+    then_dir=$(mktemp -d)
+    git worktree add --quiet --detach "$then_dir/tree" "$run"
+    same=()
+    if [ "$(cd "$then_dir/tree" && list_mutants | wc -l)" != "$(list_mutants | wc -l)" ]; then
+      echo "the run of $shards shards in $results is at $run, and HEAD has another number of mutants:" >&2
+      echo "continue it in a worktree at $run (see the top of this script), or use another SHARDS" >&2
+    else
+      for k in "${todo[@]}"; do
+        if cmp -s <(cd "$then_dir/tree" && list_mutants --shard "$k/$shards") <(list_mutants --shard "$k/$shards"); then
+          same+=("$k")
+        else
+          echo "shard $k/$shards: its mutants at HEAD are not the run's (at $run; lines above them moved): skipped, run it at $run" >&2
+        fi
+      done
+    fi
+    git worktree remove --force "$then_dir/tree"
+    rm -rf "$then_dir"
+    if [ ${#same[@]} -eq 0 ]; then
+      exit 1
+    fi
+    echo "crates/failover-core/src differs from the run's commit $run; shards ${same[*]} have the same mutants at HEAD: run here"
+    todo=("${same[@]}")
   fi
 fi
 
