@@ -501,4 +501,29 @@ mod tests {
         r.observe_headroom(a, &h, 2_000);
         assert_eq!(r.view(a).unwrap().paced_until_ms, Some(52_000));
     }
+
+    /// A fresh header at the same headroom with another reset moves the hint's expiry, and the
+    /// router's deadline with it, sooner or later (the figures the routing reads are unchanged,
+    /// but the time the hint ends is not): the hint then ends at the new time, not the old one.
+    #[test]
+    fn a_new_reset_at_the_same_headroom_moves_the_deadline() {
+        let mut r = router(&Policy::default());
+        let a = r.provider("a").unwrap();
+        r.observe_headroom(a, &hint(60, 3, Some("30s")), 1_000);
+        assert_eq!(r.poll_timeout(), Some(31_000));
+        // The same 5 %, resetting sooner.
+        r.observe_headroom(a, &hint(60, 3, Some("5s")), 2_000);
+        assert_eq!(r.invariant_violation(), None);
+        assert_eq!(r.poll_timeout(), Some(7_000));
+        // And later again.
+        r.observe_headroom(a, &hint(60, 3, Some("20s")), 3_000);
+        assert_eq!(r.invariant_violation(), None);
+        assert_eq!(r.poll_timeout(), Some(23_000));
+        kinds(&mut r);
+        r.handle_timeout(22_999);
+        assert_eq!(kinds(&mut r), []);
+        r.handle_timeout(23_000);
+        assert_eq!(kinds(&mut r), [EventKind::Unpaced { headroom_ppm: None }]);
+        assert_eq!(r.poll_timeout(), None);
+    }
 }
