@@ -876,3 +876,40 @@ fn the_event_queue_counts_what_waits_and_shows_the_newest() {
     // Drained, not dropped: the total stays.
     assert_eq!((r.queued_total(), r.dropped_events()), (3, 0));
 }
+
+#[test]
+fn at_the_end_of_time_one_input_performs_every_transition_due() {
+    // Timeouts above the rate from one sustain period before the end of time: the input at
+    // u64::MAX finds them sustained and trips the circuit, and the open period, saturated at
+    // u64::MAX, is over in the same input: one input performs every transition due at its time,
+    // chained (here a trip, then the probing it leads to), not one per input.
+    let mut r = router(no_jitter());
+    let t0 = u64::MAX - no_jitter().timeout_sustain_ms;
+    for k in 0..25 {
+        let t = r.pick(t0).unwrap();
+        assert_eq!(t.provider.index(), 0);
+        // 2 of every 5 time out: 40 %, above the 30 % rate, never 5 failures in a row.
+        let o = if k % 5 < 2 {
+            Outcome::timeout(1_000)
+        } else {
+            Outcome::success(100)
+        };
+        r.record(&t, o, t0);
+    }
+    let primary = r.provider("primary").unwrap();
+    assert_eq!(r.view(primary).unwrap().state, CircuitState::Healthy);
+    drain(&mut r);
+    assert_eq!(r.poll_timeout(), Some(u64::MAX));
+    r.handle_timeout(u64::MAX);
+    let kinds: Vec<_> = drain(&mut r)
+        .into_iter()
+        .filter(|e| e.provider == primary)
+        .map(|e| match e.kind {
+            EventKind::Opened { reason, .. } => format!("opened {:?}", reason.trigger),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["opened SustainedTimeouts", "Probing"]);
+    assert_eq!(r.view(primary).unwrap().state, CircuitState::Probing);
+    assert_eq!(r.invariant_violation(), None);
+}
