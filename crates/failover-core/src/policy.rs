@@ -1220,4 +1220,27 @@ mod tests {
             assert_eq!(std::format!("{v:?}"), want);
         }
     }
+
+    /// A ramp stage given as a list is a pair `[share, dwell_ms]`: one element or three are
+    /// refused as a stage of the wrong shape, not read as far as they go (three would pass for a
+    /// pair, one for a stage with no dwell), and the ramp is left as it was.
+    #[test]
+    fn a_ramp_stage_list_must_be_a_pair() {
+        let mut p = Policy::default();
+        let (share, dwell) = (Value::Float(0.5), Value::Int(1_000));
+        let (one, three) = ([share], [share, dwell, dwell]);
+        let stages: [&dyn super::Items; 2] = [&one, &three];
+        for stage in stages {
+            let e = p
+                .set("ramp", Value::ListOf(&[Value::ListOf(stage)]))
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "`ramp` takes a ramp stage ({share, dwell_ms} or [share, dwell_ms]), got a list",
+                "{} elements",
+                stage.len()
+            );
+        }
+        assert_eq!(p.ramp, Policy::default().ramp);
+    }
 }
