@@ -1,8 +1,9 @@
 //! The domain brief's stories, told through the public API.
 
 use failover_core::{
-    Action, CircuitState, Event, EventKind, Outcome, OutcomeKind, PickRequest, Policy, ProbeMode,
-    ProviderSet, Recorded, Router, Ticket, TicketKind, Trigger, Value, hash_key,
+    Action, CircuitState, Event, EventKind, Finish, GiveUp, Outcome, OutcomeKind, PickRequest,
+    Policy, ProbeMode, ProviderSet, Recorded, Request, RequestOptions, Router, Step, Ticket,
+    TicketKind, Trigger, Value, hash_key,
 };
 
 type R = Router<4, 120, 256>;
@@ -912,4 +913,46 @@ fn at_the_end_of_time_one_input_performs_every_transition_due() {
     assert_eq!(kinds, ["opened SustainedTimeouts", "Probing"]);
     assert_eq!(r.view(primary).unwrap().state, CircuitState::Probing);
     assert_eq!(r.invariant_violation(), None);
+}
+
+#[test]
+fn with_health_check_probing_a_request_gives_up_rather_than_wait_for_no_time() {
+    // Probing by health checks only: a probing provider takes no request, yet it is "available
+    // now" as far as a wait is concerned (a check may run at any time). A request that finds
+    // nothing else gives up at once: a wait of no time would be polled again at once, and again,
+    // until its deadline.
+    let policy = Policy {
+        probe_mode: ProbeMode::HealthChecks,
+        ..no_jitter()
+    };
+    let mut r = R::new(&policy, &["only"]).unwrap();
+    let only = r.provider("only").unwrap();
+    for k in 0..5 {
+        r.observe(only, Outcome::server_error(10), k);
+    }
+    let open_until = r.view(only).unwrap().open_until_ms.unwrap();
+    r.handle_timeout(open_until);
+    assert_eq!(r.view(only).unwrap().state, CircuitState::Probing);
+    let mut q = Request::new(&r, &RequestOptions::default(), open_until);
+    match q.poll(&mut r, open_until) {
+        Step::Done(Finish::GaveUp {
+            reason: GiveUp::NoProvider,
+            last: None,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn providers_by_index_stop_at_the_last_and_a_router_is_never_empty() {
+    let r = router(no_jitter());
+    assert_eq!(r.len(), 3);
+    assert!(!r.is_empty());
+    for (i, name) in ["primary", "secondary", "tertiary"].into_iter().enumerate() {
+        assert_eq!(r.provider_at(i), r.provider(name));
+        assert_eq!(r.name(r.provider_at(i).unwrap()), name);
+    }
+    assert_eq!(r.provider_at(3), None);
+    assert_eq!(r.provider_at(usize::MAX), None);
 }
