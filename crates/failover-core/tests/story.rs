@@ -956,3 +956,36 @@ fn providers_by_index_stop_at_the_last_and_a_router_is_never_empty() {
     assert_eq!(r.provider_at(3), None);
     assert_eq!(r.provider_at(usize::MAX), None);
 }
+
+#[test]
+fn a_streams_first_token_deadline_follows_the_providers_baseline_once_it_has_one() {
+    // Before a baseline, a streamed attempt gets `first_token_timeout_ms`; once the provider has
+    // one, `first_token_factor` times it, within `first_token_min_ms..=first_token_timeout_ms`.
+    let p = no_jitter();
+    let mut r = router(p.clone());
+    let primary = r.provider("primary").unwrap();
+    let stream = RequestOptions {
+        stream: true,
+        ..RequestOptions::default()
+    };
+    let first_token_timeout = |r: &mut R, now: u64| {
+        let mut q = Request::new(r, &stream, now);
+        let Step::Attempt(a) = q.poll(r, now) else {
+            panic!("no attempt")
+        };
+        assert_eq!(a.ticket.provider, primary);
+        q.handle_outcome(r, Outcome::success(1_000), now + 1_000)
+            .unwrap();
+        a.timeout_ms
+    };
+    assert_eq!(r.baseline_ms(primary), None);
+    assert_eq!(first_token_timeout(&mut r, 0), p.first_token_timeout_ms);
+    // A minute of 1 s calls, every 100 ms.
+    traffic(&mut r, 0, 60_000, 100, |_, _| Outcome::success(1_000));
+    let b = r.baseline_ms(primary).expect("a baseline after a minute");
+    assert_eq!(Some(b), r.view(primary).unwrap().baseline_ms);
+    let expected = (u64::from(b) * u64::from(p.first_token_factor))
+        .clamp(p.first_token_min_ms, p.first_token_timeout_ms);
+    assert!(expected < p.first_token_timeout_ms, "{b} ms");
+    assert_eq!(first_token_timeout(&mut r, 60_000), expected);
+}
