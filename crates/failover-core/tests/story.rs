@@ -989,3 +989,29 @@ fn a_streams_first_token_deadline_follows_the_providers_baseline_once_it_has_one
     assert!(expected < p.first_token_timeout_ms, "{b} ms");
     assert_eq!(first_token_timeout(&mut r, 60_000), expected);
 }
+
+#[test]
+fn isolation_is_reported_while_it_lasts_and_no_provider_says_when_to_retry() {
+    let mut r = router(no_jitter());
+    let (primary, secondary) = (r.provider_at(0).unwrap(), r.provider_at(1).unwrap());
+    assert!(!r.is_isolated(primary));
+    assert!(r.isolate(primary, 0));
+    assert!(r.is_isolated(primary) && !r.is_isolated(secondary));
+    assert!(!r.isolate(primary, 0), "already isolated");
+    assert!(r.release(primary, 1));
+    assert!(!r.is_isolated(primary));
+    assert!(!r.release(primary, 1), "not isolated");
+    // Every provider tried: unavailable, retry at once (each can take traffic now).
+    let all = ProviderSet::from_bits(0b111);
+    let e = r
+        .pick_with(
+            2,
+            &PickRequest {
+                key: None,
+                tried: all,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.retry_after_ms, 0);
+    assert_eq!(e.to_string(), "no provider available; retry after 0 ms");
+}

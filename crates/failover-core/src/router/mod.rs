@@ -633,3 +633,31 @@ impl<const P: usize, const B: usize, const E: usize> Router<P, B, E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Router;
+    use crate::policy::Policy;
+
+    /// The router's consistency check reports a provider's first (here a stale cached deadline),
+    /// then a router deadline that is not the providers' soonest (none of these reachable
+    /// through the API, whose runs the invariant suites check).
+    #[test]
+    fn invariant_violation_names_each_broken_part() {
+        let mut r = Router::<4, 120, 64>::new(&Policy::default(), &["a", "b"]).unwrap();
+        assert_eq!(r.invariant_violation(), None);
+        let fresh = r.next_deadline;
+        r.next_deadline = 5;
+        assert_eq!(
+            r.invariant_violation(),
+            Some("router deadline is not the minimum of the providers'")
+        );
+        r.next_deadline = fresh;
+        assert_eq!(r.invariant_violation(), None);
+        r.providers[1].deadline = 5;
+        assert_eq!(
+            r.invariant_violation(),
+            Some("cached provider deadline is out of date")
+        );
+    }
+}
