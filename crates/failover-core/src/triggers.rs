@@ -550,4 +550,17 @@ mod tests {
         assert_eq!(b.value_ms(), Some(990));
         let _ = Policy::default();
     }
+
+    /// The debug builds' check of the cached fast-path facts fires on a stale one: "no timeout
+    /// rate to judge" claimed for a window with no calls at all.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "timeouts_clear holds but the timeout rate needs judging")]
+    fn the_debug_check_fires_on_a_stale_timeout_fact() {
+        let p = Policy::default().compile(120).unwrap();
+        let mut h = Health::<120>::new(&p);
+        h.check_invariants(&p);
+        h.timeouts_clear = true;
+        h.check_invariants(&p);
+    }
 }

@@ -660,4 +660,40 @@ mod tests {
             Some("cached provider deadline is out of date")
         );
     }
+
+    /// The debug builds' checks after each input fire on what they guard (the fuzz targets and
+    /// the property tests rely on them): a router deadline out of date, a due transition left
+    /// undone, a circuit's broken field.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "router deadline out of date")]
+    fn the_debug_check_fires_on_a_stale_router_deadline() {
+        let mut r = Router::<4, 120, 64>::new(&Policy::default(), &["a", "b"]).unwrap();
+        r.debug_check();
+        r.next_deadline = 5;
+        r.debug_check();
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "a due transition was not performed")]
+    fn the_debug_check_fires_on_a_due_transition_left_undone() {
+        let mut r = Router::<4, 120, 64>::new(&Policy::default(), &["a", "b"]).unwrap();
+        r.providers[0].deadline = 5;
+        r.next_deadline = 5;
+        r.now = 5;
+        r.debug_check();
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(
+        expected = "failover-core invariant broken: circuit left healthy without a trip"
+    )]
+    fn the_debug_check_fires_on_a_broken_circuit() {
+        let mut r = Router::<4, 120, 64>::new(&Policy::default(), &["a", "b"]).unwrap();
+        r.debug_check_one(1);
+        r.providers[1].circuit.state = crate::event::CircuitState::Open;
+        r.debug_check_one(1);
+    }
 }
