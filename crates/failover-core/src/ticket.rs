@@ -169,3 +169,37 @@ pub enum Action {
     /// Send a health check to `ticket.provider` and report its outcome with [`crate::Router::record`].
     HealthCheck(Ticket),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ProviderSet;
+    use crate::event::ProviderId;
+
+    /// A provider set as the bindings and a request's `tried` use it: empty at first, holding
+    /// what was inserted and nothing else, up to index 63, and nothing past it (an index of 64
+    /// or more is never in it, rather than a shift out of range).
+    #[test]
+    fn a_provider_set_holds_what_was_inserted_and_nothing_past_63() {
+        let mut s = ProviderSet::new();
+        assert!(s.is_empty());
+        assert_eq!((s.len(), s.bits()), (0, 0));
+        s.insert(ProviderId(0));
+        s.insert(ProviderId(63));
+        assert!(!s.is_empty());
+        assert_eq!((s.len(), s.bits()), (2, 1 | 1 << 63));
+        assert!(s.contains(ProviderId(0)) && s.contains(ProviderId(63)));
+        assert!(!s.contains(ProviderId(1)));
+        for (index, held) in [(0, true), (1, false), (62, false), (63, true)] {
+            assert_eq!(s.contains_index(index), held, "{index}");
+        }
+        for index in [64, 65, 127, usize::MAX] {
+            assert!(!s.contains_index(index), "{index}");
+            assert!(
+                !ProviderSet::from_bits(u64::MAX).contains_index(index),
+                "{index}"
+            );
+        }
+        assert_eq!(ProviderSet::from_bits(s.bits()), s);
+        assert_eq!(ProviderSet::default(), ProviderSet::new());
+    }
+}
