@@ -1015,3 +1015,18 @@ fn isolation_is_reported_while_it_lasts_and_no_provider_says_when_to_retry() {
     assert_eq!(e.retry_after_ms, 0);
     assert_eq!(e.to_string(), "no provider available; retry after 0 ms");
 }
+
+#[test]
+fn releasing_one_isolated_provider_leaves_the_others_isolated() {
+    let mut r = router(no_jitter());
+    let ids: Vec<_> = (0..3).map(|i| r.provider_at(i).unwrap()).collect();
+    for &id in &ids[1..] {
+        assert!(r.isolate(id, 0));
+    }
+    assert!(r.release(ids[1], 1));
+    let isolated: Vec<bool> = ids.iter().map(|&id| r.is_isolated(id)).collect();
+    assert_eq!(isolated, [false, false, true]);
+    assert!(r.release(ids[2], 2));
+    assert!(ids.iter().all(|&id| !r.is_isolated(id)));
+    assert!(r.views().all(|v| !v.isolated));
+}
