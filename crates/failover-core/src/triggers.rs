@@ -563,4 +563,34 @@ mod tests {
         h.timeouts_clear = true;
         h.check_invariants(&p);
     }
+
+    /// A call exactly at the latency-degradation limit is judged (the limit is reached, not
+    /// passed: `quantile ≥ limit`): with the window full of such calls, the quantile (their bin's
+    /// middle, 2,560 ms for 2,048) is over the limit and the trigger fires, naming the success
+    /// that tripped it; a call 1 ms faster is not judged at all (the cheap pre-check). Judged with
+    /// no outcome (after a fleet merge), the same window trips it with no outcome named.
+    #[test]
+    fn a_call_exactly_at_the_latency_limit_is_judged() {
+        let p = Policy::default().compile(120).unwrap();
+        let mut h = Health::<120>::new(&p);
+        h.latency_limit = Some(2_048_000);
+        for _ in 0..p.min_volume {
+            assert!(h.record(&p, &Outcome::success(2_048), 0, false).is_none());
+        }
+        let r = h.check_latency(&p, 2_048).expect("the limit is reached");
+        assert_eq!(
+            (r.trigger, r.observed, r.threshold),
+            (Trigger::LatencyDegradation, 2_560, 2_048)
+        );
+        assert!(h.check_latency(&p, 2_047).is_none());
+        assert_eq!(r.outcome, Some(OutcomeKind::Success));
+        // Judged with no outcome at hand (a fleet merge), the reason names none.
+        let j = h
+            .judge(&p, 0)
+            .expect("the merged window reaches the limit too");
+        assert_eq!(
+            (j.trigger, j.observed, j.outcome),
+            (Trigger::LatencyDegradation, 2_560, None)
+        );
+    }
 }
