@@ -723,4 +723,18 @@ mod tests {
         assert_eq!(w.stats(true).volume, 1);
         assert_eq!(w.stats(true).failures, 1);
     }
+
+    /// The debug builds' recount fires on what it guards: running totals that drifted from the
+    /// buckets (the fuzz targets and the property tests rely on it).
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "window totals drifted from its buckets")]
+    fn the_recount_fires_on_drifted_totals() {
+        let mut w = Window::<10>::new(10, 100);
+        w.record(&ok(5), false);
+        w.advance(100);
+        w.check_invariants();
+        w.totals.success += 1;
+        w.check_invariants();
+    }
 }
