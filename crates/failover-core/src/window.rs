@@ -737,4 +737,96 @@ mod tests {
         w.totals.success += 1;
         w.check_invariants();
     }
+
+    /// What the rest of the fleet counted is added to every figure the triggers read: a window
+    /// with a remote addend reads exactly as one window that recorded everything itself (every
+    /// kind of count, the latency samples and their quantiles, now and at a later time), and
+    /// taking the addend away again leaves the window's own figures.
+    #[test]
+    fn a_remote_addend_reads_as_if_recorded_here() {
+        let local = |w: &mut Window<10>| {
+            w.advance(0);
+            w.record(&ok(5), false);
+            w.record(&ok(1000), true);
+            w.record(&Outcome::server_error(3), false);
+            w.record(&Outcome::timeout(9), false);
+            w.advance(150);
+            w.record(&ok(50), false);
+        };
+        let remote_counts = Counts {
+            success: 7,
+            slow: 3,
+            rate_limited: 4,
+            server_error: 5,
+            connection_error: 6,
+            timeout: 8,
+            client_error: 9,
+        };
+        let mut remote_hist = [0u32; LATENCY_BINS];
+        remote_hist[latency_bin(2000)] = 4;
+        remote_hist[latency_bin(20)] = 3;
+        let mut remote = Addend::ZERO;
+        remote.add(&remote_counts, &remote_hist);
+
+        let mut w = Window::<10>::new(10, 100);
+        local(&mut w);
+        let own = (w.stats(true), w.latency_summary(500_000));
+        w.set_remote(&remote);
+
+        let mut all = Window::<10>::new(10, 100);
+        local(&mut all);
+        for _ in 0..4 {
+            all.record(&ok(2000), false);
+        }
+        for _ in 0..3 {
+            all.record(&ok(20), true);
+        }
+        let n = |k: u32, o: Outcome, all: &mut Window<10>| {
+            for _ in 0..k {
+                all.record(&o, false);
+            }
+        };
+        n(4, Outcome::rate_limited(None), &mut all);
+        n(5, Outcome::server_error(1), &mut all);
+        n(6, Outcome::connection_error(1), &mut all);
+        n(8, Outcome::timeout(9), &mut all);
+        n(9, Outcome::client_error(1), &mut all);
+
+        for count_client_errors in [false, true] {
+            assert_eq!(w.stats(count_client_errors), all.stats(count_client_errors));
+            for now in [150, 199, 500, 1040] {
+                assert_eq!(
+                    w.stats_at(now, count_client_errors),
+                    all.stats_at(now, count_client_errors),
+                    "at {now}"
+                );
+            }
+        }
+        let s = w.stats(true);
+        assert_eq!((s.successes, s.slow, s.rate_limited), (10, 4, 4));
+        assert_eq!(
+            (s.failures, s.timeouts, s.client_errors),
+            (1 + 5 + 6 + 9, 9, 9)
+        );
+        assert_eq!(w.latency_samples(), 10);
+        assert_eq!(w.latency_samples(), all.latency_samples());
+        for q in [1, 300_000, 500_000, 900_000, 1_000_000] {
+            assert_eq!(w.latency_quantile(q), all.latency_quantile(q), "q {q}");
+            assert_eq!(w.latency_summary(q), all.latency_summary(q), "q {q}");
+            for now in [150, 500, 1040] {
+                assert_eq!(
+                    w.latency_quantile_at(now, q),
+                    all.latency_quantile_at(now, q),
+                    "q {q} at {now}"
+                );
+            }
+        }
+        #[cfg(debug_assertions)]
+        w.check_invariants();
+
+        remote.sub(&remote_counts, &remote_hist);
+        assert_eq!(remote, Addend::ZERO);
+        w.set_remote(&remote);
+        assert_eq!((w.stats(true), w.latency_summary(500_000)), own);
+    }
 }
