@@ -593,4 +593,66 @@ mod tests {
             (Trigger::LatencyDegradation, 2_560, None)
         );
     }
+
+    /// Fleet mode's merged run trips on the local failure that completes it, and names that
+    /// failure (the run the others exported, plus this instance's, reaches quorum ×
+    /// `consecutive_failures` before the local run alone does).
+    #[test]
+    fn the_merged_run_trips_on_the_local_failure_that_completes_it() {
+        let p = Policy::default().compile(120).unwrap();
+        let n = p
+            .consecutive_failures
+            .expect("the default policy counts runs");
+        assert!(n >= 3, "two local failures must not trip the local run");
+        let mut h = Health::<120>::new(&p);
+        assert!(h.record(&p, &Outcome::server_error(5), 0, true).is_none());
+        h.set_fleet_run(2 * n - 2, 2 * n);
+        assert!(h.judge(&p, 10).is_none(), "one short of the limit");
+        let r = h
+            .record(&p, &Outcome::server_error(5), 20, true)
+            .expect("the merged run reaches the limit");
+        assert_eq!(
+            (r.trigger, r.observed, r.threshold, r.outcome),
+            (
+                Trigger::ConsecutiveFailures,
+                u64::from(2 * n),
+                u64::from(2 * n),
+                Some(OutcomeKind::ServerError)
+            )
+        );
+    }
+
+    /// `Health::record` judges a timeout breach that became sustained by the time of the outcome
+    /// it records, on either path (an ordinary success's fast path, a slow success's general
+    /// one), and names that outcome. (The router runs the due transitions before it records, so
+    /// it trips such a breach at its deadline; this is the unit's own contract.)
+    #[test]
+    fn a_sustained_timeout_breach_is_judged_at_the_next_outcome() {
+        let p = Policy::default().compile(120).unwrap();
+        let breached = || {
+            let mut h = Health::<120>::new(&p);
+            for _ in 0..p.min_volume {
+                assert!(h.record(&p, &Outcome::timeout(1), 0, true).is_none());
+            }
+            assert_eq!(h.timeout_deadline(&p), Some(p.timeout_sustain_ms));
+            let now = p.timeout_sustain_ms;
+            h.advance(&p, now, true);
+            (h, now)
+        };
+        for latency in [100, p.slow_call_ms] {
+            let (mut h, now) = breached();
+            let r = h
+                .record(&p, &Outcome::success(latency), now, true)
+                .expect("the breach is sustained");
+            assert_eq!(
+                (r.trigger, r.outcome),
+                (Trigger::SustainedTimeouts, Some(OutcomeKind::Success)),
+                "a success of {latency} ms"
+            );
+            assert_eq!(
+                (r.volume, r.observed),
+                (u64::from(p.min_volume) + 1, 952_380)
+            );
+        }
+    }
 }
