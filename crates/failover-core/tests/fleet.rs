@@ -327,3 +327,120 @@ fn a_late_follower_ends_the_shared_stage_at_the_fleets_time() {
         "b announces its recovery"
     );
 }
+
+/// One instance, one store, rounds forced at the times a test names.
+struct Solo {
+    router: Box<R>,
+    fleet: Box<Fleet<4, 60>>,
+    store: MemStore,
+    export: Box<Export<4>>,
+    snap: Box<Snapshot<4>>,
+}
+
+impl Solo {
+    fn new() -> Solo {
+        let policy = Policy {
+            open_jitter: 0.0,
+            consecutive_failures: Some(3),
+            probe_successes: 1,
+            ..Policy::default()
+        };
+        let config = FleetConfig {
+            jitter_ppm: 0,
+            ..FleetConfig::default()
+        };
+        let router = Box::new(Router::new(&policy, &["primary", "secondary"]).unwrap());
+        let fleet = Box::new(Fleet::new(config, 0, &router).unwrap());
+        Solo {
+            router,
+            fleet,
+            store: MemStore::new(),
+            export: Box::default(),
+            snap: Box::default(),
+        }
+    }
+
+    /// A round at `now`, forced; returns what it exported for the primary.
+    fn round(&mut self, now: u64) -> failover_core::fleet::ProviderExport {
+        self.fleet.sync_now(now);
+        let round = self
+            .fleet
+            .poll_transmit(&mut self.router, now, &mut self.export)
+            .expect("a round starts");
+        let sent = self.export.providers[0];
+        let lease_ms = self.fleet.config().lease_ms;
+        self.store.round(&self.export, lease_ms, &mut self.snap);
+        self.fleet
+            .handle_snapshot(&mut self.router, round, &self.snap, now);
+        sent
+    }
+
+    /// Three server errors in a row from the primary, from `at` on: it opens. Returns its
+    /// open-until.
+    fn open_primary(&mut self, at: u64) -> u64 {
+        for i in 0..3 {
+            let now = at + i * 100;
+            let t = self.router.pick(now).unwrap();
+            assert_eq!(t.provider.index(), 0);
+            self.router.record(&t, Outcome::server_error(20), now);
+        }
+        let id = self.router.provider_at(0).unwrap();
+        assert_eq!(self.router.view(id).unwrap().state, CircuitState::Open);
+        self.router.view(id).unwrap().open_until_ms.unwrap()
+    }
+
+    fn state(&self) -> CircuitState {
+        let id = self.router.provider_at(0).unwrap();
+        self.router.view(id).unwrap().state
+    }
+}
+
+/// A ramp is shared only for an open the fleet had: an instance whose primary opened and
+/// recovered before its first round (the fleet's register still at epoch 0, never opened)
+/// publishes no ramp start, which would otherwise stand at an epoch no open ever had.
+#[test]
+fn a_ramp_the_fleet_never_saw_open_is_not_published() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    let until = s.open_primary(t0);
+    let t = s.router.pick(until + 100).unwrap();
+    assert_eq!(t.provider.index(), 0, "the probe");
+    s.router.record(&t, Outcome::success(100), until + 200);
+    assert_eq!(s.state(), CircuitState::Ramping);
+    let sent = s.round(until + 300);
+    assert_eq!(
+        sent.register.map_or(0, |r| r.ramp_start_ms),
+        0,
+        "published {:?}",
+        sent.register
+    );
+    let id = s.router.provider_at(0).unwrap();
+    assert_eq!(s.fleet.register(id).unwrap().ramp_start_ms, 0);
+}
+
+/// An instance's vote for its own open lasts exactly while the open does (renewed each round,
+/// gone in the round at its open-until), and once the open has ended the probing instance asks
+/// for the probe lease.
+#[test]
+fn a_vote_lasts_while_the_open_does_and_probing_asks_for_the_lease() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    s.round(t0);
+    let until = s.open_primary(t0 + 100);
+    let first = s.round(t0 + 1_000);
+    assert_eq!(first.register.map(|r| r.epoch), Some(1));
+    assert_eq!(first.vote, Some(1));
+    assert!(!first.want_lease, "the open ends rounds from now");
+    let last = s.round(until - 1);
+    assert_eq!(s.state(), CircuitState::Open);
+    assert_eq!(last.vote, Some(1), "the open lasts 1 ms more");
+    assert!(last.want_lease, "the open ends before the next round");
+    let after = s.round(until);
+    assert_eq!(s.state(), CircuitState::Probing);
+    assert_eq!(after.vote, None, "the open ended");
+    assert!(after.want_lease, "probing asks for the lease");
+    let later = s.round(until + 1_000);
+    assert_eq!(s.state(), CircuitState::Probing);
+    assert_eq!(later.vote, None);
+    assert!(later.want_lease, "probing renews the lease");
+}
