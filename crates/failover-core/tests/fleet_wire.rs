@@ -548,3 +548,59 @@ fn encoding_and_decoding_allocate_nothing() {
     assert_eq!(back.providers[0].register.epoch, 1);
     assert_eq!(back.providers[0].sums[0].counts.server_error, 3);
 }
+
+/// The edges of the reply's numbers and of a snapshot's size: a decimal of 20 digits (up to
+/// `u64::MAX`) reads, 21 digits never do (not even with leading zeros); a snapshot takes exactly
+/// as many providers as it holds, and one more is refused before the reply is read. A
+/// `WireError` says that it is the fleet reply that is wrong.
+#[test]
+fn decimals_and_provider_counts_at_their_edges() {
+    let wire = Wire::new(&FleetConfig::default(), 60_000, Clock::UNIX);
+    let mut ok: Box<Snapshot<P>> = Box::default();
+    ok.len = 1;
+    ok.live_instances = 1;
+    let with_epoch = |digits: &str| {
+        let mut r = render(&ok);
+        if let V::Arr(top) = &mut r
+            && let V::Arr(p) = &mut top[1]
+        {
+            p[1] = bulk(digits);
+        }
+        r
+    };
+    let mut snap: Box<Snapshot<P>> = Box::default();
+    assert_eq!(
+        wire.decode(&with_epoch("18446744073709551615"), 1, &mut snap),
+        Ok(())
+    );
+    assert_eq!(snap.providers[0].register.epoch, u64::MAX);
+    assert_eq!(
+        wire.decode(&with_epoch("00000000000000000007"), 1, &mut snap),
+        Ok(())
+    );
+    assert_eq!(snap.providers[0].register.epoch, 7);
+    for refused in ["000000000000000000007", "18446744073709551616"] {
+        assert_eq!(
+            wire.decode(&with_epoch(refused), 1, &mut snap),
+            Err(WireError("a count is not a decimal integer")),
+            "{refused}"
+        );
+    }
+
+    let mut full: Box<Snapshot<P>> = Box::default();
+    full.len = P;
+    full.live_instances = 3;
+    full.providers[P - 1].voters = 2;
+    let reply = render(&full);
+    assert_eq!(wire.decode(&reply, P, &mut snap), Ok(()));
+    assert_eq!((snap.len, snap.providers[P - 1].voters), (P, 2));
+    assert_eq!(
+        wire.decode(&reply, P + 1, &mut snap),
+        Err(WireError("more providers than a snapshot holds"))
+    );
+
+    assert_eq!(
+        WireError("not an array").to_string(),
+        "fleet reply: not an array"
+    );
+}
