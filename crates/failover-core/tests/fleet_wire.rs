@@ -7,7 +7,7 @@
 
 use failover_core::fleet::wire::{Arg, Clock, HeartbeatKey, KeyPrefix, Reply, Wire, WireError};
 use failover_core::fleet::{
-    BucketCounts, Export, Fleet, FleetConfig, ProviderExport, Register, Snapshot,
+    BucketCounts, Export, Fleet, FleetConfig, ProviderExport, Register, SYNC_BUCKETS, Snapshot,
 };
 use failover_core::{CircuitState, Outcome, Policy, Router};
 use failover_testkit::alloc::{Counting, arm, assert_counting};
@@ -551,10 +551,11 @@ fn encoding_and_decoding_allocate_nothing() {
 
 /// The edges of the reply's numbers and of a snapshot's size: a decimal of 20 digits (up to
 /// `u64::MAX`) reads, 21 digits never do (not even with leading zeros); a snapshot takes exactly
-/// as many providers as it holds, and one more is refused before the reply is read. A
-/// `WireError` says that it is the fleet reply that is wrong.
+/// as many providers as it holds, and one more is refused before the reply is read; every sum of
+/// a provider is read, up to the snapshot's capacity. A `WireError` says that it is the fleet
+/// reply that is wrong.
 #[test]
-fn decimals_and_provider_counts_at_their_edges() {
+fn decimals_provider_counts_and_sums_at_their_edges() {
     let wire = Wire::new(&FleetConfig::default(), 60_000, Clock::UNIX);
     let mut ok: Box<Snapshot<P>> = Box::default();
     ok.len = 1;
@@ -598,6 +599,34 @@ fn decimals_and_provider_counts_at_their_edges() {
         wire.decode(&reply, P + 1, &mut snap),
         Err(WireError("more providers than a snapshot holds"))
     );
+
+    // Every sum of a provider is read, in order, up to what a snapshot holds; the rest are
+    // dropped (not an error).
+    let mut many: Box<Snapshot<P>> = Box::default();
+    many.len = 1;
+    many.live_instances = 1;
+    for k in 0..SYNC_BUCKETS as u64 {
+        let mut b = BucketCounts {
+            stamp: 100 + k,
+            ..BucketCounts::ZERO
+        };
+        b.counts.success = k as u32 + 1;
+        assert!(many.providers[0].push_sum(b));
+    }
+    let mut reply = render(&many);
+    assert_eq!(wire.decode(&reply, 1, &mut snap), Ok(()));
+    assert_eq!(snap.providers[0], many.providers[0]);
+    if let V::Arr(top) = &mut reply
+        && let V::Arr(p) = &mut top[1]
+        && let V::Arr(sums) = &mut p[0]
+    {
+        sums.push(V::Arr(vec![
+            bulk(999),
+            V::Arr(vec![bulk("success"), bulk(9)]),
+        ]));
+    }
+    assert_eq!(wire.decode(&reply, 1, &mut snap), Ok(()));
+    assert_eq!(snap.providers[0], many.providers[0], "the 17th is dropped");
 
     assert_eq!(
         WireError("not an array").to_string(),
