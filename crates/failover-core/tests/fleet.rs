@@ -444,3 +444,35 @@ fn a_vote_lasts_while_the_open_does_and_probing_asks_for_the_lease() {
     assert_eq!(later.vote, None);
     assert!(later.want_lease, "probing renews the lease");
 }
+
+/// A release by hand made while a round is in flight stands: the round's snapshot still carries
+/// the isolation this instance published (the epoch it already follows), which must not isolate
+/// the provider again; the next round publishes the release.
+#[test]
+fn a_release_made_during_a_round_is_not_undone_by_its_snapshot() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    let id = s.router.provider_at(0).unwrap();
+    s.round(t0);
+    assert!(s.router.isolate(id, t0 + 100));
+    let sent = s.round(t0 + 1_000);
+    assert_eq!(sent.register.map(|r| r.is_isolation()), Some(true));
+    assert!(s.router.is_isolated(id));
+
+    s.fleet.sync_now(t0 + 2_000);
+    let round = s
+        .fleet
+        .poll_transmit(&mut s.router, t0 + 2_000, &mut s.export)
+        .expect("a round starts");
+    let lease_ms = s.fleet.config().lease_ms;
+    s.store.round(&s.export, lease_ms, &mut s.snap);
+    assert!(s.router.release(id, t0 + 2_100), "released by hand");
+    s.fleet
+        .handle_snapshot(&mut s.router, round, &s.snap, t0 + 2_200);
+    assert!(!s.router.is_isolated(id), "the release stands");
+
+    let next = s.round(t0 + 3_000);
+    let reg = next.register.expect("the release is published");
+    assert!(!reg.is_isolation() && reg.epoch == 2, "{reg:?}");
+    assert!(!s.router.is_isolated(id));
+}
