@@ -476,3 +476,37 @@ fn a_release_made_during_a_round_is_not_undone_by_its_snapshot() {
     assert!(!reg.is_isolation() && reg.epoch == 2, "{reg:?}");
     assert!(!s.router.is_isolated(id));
 }
+
+/// Likewise an isolation by hand made while a round is in flight stands: that round's snapshot
+/// carries the fleet's register of an ordinary open (an epoch this instance never followed as an
+/// isolation), which is no release; the next round publishes the isolation.
+#[test]
+fn an_isolation_made_during_a_round_is_not_undone_by_its_snapshot() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    let id = s.router.provider_at(0).unwrap();
+    s.round(t0);
+    s.open_primary(t0 + 100);
+    let sent = s.round(t0 + 1_000);
+    assert_eq!(
+        sent.register.map(|r| (r.epoch, r.is_isolation())),
+        Some((1, false))
+    );
+
+    s.fleet.sync_now(t0 + 2_000);
+    let round = s
+        .fleet
+        .poll_transmit(&mut s.router, t0 + 2_000, &mut s.export)
+        .expect("a round starts");
+    let lease_ms = s.fleet.config().lease_ms;
+    s.store.round(&s.export, lease_ms, &mut s.snap);
+    assert!(s.router.isolate(id, t0 + 2_100), "isolated by hand");
+    s.fleet
+        .handle_snapshot(&mut s.router, round, &s.snap, t0 + 2_200);
+    assert!(s.router.is_isolated(id), "the isolation stands");
+
+    let next = s.round(t0 + 3_000);
+    let reg = next.register.expect("the isolation is published");
+    assert!(reg.is_isolation() && reg.epoch == 2, "{reg:?}");
+    assert!(s.router.is_isolated(id));
+}
