@@ -10,7 +10,7 @@
 //! since its own run began, and opens at quorum × limit) with failure runs pushed at once
 //! (`Fleet::watch`).
 
-use failover_core::fleet::{Export, Fleet, FleetConfig, Snapshot};
+use failover_core::fleet::{BucketCounts, Counts, Export, Fleet, FleetConfig, Snapshot};
 use failover_core::{CircuitState, EventKind, Outcome, Policy, Router, Trigger};
 use failover_testkit::fleet::MemStore;
 
@@ -339,12 +339,15 @@ struct Solo {
 
 impl Solo {
     fn new() -> Solo {
-        let policy = Policy {
+        Solo::with(Policy {
             open_jitter: 0.0,
             consecutive_failures: Some(3),
             probe_successes: 1,
             ..Policy::default()
-        };
+        })
+    }
+
+    fn with(policy: Policy) -> Solo {
         let config = FleetConfig {
             jitter_ppm: 0,
             ..FleetConfig::default()
@@ -387,6 +390,19 @@ impl Solo {
         let id = self.router.provider_at(0).unwrap();
         assert_eq!(self.router.view(id).unwrap().state, CircuitState::Open);
         self.router.view(id).unwrap().open_until_ms.unwrap()
+    }
+
+    /// A round started at `at` whose reply, handled at `now`, is `snap` (not the store's).
+    fn merge(&mut self, at: u64, snap: &Snapshot<4>, now: u64) {
+        self.fleet.sync_now(at);
+        let round = self
+            .fleet
+            .poll_transmit(&mut self.router, at, &mut self.export)
+            .expect("a round starts");
+        assert!(
+            self.fleet
+                .handle_snapshot(&mut self.router, round, snap, now)
+        );
     }
 
     fn state(&self) -> CircuitState {
@@ -509,4 +525,70 @@ fn an_isolation_made_during_a_round_is_not_undone_by_its_snapshot() {
     let reg = next.register.expect("the isolation is published");
     assert!(reg.is_isolation() && reg.epoch == 2, "{reg:?}");
     assert!(s.router.is_isolated(id));
+}
+
+/// The merged window takes the fleet's sums for its own grid indexes only, and never more than
+/// the router's `B` slots (one of them ahead, for clock skew): a sum one bucket older is dropped,
+/// one at the oldest index counted (there, a hundred server errors trip the error rate). Both
+/// limits: a window shorter than `B` buckets, and one of exactly `B`.
+#[test]
+fn the_fleets_sums_count_only_inside_the_merged_window() {
+    const B: u64 = 60;
+    let t0 = 1_764_000_000_000u64;
+    let now = t0 + 500;
+    let idx = now / 1000;
+    for (window_ms, oldest) in [(30_000, idx + 1 - 30), (60_000, idx + 2 - B)] {
+        for (stamp, trips) in [(oldest - 1, false), (oldest, true)] {
+            let mut s = Solo::with(Policy {
+                window_ms,
+                ..Policy::default()
+            });
+            let mut snap: Box<Snapshot<4>> = Box::default();
+            snap.live_instances = 2;
+            snap.len = 2;
+            assert!(snap.providers[0].push_sum(BucketCounts {
+                stamp,
+                counts: Counts {
+                    server_error: 100,
+                    ..Counts::default()
+                },
+                ..BucketCounts::ZERO
+            }));
+            s.merge(now, &snap, now);
+            let want = if trips {
+                CircuitState::Open
+            } else {
+                CircuitState::Healthy
+            };
+            assert_eq!(
+                s.state(),
+                want,
+                "window {window_ms} ms, a sum {} buckets back",
+                idx - stamp
+            );
+        }
+    }
+}
+
+/// A round whose reply comes back in the next bucket moves a healthy provider's window across
+/// the boundary as it merges, and the latency baseline learns there as it would anywhere.
+#[test]
+fn a_merge_that_crosses_a_bucket_teaches_the_baseline() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    let id = s.router.provider_at(0).unwrap();
+    for i in 0..20 {
+        let now = t0 + 10 * i;
+        let t = s.router.pick(now).unwrap();
+        assert_eq!(t.provider, id);
+        s.router.record(&t, Outcome::success(500), now);
+    }
+    assert_eq!(s.router.baseline_ms(id), None);
+    let mut snap: Box<Snapshot<4>> = Box::default();
+    snap.live_instances = 1;
+    snap.len = 2;
+    s.merge(t0 + 900, &snap, t0 + 1_100);
+    assert_eq!(s.state(), CircuitState::Healthy);
+    let base = s.router.baseline_ms(id).expect("the baseline learned");
+    assert!((400..=700).contains(&base), "{base}");
 }
