@@ -36,6 +36,8 @@ fn entries(r: &DefaultRouter, x: &Excluded) -> Vec<String> {
         .map(|(id, _)| x.entry(id, r.name(id)).unwrap().to_string())
         .collect();
     assert_eq!(all, each);
+    assert_eq!(x.is_empty(), all.is_empty(), "is_empty says so");
+    assert_eq!(Excluded::from_planes(x.planes()), *x, "through the planes");
     all
 }
 
