@@ -529,8 +529,9 @@ fn an_isolation_made_during_a_round_is_not_undone_by_its_snapshot() {
 
 /// The merged window takes the fleet's sums for its own grid indexes only, and never more than
 /// the router's `B` slots (one of them ahead, for clock skew): a sum one bucket older is dropped,
-/// one at the oldest index counted (there, a hundred server errors trip the error rate). Both
-/// limits: a window shorter than `B` buckets, and one of exactly `B`.
+/// one at the oldest index counted (there, a hundred server errors trip the error rate), and so
+/// is one a bucket ahead, but not two. Both lower limits: a window shorter than `B` buckets, and
+/// one of exactly `B`.
 #[test]
 fn the_fleets_sums_count_only_inside_the_merged_window() {
     const B: u64 = 60;
@@ -538,7 +539,13 @@ fn the_fleets_sums_count_only_inside_the_merged_window() {
     let now = t0 + 500;
     let idx = now / 1000;
     for (window_ms, oldest) in [(30_000, idx + 1 - 30), (60_000, idx + 2 - B)] {
-        for (stamp, trips) in [(oldest - 1, false), (oldest, true)] {
+        let edges = [
+            (oldest - 1, false),
+            (oldest, true),
+            (idx + 1, true),
+            (idx + 2, false),
+        ];
+        for (stamp, trips) in edges {
             let mut s = Solo::with(Policy {
                 window_ms,
                 ..Policy::default()
@@ -563,8 +570,8 @@ fn the_fleets_sums_count_only_inside_the_merged_window() {
             assert_eq!(
                 s.state(),
                 want,
-                "window {window_ms} ms, a sum {} buckets back",
-                idx - stamp
+                "window {window_ms} ms, a sum at {} buckets from now",
+                stamp as i64 - idx as i64
             );
         }
     }
