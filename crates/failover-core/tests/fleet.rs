@@ -599,3 +599,28 @@ fn a_merge_that_crosses_a_bucket_teaches_the_baseline() {
     let base = s.router.baseline_ms(id).expect("the baseline learned");
     assert!((400..=700).contains(&base), "{base}");
 }
+
+/// A round exports only buckets still in the window: calls recorded after a round, in a bucket
+/// that has left the window by the next one (the instance was idle longer than the window), are
+/// not sent then (the fleet's windows no longer hold that grid index either).
+#[test]
+fn a_round_exports_no_bucket_that_left_the_window() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    let ok = |s: &mut Solo, now: u64| {
+        let t = s.router.pick(now).unwrap();
+        s.router.record(&t, Outcome::success(100), now);
+    };
+    ok(&mut s, t0 + 10);
+    let first = s.round(t0 + 15);
+    assert_eq!(first.len, 1);
+    assert_eq!(first.buckets[0].stamp, t0 / 1000);
+    ok(&mut s, t0 + 20);
+    // 61 buckets later: bucket t0 / 1000 left the 60-bucket window one bucket ago.
+    let later = t0 + 61_000 + 10;
+    ok(&mut s, later);
+    let sent = s.round(later + 5);
+    let stamps: Vec<u64> = sent.deltas().iter().map(|b| b.stamp).collect();
+    assert_eq!(stamps, [later / 1000]);
+    assert_eq!(sent.deltas()[0].counts.success, 1);
+}
