@@ -624,3 +624,74 @@ fn a_round_exports_no_bucket_that_left_the_window() {
     assert_eq!(stamps, [later / 1000]);
     assert_eq!(sent.deltas()[0].counts.success, 1);
 }
+
+/// The merged consecutive-failure run reads the others' hard failures bucket by bucket, newest
+/// first from one bucket ahead (clock skew), back to the bucket where this instance's run began,
+/// and stops at the newest bucket where the others had a success; in the run's first bucket,
+/// whose successes may all precede the run, it counts the share of its failures that falls after
+/// the run began when that share of its successes is none. Here this instance's run is two
+/// failures long, from 900 ms into a bucket, and the limit is quorum 2 × 3 = 6: a run of four
+/// from the others trips the provider, three do not. (The error rate is off, so that only the
+/// run can trip it.)
+#[test]
+fn the_merged_run_counts_the_others_failures_since_this_run_began() {
+    let t0 = 1_764_000_000_000u64;
+    let k0 = t0 / 1000;
+    let now = t0 + 3_500;
+    let idx = now / 1000;
+    let sum = |stamp: u64, success: u32, server_error: u32| BucketCounts {
+        stamp,
+        counts: Counts {
+            success,
+            server_error,
+            ..Counts::default()
+        },
+        ..BucketCounts::ZERO
+    };
+    let cases: [(&str, Vec<BucketCounts>, bool); 7] = [
+        ("four, a bucket ahead", vec![sum(idx + 1, 0, 4)], true),
+        ("three, now", vec![sum(idx, 0, 3)], false),
+        (
+            "four over two buckets",
+            vec![sum(idx, 0, 2), sum(k0 + 1, 0, 2)],
+            true,
+        ),
+        (
+            "stopped by a success",
+            vec![sum(idx, 0, 3), sum(k0 + 2, 5, 0), sum(k0 + 1, 0, 9)],
+            false,
+        ),
+        // The first bucket: 100 ms of its 1000 after the run began; a tenth of the others' 40
+        // failures is 4, and a tenth of one success is none. (The store's sum holds this
+        // instance's own two failures too, which the merge takes away.)
+        ("a tenth of the first bucket", vec![sum(k0, 1, 42)], true),
+        ("a tenth of 39", vec![sum(k0, 1, 41)], false),
+        ("before the run began", vec![sum(k0 - 1, 0, 40)], false),
+    ];
+    for (what, sums, trips) in cases {
+        let mut s = Solo::with(Policy {
+            open_jitter: 0.0,
+            consecutive_failures: Some(3),
+            error_rate_threshold: None,
+            ..Policy::default()
+        });
+        for at in [t0 + 900, t0 + 950] {
+            let t = s.router.pick(at).unwrap();
+            assert_eq!(t.provider.index(), 0);
+            s.router.record(&t, Outcome::server_error(20), at);
+        }
+        let mut snap: Box<Snapshot<4>> = Box::default();
+        snap.live_instances = 2;
+        snap.len = 2;
+        for b in sums {
+            assert!(snap.providers[0].push_sum(b));
+        }
+        s.merge(now, &snap, now);
+        let want = if trips {
+            CircuitState::Open
+        } else {
+            CircuitState::Healthy
+        };
+        assert_eq!(s.state(), want, "{what}");
+    }
+}
