@@ -829,4 +829,26 @@ mod tests {
         w.set_remote(&remote);
         assert_eq!((w.stats(true), w.latency_summary(500_000)), own);
     }
+
+    /// A quantile whose rank lies past the histogram's counts (the fleet's histogram saturates
+    /// at `u32::MAX` per bin while the sample count does not) reads as the top bin's value.
+    #[test]
+    fn a_quantile_past_saturated_counts_reads_as_the_top_bin() {
+        let mut remote = Addend::ZERO;
+        let mut hist = [0u32; LATENCY_BINS];
+        hist[latency_bin(100)] = u32::MAX;
+        remote.add(&Counts::default(), &hist);
+        remote.add(&Counts::default(), &hist);
+        let mut w = Window::<10>::new(10, 100);
+        w.advance(0);
+        w.set_remote(&remote);
+        assert_eq!(w.latency_samples(), 2 * u64::from(u32::MAX));
+        let top = bin_value(LATENCY_BINS - 1);
+        assert_eq!(
+            w.latency_quantile(500_000),
+            Some(bin_value(latency_bin(100)))
+        );
+        assert_eq!(w.latency_quantile(1_000_000), Some(top));
+        assert_eq!(w.latency_quantile_at(5_000, 1_000_000), Some(top));
+    }
 }
