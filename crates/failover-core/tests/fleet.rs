@@ -695,3 +695,64 @@ fn the_merged_run_counts_the_others_failures_since_this_run_began() {
         assert_eq!(s.state(), want, "{what}");
     }
 }
+
+/// The others' counts read in one round stay in the merged window until their bucket leaves it,
+/// though later rounds read back only the latest grid indexes.
+#[test]
+fn the_others_counts_stay_until_their_bucket_leaves_the_window() {
+    let mut s = Solo::new();
+    let id = s.router.provider_at(0).unwrap();
+    let t0 = 1_764_000_000_000u64;
+    let k0 = t0 / 1000;
+    let mut snap: Box<Snapshot<4>> = Box::default();
+    snap.live_instances = 2;
+    snap.len = 2;
+    assert!(snap.providers[0].push_sum(BucketCounts {
+        stamp: k0,
+        counts: Counts {
+            success: 5,
+            ..Counts::default()
+        },
+        ..BucketCounts::ZERO
+    }));
+    s.merge(t0 + 500, &snap, t0 + 500);
+    assert_eq!(s.router.view(id).unwrap().window.successes, 5);
+    let empty: Box<Snapshot<4>> = Box::new(Snapshot {
+        live_instances: 2,
+        len: 2,
+        ..Snapshot::default()
+    });
+    for (k, kept) in [(1, 5), (2, 5), (30, 5), (58, 5), (59, 0), (70, 0)] {
+        let now = t0 + k * 1000 + 500;
+        s.merge(now, &empty, now);
+        assert_eq!(
+            s.router.view(id).unwrap().window.successes,
+            kept,
+            "{k} buckets later"
+        );
+    }
+}
+
+/// A round sends the provider's register only when the store's differs from this instance's
+/// (a change of its own, or a write of it that the store lost); once the store holds it, rounds
+/// send none.
+#[test]
+fn the_register_is_sent_again_only_when_the_store_is_behind() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    s.round(t0);
+    s.open_primary(t0 + 100);
+    let reg = s.round(t0 + 1_000).register.expect("the open is published");
+    assert_eq!(s.round(t0 + 2_000).register, None, "the store has it");
+    // The store loses it (a failed write, a flushed store): the next reply says so, and the
+    // round after that sends it again.
+    let mut lost: Box<Snapshot<4>> = Box::new(Snapshot {
+        live_instances: 1,
+        len: 2,
+        ..Snapshot::default()
+    });
+    lost.providers[0].register = failover_core::fleet::Register::default();
+    s.merge(t0 + 3_000, &lost, t0 + 3_000);
+    assert_eq!(s.round(t0 + 4_000).register, Some(reg), "sent again");
+    assert_eq!(s.round(t0 + 5_000).register, None);
+}
