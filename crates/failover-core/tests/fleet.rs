@@ -756,3 +756,148 @@ fn the_register_is_sent_again_only_when_the_store_is_behind() {
     assert_eq!(s.round(t0 + 4_000).register, Some(reg), "sent again");
     assert_eq!(s.round(t0 + 5_000).register, None);
 }
+
+/// Joining the fleet's ramp from an open starts the provider's window afresh (the failures that
+/// opened it do not judge its recovery); moving on to a later stage of the fleet's ramp, which
+/// this instance's own ramp had not reached (too few samples here), keeps the ramp's counts.
+#[test]
+fn joining_the_fleets_ramp_starts_a_fresh_window_and_a_later_stage_keeps_it() {
+    let mut ramp = heapless::Vec::new();
+    for (share, dwell_ms) in [(0.25, 30_000), (0.5, 30_000), (1.0, 0)] {
+        ramp.push(failover_core::RampStage { share, dwell_ms })
+            .unwrap();
+    }
+    let mut s = Solo::with(Policy {
+        open_jitter: 0.0,
+        consecutive_failures: Some(3),
+        ramp,
+        ramp_min_samples: 1000,
+        ..Policy::default()
+    });
+    let id = s.router.provider_at(0).unwrap();
+    let t0 = 1_764_000_000_000u64;
+    s.round(t0);
+    s.open_primary(t0 + 100);
+    let reg = s.round(t0 + 1_000).register.expect("the open is published");
+    assert_eq!(s.router.view(id).unwrap().window.failures, 3);
+    let start = t0 + 2_000;
+    let mut snap: Box<Snapshot<4>> = Box::new(Snapshot {
+        live_instances: 2,
+        len: 2,
+        ..Snapshot::default()
+    });
+    snap.providers[0].register = failover_core::fleet::Register {
+        ramp_start_ms: start,
+        ..reg
+    };
+    s.merge(start, &snap, start);
+    let v = s.router.view(id).unwrap();
+    assert_eq!((v.state, v.ramp_stage), (CircuitState::Ramping, Some(0)));
+    assert_eq!(v.window.volume, 0, "a fresh window");
+    for i in 0..2 {
+        s.router.observe(id, Outcome::success(100), start + 100 + i);
+    }
+    let later = start + 30_500;
+    s.merge(later, &snap, later);
+    let v = s.router.view(id).unwrap();
+    assert_eq!((v.state, v.ramp_stage), (CircuitState::Ramping, Some(1)));
+    assert_eq!(v.window.successes, 2, "the ramp's counts are kept");
+}
+
+/// A register that never had an open (epoch 0) carries no ramp to follow, whatever its ramp
+/// start says (no correct instance writes one): an instance whose provider opened while its
+/// round was in flight stays open.
+#[test]
+fn a_ramp_start_at_epoch_zero_is_not_followed() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    s.round(t0);
+    s.fleet.sync_now(t0 + 1_000);
+    let round = s
+        .fleet
+        .poll_transmit(&mut s.router, t0 + 1_000, &mut s.export)
+        .expect("a round starts");
+    s.open_primary(t0 + 1_100);
+    let mut snap: Box<Snapshot<4>> = Box::new(Snapshot {
+        live_instances: 2,
+        len: 2,
+        ..Snapshot::default()
+    });
+    snap.providers[0].register.ramp_start_ms = t0 + 1_400;
+    s.fleet
+        .handle_snapshot(&mut s.router, round, &snap, t0 + 1_500);
+    assert_eq!(s.state(), CircuitState::Open);
+}
+
+/// `watch` brings the next round forward to now for an open the fleet has not heard of, not for
+/// one it has; and for a run of failures it has already pushed, it asks again half a period after
+/// the last round (unless the period since the round before comes later).
+#[test]
+fn watch_pushes_news_at_once_and_a_pushed_run_half_a_period_on() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    s.round(t0);
+    s.round(t0 + 2_000);
+    // A run of one failure, before the next round is due: new, so due now.
+    let t = s.router.pick(t0 + 2_900).unwrap();
+    s.router.record(&t, Outcome::server_error(20), t0 + 2_900);
+    assert_eq!(s.fleet.watch(&s.router), Some(t0 + 2_900));
+    s.round(t0 + 2_900);
+    // The same run after the round that carried it: half a period after that round (later
+    // than a period after the round before, at 3000).
+    assert_eq!(s.fleet.watch(&s.router), Some(t0 + 3_400));
+
+    let mut s = Solo::new();
+    s.round(t0);
+    s.open_primary(t0 + 100);
+    assert_eq!(s.fleet.watch(&s.router), Some(t0 + 300), "a new open");
+    s.round(t0 + 300);
+    assert_eq!(
+        s.fleet.watch(&s.router),
+        Some(t0 + 1_300),
+        "the open is published: the next round a period on"
+    );
+}
+
+/// The rounds' jittered periods, pinned to exact values computed once, independently of the core
+/// (Python integers masked to 64 bits), from the rule in `Fleet::period`:
+///
+/// ```text
+/// r      = splitmix64(seed ^ instance × 0xA24BAED4963EE407 ^ round × 0x9FB21C651E98DF25) mod (2j + 1)
+/// period = period_ms × (1 000 000 − j + r) / 1 000 000        (j = jitter_ppm)
+/// ```
+///
+/// (wrapping u64 products; `round` counts from 1), here with a period of 1 s and a jitter of
+/// ± 50 %. A weaker mix would let instances' rounds fall into step.
+#[test]
+fn the_rounds_jittered_periods_are_pinned() {
+    const GOLDEN: [(u64, u32, [u64; 4]); 6] = [
+        (0x0, 0, [730, 878, 985, 1471]),
+        (0x0, 7, [1044, 1056, 837, 523]),
+        (0x2a, 0, [903, 1269, 1029, 1093]),
+        (0x2a, 7, [1192, 584, 606, 601]),
+        (0xdeadbeef, 0, [1425, 780, 1183, 739]),
+        (0xdeadbeef, 7, [1123, 607, 529, 1465]),
+    ];
+    let t0 = 1_764_000_000_000u64;
+    for (seed, instance, want) in GOLDEN {
+        let router = Box::new(R::new(&Policy::default(), &["primary", "secondary"]).unwrap());
+        let mut s = Solo::new();
+        s.router = router;
+        let config = FleetConfig {
+            seed,
+            jitter_ppm: 500_000,
+            ..FleetConfig::default()
+        };
+        s.fleet = Box::new(Fleet::new(config, instance, &s.router).unwrap());
+        let mut now = t0;
+        let mut got = [0u64; 4];
+        for g in &mut got {
+            s.round(now);
+            let next = s.fleet.poll_timeout().unwrap();
+            *g = next - now;
+            now = next;
+        }
+        assert_eq!(got, want, "seed {seed:#x}, instance {instance}");
+    }
+}
