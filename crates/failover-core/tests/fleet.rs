@@ -881,15 +881,13 @@ fn the_rounds_jittered_periods_are_pinned() {
     ];
     let t0 = 1_764_000_000_000u64;
     for (seed, instance, want) in GOLDEN {
-        let router = Box::new(R::new(&Policy::default(), &["primary", "secondary"]).unwrap());
         let mut s = Solo::new();
-        s.router = router;
         let config = FleetConfig {
             seed,
             jitter_ppm: 500_000,
             ..FleetConfig::default()
         };
-        s.fleet = Box::new(Fleet::new(config, instance, &s.router).unwrap());
+        *s.fleet = Fleet::new(config, instance, &s.router).unwrap();
         let mut now = t0;
         let mut got = [0u64; 4];
         for g in &mut got {
