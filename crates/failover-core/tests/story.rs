@@ -1030,3 +1030,31 @@ fn releasing_one_isolated_provider_leaves_the_others_isolated() {
     assert!(ids.iter().all(|&id| !r.is_isolated(id)));
     assert!(r.views().all(|v| !v.isolated));
 }
+
+/// A ramp's share is half-open: a key goes back to the recovering provider when its position is
+/// below the share, so at 5 % (50,000 ppm) a key at position 49,999 is sent there and one at
+/// exactly 50,000 is not.
+#[test]
+fn a_key_exactly_at_the_ramps_share_stays_away() {
+    let mut r = router(no_jitter());
+    let start = open_and_probe_back(&mut r, 0);
+    let at = |pos: u32| {
+        (0u64..50_000_000)
+            .find(|&h| failover_core::key_position(h, 0) == pos)
+            .expect("a key at that position")
+    };
+    let pick = |r: &mut R, key: u64| {
+        r.pick_with(
+            start,
+            &PickRequest {
+                key: Some(key),
+                tried: ProviderSet::new(),
+            },
+        )
+        .unwrap()
+        .provider
+        .index()
+    };
+    assert_eq!(pick(&mut r, at(49_999)), 0, "below the share");
+    assert_eq!(pick(&mut r, at(50_000)), 1, "at the share");
+}
