@@ -899,3 +899,61 @@ fn the_rounds_jittered_periods_are_pinned() {
         assert_eq!(got, want, "seed {seed:#x}, instance {instance}");
     }
 }
+
+/// A round moved into a new bucket crosses the window's boundary first (in `poll_transmit`),
+/// and a healthy provider's baseline learns there.
+#[test]
+fn a_round_that_crosses_a_bucket_teaches_the_baseline() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    let id = s.router.provider_at(0).unwrap();
+    for i in 0..20 {
+        let now = t0 + 10 * i;
+        let t = s.router.pick(now).unwrap();
+        s.router.record(&t, Outcome::success(500), now);
+    }
+    assert_eq!(s.router.baseline_ms(id), None);
+    s.fleet.sync_now(t0 + 1_100);
+    s.fleet
+        .poll_transmit(&mut s.router, t0 + 1_100, &mut s.export)
+        .expect("a round starts");
+    let base = s.router.baseline_ms(id).expect("the baseline learned");
+    assert!((400..=700).contains(&base), "{base}");
+}
+
+/// A round reads back the latest grid indexes, up to one ahead: all a snapshot holds on the
+/// first round (`SYNC_BUCKETS`), then `⌈2 × longest period / bucket⌉ + 3` (5 here: a period of
+/// 1 s without jitter, in 1 s buckets).
+/// And it exports each bucket's counts once: what a bucket gained since the last round, a new
+/// bucket whole (not less what the bucket before held).
+#[test]
+fn a_round_reads_the_latest_indexes_and_exports_each_count_once() {
+    let mut s = Solo::new();
+    let t0 = 1_764_000_000_000u64;
+    let k0 = t0 / 1000;
+    let ok = |s: &mut Solo, n: u32, at: u64| {
+        for i in 0..n {
+            let now = at + u64::from(i);
+            let t = s.router.pick(now).unwrap();
+            s.router.record(&t, Outcome::success(100), now);
+        }
+    };
+    ok(&mut s, 5, t0 + 100);
+    let first = s.round(t0 + 200);
+    let e = &s.export;
+    assert_eq!((e.read_from, e.read_to), (k0 + 2 - 16, k0 + 1));
+    assert_eq!(first.deltas().len(), 1);
+    assert_eq!(first.deltas()[0].counts.success, 5);
+
+    ok(&mut s, 2, t0 + 300);
+    ok(&mut s, 7, t0 + 1_100);
+    let second = s.round(t0 + 1_200);
+    let e = &s.export;
+    assert_eq!((e.read_from, e.read_to), (k0 + 1 + 2 - 5, k0 + 2));
+    let got: Vec<(u64, u32)> = second
+        .deltas()
+        .iter()
+        .map(|b| (b.stamp, b.counts.success))
+        .collect();
+    assert_eq!(got, [(k0, 2), (k0 + 1, 7)]);
+}
