@@ -405,6 +405,15 @@ impl Solo {
         );
     }
 
+    /// `n` successes of `latency_ms` from the provider picked, 10 ms apart from `from` on.
+    fn successes(&mut self, n: u32, from: u64, latency_ms: u32) {
+        for i in 0..u64::from(n) {
+            let now = from + 10 * i;
+            let t = self.router.pick(now).unwrap();
+            self.router.record(&t, Outcome::success(latency_ms), now);
+        }
+    }
+
     fn state(&self) -> CircuitState {
         let id = self.router.provider_at(0).unwrap();
         self.router.view(id).unwrap().state
@@ -577,27 +586,25 @@ fn the_fleets_sums_count_only_inside_the_merged_window() {
     }
 }
 
-/// A round whose reply comes back in the next bucket moves a healthy provider's window across
-/// the boundary as it merges, and the latency baseline learns there as it would anywhere.
+/// A round moved into a new bucket crosses the window's boundary (in `poll_transmit`), and so
+/// does the merge of a round whose reply comes back in the next bucket: a healthy provider's
+/// latency baseline learns there as it would anywhere.
 #[test]
-fn a_merge_that_crosses_a_bucket_teaches_the_baseline() {
-    let mut s = Solo::new();
+fn a_round_or_a_merge_that_crosses_a_bucket_teaches_the_baseline() {
     let t0 = 1_764_000_000_000u64;
-    let id = s.router.provider_at(0).unwrap();
-    for i in 0..20 {
-        let now = t0 + 10 * i;
-        let t = s.router.pick(now).unwrap();
-        assert_eq!(t.provider, id);
-        s.router.record(&t, Outcome::success(500), now);
+    for (at, reply_at) in [(t0 + 1_100, t0 + 1_100), (t0 + 900, t0 + 1_100)] {
+        let mut s = Solo::new();
+        let id = s.router.provider_at(0).unwrap();
+        s.successes(20, t0, 500);
+        assert_eq!(s.router.baseline_ms(id), None);
+        let mut snap: Box<Snapshot<4>> = Box::default();
+        snap.live_instances = 1;
+        snap.len = 2;
+        s.merge(at, &snap, reply_at);
+        assert_eq!(s.state(), CircuitState::Healthy);
+        let base = s.router.baseline_ms(id).expect("the baseline learned");
+        assert!((400..=700).contains(&base), "{base} (round at {at})");
     }
-    assert_eq!(s.router.baseline_ms(id), None);
-    let mut snap: Box<Snapshot<4>> = Box::default();
-    snap.live_instances = 1;
-    snap.len = 2;
-    s.merge(t0 + 900, &snap, t0 + 1_100);
-    assert_eq!(s.state(), CircuitState::Healthy);
-    let base = s.router.baseline_ms(id).expect("the baseline learned");
-    assert!((400..=700).contains(&base), "{base}");
 }
 
 /// A round exports only buckets still in the window: calls recorded after a round, in a bucket
@@ -607,18 +614,14 @@ fn a_merge_that_crosses_a_bucket_teaches_the_baseline() {
 fn a_round_exports_no_bucket_that_left_the_window() {
     let mut s = Solo::new();
     let t0 = 1_764_000_000_000u64;
-    let ok = |s: &mut Solo, now: u64| {
-        let t = s.router.pick(now).unwrap();
-        s.router.record(&t, Outcome::success(100), now);
-    };
-    ok(&mut s, t0 + 10);
+    s.successes(1, t0 + 10, 100);
     let first = s.round(t0 + 15);
     assert_eq!(first.len, 1);
     assert_eq!(first.buckets[0].stamp, t0 / 1000);
-    ok(&mut s, t0 + 20);
+    s.successes(1, t0 + 20, 100);
     // 61 buckets later: bucket t0 / 1000 left the 60-bucket window one bucket ago.
     let later = t0 + 61_000 + 10;
-    ok(&mut s, later);
+    s.successes(1, later, 100);
     let sent = s.round(later + 5);
     let stamps: Vec<u64> = sent.deltas().iter().map(|b| b.stamp).collect();
     assert_eq!(stamps, [later / 1000]);
@@ -900,27 +903,6 @@ fn the_rounds_jittered_periods_are_pinned() {
     }
 }
 
-/// A round moved into a new bucket crosses the window's boundary first (in `poll_transmit`),
-/// and a healthy provider's baseline learns there.
-#[test]
-fn a_round_that_crosses_a_bucket_teaches_the_baseline() {
-    let mut s = Solo::new();
-    let t0 = 1_764_000_000_000u64;
-    let id = s.router.provider_at(0).unwrap();
-    for i in 0..20 {
-        let now = t0 + 10 * i;
-        let t = s.router.pick(now).unwrap();
-        s.router.record(&t, Outcome::success(500), now);
-    }
-    assert_eq!(s.router.baseline_ms(id), None);
-    s.fleet.sync_now(t0 + 1_100);
-    s.fleet
-        .poll_transmit(&mut s.router, t0 + 1_100, &mut s.export)
-        .expect("a round starts");
-    let base = s.router.baseline_ms(id).expect("the baseline learned");
-    assert!((400..=700).contains(&base), "{base}");
-}
-
 /// A round reads back the latest grid indexes, up to one ahead: all a snapshot holds on the
 /// first round (`SYNC_BUCKETS`), then `⌈2 × longest period / bucket⌉ + 3` (5 here: a period of
 /// 1 s without jitter, in 1 s buckets).
@@ -931,22 +913,15 @@ fn a_round_reads_the_latest_indexes_and_exports_each_count_once() {
     let mut s = Solo::new();
     let t0 = 1_764_000_000_000u64;
     let k0 = t0 / 1000;
-    let ok = |s: &mut Solo, n: u32, at: u64| {
-        for i in 0..n {
-            let now = at + u64::from(i);
-            let t = s.router.pick(now).unwrap();
-            s.router.record(&t, Outcome::success(100), now);
-        }
-    };
-    ok(&mut s, 5, t0 + 100);
+    s.successes(5, t0 + 100, 100);
     let first = s.round(t0 + 200);
     let e = &s.export;
     assert_eq!((e.read_from, e.read_to), (k0 + 2 - 16, k0 + 1));
     assert_eq!(first.deltas().len(), 1);
     assert_eq!(first.deltas()[0].counts.success, 5);
 
-    ok(&mut s, 2, t0 + 300);
-    ok(&mut s, 7, t0 + 1_100);
+    s.successes(2, t0 + 300, 100);
+    s.successes(7, t0 + 1_100, 100);
     let second = s.round(t0 + 1_200);
     let e = &s.export;
     assert_eq!((e.read_from, e.read_to), (k0 + 1 + 2 - 5, k0 + 2));
