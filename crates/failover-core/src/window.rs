@@ -851,4 +851,20 @@ mod tests {
         assert_eq!(w.latency_quantile(1_000_000), Some(top));
         assert_eq!(w.latency_quantile_at(5_000, 1_000_000), Some(top));
     }
+
+    /// Time must not go backwards, but an earlier `now` is documented as the current bucket: the
+    /// window does not move, and what it holds stays.
+    #[test]
+    fn an_earlier_time_is_treated_as_the_current_bucket() {
+        let mut w = Window::<10>::new(10, 100);
+        assert_eq!(w.advance(1_050), 10);
+        w.record(&ok(5), false);
+        for earlier in [1_000, 999, 0] {
+            assert_eq!(w.advance(earlier), 0, "at {earlier}");
+            assert_eq!(w.stats(false).successes, 1);
+        }
+        w.record(&ok(5), false);
+        assert_eq!(w.advance(1_099), 0);
+        assert_eq!(w.stats(false).successes, 2);
+    }
 }
