@@ -1058,3 +1058,49 @@ fn a_key_exactly_at_the_ramps_share_stays_away() {
     assert_eq!(pick(&mut r, at(49_999)), 0, "below the share");
     assert_eq!(pick(&mut r, at(50_000)), 1, "at the share");
 }
+
+/// A driver that calls the request out of turn gets an error that says what is wrong: an outcome
+/// with no attempt in flight, a first token for a request that is not streamed, anything after
+/// the end.
+#[test]
+fn a_request_used_out_of_turn_says_what_is_wrong() {
+    use failover_core::RequestError;
+    let mut r = router(no_jitter());
+    let mut q = Request::new(&r, &RequestOptions::default(), 0);
+    let no_attempt = q.handle_outcome(&mut r, Outcome::success(5), 0);
+    assert_eq!(no_attempt, Err(RequestError::NoAttempt));
+    let Step::Attempt(_) = q.poll(&mut r, 0) else {
+        panic!("no attempt")
+    };
+    let not_streamed = q.handle_first_token(1);
+    assert_eq!(not_streamed, Err(RequestError::NotStreamed));
+    q.handle_outcome(&mut r, Outcome::success(5), 2).unwrap();
+    let finished = q.handle_outcome(&mut r, Outcome::success(5), 3);
+    assert_eq!(finished, Err(RequestError::Finished));
+    let said: Vec<(String, &str)> = [no_attempt, not_streamed, finished]
+        .map(|e| e.unwrap_err())
+        .iter()
+        .map(|e| (e.to_string(), e.name()))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("no attempt is in flight".to_string(), "no_attempt"),
+            ("the request is not streamed".to_string(), "not_streamed"),
+            ("the request is over".to_string(), "finished"),
+        ]
+    );
+}
+
+/// A provider both isolated by hand and already tried by the request is still skipped (the two
+/// sets are joined, not toggled).
+#[test]
+fn an_isolated_provider_the_request_tried_stays_skipped() {
+    let mut r = router(no_jitter());
+    let primary = r.provider_at(0).unwrap();
+    assert!(r.isolate(primary, 0));
+    let mut tried = ProviderSet::new();
+    tried.insert(primary);
+    let t = r.pick_with(10, &PickRequest { key: None, tried }).unwrap();
+    assert_eq!(t.provider.index(), 1);
+}
