@@ -1104,3 +1104,42 @@ fn an_isolated_provider_the_request_tried_stays_skipped() {
     let t = r.pick_with(10, &PickRequest { key: None, tried }).unwrap();
     assert_eq!(t.provider.index(), 1);
 }
+
+/// A healthy provider paced by its rate-limit headroom takes a keyed request when the key's
+/// position is below its paced share (half-open, as on a ramp): here 5 % of its requests left
+/// against the default watermark, and keys just below and exactly at that share.
+#[test]
+fn a_key_exactly_at_a_paced_share_stays_away() {
+    let mut r = router(no_jitter());
+    let primary = r.provider_at(0).unwrap();
+    let mut h = failover_core::Headroom::default();
+    h.header("x-ratelimit-limit-requests", "100", None);
+    h.header("x-ratelimit-remaining-requests", "5", None);
+    h.header("x-ratelimit-reset-requests", "60s", None);
+    r.observe_headroom(primary, &h, 0);
+    let v = r.view(primary).unwrap();
+    assert_eq!(v.state, CircuitState::Healthy);
+    let share = v.share_ppm;
+    assert!((1..1_000_000).contains(&share), "paced: {share}");
+    let at = |pos: u32| {
+        (0u64..50_000_000)
+            .find(|&h| failover_core::key_position(h, 0) == pos)
+            .expect("a key at that position")
+    };
+    let pick = |r: &mut R, key: u64| {
+        r.pick_with(
+            10,
+            &PickRequest {
+                key: Some(key),
+                tried: ProviderSet::new(),
+            },
+        )
+        .unwrap()
+        .provider
+        .index()
+    };
+    assert_eq!(pick(&mut r, at(0)), 0, "at the start");
+    assert_eq!(pick(&mut r, at(share - 1)), 0, "just below the share");
+    assert_eq!(pick(&mut r, at(share)), 1, "at the share");
+    assert_eq!(pick(&mut r, at(999_999)), 1, "at the end");
+}
