@@ -363,18 +363,33 @@ impl Solo {
         }
     }
 
-    /// A round at `now`, forced; returns what it exported for the primary.
-    fn round(&mut self, now: u64) -> failover_core::fleet::ProviderExport {
-        self.fleet.sync_now(now);
+    /// Starts a round at `at`, forced, and writes its export to the store (whose reply is then
+    /// in `self.snap`); returns the round, for `finish`.
+    fn start(&mut self, at: u64) -> u64 {
+        self.fleet.sync_now(at);
         let round = self
             .fleet
-            .poll_transmit(&mut self.router, now, &mut self.export)
+            .poll_transmit(&mut self.router, at, &mut self.export)
             .expect("a round starts");
-        let sent = self.export.providers[0];
         let lease_ms = self.fleet.config().lease_ms;
         self.store.round(&self.export, lease_ms, &mut self.snap);
-        self.fleet
-            .handle_snapshot(&mut self.router, round, &self.snap, now);
+        round
+    }
+
+    /// Handles `snap` as round `round`'s reply at `now`.
+    fn finish(&mut self, round: u64, snap: &Snapshot<4>, now: u64) {
+        assert!(
+            self.fleet
+                .handle_snapshot(&mut self.router, round, snap, now)
+        );
+    }
+
+    /// A round at `now`, forced, through the store; returns what it exported for the primary.
+    fn round(&mut self, now: u64) -> failover_core::fleet::ProviderExport {
+        let round = self.start(now);
+        let sent = self.export.providers[0];
+        let snap = self.snap.clone();
+        self.finish(round, &snap, now);
         sent
     }
 
@@ -394,15 +409,8 @@ impl Solo {
 
     /// A round started at `at` whose reply, handled at `now`, is `snap` (not the store's).
     fn merge(&mut self, at: u64, snap: &Snapshot<4>, now: u64) {
-        self.fleet.sync_now(at);
-        let round = self
-            .fleet
-            .poll_transmit(&mut self.router, at, &mut self.export)
-            .expect("a round starts");
-        assert!(
-            self.fleet
-                .handle_snapshot(&mut self.router, round, snap, now)
-        );
+        let round = self.start(at);
+        self.finish(round, snap, now);
     }
 
     /// `n` successes of `latency_ms` from the provider picked, 10 ms apart from `from` on.
@@ -484,16 +492,10 @@ fn a_release_made_during_a_round_is_not_undone_by_its_snapshot() {
     assert_eq!(sent.register.map(|r| r.is_isolation()), Some(true));
     assert!(s.router.is_isolated(id));
 
-    s.fleet.sync_now(t0 + 2_000);
-    let round = s
-        .fleet
-        .poll_transmit(&mut s.router, t0 + 2_000, &mut s.export)
-        .expect("a round starts");
-    let lease_ms = s.fleet.config().lease_ms;
-    s.store.round(&s.export, lease_ms, &mut s.snap);
+    let round = s.start(t0 + 2_000);
     assert!(s.router.release(id, t0 + 2_100), "released by hand");
-    s.fleet
-        .handle_snapshot(&mut s.router, round, &s.snap, t0 + 2_200);
+    let reply = s.snap.clone();
+    s.finish(round, &reply, t0 + 2_200);
     assert!(!s.router.is_isolated(id), "the release stands");
 
     let next = s.round(t0 + 3_000);
@@ -518,16 +520,10 @@ fn an_isolation_made_during_a_round_is_not_undone_by_its_snapshot() {
         Some((1, false))
     );
 
-    s.fleet.sync_now(t0 + 2_000);
-    let round = s
-        .fleet
-        .poll_transmit(&mut s.router, t0 + 2_000, &mut s.export)
-        .expect("a round starts");
-    let lease_ms = s.fleet.config().lease_ms;
-    s.store.round(&s.export, lease_ms, &mut s.snap);
+    let round = s.start(t0 + 2_000);
     assert!(s.router.isolate(id, t0 + 2_100), "isolated by hand");
-    s.fleet
-        .handle_snapshot(&mut s.router, round, &s.snap, t0 + 2_200);
+    let reply = s.snap.clone();
+    s.finish(round, &reply, t0 + 2_200);
     assert!(s.router.is_isolated(id), "the isolation stands");
 
     let next = s.round(t0 + 3_000);
@@ -815,11 +811,7 @@ fn a_ramp_start_at_epoch_zero_is_not_followed() {
     let mut s = Solo::new();
     let t0 = 1_764_000_000_000u64;
     s.round(t0);
-    s.fleet.sync_now(t0 + 1_000);
-    let round = s
-        .fleet
-        .poll_transmit(&mut s.router, t0 + 1_000, &mut s.export)
-        .expect("a round starts");
+    let round = s.start(t0 + 1_000);
     s.open_primary(t0 + 1_100);
     let mut snap: Box<Snapshot<4>> = Box::new(Snapshot {
         live_instances: 2,
@@ -827,8 +819,7 @@ fn a_ramp_start_at_epoch_zero_is_not_followed() {
         ..Snapshot::default()
     });
     snap.providers[0].register.ramp_start_ms = t0 + 1_400;
-    s.fleet
-        .handle_snapshot(&mut s.router, round, &snap, t0 + 1_500);
+    s.finish(round, &snap, t0 + 1_500);
     assert_eq!(s.state(), CircuitState::Open);
 }
 

@@ -141,6 +141,27 @@ fn a_5xx_outage_opens_at_once_and_recovers_over_twenty_minutes() {
     );
 }
 
+/// The provider a request keyed by `key` is sent to at `now`, by index.
+fn pick_keyed(r: &mut R, now: u64, key: u64) -> usize {
+    r.pick_with(
+        now,
+        &PickRequest {
+            key: Some(key),
+            tried: ProviderSet::new(),
+        },
+    )
+    .unwrap()
+    .provider
+    .index()
+}
+
+/// A key whose position for the first provider is `pos` (found by search).
+fn key_at(pos: u32) -> u64 {
+    (0u64..50_000_000)
+        .find(|&h| failover_core::key_position(h, 0) == pos)
+        .expect("a key at that position")
+}
+
 /// Opens the primary, lets it probe back, and returns the ramp's start time.
 fn open_and_probe_back(r: &mut R, t0: u64) -> u64 {
     for k in 0..5 {
@@ -611,22 +632,8 @@ fn keyed_picks_stay_put_through_the_ramp() {
     let keys: Vec<u64> = (0..2000u32)
         .map(|k| hash_key(format!("conv-{k}").as_bytes()))
         .collect();
-    let placement = |r: &mut R, t: u64| -> Vec<usize> {
-        keys.iter()
-            .map(|&k| {
-                r.pick_with(
-                    t,
-                    &PickRequest {
-                        key: Some(k),
-                        tried: ProviderSet::new(),
-                    },
-                )
-                .unwrap()
-                .provider
-                .index()
-            })
-            .collect()
-    };
+    let placement =
+        |r: &mut R, t: u64| -> Vec<usize> { keys.iter().map(|&k| pick_keyed(r, t, k)).collect() };
     let at5 = placement(&mut r, start);
     let back5 = at5.iter().filter(|&&p| p == 0).count();
     assert!((60..140).contains(&back5), "{back5} of 2000 keys at 5 %");
@@ -1038,25 +1045,12 @@ fn releasing_one_isolated_provider_leaves_the_others_isolated() {
 fn a_key_exactly_at_the_ramps_share_stays_away() {
     let mut r = router(no_jitter());
     let start = open_and_probe_back(&mut r, 0);
-    let at = |pos: u32| {
-        (0u64..50_000_000)
-            .find(|&h| failover_core::key_position(h, 0) == pos)
-            .expect("a key at that position")
-    };
-    let pick = |r: &mut R, key: u64| {
-        r.pick_with(
-            start,
-            &PickRequest {
-                key: Some(key),
-                tried: ProviderSet::new(),
-            },
-        )
-        .unwrap()
-        .provider
-        .index()
-    };
-    assert_eq!(pick(&mut r, at(49_999)), 0, "below the share");
-    assert_eq!(pick(&mut r, at(50_000)), 1, "at the share");
+    assert_eq!(
+        pick_keyed(&mut r, start, key_at(49_999)),
+        0,
+        "below the share"
+    );
+    assert_eq!(pick_keyed(&mut r, start, key_at(50_000)), 1, "at the share");
 }
 
 /// A driver that calls the request out of turn gets an error that says what is wrong: an outcome
@@ -1121,25 +1115,12 @@ fn a_key_exactly_at_a_paced_share_stays_away() {
     assert_eq!(v.state, CircuitState::Healthy);
     let share = v.share_ppm;
     assert!((1..1_000_000).contains(&share), "paced: {share}");
-    let at = |pos: u32| {
-        (0u64..50_000_000)
-            .find(|&h| failover_core::key_position(h, 0) == pos)
-            .expect("a key at that position")
-    };
-    let pick = |r: &mut R, key: u64| {
-        r.pick_with(
-            10,
-            &PickRequest {
-                key: Some(key),
-                tried: ProviderSet::new(),
-            },
-        )
-        .unwrap()
-        .provider
-        .index()
-    };
-    assert_eq!(pick(&mut r, at(0)), 0, "at the start");
-    assert_eq!(pick(&mut r, at(share - 1)), 0, "just below the share");
-    assert_eq!(pick(&mut r, at(share)), 1, "at the share");
-    assert_eq!(pick(&mut r, at(999_999)), 1, "at the end");
+    assert_eq!(pick_keyed(&mut r, 10, key_at(0)), 0, "at the start");
+    assert_eq!(
+        pick_keyed(&mut r, 10, key_at(share - 1)),
+        0,
+        "just below the share"
+    );
+    assert_eq!(pick_keyed(&mut r, 10, key_at(share)), 1, "at the share");
+    assert_eq!(pick_keyed(&mut r, 10, key_at(999_999)), 1, "at the end");
 }
