@@ -328,6 +328,14 @@ fn a_late_follower_ends_the_shared_stage_at_the_fleets_time() {
     );
 }
 
+/// An empty reply for the two providers of these tests, from `live` live instances.
+fn reply(live: u32) -> Box<Snapshot<4>> {
+    let mut snap: Box<Snapshot<4>> = Box::default();
+    snap.live_instances = live;
+    snap.len = 2;
+    snap
+}
+
 /// One instance, one store, rounds forced at the times a test names.
 struct Solo {
     router: Box<R>,
@@ -555,9 +563,7 @@ fn the_fleets_sums_count_only_inside_the_merged_window() {
                 window_ms,
                 ..Policy::default()
             });
-            let mut snap: Box<Snapshot<4>> = Box::default();
-            snap.live_instances = 2;
-            snap.len = 2;
+            let mut snap = reply(2);
             assert!(snap.providers[0].push_sum(BucketCounts {
                 stamp,
                 counts: Counts {
@@ -593,9 +599,7 @@ fn a_round_or_a_merge_that_crosses_a_bucket_teaches_the_baseline() {
         let id = s.router.provider_at(0).unwrap();
         s.successes(20, t0, 500);
         assert_eq!(s.router.baseline_ms(id), None);
-        let mut snap: Box<Snapshot<4>> = Box::default();
-        snap.live_instances = 1;
-        snap.len = 2;
+        let snap = reply(1);
         s.merge(at, &snap, reply_at);
         assert_eq!(s.state(), CircuitState::Healthy);
         let base = s.router.baseline_ms(id).expect("the baseline learned");
@@ -679,9 +683,7 @@ fn the_merged_run_counts_the_others_failures_since_this_run_began() {
             assert_eq!(t.provider.index(), 0);
             s.router.record(&t, Outcome::server_error(20), at);
         }
-        let mut snap: Box<Snapshot<4>> = Box::default();
-        snap.live_instances = 2;
-        snap.len = 2;
+        let mut snap = reply(2);
         for b in sums {
             assert!(snap.providers[0].push_sum(b));
         }
@@ -703,9 +705,7 @@ fn the_others_counts_stay_until_their_bucket_leaves_the_window() {
     let id = s.router.provider_at(0).unwrap();
     let t0 = 1_764_000_000_000u64;
     let k0 = t0 / 1000;
-    let mut snap: Box<Snapshot<4>> = Box::default();
-    snap.live_instances = 2;
-    snap.len = 2;
+    let mut snap = reply(2);
     assert!(snap.providers[0].push_sum(BucketCounts {
         stamp: k0,
         counts: Counts {
@@ -716,11 +716,7 @@ fn the_others_counts_stay_until_their_bucket_leaves_the_window() {
     }));
     s.merge(t0 + 500, &snap, t0 + 500);
     assert_eq!(s.router.view(id).unwrap().window.successes, 5);
-    let empty: Box<Snapshot<4>> = Box::new(Snapshot {
-        live_instances: 2,
-        len: 2,
-        ..Snapshot::default()
-    });
+    let empty = reply(2);
     for (k, kept) in [(1, 5), (2, 5), (30, 5), (58, 5), (59, 0), (70, 0)] {
         let now = t0 + k * 1000 + 500;
         s.merge(now, &empty, now);
@@ -745,11 +741,7 @@ fn the_register_is_sent_again_only_when_the_store_is_behind() {
     assert_eq!(s.round(t0 + 2_000).register, None, "the store has it");
     // The store loses it (a failed write, a flushed store): the next reply says so, and the
     // round after that sends it again.
-    let mut lost: Box<Snapshot<4>> = Box::new(Snapshot {
-        live_instances: 1,
-        len: 2,
-        ..Snapshot::default()
-    });
+    let mut lost = reply(1);
     lost.providers[0].register = failover_core::fleet::Register::default();
     s.merge(t0 + 3_000, &lost, t0 + 3_000);
     assert_eq!(s.round(t0 + 4_000).register, Some(reg), "sent again");
@@ -780,11 +772,7 @@ fn joining_the_fleets_ramp_starts_a_fresh_window_and_a_later_stage_keeps_it() {
     let reg = s.round(t0 + 1_000).register.expect("the open is published");
     assert_eq!(s.router.view(id).unwrap().window.failures, 3);
     let start = t0 + 2_000;
-    let mut snap: Box<Snapshot<4>> = Box::new(Snapshot {
-        live_instances: 2,
-        len: 2,
-        ..Snapshot::default()
-    });
+    let mut snap = reply(2);
     snap.providers[0].register = failover_core::fleet::Register {
         ramp_start_ms: start,
         ..reg
@@ -813,11 +801,7 @@ fn a_ramp_start_at_epoch_zero_is_not_followed() {
     s.round(t0);
     let round = s.start(t0 + 1_000);
     s.open_primary(t0 + 1_100);
-    let mut snap: Box<Snapshot<4>> = Box::new(Snapshot {
-        live_instances: 2,
-        len: 2,
-        ..Snapshot::default()
-    });
+    let mut snap = reply(2);
     snap.providers[0].register.ramp_start_ms = t0 + 1_400;
     s.finish(round, &snap, t0 + 1_500);
     assert_eq!(s.state(), CircuitState::Open);
