@@ -1101,7 +1101,8 @@ fn an_isolated_provider_the_request_tried_stays_skipped() {
 
 /// A healthy provider paced by its rate-limit headroom takes a keyed request when the key's
 /// position is below its paced share (half-open, as on a ramp): here 5 % of its requests left
-/// against the default watermark, and keys just below and exactly at that share.
+/// against the default watermark of 10 % (a share of one half), and keys just below and exactly
+/// at that share.
 #[test]
 fn a_key_exactly_at_a_paced_share_stays_away() {
     let mut r = router(no_jitter());
@@ -1113,8 +1114,9 @@ fn a_key_exactly_at_a_paced_share_stays_away() {
     r.observe_headroom(primary, &h, 0);
     let v = r.view(primary).unwrap();
     assert_eq!(v.state, CircuitState::Healthy);
+    // Paced share = headroom / watermark: 5 % left against the default watermark of 10 %.
     let share = v.share_ppm;
-    assert!((1..1_000_000).contains(&share), "paced: {share}");
+    assert_eq!(share, 500_000);
     assert_eq!(pick_keyed(&mut r, 10, key_at(0)), 0, "at the start");
     assert_eq!(
         pick_keyed(&mut r, 10, key_at(share - 1)),

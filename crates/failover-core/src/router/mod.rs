@@ -639,9 +639,9 @@ mod tests {
     use super::Router;
     use crate::policy::Policy;
 
-    /// The router's consistency check reports a provider's first (here a stale cached deadline),
-    /// then a router deadline that is not the providers' soonest (none of these reachable
-    /// through the API, whose runs the invariant suites check).
+    /// The router's consistency check names each broken part: a router deadline that is not the
+    /// providers' soonest, a provider's stale cached deadline (neither reachable through the API,
+    /// whose runs the invariant suites check).
     #[test]
     fn invariant_violation_names_each_broken_part() {
         let mut r = Router::<4, 120, 64>::new(&Policy::default(), &["a", "b"]).unwrap();
